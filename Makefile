@@ -1,0 +1,37 @@
+# Two commands for a newcomer: `make test` and `make demo`. Both install what they need first.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+UV    := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install test test-slow demo clean
+
+install: $(STAMP)
+
+# Re-runs only when the dependency declaration or this file changes.
+$(STAMP): pyproject.toml Makefile scripts/install_system.sh
+	@scripts/install_system.sh
+	@test -x $(PY) || python3.11 -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install -q --disable-pip-version-check uv
+	$(UV) pip install --python $(PY) -q -e '.[test]'
+	# robosuite's mink pin and openpi-client's numpy<2 pin conflict with numpy 2: install without deps
+	# (their real runtime needs are declared in pyproject.toml).
+	$(UV) pip install --python $(PY) -q --no-deps robosuite==1.5.2 openpi-client==0.1.2
+	@touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+demo: install
+	$(PY) -m scripts.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache
