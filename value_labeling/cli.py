@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from value_labeling.bench.config import BenchConfig, ModelsConfig
 from value_labeling.cli_support import run_subcommands
 
-# name -> (frozen config dataclass, "module:runner"); later subcommands register here.
-COMMANDS: dict[str, tuple[type, str]] = {}
+# name -> (frozen config dataclass, "module:runner"); the runner is imported after parsing.
+COMMANDS: dict[str, tuple[type, str]] = {
+    "bench": (BenchConfig, "value_labeling.bench.run:run_bench"),
+    "models": (ModelsConfig, "value_labeling.bench.run:run_models"),
+}
 
 
 def main(argv: Sequence[str] | None = None):
-    from value_labeling.bench.config import BenchConfig
-
-    COMMANDS.setdefault("bench", (BenchConfig, "value_labeling.bench.run:run_bench"))
     return run_subcommands(COMMANDS, argv, description=__doc__)

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
 import tyro
 
 
-def run_subcommands(commands: dict[str, tuple[type, str]], argv: Sequence[str] | None = None, description: str = "") -> Any:
+def run_subcommands(commands: dict[str, tuple[type, str]], argv: Sequence[str] | None = None, description: str = "") -> None:
     configs = {name: cfg_type for name, (cfg_type, _) in commands.items()}
     cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv, description=description)
     for name, (cfg_type, target) in commands.items():
         if type(cfg) is cfg_type:
             module, func = target.split(":")
             try:
-                return getattr(importlib.import_module(module), func)(cfg)
+                # The result is not returned: console-script wrappers would print it and exit 1.
+                getattr(importlib.import_module(module), func)(cfg)
+                return None
             except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:
                 # Bad input: one clear line, no traceback, a non-zero exit.
                 if getattr(cfg, "debug", False):

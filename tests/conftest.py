@@ -1,0 +1,17 @@
+import os
+
+# Tests never touch the network, render offscreen and stay polite on a 2-core machine.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def synthetic_bench(tmp_path_factory):
+    """A small annotated LeRobot v3.0 dataset: 2 expert, 2 hesitation, 2 retry episodes."""
+    from value_labeling.bench.synthetic import make_synthetic_bench
+
+    return make_synthetic_bench(tmp_path_factory.mktemp("bench") / "synthetic", 2, 2, 2, seed=0)

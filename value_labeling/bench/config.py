@@ -1,0 +1,41 @@
+"""Configuration of `value_labeling bench` (kept free of heavy imports so `--help` is instant)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+#: Evaluation frame rates per embodiment (paper appendix D: 2 fps, 3 fps for AgileX and ARX).
+DEFAULT_EMBODIMENT_FPS = {"AgileX": 3.0, "ARX": 3.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """Score value models on Suboptimal-Value-Bench datasets (LeRobot v3.0 + annotation table)."""
+
+    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"])]
+    """Bench dataset directories (repeat the flag or give several)."""
+    model: tuple[str, ...] = ("time",)
+    """Value models: registered names (see --help of `value_labeling models`) or checkpoint paths."""
+    out: Path = Path("bench_results.json")
+    """Where to write the JSON results (a markdown copy of the tables goes beside it, .md)."""
+    plots: Path | None = None
+    """If set, save one Figure-4-style PNG per trajectory into this directory."""
+    camera: str | None = None
+    """Camera key to score on (default: the dataset's first camera)."""
+    eval_fps: float = 2.0
+    """Evaluation frame rate for embodiments without an entry in --embodiment-fps."""
+    embodiment_fps: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_EMBODIMENT_FPS))
+    """Per-embodiment evaluation frame rates."""
+    max_episodes: int | None = None
+    """Score only the first N episodes of each dataset (quick looks)."""
+    debug: bool = False
+    """Show full tracebacks instead of one-line errors."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelsConfig:
+    """List the registered value models."""

@@ -1,0 +1,119 @@
+"""`value_labeling bench`: run value models over bench datasets and print Tables 1-3 style results."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from value_labeling.bench.annotations import read_annotations
+from value_labeling.bench.config import BenchConfig
+from value_labeling.bench.ground_truth import progress_curve
+from value_labeling.bench.protocol import resample_indices, score_trajectory
+from value_labeling.bench.tables import markdown_tables, summarize
+from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
+from value_labeling.models import load_value_model
+
+
+def bench_episodes(root: Path, ds) -> list[dict]:
+    """Annotation rows for every episode: the table if present, else all-expert from the dataset."""
+    rows = read_annotations(root)
+    if rows is None:
+        return [
+            {"episode_index": i, "mode": "expert", "m": None, "n": None, "T": episode_length(ds, i),
+             "embodiment": ds.meta.robot_type or root.name, "task": episode_task(ds, i)}
+            for i in range(ds.meta.total_episodes)
+        ]
+    for r in rows:
+        if not 0 <= r["episode_index"] < ds.meta.total_episodes:
+            raise ValueError(f"{root}: annotation for episode {r['episode_index']}, but the dataset has "
+                             f"{ds.meta.total_episodes} episodes")
+        T = episode_length(ds, r["episode_index"])
+        if r["T"] != T:
+            raise ValueError(f"{root}: episode {r['episode_index']} is annotated with T={r['T']} but has {T} frames; "
+                             "annotations must be in native frames")
+    return rows
+
+
+def run_bench(cfg: BenchConfig) -> dict:
+    models = [load_value_model(m) for m in cfg.model]
+    names = [m.name if list(cfg.model).count(spec) == 1 else f"{m.name}#{i}" for i, (m, spec) in enumerate(zip(models, cfg.model))]
+    if len(set(names)) != len(names):
+        names = [f"{n}#{i}" for i, n in enumerate(names)]
+    datasets = []
+    for root in cfg.data:
+        ds = open_dataset(root)
+        rows = bench_episodes(Path(root), ds)
+        if cfg.max_episodes is not None:
+            rows = rows[: cfg.max_episodes]
+        datasets.append((Path(root), ds, resolve_camera(ds, cfg.camera), rows))
+    total = sum(len(rows) for *_, rows in datasets)
+
+    records: list[dict] = []
+    t0 = time.perf_counter()
+    with tqdm(total=total, desc="bench", unit="traj") as bar:
+        for root, ds, cam, rows in datasets:
+            native_fps = float(ds.meta.fps)
+            for r in rows:
+                fps = cfg.embodiment_fps.get(r["embodiment"], cfg.eval_fps)
+                idx = resample_indices(r["T"], native_fps, fps)
+                frames = read_episode_frames(ds, r["episode_index"], cam, idx)
+                instruction = episode_task(ds, r["episode_index"]) or r["task"]
+                preds = {}
+                for name, model in zip(names, models):
+                    pred = np.asarray(model.predict(frames, min(fps, native_fps), instruction), dtype=np.float64)
+                    score = score_trajectory(pred, r["mode"], r["T"], idx, r["m"], r["n"])
+                    preds[name] = pred
+                    records.append({
+                        "dataset": str(root), "episode_index": r["episode_index"], "embodiment": r["embodiment"],
+                        "task": r["task"], "mode": r["mode"], "m": r["m"], "n": r["n"], "T": r["T"],
+                        "model": name, "metric": score.metric, "value": score.value,
+                    })
+                if cfg.plots is not None:
+                    from value_labeling.bench.plots import plot_trajectory
+
+                    plot_trajectory(
+                        Path(cfg.plots) / f"{root.name}_ep{r['episode_index']:06d}_{r['mode']}.png",
+                        f"{root.name} ep {r['episode_index']} ({r['task']}, {r['mode']}) @ {fps:g} fps",
+                        native_fps, r["T"], r["mode"], r["m"], r["n"], idx,
+                        progress_curve(r["mode"], r["T"], r["m"], r["n"]), preds,
+                    )
+                bar.update(1)
+
+    summary = summarize(records)
+    tables = markdown_tables(summary)
+    print(tables)
+    result = {
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "models": {name: {"spec": spec, "fingerprint": m.fingerprint()} for name, spec, m in zip(names, cfg.model, models)},
+        "wall_time_s": time.perf_counter() - t0,
+        "summary": summary,
+        "trajectories": [{**r, "value": None if math.isnan(r["value"]) else r["value"]} for r in records],
+    }
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=_json_default, allow_nan=True))
+    os.replace(tmp, out)
+    out.with_suffix(".md").write_text(tables + "\n")
+    print(f"\nwrote {out} and {out.with_suffix('.md')}" + (f"; plots in {cfg.plots}" if cfg.plots else ""))
+    return result
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def run_models(_cfg) -> None:
+    from value_labeling.models import available_models
+
+    for name in available_models():
+        print(name)
