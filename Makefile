@@ -8,6 +8,7 @@ export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+export SVT_LOG ?= 1
 
 .PHONY: install test test-slow demo clean
 
@@ -31,7 +32,7 @@ test-slow: install
 	$(PY) -m pytest -q -m slow
 
 demo: install
-	$(PY) -m scripts.demo
+	$(PY) scripts/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -16,10 +16,11 @@ DEFAULT_EMBODIMENT_FPS = {"AgileX": 3.0, "ARX": 3.0}
 class BenchConfig:
     """Score value models on Suboptimal-Value-Bench datasets (LeRobot v3.0 + annotation table)."""
 
-    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"])]
-    """Bench dataset directories (repeat the flag or give several)."""
-    model: tuple[str, ...] = ("time",)
-    """Value models: registered names (see --help of `value_labeling models`) or checkpoint paths."""
+    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
+    """Bench dataset directory; repeat the flag for several (--data A --data B)."""
+    model: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+    """Value model: a registered name (`value_labeling models` lists them) or a checkpoint path;
+    repeat for one column per model. Default: the embedded default model if one ships, else `time`."""
     out: Path = Path("bench_results.json")
     """Where to write the JSON results (a markdown copy of the tables goes beside it, .md)."""
     plots: Path | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +19,7 @@ from value_labeling.bench.ground_truth import progress_curve
 from value_labeling.bench.protocol import resample_indices, score_trajectory
 from value_labeling.bench.tables import markdown_tables, summarize
 from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
-from value_labeling.models import load_value_model
+from value_labeling.models import default_model_name, load_value_model
 
 
 def bench_episodes(root: Path, ds) -> list[dict]:
@@ -42,8 +43,11 @@ def bench_episodes(root: Path, ds) -> list[dict]:
 
 
 def run_bench(cfg: BenchConfig) -> dict:
-    models = [load_value_model(m) for m in cfg.model]
-    names = [m.name if list(cfg.model).count(spec) == 1 else f"{m.name}#{i}" for i, (m, spec) in enumerate(zip(models, cfg.model))]
+    specs = list(cfg.model) or [default_model_name() or "time"]
+    if not cfg.model:
+        print(f"no --model given: scoring {specs[0]!r}", file=sys.stderr)
+    models = [load_value_model(m) for m in specs]
+    names = [m.name for m in models]
     if len(set(names)) != len(names):
         names = [f"{n}#{i}" for i, n in enumerate(names)]
     datasets = []
@@ -91,7 +95,7 @@ def run_bench(cfg: BenchConfig) -> dict:
     print(tables)
     result = {
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
-        "models": {name: {"spec": spec, "fingerprint": m.fingerprint()} for name, spec, m in zip(names, cfg.model, models)},
+        "models": {name: {"spec": spec, "fingerprint": m.fingerprint()} for name, spec, m in zip(names, specs, models)},
         "wall_time_s": time.perf_counter() - t0,
         "summary": summary,
         "trajectories": [{**r, "value": None if math.isnan(r["value"]) else r["value"]} for r in records],

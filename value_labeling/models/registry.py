@@ -66,6 +66,15 @@ def available_models() -> list[str]:
     return sorted(_FACTORIES)
 
 
+#: Name under which the embedded default model (a trained checkpoint shipped in the package) registers.
+DEFAULT_MODEL = "default"
+
+
+def default_model_name() -> str | None:
+    """The embedded default model's name if one ships with this installation, else None."""
+    return DEFAULT_MODEL if DEFAULT_MODEL in available_models() else None
+
+
 def load_value_model(name_or_path: str) -> ValueModel:
     """A registered model by name, or a trained checkpoint by path."""
     _import_builtin_models()
