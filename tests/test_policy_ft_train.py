@@ -1,0 +1,157 @@
+"""Training tiny ACT and tiny π0.5 with value weights on a dataset the test writes, checkpoints, resume,
+serving over the openpi protocol, and bad input refused before any step."""
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("curate.advantage", reason="curate/advantage.py (issue 5) has not landed yet")
+
+from policy_ft.config import TrainConfig  # noqa: E402
+from policy_ft.synthetic import make_value_dataset, make_word_tokenizer  # noqa: E402
+from policy_ft.train import Trainer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def value_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pft") / "lift"
+    make_value_dataset(root, episodes=4, length=20, image_size=32)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    return make_word_tokenizer(tmp_path_factory.mktemp("tok") / "paligemma_like")
+
+
+def _losses(out: Path, key="loss_unweighted"):
+    return [json.loads(line)[key] for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_act_per_sample_loss_mean_equals_lerobot_loss(value_dataset, tmp_path):
+    from policy_ft.policies import per_sample_loss
+
+    tr = Trainer(TrainConfig(dataset=value_dataset, out=tmp_path / "o", policy="act", size="tiny", steps=1,
+                             batch_size=4, weighting="none", chunk_length=5))
+    batch = tr.pre(next(iter(torch.utils.data.DataLoader(tr.dataset, batch_size=4))))
+    tr.policy.train()
+    torch.manual_seed(3)
+    ours = per_sample_loss(tr.policy, batch)
+    torch.manual_seed(3)
+    theirs, _ = tr.policy.forward(batch)
+    assert ours.shape == (4,)
+    torch.testing.assert_close(ours.mean(), theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_tiny_act_trains_checkpoints_and_resumes(value_dataset, tmp_path):
+    out = tmp_path / "act"
+    cfg = TrainConfig(dataset=value_dataset, out=out, policy="act", size="tiny", steps=24, batch_size=8, lr=1e-3,
+                      weighting="awr", preset="robosuite", save_every=12)
+    trainer = Trainer(cfg)
+    result = trainer.run()
+    losses = _losses(out)
+    assert len(losses) == 24 and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3])
+    log = json.loads((out / "train_log.jsonl").read_text().splitlines()[0])
+    assert {"weight_raw_mean", "weight_frac_zero", "weight_frac_clipped", "loss"} <= set(log)
+    ckpt = Path(result["checkpoint"])
+    assert ckpt.parent.name == "000024" and (out / "checkpoints" / "000012" / "pretrained_model").is_dir()
+
+    # lerobot's own from_pretrained loads it, with the trained weights.
+    from lerobot.policies.act.modeling_act import ACTPolicy
+
+    loaded = ACTPolicy.from_pretrained(str(ckpt))
+    assert loaded.config.chunk_size == 10  # the robosuite preset's H
+    trained = trainer.policy.state_dict()
+    for k, v in loaded.state_dict().items():
+        torch.testing.assert_close(v, trained[k].cpu(), rtol=0, atol=0)
+
+    # Resume: asking for 30 steps continues at 24 and only runs 6 more.
+    more = Trainer(TrainConfig(**{**cfg.__dict__, "steps": 30})).run()
+    assert more["resumed"] and more["steps"] == 30 and len(_losses(out)) == 30
+
+
+def test_tiny_pi05_trains_and_serves_over_openpi_protocol(value_dataset, tokenizer, tmp_path):
+    out = tmp_path / "pi05"
+    cfg = TrainConfig(dataset=value_dataset, out=out, policy="pi05", size="tiny", steps=60, batch_size=8, lr=3e-3,
+                      weighting="binary", tokenizer=tokenizer, save_every=1000)
+    result = Trainer(cfg).run()
+    losses = _losses(out)
+    assert np.mean(losses[-10:]) < 0.85 * np.mean(losses[:10])
+    frac_zero = [json.loads(x)["weight_frac_zero"] for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert 0 < np.mean(frac_zero) < 1  # regressing episodes are filtered out
+
+    from openpi_client.websocket_client_policy import WebsocketClientPolicy
+
+    from policy_ft.serve import PolicyRunner, make_server
+
+    runner = PolicyRunner(result["checkpoint"])
+    # The loaded weights are the trained ones, not lerobot's silent random fallback.
+    from safetensors.torch import load_file
+
+    saved = load_file(str(Path(result["checkpoint"]) / "model.safetensors"))
+    k = "model.action_out_proj.weight"
+    torch.testing.assert_close(runner.policy.state_dict()[k], saved[k])
+
+    server = make_server(runner, "127.0.0.1", 0)
+    port = server.socket.getsockname()[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = WebsocketClientPolicy(host="127.0.0.1", port=port)
+        meta = client.get_server_metadata()
+        assert meta["policy_type"] == "pi05" and meta["action_dim"] == 2 and meta["chunk_size"] == 10
+        obs = {"observation/images/cam": np.zeros((32, 32, 3), np.uint8),
+               "observation/state": np.zeros(3, np.float32), "prompt": "lift the cube"}
+        reply = client.infer(obs)
+        assert reply["actions"].shape == (10, 2) and reply["actions"].dtype == np.float32
+        assert np.all(np.isfinite(reply["actions"]))
+        with pytest.raises(RuntimeError, match="missing 'observation.state'"):
+            client.infer({"prompt": "lift the cube"})
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_bad_input_is_refused_before_training(value_dataset, tmp_path):
+    # no value column: names the curate command
+    bare = tmp_path / "bare"
+    make_value_dataset(bare, episodes=1, length=6, with_value=False)
+    with pytest.raises(ValueError, match="curate label-values"):
+        Trainer(TrainConfig(dataset=bare, out=tmp_path / "o1", policy="act", size="tiny", steps=1))
+    # a weighting that keeps nothing: κ above every Δ
+    with pytest.raises(ValueError, match="weight 0"):
+        Trainer(TrainConfig(dataset=value_dataset, out=tmp_path / "o2", policy="act", size="tiny", steps=1,
+                            weighting="binary", kappa=5.0))
+    # a checkpoint of another policy type
+    ckpt = tmp_path / "fake_ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"type": "diffusion"}))
+    with pytest.raises(ValueError, match="'diffusion' checkpoint"):
+        Trainer(TrainConfig(dataset=value_dataset, out=tmp_path / "o3", policy="act", pretrained=ckpt, steps=1))
+    # π0.5 without a local tokenizer
+    with pytest.raises(ValueError, match="--tokenizer"):
+        Trainer(TrainConfig(dataset=value_dataset, out=tmp_path / "o4", policy="pi05", size="tiny", steps=1))
+    # nothing was written by any of them
+    assert not any((tmp_path / f"o{i}" / "checkpoints").exists() for i in range(1, 5))
+
+
+def test_pretrained_act_with_mismatched_features_is_refused(value_dataset, tmp_path):
+    out = tmp_path / "act"
+    res = Trainer(TrainConfig(dataset=value_dataset, out=out, policy="act", size="tiny", steps=1, batch_size=4)).run()
+    other = tmp_path / "other"
+    make_value_dataset(other, episodes=1, length=12, state_dim=5)
+    with pytest.raises(ValueError, match="observation.state"):
+        Trainer(TrainConfig(dataset=other, out=tmp_path / "o", policy="act", pretrained=Path(res["checkpoint"]),
+                            steps=1))
+
+
+def test_cli_presets_and_help(capsys):
+    from policy_ft.cli import main
+
+    main(["presets"])
+    out = capsys.readouterr().out
+    assert "robosuite" in out and "agilex" in out and "0.02" in out and "0.06" in out
