@@ -55,9 +55,9 @@ def make_config(policy_type: str, chunk_length: int, size: str = "default", imag
             kw.update(dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1,
                       n_vae_encoder_layers=1, latent_dim=8, pretrained_backbone_weights=None)
     elif policy_type == "diffusion":
-        # The U-Net halves the horizon per down stage: round H up to a multiple of 2**(stages-1).
+        # lerobot needs the horizon to be a multiple of 2**len(down_dims): round H up to one.
         stages = 2 if size == "tiny" else 3
-        mult = 2 ** (stages - 1)
+        mult = 2**stages
         horizon = max(mult, -(-chunk_length // mult) * mult)
         kw.update(horizon=horizon, n_action_steps=min(chunk_length, horizon - 1), drop_n_last_frames=0)
         if size == "tiny":

@@ -73,12 +73,32 @@ class PolicyRunner:
         batch["task"] = [str(obs.get("prompt", obs.get("task", "")))]
         return batch
 
+    def reset(self) -> None:
+        """A new episode (a new client connection): forget observation history."""
+        with self._lock:
+            self.policy.reset()
+
+    def _predict(self, batch: dict) -> torch.Tensor:
+        cfg = self.policy.config
+        if cfg.type != "diffusion":
+            return self.policy.predict_action_chunk(batch)
+        # Diffusion Policy conditions on the last n_obs_steps observations (kept per connection);
+        # lerobot already returns the n_action_steps actions from the current step on.
+        from lerobot.policies.utils import populate_queues
+        from lerobot.utils.constants import OBS_IMAGES
+
+        batch = {k: v for k, v in batch.items() if k != "action" and v is not None}
+        if cfg.image_features:
+            batch[OBS_IMAGES] = torch.stack([batch[k] for k in cfg.image_features], dim=-4)
+        self.policy._queues = populate_queues(self.policy._queues, batch)
+        return self.policy.predict_action_chunk(batch)
+
     def infer(self, obs: dict) -> dict:
         t0 = time.perf_counter()
         batch = self._to_batch(obs)
         with self._lock, torch.inference_mode():
             batch = self.pre(batch)
-            chunk = self.policy.predict_action_chunk(batch)  # (1, H, D) normalised
+            chunk = self._predict(batch)  # (1, H, D) normalised
             chunk = self.post(chunk)
         actions = chunk[0].detach().cpu().numpy().astype(np.float32)
         return {"actions": actions, "server_timing": {"infer_ms": 1000 * (time.perf_counter() - t0)}}
@@ -94,6 +114,7 @@ def make_server(runner: PolicyRunner, host: str, port: int):
     metadata = runner.metadata()
 
     def handler(ws):
+        runner.reset()
         ws.send(packer.pack(metadata))
         while True:
             try:
