@@ -1,0 +1,19 @@
+"""`curate`: label LeRobot datasets with per-frame values and turn values into advantages and weights."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from curate.config import AdvantagesConfig, FlagConfig, LabelConfig, ReportConfig
+from value_labeling.cli_support import run_subcommands
+
+COMMANDS: dict[str, tuple[type, str]] = {
+    "label-values": (LabelConfig, "curate.label:run_label"),
+    "advantages": (AdvantagesConfig, "curate.advantage_column:run_advantages"),
+    "flag": (FlagConfig, "curate.flag:run_flag"),
+    "report": (ReportConfig, "curate.report:run_report"),
+}
+
+
+def main(argv: Sequence[str] | None = None):
+    return run_subcommands(COMMANDS, argv, description=__doc__)

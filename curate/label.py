@@ -1,0 +1,160 @@
+"""`curate label-values`: per-frame values from a value model, written into a LeRobot dataset.
+
+Flow: validate everything up front (dataset version, camera, model, write access, column clash) ->
+label episodes on Ray actors (or in-process) -> stage each finished episode on disk -> when all are
+staged, write the column into the dataset in one atomic swap (curate/dataset_writer.py) or into a
+sidecar table. A killed run resumes from the staged episodes; a failed episode is retried, then
+reported, and nothing is written until every episode has a value.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from curate.config import LabelConfig
+from curate.dataset_writer import STAGING_DIR, commit_columns, frame_table, read_provenance, recover
+from curate.staging import Staging
+from value_labeling.dataset import check_dataset_dir, open_dataset, resolve_camera
+from value_labeling.models import default_model_name, load_value_model
+
+#: LeRobot's bookkeeping columns: never overwritten.
+RESERVED = {"index", "episode_index", "frame_index", "timestamp", "task_index"}
+
+
+def resolve_model_spec(spec: str | None) -> str:
+    if spec is not None:
+        return spec
+    default = default_model_name()
+    if default is None:
+        raise ValueError("no --model given and no embedded default model ships with this installation; "
+                         "pass --model NAME_OR_CHECKPOINT (`value_labeling models` lists the names)")
+    return default
+
+
+def check_column(root: Path, info: dict, column: str, provenance: dict, overwrite: bool) -> bool:
+    """True when the column already holds exactly this labelling (nothing to do)."""
+    if column in RESERVED:
+        raise ValueError(f"--column {column!r} is one of LeRobot's bookkeeping columns; choose another name")
+    if column not in info["features"]:
+        return False
+    previous = read_provenance(root).get(column)
+    if previous is None:
+        raise ValueError(f"{root} already has a feature {column!r} that curate did not write; "
+                         "choose another --column")
+    same = all(previous.get(k) == provenance[k] for k in ("fingerprint", "camera"))
+    if same and not overwrite:
+        return True
+    if not overwrite:
+        raise ValueError(f"column {column!r} was written by model {previous.get('model')!r} "
+                         f"(fingerprint {previous.get('fingerprint')}, camera {previous.get('camera')}); "
+                         "pass --overwrite to replace it, or --column NAME to keep both")
+    return False
+
+
+def check_writable(root: Path) -> None:
+    for d in (root, root / "data", root / "meta", root.parent):
+        if not os.access(d, os.W_OK):
+            raise PermissionError(f"cannot write to {d}: the dataset (and its parent directory, for the atomic "
+                                  "swap) must be writable. For a read-only dataset write a sidecar table with "
+                                  "--out FILE.parquet")
+
+
+def run_label(cfg: LabelConfig) -> dict:
+    root = Path(cfg.dataset).resolve()
+    info = check_dataset_dir(root)
+    sidecar = cfg.out is not None
+    if not sidecar:
+        check_writable(root)
+        recover(root)  # leftovers of a run killed while committing
+    spec = resolve_model_spec(cfg.model)
+    model = load_value_model(spec)
+    ds = open_dataset(root)
+    camera = resolve_camera(ds, cfg.camera)
+    provenance = {
+        "model": model.name, "spec": spec, "fingerprint": model.fingerprint(), "camera": camera,
+        "model_fps": model.target_fps, "native_fps": float(ds.meta.fps),
+    }
+    if not sidecar and check_column(root, info, cfg.column, provenance, cfg.overwrite):
+        print(f"{root}: column {cfg.column!r} already holds {model.name} values for {camera}; nothing to do")
+        return {"skipped": True}
+
+    staging_dir = (Path(cfg.out).with_suffix(".staging") if sidecar else root / STAGING_DIR / cfg.column)
+    staging = Staging(staging_dir, {k: provenance[k] for k in ("fingerprint", "camera")} | {"column": cfg.column})
+    episodes = list(range(ds.meta.total_episodes))
+    todo = [ep for ep in episodes if ep not in staging.done()]
+    if len(todo) < len(episodes):
+        print(f"resuming: {len(episodes) - len(todo)} of {len(episodes)} episodes already labelled", file=sys.stderr)
+
+    t0 = time.perf_counter()
+    failures: dict[int, str] = {}
+    if todo:
+        if cfg.address == "local":
+            from curate.workers import label_in_process
+
+            results = label_in_process(root, spec, camera, todo, cfg.retries)
+            failures = _stage_all(results, staging, len(todo))
+        else:
+            from curate.workers import RaySession, label_on_ray
+
+            with RaySession(cfg.address):
+                results = label_on_ray(root, spec, camera, todo, cfg.retries, cfg.workers,
+                                       cfg.cpus_per_worker, cfg.gpus_per_worker)
+                failures = _stage_all(results, staging, len(todo))
+    if failures:
+        lines = "\n".join(f"  episode {ep}: {err.splitlines()[0]}" for ep, err in sorted(failures.items()))
+        raise ValueError(f"{len(failures)} of {len(episodes)} episodes failed after {cfg.retries} retries:\n{lines}\n"
+                         f"The other episodes are staged in {staging_dir}; nothing was written to the dataset. "
+                         "Fix the cause and rerun: finished episodes are not recomputed.")
+
+    frames = frame_table(root)
+    values = np.empty(len(frames["index"]), dtype=np.float32)
+    for ep in episodes:
+        rows = np.flatnonzero(frames["episode_index"] == ep)
+        staged = staging.load(ep)
+        if staged.shape[0] != rows.size:
+            raise ValueError(f"episode {ep}: {staged.shape[0]} staged values for {rows.size} frames; "
+                             f"delete {staging_dir} and rerun")
+        values[frames["index"][rows]] = staged[frames["frame_index"][rows]]
+    provenance["labelled_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if sidecar:
+        _write_sidecar(Path(cfg.out), frames, values, cfg.column)
+        staging.clear()
+        where = cfg.out
+    else:
+        commit_columns(root, {cfg.column: values}, {cfg.column: provenance})
+        where = root
+    elapsed = time.perf_counter() - t0
+    print(f"labelled {len(values)} frames of {len(episodes)} episodes with {model.name} "
+          f"({len(todo)} computed now, {elapsed:.1f} s) -> {where} [{cfg.column}]")
+    return {"frames": int(len(values)), "episodes": len(episodes), "computed": len(todo), "seconds": elapsed}
+
+
+def _stage_all(results, staging: Staging, total: int) -> dict[int, str]:
+    failures = {}
+    with tqdm(total=total, desc="label-values", unit="ep") as bar:
+        for ep, values, error in results:
+            if error is not None:
+                failures[ep] = error
+                tqdm.write(f"episode {ep} failed: {error.splitlines()[0]}")
+            else:
+                staging.save(ep, values)
+            bar.update(1)
+    return failures
+
+
+def _write_sidecar(out: Path, frames: dict, values: np.ndarray, column: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"index": frames["index"], "episode_index": frames["episode_index"],
+                      "frame_index": frames["frame_index"], column: pa.array(values, type=pa.float32())})
+    tmp = out.with_name(f".{out.name}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, out)

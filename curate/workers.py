@@ -1,0 +1,157 @@
+"""Running `label_episode` over many episodes: in-process, or on Ray actors that hold the model once.
+
+Both executors yield `(episode, values | None, error | None)` as episodes finish, so the caller can
+stage each result the moment it exists. A failed episode is retried `retries` times and then reported;
+it never stops the others. On Ray, episodes are the unit of work and each actor (a model replica)
+reserves a fraction of a CPU: on a 2-CPU machine whole-CPU actors would leave nothing for Ray's own
+work and the job would hang.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import traceback
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+_AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def _error_text(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def label_in_process(root: Path, model_spec: str, camera: str, episodes: list[int], retries: int) -> Iterator:
+    from curate.labeling import label_episode
+    from value_labeling.dataset import open_dataset
+    from value_labeling.models import load_value_model
+
+    ds = open_dataset(root)
+    model = load_value_model(model_spec)
+    for ep in episodes:
+        error = None
+        for _ in range(retries + 1):
+            try:
+                yield ep, label_episode(ds, model, ep, camera), None
+                break
+            except Exception as err:  # noqa: BLE001  (reported per episode)
+                error = _error_text(err)
+        else:
+            yield ep, None, error
+
+
+class RaySession:
+    """Embedded local Ray (started here, stopped on exit, its temp dir removed) or a cluster address."""
+
+    def __init__(self, address: str, num_cpus: int | None = None):
+        self.address, self.num_cpus, self.tmp = address, num_cpus, None
+
+    def __enter__(self):
+        import ray
+
+        if ray.is_initialized():  # e.g. tests sharing one session: reuse it, leave it running
+            self.owned = False
+            return self
+        self.owned = True
+        kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if self.address == "auto":
+            # A private temp dir (short path: Ray's socket paths are length-limited) so nothing left
+            # behind can block or be joined by a later run.
+            self.tmp = tempfile.mkdtemp(prefix="curate-ray-", dir="/tmp")
+            # Ray 2.5x enables token auth for new local clusters and writes ~/.ray/auth_token, which
+            # later `--address` connections then present to other clusters. The embedded cluster is
+            # private to this process and listens on loopback only, so it runs without a token file.
+            self.saved_env = {k: os.environ.get(k) for k in _AUTH_ENV}
+            os.environ["RAY_AUTH_MODE"] = "disabled"
+            kwargs["_node_ip_address"] = "127.0.0.1"
+            ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self.tmp,
+                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}}, **kwargs)
+        else:
+            ray.init(address=self.address, **kwargs)
+        return self
+
+    def __exit__(self, *exc):
+        import ray
+
+        if self.owned:
+            ray.shutdown()
+            if self.tmp:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                for k, v in self.saved_env.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+        return False
+
+
+def _actor_class():
+    import ray
+
+    @ray.remote(max_restarts=1)
+    class LabelActor:
+        """One model replica: loads the dataset handle and the model once, labels episodes on request."""
+
+        def __init__(self, root: str, model_spec: str, camera: str):
+            from value_labeling.dataset import open_dataset
+            from value_labeling.models import load_value_model
+
+            self.ds = open_dataset(root)
+            self.model = load_value_model(model_spec)
+            self.camera = camera
+
+        def label(self, ep: int):
+            from curate.labeling import label_episode
+
+            try:
+                return ep, label_episode(self.ds, self.model, ep, self.camera), None
+            except Exception as err:  # noqa: BLE001
+                return ep, None, f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
+
+    return LabelActor
+
+
+def label_on_ray(root: Path, model_spec: str, camera: str, episodes: list[int], retries: int, workers: int,
+                 cpus_per_worker: float, gpus_per_worker: float) -> Iterator:
+    import ray
+
+    LabelActor = _actor_class()
+    n_actors = max(1, min(workers, len(episodes)))
+    opts = {"num_cpus": cpus_per_worker}
+    if gpus_per_worker and ray.cluster_resources().get("GPU", 0) > 0:
+        opts["num_gpus"] = gpus_per_worker
+    actors = [LabelActor.options(**opts).remote(str(root), model_spec, camera) for _ in range(n_actors)]
+    queue = deque(episodes)
+    attempts: dict[int, int] = {}
+    in_flight: dict = {}  # ObjectRef -> (actor index, episode)
+
+    def submit(actor_i: int) -> None:
+        if queue:
+            ep = queue.popleft()
+            attempts[ep] = attempts.get(ep, 0) + 1
+            in_flight[actors[actor_i].label.remote(ep)] = (actor_i, ep)
+
+    for i in range(n_actors):  # two in flight per actor keeps the decode and the model busy
+        submit(i)
+        submit(i)
+    while in_flight:
+        (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+        actor_i, ep = in_flight.pop(ref)
+        try:
+            _, values, error = ray.get(ref)
+        except Exception as err:  # noqa: BLE001  (actor died: Ray restarts it once)
+            values, error = None, _error_text(err)
+        if values is None and attempts[ep] <= retries:
+            queue.appendleft(ep)
+        elif values is None:
+            yield ep, None, error
+        else:
+            yield ep, np.asarray(values, dtype=np.float32), None
+        submit(actor_i)
+    for a in actors:
+        ray.kill(a)
