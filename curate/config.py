@@ -51,8 +51,8 @@ class AdvantagesConfig:
     chunk_length: Annotated[int, tyro.conf.arg(aliases=["-H"])]
     """Action-chunk length H of the policy (RoboSuite 10, AgileX 50 in the paper)."""
     value_column: str = "value"
-    column: str | None = None
-    """Output column; default `advantage_h{H}`."""
+    column: str = "advantage"
+    """Output column (its chunk length H is recorded in meta/value_labels.json)."""
     overwrite: bool = True
     """Advantages are cheap and derived: recomputing replaces the column unless --no-overwrite."""
     debug: bool = False

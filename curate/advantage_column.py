@@ -1,0 +1,44 @@
+"""`curate advantages`: the chunk advantage Delta (eq. E.4) as a dataset column, written safely."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from curate.advantage import chunk_advantage
+from curate.config import AdvantagesConfig
+from curate.dataset_writer import commit_columns, frame_table, read_column, read_provenance, recover
+from curate.label import RESERVED, check_writable
+from value_labeling.dataset import check_dataset_dir
+
+
+def load_values(root: Path, value_column: str):
+    """(values by global index, episode_index by global index); clear errors when the column is missing."""
+    info = check_dataset_dir(root)
+    if value_column not in info["features"]:
+        raise ValueError(f"{root} has no {value_column!r} column; make it first with "
+                         f"`curate label-values {root}` (or name the column with --value-column)")
+    return read_column(root, value_column), frame_table(root)["episode_index"]
+
+
+def run_advantages(cfg: AdvantagesConfig) -> None:
+    root = Path(cfg.dataset).resolve()
+    check_writable(root)
+    recover(root)
+    if cfg.column in RESERVED or cfg.column == cfg.value_column:
+        raise ValueError(f"--column {cfg.column!r} would overwrite a column this command reads or LeRobot needs")
+    info = check_dataset_dir(root)
+    if cfg.column in info["features"]:
+        if cfg.column not in read_provenance(root):
+            raise ValueError(f"{root} already has a feature {cfg.column!r} that curate did not write; choose --column")
+        if not cfg.overwrite:
+            raise ValueError(f"column {cfg.column!r} exists; drop --no-overwrite to recompute it")
+    values, episodes = load_values(root, cfg.value_column)
+    delta = chunk_advantage(values, episodes, cfg.chunk_length)
+    commit_columns(root, {cfg.column: delta}, {cfg.column: {
+        "derived_from": cfg.value_column, "chunk_length": cfg.chunk_length, "formula": "V(min(t+H-1,T-1)) - V(t)",
+        "source_fingerprint": read_provenance(root).get(cfg.value_column, {}).get("fingerprint"),
+        "labelled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }})
+    print(f"wrote {cfg.column!r} (H={cfg.chunk_length}) for {len(delta)} frames: mean {delta.mean():+.4f}, "
+          f"fraction >= 0: {(delta >= 0).mean():.3f} -> {root}")
