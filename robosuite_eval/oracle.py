@@ -1,0 +1,319 @@
+"""Scripted oracles: state machines over privileged simulator state that drive a moving reference.
+
+An oracle does not emit actions directly. It yields one *reference* per control step (end-effector
+position, gripper yaw, gripper command, phase name); `Tracker` turns the reference into an OSC_POSE
+delta action with a proportional law. Keeping the plan in reference space is what makes suboptimal
+behaviour exact and physical:
+
+- a straight-line move advances the reference by a fixed distance per control step (constant speed),
+  so "running backwards along the approach at the same speed" is literally replaying the approach's
+  references in reverse order;
+- a hesitation freezes (or wiggles by millimetres) the reference, and the arm, which tracks it with a
+  small lag, stops.
+
+Each segment's target is computed when the segment starts, from the simulator's privileged state
+(object pose and extent, bin placement, the in-hand offset of a grasped object), so the plan is closed
+loop between segments and open loop within one.
+
+Design choices the paper does not specify (appendix B gives only "scripted oracle"): 0.15 m/s reference
+speed, a top-down grasp with the fingers closing across the object's narrower horizontal side, a lift
+or carry height that clears the bins, and a short hold after the last motion so the success check sees
+a settled scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from robosuite_eval.tasks import CONTROL_FREQ, TaskSpec
+
+SPEED = 0.15  # m/s along a straight move
+STEP = SPEED / CONTROL_FREQ  # reference advance per control step
+YAW_STEP = 1.2 / CONTROL_FREQ  # rad per control step
+OPEN, CLOSED = -1.0, 1.0
+OSC_POS_SCALE = 0.05  # m per unit action (robosuite OSC_POSE output_max)
+OSC_ROT_SCALE = 0.5  # rad per unit action
+
+
+@dataclass
+class Ref:
+    """Where the hand should be at one control step."""
+
+    pos: np.ndarray  # (3,) world frame, the gripper's grip site
+    yaw: float  # rotation about world z of a top-down gripper
+    grip: float  # -1 open, +1 closed
+    phase: str
+
+
+def _rot_z(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+DOWN = np.diag([1.0, -1.0, -1.0])  # the Panda hand pointing down, fingers closing along world y
+
+
+def yaw_of_gripper(R: np.ndarray) -> float:
+    """The yaw that `_rot_z(yaw) @ DOWN` best matches."""
+    M = R @ DOWN.T
+    return float(np.arctan2(M[1, 0], M[0, 0]))
+
+
+def _rotvec(R: np.ndarray) -> np.ndarray:
+    """Axis-angle vector of a rotation matrix (log map)."""
+    cos = np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)
+    angle = np.arccos(cos)
+    if angle < 1e-6:
+        return np.zeros(3)
+    axis = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    if np.sin(angle) < 1e-4:  # near pi: use the diagonal
+        axis = np.sqrt(np.clip((np.diag(R) + 1.0) / 2.0, 0.0, None))
+        return axis / np.linalg.norm(axis) * angle
+    return axis / (2.0 * np.sin(angle)) * angle
+
+
+def quat_xyzw_to_mat(q: np.ndarray) -> np.ndarray:
+    x, y, z, w = q
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+class Tracker:
+    """Proportional OSC_POSE delta law: action = gain * (reference - current) / output scale."""
+
+    def __init__(self, pos_gain: float = 1.5, rot_gain: float = 1.0):
+        self.pos_gain, self.rot_gain = pos_gain, rot_gain
+
+    def action(self, obs: dict, ref: Ref) -> np.ndarray:
+        eef = obs["robot0_eef_pos"]
+        R = quat_xyzw_to_mat(obs["robot0_eef_quat"])
+        a = np.zeros(7)
+        a[:3] = np.clip(self.pos_gain * (ref.pos - eef) / OSC_POS_SCALE, -1.0, 1.0)
+        a[3:6] = np.clip(self.rot_gain * _rotvec(_rot_z(ref.yaw) @ DOWN @ R.T) / OSC_ROT_SCALE, -1.0, 1.0)
+        a[6] = ref.grip
+        return a
+
+
+# ---------------------------------------------------------------- privileged object geometry
+
+
+@dataclass
+class ObjectPose:
+    center: np.ndarray  # (3,) world centre of the collision bounding box
+    half: np.ndarray  # (3,) half extents in the object's own frame
+    yaw: float  # object's rotation about z
+
+    @property
+    def top(self) -> float:
+        return float(self.center[2] + self.half[2])
+
+    @property
+    def bottom(self) -> float:
+        return float(self.center[2] - self.half[2])
+
+
+def object_pose(env, body_name: str) -> ObjectPose:
+    """Bounding box of a body's collision geoms, from the MuJoCo model (works for meshes and boxes)."""
+    m, d = env.sim.model._model, env.sim.data._data
+    import mujoco
+
+    bid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, body_name)
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for g in np.nonzero(m.geom_bodyid == bid)[0]:
+        if m.geom_contype[g] == 0 and m.geom_conaffinity[g] == 0:
+            continue  # visual-only geom
+        Rg = np.zeros(9)
+        mujoco.mju_quat2Mat(Rg, m.geom_quat[g])
+        c, h = m.geom_aabb[g][:3], m.geom_aabb[g][3:]
+        for sx in (-1, 1):
+            for sy in (-1, 1):
+                for sz in (-1, 1):
+                    p = m.geom_pos[g] + Rg.reshape(3, 3) @ (c + h * np.array([sx, sy, sz]))
+                    lo, hi = np.minimum(lo, p), np.maximum(hi, p)
+    Rb = d.xmat[bid].reshape(3, 3)
+    center_local = (lo + hi) / 2.0
+    return ObjectPose(center=d.xpos[bid] + Rb @ center_local, half=(hi - lo) / 2.0, yaw=float(np.arctan2(Rb[1, 0], Rb[0, 0])))
+
+
+def grasp_yaw(obj: ObjectPose, round_object: bool = False) -> float:
+    """Gripper yaw that closes the fingers across the object's narrower horizontal side, turning least."""
+    if round_object:
+        return 0.0
+    hx, hy = obj.half[0], obj.half[1]
+    yaw = obj.yaw - np.pi / 2 if hx <= hy else obj.yaw  # fingers close along the gripper's y axis
+    period = np.pi / 2 if abs(hx - hy) < 0.15 * max(hx, hy) else np.pi  # square section: 4-fold symmetric
+    return float((yaw + period / 2) % period - period / 2)
+
+
+# ---------------------------------------------------------------- the oracle
+
+
+@dataclass
+class GraspFailure:
+    """Retry injection: the first grasp closes beside the object, then the approach is reversed."""
+
+    offset: float  # lateral miss distance (m) beyond the object's side
+    retract_frames: int  # length of the retraction in recorded frames
+    frame_stride: int  # control steps per recorded frame
+    retract_steps: list[int] = field(default_factory=list)  # filled in: control steps of the retraction
+
+
+class Oracle:
+    """Yields one `Ref` per control step until the task's script is done.
+
+    `failure`, when given, makes the first grasp miss and inserts the reversed approach (retry mode).
+    """
+
+    def __init__(self, env, task: TaskSpec, failure: GraspFailure | None = None, rng: np.random.Generator | None = None):
+        self.env, self.task, self.failure = env, task, failure
+        self.rng = rng or np.random.default_rng(0)
+        self.step = 0  # control steps yielded so far
+        self.history: list[Ref] = []
+
+    # -- privileged state --------------------------------------------------------------------
+    def eef(self) -> np.ndarray:
+        return np.array(self.env.sim.data.site_xpos[self.env.robots[0].eef_site_id["right"]])
+
+    def eef_yaw(self) -> float:
+        R = np.array(self.env.sim.data.site_xmat[self.env.robots[0].eef_site_id["right"]]).reshape(3, 3)
+        return yaw_of_gripper(R)
+
+    def grasp_object(self) -> ObjectPose:
+        fam = self.task.family
+        if fam == "lift":
+            return object_pose(self.env, self.env.cube.root_body)
+        if fam == "stack":
+            return object_pose(self.env, self.env.cubeA.root_body)
+        return object_pose(self.env, self.env.objects[self.env.object_id].root_body)
+
+    def grasp_z(self, obj: ObjectPose) -> float:
+        """Grip-site height for a grasp: the box centre, but fingertips (1.2 cm below) stay off the floor."""
+        return max(obj.center[2], obj.bottom + 0.022)
+
+    # -- motion primitives -------------------------------------------------------------------
+    def _emit(self, ref: Ref) -> Ref:
+        self.history.append(ref)
+        self.step += 1
+        return ref
+
+    def move(self, target, yaw: float, grip: float, phase: str, settle: int = 12, tol: float = 0.006) -> Iterator[Ref]:
+        start = self.history[-1] if self.history else Ref(self.eef(), self.eef_yaw(), OPEN, phase)
+        target = np.asarray(target, dtype=float)
+        dyaw = (yaw - start.yaw + np.pi) % (2 * np.pi) - np.pi
+        n = int(max(np.ceil(np.linalg.norm(target - start.pos) / STEP), np.ceil(abs(dyaw) / YAW_STEP), 1))
+        for i in range(1, n + 1):
+            t = i / n
+            yield self._emit(Ref(start.pos + t * (target - start.pos), start.yaw + t * dyaw, grip, phase))
+        for _ in range(settle):  # hold until the arm has caught up with the reference
+            if np.linalg.norm(self.eef() - target) < tol:
+                break
+            yield self._emit(Ref(target.copy(), start.yaw + dyaw, grip, phase))
+
+    def hold(self, grip: float, steps: int, phase: str) -> Iterator[Ref]:
+        last = self.history[-1]
+        for _ in range(steps):
+            yield self._emit(Ref(last.pos.copy(), last.yaw, grip, phase))
+
+    def reverse(self, refs: list[Ref], phase: str) -> Iterator[Ref]:
+        """Replay references backwards (same per-step advance, so the same speed), gripper open."""
+        for r in reversed(refs):
+            yield self._emit(Ref(r.pos.copy(), r.yaw, OPEN, phase))
+
+    # -- task scripts ------------------------------------------------------------------------
+    def approach_and_grasp(self) -> Iterator[Ref]:
+        round_obj = self.task.name == "pickplace_can"
+        obj = self.grasp_object()
+        yaw = grasp_yaw(obj, round_obj)
+        if self.failure is not None:
+            yield from self._failed_grasp(obj, yaw)
+            obj = self.grasp_object()
+            yaw = grasp_yaw(obj, round_obj)
+        xy = obj.center[:2]
+        yield from self.move([*xy, obj.top + 0.08], yaw, OPEN, "approach")
+        yield from self.move([*xy, self.grasp_z(obj)], yaw, OPEN, "descend", settle=16, tol=0.004)
+        yield from self.hold(CLOSED, 14, "grasp")
+
+    def _failed_grasp(self, obj: ObjectPose, yaw: float) -> Iterator[Ref]:
+        """Approach a point beside the object, close on nothing, open, then back out along the approach."""
+        f = self.failure
+        # miss sideways, perpendicular to the closing direction, towards the workspace centre
+        side = _rot_z(yaw) @ np.array([1.0, 0.0, 0.0])
+        half_side = abs(side[:2] @ (_rot_z(obj.yaw)[:2, :2] @ np.diag(obj.half[:2]) @ np.ones(2)))
+        toward_centre = self._workspace_centre() - obj.center[:2]
+        sign = 1.0 if side[:2] @ toward_centre >= 0 else -1.0
+        miss_xy = obj.center[:2] + sign * side[:2] * (half_side + 0.012 + f.offset)
+        start = len(self.history)
+        yield from self.move([*miss_xy, obj.top + 0.08], yaw, OPEN, "approach", settle=0)
+        yield from self.move([*miss_xy, max(self.grasp_z(obj), obj.bottom + 0.03)], yaw, OPEN, "descend", settle=0)
+        approach = self.history[start:]
+        yield from self.hold(CLOSED, 12, "grasp")
+        yield from self.hold(OPEN, 10, "release")
+        # align the retraction to a recorded frame so [m, n] is exact in native frames
+        while self.step % f.frame_stride:
+            yield from self.hold(OPEN, 1, "release")
+        # the retraction cannot run further back than the approach came (a short approach clamps it)
+        n_steps = min(f.retract_frames, len(approach) // f.frame_stride) * f.frame_stride
+        first = self.step
+        yield from self.reverse(approach[-n_steps:], "retract")
+        f.retract_steps = list(range(first, self.step))
+
+    def _base_xy(self) -> np.ndarray:
+        m = self.env.sim.model
+        return np.array(self.env.sim.data.body_xpos[m.body_name2id(self.env.robots[0].robot_model.root_body)][:2])
+
+    def _bin_goal(self) -> np.ndarray:
+        """The target quadrant's centre, pulled towards the robot by 40% of the success tolerance.
+
+        The far quadrant (the can's) is at the edge of the Panda's reach; robosuite's check accepts an
+        object within a quarter bin of the centre, so aiming nearer the robot keeps the arm unstretched.
+        """
+        centre = np.asarray(self.env.target_bin_placements[self.env.object_id][:2], dtype=float)
+        tol = np.asarray(self.env.bin_size[:2], dtype=float) / 4.0
+        return centre + 0.4 * tol * np.sign(self._base_xy() - centre)
+
+    def _workspace_centre(self) -> np.ndarray:
+        if self.task.family == "pickplace":
+            return np.asarray(self.env.bin1_pos[:2], dtype=float)
+        return np.asarray(self.env.table_offset[:2], dtype=float)
+
+    def script(self) -> Iterator[Ref]:
+        fam = self.task.family
+        yield from self.approach_and_grasp()
+        if fam == "lift":
+            last = self.history[-1]
+            yield from self.move(last.pos + [0, 0, 0.15], last.yaw, CLOSED, "lift")
+            yield from self.hold(CLOSED, 10, "hold")
+            return
+        obj = self.grasp_object()
+        in_hand = obj.center - self.eef()  # object centre relative to the grip site
+        last = self.history[-1]
+        if fam == "pickplace":
+            carry_bottom = 1.0  # object bottom above the bin walls
+            goal_xy = self._bin_goal()
+            place_bottom = float(self.env.bin2_pos[2]) + 0.045
+        else:  # stack: cube A onto cube B
+            cube_b = object_pose(self.env, self.env.cubeB.root_body)
+            carry_bottom = cube_b.top + 0.05
+            goal_xy = cube_b.center[:2]
+            place_bottom = cube_b.top + 0.004
+        lift_z = carry_bottom - (in_hand[2] - obj.half[2])
+        yield from self.move([*last.pos[:2], lift_z], last.yaw, CLOSED, "lift", settle=0)
+        yield from self.move([*(goal_xy - in_hand[:2]), lift_z], last.yaw, CLOSED, "transport")
+        obj = self.grasp_object()
+        in_hand = obj.center - self.eef()
+        place_z = place_bottom - (in_hand[2] - obj.half[2])
+        yield from self.move([*(goal_xy - in_hand[:2]), place_z], last.yaw, CLOSED, "place", settle=10)
+        yield from self.hold(OPEN, 10, "release")
+        last = self.history[-1]
+        back = self._base_xy() - last.pos[:2]
+        back = 0.06 * back / np.linalg.norm(back)  # up and towards the base: never a stretched arm
+        yield from self.move(last.pos + [back[0], back[1], 0.12], last.yaw, OPEN, "retreat", settle=0)
+        yield from self.hold(OPEN, 10, "hold")

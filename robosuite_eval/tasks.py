@@ -1,0 +1,121 @@
+"""The six RoboSuite tasks of the paper's bench (table B.3) and how to build their environments.
+
+One environment object is reused across episodes: `reset_env(env, seed)` re-seeds robosuite's own
+generator in place (the placement samplers and the robot's init noise hold a reference to it), so a
+seed fixes the object placement and the arm's start pose without paying for a new MuJoCo model.
+Images come from `render_cameras`, called only for the frames that are recorded; robosuite's offscreen
+buffer is bottom-up, so rows are flipped to put the images the right way up.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+CONTROL_FREQ = 20  # Hz: physics/control rate; recorded fps divides it
+CAMERAS = ("agentview", "robot0_eye_in_hand")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str  # short name used on the command line and in the annotation table
+    env_name: str  # robosuite environment class
+    family: str  # "lift" | "pickplace" | "stack": which oracle drives it
+    instruction: str  # the natural-language task string stored in the dataset
+    horizon: int  # control steps before an episode is cut off
+
+
+TASKS: dict[str, TaskSpec] = {
+    t.name: t
+    for t in [
+        TaskSpec("lift", "Lift", "lift", "lift the red cube", 400),
+        TaskSpec("pickplace_bread", "PickPlaceBread", "pickplace", "put the bread in its bin", 600),
+        TaskSpec("pickplace_can", "PickPlaceCan", "pickplace", "put the can in its bin", 600),
+        TaskSpec("pickplace_cereal", "PickPlaceCereal", "pickplace", "put the cereal box in its bin", 600),
+        TaskSpec("pickplace_milk", "PickPlaceMilk", "pickplace", "put the milk carton in its bin", 600),
+        TaskSpec("stack", "Stack", "stack", "stack the red cube on the green cube", 500),
+    ]
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    key = name.lower()
+    for t in TASKS.values():  # accept robosuite's class names too
+        if t.env_name.lower() == key:
+            return t
+    if key not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)} (or 'all' where accepted)")
+    return TASKS[key]
+
+
+def resolve_tasks(name: str) -> list[TaskSpec]:
+    if name.lower() == "all":
+        return list(TASKS.values())
+    return [get_task(name)]
+
+
+def _quiet_robosuite() -> None:
+    import logging
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+    logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
+
+
+def make_env(task: TaskSpec | str, render: bool = False, seed: int = 0):
+    """A robosuite env for `task`: Panda, OSC_POSE (delta, base frame), 20 Hz, no camera observations.
+
+    With `render=True` the offscreen renderer is built so `render_cameras` can draw recorded frames.
+    """
+    _quiet_robosuite()
+    import robosuite as suite
+    from robosuite.controllers import load_composite_controller_config
+    from robosuite.utils.log_utils import ROBOSUITE_DEFAULT_LOGGER
+
+    ROBOSUITE_DEFAULT_LOGGER.setLevel("ERROR")
+    spec = get_task(task) if isinstance(task, str) else task
+    cfg = load_composite_controller_config(controller="BASIC", robot="Panda")
+    cfg["body_parts"] = {"right": cfg["body_parts"]["right"]}  # OSC_POSE arm + gripper only
+    env = suite.make(
+        spec.env_name,
+        robots="Panda",
+        controller_configs=cfg,
+        has_renderer=False,
+        has_offscreen_renderer=render,
+        use_camera_obs=False,
+        use_object_obs=True,
+        control_freq=CONTROL_FREQ,
+        horizon=spec.horizon,
+        ignore_done=True,
+        hard_reset=False,
+        reward_shaping=False,
+        seed=seed,
+    )
+    return env
+
+
+def reset_env(env, seed: int) -> dict:
+    """Reset with a reproducible placement: re-seed robosuite's generator in place, then reset."""
+    env.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
+    return env.reset()
+
+
+def render_cameras(env, size: int | tuple[int, int], cameras=CAMERAS) -> dict[str, np.ndarray]:
+    """(H, W, 3) uint8 images, right way up, from the env's current state."""
+    h, w = (size, size) if isinstance(size, int) else size
+    out = {}
+    for cam in cameras:
+        img = env.sim.render(width=w, height=h, camera_name=cam)
+        out[cam] = np.ascontiguousarray(img[::-1])  # MuJoCo's buffer is bottom-up
+    return out
+
+
+def robot_state(obs: dict) -> np.ndarray:
+    """observation.state: eef position (3), eef quaternion xyzw (4), gripper finger positions (2)."""
+    return np.concatenate([obs["robot0_eef_pos"], obs["robot0_eef_quat"], obs["robot0_gripper_qpos"]]).astype(np.float32)
+
+
+STATE_NAMES = ["eef_x", "eef_y", "eef_z", "eef_qx", "eef_qy", "eef_qz", "eef_qw", "gripper_l", "gripper_r"]
+ACTION_NAMES = ["dx", "dy", "dz", "drx", "dry", "drz", "gripper"]
