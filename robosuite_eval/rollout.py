@@ -1,0 +1,176 @@
+"""`robosuite_eval rollout`: seeded trials of a policy in a RoboSuite task, scored by the env's own check.
+
+Protocol (paper appendix E: "each RoboSuite task is rolled out for 50 trials"; the rest is ours):
+- trial i resets the scene with seed `seed + i` (the same placements for every policy compared);
+- the policy runs at `fps` (10 Hz, the recorded datasets' rate): at each policy step the rollout renders
+  the cameras the policy reads (only those, at its resolution, the right way up) and asks for an action
+  chunk when the previous one is used up; each action is held for 20/fps control steps, mirroring how
+  the recorded datasets store one action per 10 fps frame;
+- a trial succeeds as soon as `env._check_success()` holds after a control step; it fails at `max_steps`;
+- the success rate comes with a 95% Wilson score interval (sound at 0 or 50 of 50, unlike the normal
+  approximation), written to rollout.json with every trial's seed, outcome and length.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from robosuite_eval.rollout_config import RolloutConfig
+
+STATE_DIM, ACTION_DIM = 9, 7
+IMAGE_PREFIX = "observation.images."
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def camera_sizes(spec, cameras: tuple[str, ...], default: int = 128) -> dict[str, tuple[int, int]]:
+    """camera -> (H, W) the policy reads; refuses features the environment cannot provide."""
+    valid = [IMAGE_PREFIX + c for c in cameras]
+    if spec.state_dim is not None and spec.state_dim != STATE_DIM:
+        raise ValueError(f"the policy reads observation.state of size {spec.state_dim}, but RoboSuite provides "
+                         f"{STATE_DIM} (eef position 3, quaternion xyzw 4, gripper 2); train it on a dataset "
+                         "recorded by `robosuite_eval generate`")
+    if spec.action_dim is not None and spec.action_dim != ACTION_DIM:
+        raise ValueError(f"the policy outputs {spec.action_dim}-d actions, but RoboSuite OSC_POSE takes "
+                         f"{ACTION_DIM} (dx dy dz drx dry drz gripper)")
+    if not spec.image_shapes:
+        return {c: (default, default) for c in cameras}
+    sizes = {}
+    for key, shape in spec.image_shapes.items():
+        if key not in valid:
+            raise ValueError(f"the policy reads camera feature {key!r}, which RoboSuite does not provide; "
+                             f"valid camera features: {', '.join(valid)}")
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 3 or 3 not in (shape[0], shape[-1]):
+            raise ValueError(f"camera feature {key!r} has shape {shape}; expected (3, H, W)")
+        h, w = shape[1:] if shape[0] == 3 else shape[:2]
+        sizes[key[len(IMAGE_PREFIX):]] = (h, w)
+    return sizes
+
+
+def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
+    """H.264 mp4 of (H, W, 3) uint8 frames, written beside and renamed into place."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    h2, w2 = h + h % 2, w + w % 2  # yuv420p needs even sizes
+    tmp = path.with_name(path.stem + ".tmp.mp4")
+    with av.open(str(tmp), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+        for f in frames:
+            if (h2, w2) != (h, w):
+                f = np.pad(f, ((0, h2 - h), (0, w2 - w), (0, 0)))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(tmp, path)
+    return path
+
+
+def run_trial(env, task, policy, seed: int, sizes: dict, stride: int, replan: int | None, max_steps: int,
+              record: bool) -> dict:
+    from robosuite_eval.tasks import render_cameras, reset_env, robot_state
+
+    obs = reset_env(env, seed)
+    policy.reset()
+    queue: list[np.ndarray] = []
+    frames: list[np.ndarray] = []
+    success, steps, inferences = False, 0, 0
+    t0 = time.perf_counter()
+    while steps < max_steps and not success:
+        images = {}
+        for cam, (h, w) in sizes.items():
+            images[cam] = render_cameras(env, (h, w), cameras=(cam,))[cam]
+        if record:
+            frames.append(np.concatenate([images[c] for c in sizes], axis=1) if len({s[0] for s in sizes.values()}) == 1
+                          else images[next(iter(sizes))])
+        if not queue:
+            o = {IMAGE_PREFIX + c: img for c, img in images.items()}
+            o["observation.state"] = robot_state(obs)
+            o["task"] = o["prompt"] = task.instruction
+            chunk = np.asarray(policy.infer(o), dtype=np.float32)
+            chunk = chunk[None] if chunk.ndim == 1 else chunk
+            if chunk.ndim != 2 or chunk.shape[1] != ACTION_DIM:
+                raise ValueError(f"the policy returned actions of shape {chunk.shape}; expected (H, {ACTION_DIM})")
+            queue = list(chunk[: replan or len(chunk)])
+            inferences += 1
+        action = np.clip(queue.pop(0), -1.0, 1.0)
+        for _ in range(stride):
+            obs, _, _, _ = env.step(action)
+            steps += 1
+            if env._check_success():
+                success = True
+                break
+    return {"seed": seed, "success": bool(success), "control_steps": steps, "inferences": inferences,
+            "wall_s": round(time.perf_counter() - t0, 2), "_frames": frames}
+
+
+def run_rollout(cfg: RolloutConfig) -> dict:
+    from tqdm import tqdm
+
+    from robosuite_eval.tasks import CAMERAS, CONTROL_FREQ, get_task
+
+    # Bad input fails before any work.
+    task = get_task(cfg.task)
+    if cfg.trials <= 0:
+        raise ValueError(f"--trials must be positive, got {cfg.trials}")
+    if cfg.fps <= 0 or CONTROL_FREQ % cfg.fps:
+        raise ValueError(f"--fps {cfg.fps} must divide the {CONTROL_FREQ} Hz control rate (e.g. 10 or 20)")
+    from robosuite_eval.policy import load_policy
+
+    policy = load_policy(cfg.policy, device=cfg.device)
+    sizes = camera_sizes(policy.spec, CAMERAS)
+    stride = CONTROL_FREQ // cfg.fps
+    replan = cfg.replan_steps or policy.spec.n_action_steps
+    if cfg.replan_steps is not None and cfg.replan_steps <= 0:
+        raise ValueError(f"--replan-steps must be positive, got {cfg.replan_steps}")
+    max_steps = cfg.max_steps or int(getattr(task, "horizon", 600))
+
+    from robosuite_eval.tasks import make_env
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = make_env(task, render=True)
+    trials = []
+    bar = tqdm(range(cfg.trials), desc=f"rollout {task.name}", unit="trial")
+    for i in bar:
+        res = run_trial(env, task, policy, cfg.seed + i, sizes, stride, replan, max_steps, record=i < cfg.videos)
+        frames = res.pop("_frames")
+        if frames:
+            res["video"] = str(write_video(frames, out / f"trial_{i:03d}.mp4", cfg.fps).name)
+        trials.append(res)
+        done = sum(t["success"] for t in trials)
+        bar.set_postfix(success=f"{done}/{len(trials)}")
+    env.close()
+    successes = sum(t["success"] for t in trials)
+    lo, hi = wilson_interval(successes, len(trials))
+    result = {
+        "task": task.name, "instruction": task.instruction, "policy": str(cfg.policy),
+        "policy_name": getattr(policy, "name", type(policy).__name__),
+        "trials": len(trials), "successes": successes, "success_rate": successes / len(trials),
+        "wilson95": [lo, hi], "seed": cfg.seed, "fps": cfg.fps, "replan_steps": replan, "max_steps": max_steps,
+        "cameras": {c: list(s) for c, s in sizes.items()}, "per_trial": trials,
+    }
+    tmp = out / "rollout.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, out / "rollout.json")
+    print(f"{task.name}: {successes}/{len(trials)} = {successes / len(trials):.2f} "
+          f"(95% Wilson [{lo:.2f}, {hi:.2f}]) -> {out / 'rollout.json'}")
+    return result
