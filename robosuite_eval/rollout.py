@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robosuite_eval.rollout_config import RolloutConfig
+from robosuite_eval.rollout_config import RolloutConfig  # noqa: F401  (the CLI's config type)
 
 STATE_DIM, ACTION_DIM = 9, 7
 IMAGE_PREFIX = "observation.images."
@@ -122,7 +122,8 @@ def run_trial(env, task, policy, seed: int, sizes: dict, stride: int, replan: in
             "wall_s": round(time.perf_counter() - t0, 2), "_frames": frames}
 
 
-def run_rollout(cfg: RolloutConfig) -> dict:
+def run_rollout(cfg) -> dict:
+    """Run `cfg.trials` seeded trials (cfg: a RolloutConfig) and write rollout.json + videos to cfg.out."""
     from tqdm import tqdm
 
     from robosuite_eval.tasks import CAMERAS, CONTROL_FREQ, get_task
@@ -136,11 +137,13 @@ def run_rollout(cfg: RolloutConfig) -> dict:
     from robosuite_eval.policy import load_policy
 
     policy = load_policy(cfg.policy, device=cfg.device)
-    sizes = camera_sizes(policy.spec, CAMERAS)
+    sizes = camera_sizes(policy.spec, CAMERAS, default=int(getattr(cfg, "image_size", 128)))
     stride = CONTROL_FREQ // cfg.fps
-    replan = cfg.replan_steps or policy.spec.n_action_steps
-    if cfg.replan_steps is not None and cfg.replan_steps <= 0:
-        raise ValueError(f"--replan-steps must be positive, got {cfg.replan_steps}")
+    # Optional fields: the CLI may pass either this package's RolloutConfig or config.RolloutConfig.
+    replan_cfg = getattr(cfg, "replan_steps", None)
+    if replan_cfg is not None and replan_cfg <= 0:
+        raise ValueError(f"--replan-steps must be positive, got {replan_cfg}")
+    replan = replan_cfg or policy.spec.n_action_steps
     max_steps = cfg.max_steps or int(getattr(task, "horizon", 600))
 
     from robosuite_eval.tasks import make_env
