@@ -1,0 +1,212 @@
+"""World Value Model configuration: architecture presets and the `train` / `pretrain-video` CLIs.
+
+Light module (no torch/diffusers import) so `value_labeling --help` stays instant.
+
+Presets
+- `wvm-5b`: the paper's model (appendix A). Video stream = Wan2.2-TI2V-5B (30 layers, 3072 wide,
+  24x128 heads, FFN 14336, 48 latent channels, patch (1,2,2)); VAE 4x16x16 with 48 channels; value
+  stream 512 wide, 8 self/cross-attention heads of 64, FFN 14336, joint attention width 24x128.
+  Text = umT5 embeddings (4096-d, 512 tokens) precomputed offline into a text cache.
+- `wvm-tiny`: the same code at CPU scale (4 layers, 64-wide video DiT, 16-channel tiny Wan VAE with an
+  8x spatial factor, 64x64 frames) with the packaged all-MiniLM-L6-v2 sentence encoder (384-d tokens).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+
+ValueHead = Literal["flow", "hlgauss", "scalar"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that determines the network's shape and its input sampling (stored in checkpoints)."""
+
+    preset: str
+    # --- video DiT: diffusers WanTransformer3DModel kwargs -------------------------------------
+    num_layers: int
+    num_attention_heads: int
+    attention_head_dim: int
+    ffn_dim: int
+    latent_channels: int  # = VAE z_dim = Wan in/out channels
+    text_dim: int
+    freq_dim: int = 256
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    rope_max_seq_len: int = 1024
+    # --- video VAE: diffusers AutoencoderKLWan kwargs ----------------------------------------------
+    vae_base_dim: int = 160
+    vae_decoder_base_dim: int = 256
+    vae_dim_mult: tuple[int, ...] = (1, 2, 4, 4)
+    vae_num_res_blocks: int = 2
+    vae_temporal_downsample: tuple[bool, ...] = (False, True, True)
+    vae_patch_size: int = 2
+    vae_scale_factor_spatial: int = 16  # the real factor (diffusers' `spatial_compression_ratio` says 8)
+    vae_scale_factor_temporal: int = 4
+    # --- value DiT -----------------------------------------------------------------------------
+    value_dim: int = 512
+    value_heads: int = 8  # value-side cross-attention heads (self-attention joins the video's heads)
+    value_ffn_dim: int = 14336
+    value_head: ValueHead = "flow"
+    hl_bins: int = 51
+    inference_steps: int = 1  # Euler steps of the value flow at inference (paper: 1)
+    # --- windows / inputs ----------------------------------------------------------------------
+    chunk: int = 4  # h
+    image_size: tuple[int, int] = (480, 640)  # (H, W) frames are resized to; multiple of VAE*patch
+    target_fps: float = 2.0
+    text_encoder: Literal["minilm", "precomputed"] = "precomputed"
+    text_len: int = 512
+
+    @property
+    def video_width(self) -> int:
+        return self.num_attention_heads * self.attention_head_dim
+
+    @property
+    def clip_frames(self) -> int:
+        """1 prefix + h current + h future frames (eq. 4)."""
+        return 2 * self.chunk + 1
+
+    def validate(self) -> None:
+        if self.chunk != self.vae_scale_factor_temporal:
+            raise ValueError(f"chunk h={self.chunk} must equal the VAE's temporal factor "
+                             f"{self.vae_scale_factor_temporal} so that h frames make one latent frame")
+        f = self.vae_scale_factor_spatial * self.patch_size[1]
+        H, W = self.image_size
+        if H % f or W % f:
+            raise ValueError(f"image size {H}x{W} must be a multiple of {f} (VAE x patch)")
+        if self.value_head not in ("flow", "hlgauss", "scalar"):
+            raise ValueError(f"unknown value head {self.value_head!r} (flow, hlgauss, scalar)")
+        if self.inference_steps < 1:
+            raise ValueError("inference_steps must be >= 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        for k in ("patch_size", "vae_dim_mult", "vae_temporal_downsample", "image_size"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "wvm-5b": ModelConfig(
+        preset="wvm-5b", num_layers=30, num_attention_heads=24, attention_head_dim=128, ffn_dim=14336,
+        latent_channels=48, text_dim=4096, value_dim=512, value_heads=8, value_ffn_dim=14336,
+        image_size=(480, 640), text_encoder="precomputed", text_len=512,
+    ),
+    "wvm-tiny": ModelConfig(
+        preset="wvm-tiny", num_layers=4, num_attention_heads=2, attention_head_dim=32, ffn_dim=256,
+        latent_channels=16, text_dim=384, freq_dim=64, rope_max_seq_len=64,
+        vae_base_dim=16, vae_decoder_base_dim=16, vae_dim_mult=(1, 2, 2), vae_num_res_blocks=1,
+        vae_temporal_downsample=(True, True), vae_patch_size=2, vae_scale_factor_spatial=8,
+        value_dim=64, value_heads=2, value_ffn_dim=256, image_size=(64, 64),
+        text_encoder="minilm", text_len=16,
+    ),
+}
+
+#: Preset-specific warm-up when --warmup-steps is not given (Table A.1's 500 for the paper model; a
+#: run of a few thousand CPU steps would spend a third of itself warming up with 500).
+DEFAULT_WARMUP = {"wvm-5b": 500, "wvm-tiny": 100}
+
+
+def get_preset(name: str) -> ModelConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown WVM preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Train a World Value Model (L = L_value + lambda * L_video) on LeRobot v3.0 datasets."""
+
+    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
+    """Training dataset directory; repeat for several. Episodes are expert (labels t/(T-1)) unless the
+    dataset has meta/suboptimal_annotations.parquet, whose progress curves become the labels."""
+    out: Path
+    """Checkpoint directory (created; an existing run there is resumed)."""
+    preset: Literal["wvm-tiny", "wvm-5b"] = "wvm-tiny"
+    video_model: Path | None = None
+    """Local diffusers-format Wan2.2 directory (transformer/ and vae/ subfolders) for the video stream."""
+    video_init: Literal["pretrained", "scratch"] = "pretrained"
+    """`scratch` ignores --video-model weights (ablation); wvm-tiny has no pretrained video weights
+    unless --video-model points at a `pretrain-video` output."""
+    freeze_video: bool = False
+    """Freeze the video DiT (ablation): only the value stream trains; the video loss is skipped."""
+    no_video_loss: bool = False
+    """Drop L_video (lambda = 0, ablation); the video DiT still trains through the value gradient."""
+    video_loss_weight: float = 1.0
+    """lambda in eq. 7."""
+    value_head: ValueHead = "flow"
+    prefix_p: float = 0.5
+    """Prefix randomization probability p."""
+    rewind_ratio: float = 0.5
+    """Probability that a window is reversed (descending progress)."""
+    plateau_ratio: float = 0.1
+    """Probability that a window is a repeated frame (plateau)."""
+    steps: int = 3000
+    batch_size: int = 16
+    """Per-process batch size (global batch = this x world size)."""
+    lr: float = 1e-4
+    warmup_steps: int | None = None
+    """Linear warm-up steps (default: 500 for wvm-5b as in Table A.1, 100 for wvm-tiny)."""
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    camera: str | None = None
+    """Camera key (default: each dataset's first camera)."""
+    target_fps: float | None = None
+    """Frame rate windows are sampled at (default 2.0; use 3.0 for AgileX/ARX data)."""
+    image_size: tuple[int, int] | None = None
+    """Override the preset's (H, W)."""
+    inference_steps: int = 1
+    """Euler steps stored in the checkpoint for inference."""
+    save_every: int = 500
+    log_every: int = 25
+    keep_checkpoints: int = 2
+    seed: int = 0
+    device: str = "auto"
+    """auto = cuda when available else cpu."""
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    """auto = bf16 autocast on GPU, fp32 on CPU."""
+    max_episodes: int | None = None
+    """Use only the first N episodes of each dataset."""
+    debug: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainVideoConfig:
+    """Video-only world-model pretraining: the Wan video DiT alone, future-latent flow matching.
+
+    The output directory is a diffusers-format Wan directory (transformer/ and vae/), usable as
+    `train --video-model DIR`."""
+
+    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
+    out: Path
+    preset: Literal["wvm-tiny", "wvm-5b"] = "wvm-tiny"
+    video_model: Path | None = None
+    """Start from these Wan weights (default: random init)."""
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-4
+    warmup_steps: int | None = None
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    camera: str | None = None
+    target_fps: float | None = None
+    image_size: tuple[int, int] | None = None
+    save_every: int = 500
+    log_every: int = 25
+    keep_checkpoints: int = 2
+    seed: int = 0
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    max_episodes: int | None = None
+    debug: bool = False
