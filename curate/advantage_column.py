@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,8 +24,9 @@ def load_values(root: Path, value_column: str):
 
 def run_advantages(cfg: AdvantagesConfig) -> None:
     root = Path(cfg.dataset).resolve()
+    if os.access(root.parent, os.W_OK):
+        recover(root)  # first: a commit cut mid-swap may have left nothing at the dataset path
     check_writable(root)
-    recover(root)
     if cfg.column in RESERVED or cfg.column == cfg.value_column:
         raise ValueError(f"--column {cfg.column!r} would overwrite a column this command reads or LeRobot needs")
     info = check_dataset_dir(root)

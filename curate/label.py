@@ -70,11 +70,14 @@ def check_writable(root: Path) -> None:
 
 def run_label(cfg: LabelConfig) -> dict:
     root = Path(cfg.dataset).resolve()
-    info = check_dataset_dir(root)
     sidecar = cfg.out is not None
+    if not sidecar and os.access(root.parent, os.W_OK):
+        # Leftovers of a run killed while committing; first, because a kill between the two renames
+        # of the fallback swap leaves no directory at the dataset path until this completes the swap.
+        recover(root)
+    info = check_dataset_dir(root)
     if not sidecar:
         check_writable(root)
-        recover(root)  # leftovers of a run killed while committing
     spec = resolve_model_spec(cfg.model)
     model = load_value_model(spec)
     ds = open_dataset(root)

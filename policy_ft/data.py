@@ -48,7 +48,7 @@ def _missing(root: Path, column: str, names: list[str]):
     hint = f" (columns that look related: {', '.join(candidates)})" if candidates else ""
     raise ValueError(
         f"dataset {root} has no '{column}' column{hint}. Label it first: "
-        f"`curate label-values --dataset {root}` writes the per-frame value column (and `curate advantages` "
+        f"`curate label-values {root}` writes the per-frame value column (and `curate advantages` "
         f"the advantage column); or name another column with --value-column / --advantage-column."
     )
 

@@ -1,0 +1,141 @@
+"""curate on bad input and interrupted commits; the advantage column agrees with policy_ft's reader."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from curate.cli import main as curate
+from curate.dataset_writer import MARKER, commit_columns, new_tree_path, old_tree_path, read_column
+from value_labeling.dataset import open_dataset
+from value_labeling.models import register_value_model
+from value_labeling.models.reference import TimeModel
+
+
+class _Half(TimeModel):
+    name = "test-curate-half"
+
+    def fingerprint(self):
+        return "half-v1"
+
+    def predict(self, frames, fps, instruction):
+        return np.full(len(frames), 0.5)
+
+
+class _NaNOnLong(TimeModel):
+    """NaN for episodes longer than 70 frames: some episodes fail, the others label fine."""
+
+    name = "test-curate-nan"
+
+    def fingerprint(self):
+        return "nan-v1"
+
+    def predict(self, frames, fps, instruction):
+        v = super().predict(frames, fps, instruction)
+        return v * np.nan if len(frames) > 70 else v
+
+
+for _cls in (_Half, _NaNOnLong):
+    try:
+        register_value_model(_cls.name)(_cls)
+    except ValueError:  # registered already (module imported twice)
+        pass
+
+
+@pytest.fixture()
+def dataset(synthetic_bench, tmp_path):
+    dst = tmp_path / "ds"
+    shutil.copytree(synthetic_bench, dst)
+    return dst
+
+
+def _features(root):
+    return json.loads((root / "meta" / "info.json").read_text())["features"]
+
+
+def test_label_completes_a_commit_cut_between_the_fallback_renames(dataset):
+    # A kill between `rename(root, old)` and `rename(new, root)` leaves nothing at the dataset path;
+    # the next run must finish the swap (the new tree is complete) instead of calling it "not a dataset".
+    ds = open_dataset(dataset)
+    new = new_tree_path(dataset)
+    shutil.copytree(dataset, new)
+    commit_columns(new, {"earlier": np.ones(ds.meta.total_frames, np.float32)}, {"earlier": {"model": "x"}})
+    (new / MARKER).write_text("complete\n")
+    shutil.rmtree(new_tree_path(new), ignore_errors=True)
+    os.rename(dataset, old_tree_path(dataset))
+    curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
+    assert not new.exists() and not old_tree_path(dataset).exists()
+    feats = _features(dataset)
+    assert "earlier" in feats and "value" in feats  # the completed swap, then this run's column
+    np.testing.assert_array_equal(read_column(dataset, "earlier"), 1.0)
+
+
+def test_different_model_needs_overwrite(dataset, capsys):
+    curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
+    before = read_column(dataset, "value")
+    with pytest.raises(SystemExit):
+        curate(["label-values", str(dataset), "--model", "test-curate-half", "--address", "local"])
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "time" in err
+    np.testing.assert_array_equal(read_column(dataset, "value"), before)
+    curate(["label-values", str(dataset), "--model", "test-curate-half", "--address", "local", "--overwrite"])
+    np.testing.assert_array_equal(read_column(dataset, "value"), 0.5)
+    prov = json.loads((dataset / "meta" / "value_labels.json").read_text())["value"]
+    assert prov["model"] == "test-curate-half" and prov["fingerprint"] == "half-v1"
+
+
+def test_nan_predictions_fail_those_episodes_only(dataset, capsys):
+    lengths = [int(e["length"]) for e in open_dataset(dataset).meta.episodes]
+    bad = [i for i, T in enumerate(lengths) if T > 70]
+    assert 0 < len(bad) < len(lengths), lengths  # the fixture has both kinds
+    with pytest.raises(SystemExit):
+        curate(["label-values", str(dataset), "--model", "test-curate-nan", "--address", "local", "--retries", "0"])
+    err = capsys.readouterr().err
+    assert f"{len(bad)} of {len(lengths)} episodes failed" in err and "NaN" in err
+    assert "value" not in _features(dataset)
+    staged = sorted(int(p.stem.split("_")[1]) for p in (dataset / ".curate_staging" / "value").glob("episode_*.npy"))
+    assert staged == [i for i in range(len(lengths)) if i not in bad]
+
+
+def test_v21_dataset_names_the_converter(dataset, capsys):
+    info = json.loads((dataset / "meta" / "info.json").read_text())
+    info["codebase_version"] = "v2.1"
+    (dataset / "meta" / "info.json").write_text(json.dumps(info))
+    with pytest.raises(SystemExit):
+        curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
+    assert "convert_dataset_v21_to_v30" in capsys.readouterr().err
+
+
+def test_read_only_dataset_suggests_sidecar(dataset, tmp_path, monkeypatch, capsys):
+    # Tests run as root, where chmod does not stop writes; simulate a read-only mount instead.
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode == os.W_OK and str(p).startswith(
+        str(dataset)) else real_access(p, mode, **kw))
+    with pytest.raises(SystemExit):
+        curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
+    assert "--out" in capsys.readouterr().err
+    out = tmp_path / "side" / "values.parquet"
+    curate(["label-values", str(dataset), "--model", "time", "--address", "local", "--out", str(out)])
+    assert out.is_file() and "value" not in _features(dataset)
+
+
+def test_advantage_column_agrees_with_policy_ft_reader(dataset):
+    from policy_ft.data import chunk_deltas
+
+    curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
+    curate(["advantages", str(dataset), "--chunk-length", "10"])
+    written = read_column(dataset, "advantage")
+    np.testing.assert_allclose(chunk_deltas(dataset, 10), written, atol=1e-7)
+    np.testing.assert_allclose(chunk_deltas(dataset, 10, advantage_column="advantage"), written, atol=1e-7)
+    # And the hand-computed end of episode 0: the last H-1 frames look at the final frame.
+    T0 = int(open_dataset(dataset).meta.episodes[0]["length"])
+    assert written[T0 - 1] == 0.0 and written[T0 - 5] == pytest.approx(4 / (T0 - 1), abs=1e-6)
+
+
+def test_policy_ft_missing_column_hint_is_a_valid_command(dataset):
+    from policy_ft.data import chunk_deltas
+
+    with pytest.raises(ValueError, match=rf"`curate label-values {dataset}`"):
+        chunk_deltas(dataset, 10)
