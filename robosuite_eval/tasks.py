@@ -64,10 +64,13 @@ def _quiet_robosuite() -> None:
     logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
 
 
-def make_env(task: TaskSpec | str, render: bool = False, seed: int = 0):
+def make_env(task: TaskSpec | str, render: bool | int = False, seed: int = 0):
     """A robosuite env for `task`: Panda, OSC_POSE (delta, base frame), 20 Hz, no camera observations.
 
-    With `render=True` the offscreen renderer is built so `render_cameras` can draw recorded frames.
+    With `render` (True or the image size) an offscreen context is attached so `render_cameras` can draw
+    recorded frames. It is set up for small software-rendered images (Mesa EGL on CPU): no multisampling,
+    a 1024 shadow map instead of robosuite's 4096, a framebuffer the size of the images, and no mirror
+    reflections; that cuts the CPU time of a 128x128 frame about fourfold with no visible loss at that size.
     """
     _quiet_robosuite()
     import robosuite as suite
@@ -83,7 +86,7 @@ def make_env(task: TaskSpec | str, render: bool = False, seed: int = 0):
         robots="Panda",
         controller_configs=cfg,
         has_renderer=False,
-        has_offscreen_renderer=render,
+        has_offscreen_renderer=False,
         use_camera_obs=False,
         use_object_obs=True,
         control_freq=CONTROL_FREQ,
@@ -93,7 +96,22 @@ def make_env(task: TaskSpec | str, render: bool = False, seed: int = 0):
         reward_shaping=False,
         seed=seed,
     )
+    if render:
+        attach_renderer(env, 256 if render is True else int(render))
     return env
+
+
+def attach_renderer(env, max_size: int = 256) -> None:
+    import mujoco
+    from robosuite.utils.binding_utils import MjRenderContextOffscreen
+
+    m = env.sim.model._model
+    m.vis.quality.offsamples = 0
+    m.vis.quality.shadowsize = 1024
+    m.vis.global_.offwidth = m.vis.global_.offheight = max_size
+    ctx = MjRenderContextOffscreen(env.sim, device_id=-1, max_width=max_size, max_height=max_size)
+    ctx.vopt.geomgroup[0] = 0  # hide collision meshes, as robosuite does
+    ctx.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
 
 
 def reset_env(env, seed: int) -> dict:

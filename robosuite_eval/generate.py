@@ -1,0 +1,246 @@
+"""`robosuite_eval generate`: scripted episodes -> a LeRobot v3.0 dataset (+ the bench's annotation table).
+
+Pipeline. Worker processes simulate and render episodes and write each one, complete, to a temporary
+`.npz` (written beside, then renamed). One writer in the main process appends finished episodes to the
+dataset in episode order through lerobot's own `LeRobotDataset.create` / `add_frame` / `save_episode`.
+
+Data safety. The dataset at `--out` only ever holds whole episodes: the writer appends to a staging copy
+(`.<name>.work/staging` beside it), and every `COMMIT_EVERY` episodes and at the end it finalizes the
+staging dataset, writes the annotation table and the generation record, and swaps it into place. A
+killed run leaves `--out` at its last commit; rerunning the same command skips the episodes already in
+the dataset and reuses the rendered `.npz` files of episodes that were simulated but not yet committed.
+
+Every recorded trajectory ends in task success: a seed whose scripted run fails (rare) is retried with a
+derived simulator seed, and the seed actually used is stored in `meta/robosuite_eval.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from robosuite_eval.config import GenerateConfig
+from robosuite_eval.tasks import ACTION_NAMES, CAMERAS, STATE_NAMES, TaskSpec, get_task, resolve_tasks
+
+RECORD_FILE = "meta/robosuite_eval.json"  # our generation record beside lerobot's metadata
+COMMIT_EVERY = 10
+MAX_ATTEMPTS = 5  # derived seeds tried before giving up on an episode
+
+
+def features(image_size: int, cameras=CAMERAS) -> dict:
+    """The dataset's features, declared once (LeRobot style)."""
+    feats = {
+        f"observation.images.{cam}": {"dtype": "video", "shape": (image_size, image_size, 3), "names": ["height", "width", "channels"]}
+        for cam in cameras
+    }
+    feats["observation.state"] = {"dtype": "float32", "shape": (len(STATE_NAMES),), "names": STATE_NAMES}
+    feats["action"] = {"dtype": "float32", "shape": (len(ACTION_NAMES),), "names": ACTION_NAMES}
+    return feats
+
+
+def attempt_seed(seed: int, attempt: int) -> int:
+    return seed if attempt == 0 else seed + 1_000_003 * attempt
+
+
+# ------------------------------------------------------------------------------- workers
+
+_ENV: dict = {}
+
+
+def _worker_env(task: TaskSpec, size: int):
+    if (task.name, size) not in _ENV:
+        from robosuite_eval.tasks import make_env
+
+        _ENV.clear()
+        _ENV[(task.name, size)] = make_env(task, render=max(size, 16))
+    return _ENV[(task.name, size)]
+
+
+def simulate_to_npz(job: tuple) -> str:
+    """Simulate + render one episode (retrying derived seeds on failure); returns the npz path."""
+    task_name, mode, episode, seed, fps, size, path = job
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from robosuite_eval.episode import plan_injection, run_episode
+
+    path = Path(path)
+    if path.is_file():
+        return str(path)
+    task = get_task(task_name)
+    env = _worker_env(task, size)
+    for attempt in range(MAX_ATTEMPTS):
+        s = attempt_seed(seed, attempt)
+        res = run_episode(env, task, s, plan_injection(env, task, mode, s, fps), fps=fps, render_size=size)
+        if res.success and (mode == "expert" or res.m is not None):
+            break
+    else:
+        raise RuntimeError(f"{task_name} {mode} episode {episode}: the scripted oracle failed on {MAX_ATTEMPTS} seeds from {seed}")
+    info = res.info() | {"episode_index": episode, "requested_seed": seed, "attempt": attempt}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, states=res.states, actions=res.actions, info=json.dumps(info),
+             **{f"img_{cam}": res.images[cam] for cam in res.images})
+    os.replace(tmp, path)
+    return str(path)
+
+
+# ------------------------------------------------------------------------------- the dataset
+
+def _record(cfg: GenerateConfig, task: TaskSpec) -> dict:
+    return {"format": "robosuite_eval/v1", "task": task.name, "env": task.env_name, "mode": cfg.mode, "fps": cfg.fps,
+            "image_size": cfg.image_size, "seed": cfg.seed, "embodiment": cfg.embodiment, "instruction": task.instruction}
+
+
+def check_existing(out: Path, record: dict) -> int:
+    """Episodes already in `out` (0 if new); errors if `out` holds anything else."""
+    if not out.exists():
+        return 0
+    if not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a directory for the dataset")
+    if not any(out.iterdir()):
+        return 0
+    info_path, rec_path = out / "meta/info.json", out / RECORD_FILE
+    if not info_path.is_file():
+        raise ValueError(f"--out {out} is not empty and is not a LeRobot dataset; choose a new or empty directory")
+    info = json.loads(info_path.read_text())
+    if info.get("codebase_version") != "v3.0":
+        raise ValueError(f"--out {out} holds a LeRobot {info.get('codebase_version')} dataset, not v3.0; choose another directory")
+    if not rec_path.is_file():
+        raise ValueError(f"--out {out} holds a LeRobot dataset that robosuite_eval did not generate; choose another directory")
+    old = json.loads(rec_path.read_text())
+    keys = ["format", "task", "mode", "fps", "image_size", "seed", "embodiment"]
+    diff = {k: (old.get(k), record[k]) for k in keys if old.get(k) != record[k]}
+    if diff:
+        detail = ", ".join(f"{k}: dataset has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+        raise ValueError(f"--out {out} holds another dataset ({detail}); use a new --out or the same settings to resume")
+    return int(info["total_episodes"])
+
+
+def _recover(out: Path, work: Path) -> None:
+    """Undo what a run killed mid-swap or mid-append left behind."""
+    prev = work / "previous"
+    if prev.exists():
+        if not out.exists():
+            os.rename(prev, out)  # killed between the two renames of a swap
+        else:
+            shutil.rmtree(prev)
+    if (work / "staging").exists():
+        shutil.rmtree(work / "staging")  # a partial append: the npz files still hold its episodes
+
+
+def _swap_in(staging: Path, out: Path, work: Path) -> None:
+    prev = work / "previous"
+    if out.exists():
+        os.rename(out, prev)
+    os.rename(staging, out)
+    if prev.exists():
+        shutil.rmtree(prev)
+
+
+def _open_staging(out: Path, staging: Path, cfg: GenerateConfig, task: TaskSpec):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    repo_id = f"robosuite_eval/{out.name}"
+    if (out / "meta/info.json").is_file():
+        shutil.copytree(out, staging)
+        return LeRobotDataset(repo_id, root=staging)
+    return LeRobotDataset.create(repo_id, fps=cfg.fps, features=features(cfg.image_size), root=staging,
+                                 robot_type="panda", use_videos=True)
+
+
+def _append(ds, npz: Path, instruction: str) -> dict:
+    with np.load(npz) as z:
+        info = json.loads(str(z["info"]))
+        imgs = {cam: z[f"img_{cam}"] for cam in CAMERAS}
+        states, actions = z["states"], z["actions"]
+    for t in range(len(states)):
+        frame = {f"observation.images.{cam}": imgs[cam][t] for cam in CAMERAS}
+        frame["observation.state"] = states[t]
+        frame["action"] = actions[t]
+        frame["task"] = instruction
+        ds.add_frame(frame)
+    ds.save_episode(parallel_encoding=False)
+    return info
+
+
+def _commit(ds, staging: Path, out: Path, work: Path, record: dict, infos: list[dict]) -> None:
+    from value_labeling.bench.annotations import write_annotations
+
+    ds.finalize()
+    if record["mode"] != "expert":
+        rows = [{"episode_index": i["episode_index"], "mode": record["mode"], "m": i["m"], "n": i["n"], "T": i["T"],
+                 "embodiment": record["embodiment"], "task": record["task"]} for i in infos]
+        write_annotations(staging, rows)
+    rec = dict(record, episodes=infos)
+    (staging / RECORD_FILE).write_text(json.dumps(rec, indent=1) + "\n")
+    _swap_in(staging, out, work)
+
+
+def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
+    record = _record(cfg, task)
+    out = out.resolve()
+    work = out.parent / f".{out.name}.work"
+    if work.exists():
+        _recover(out, work)
+    done = check_existing(out, record)
+    if done >= cfg.episodes:
+        print(f"{out}: already holds {done} episodes (asked {cfg.episodes}); nothing to do")
+        return out
+    infos: list[dict] = json.loads((out / RECORD_FILE).read_text())["episodes"] if done else []
+    (work / "episodes").mkdir(parents=True, exist_ok=True)
+    jobs = [(task.name, cfg.mode, i, cfg.seed + i, cfg.fps, cfg.image_size, str(work / "episodes" / f"ep_{i:06d}.npz"))
+            for i in range(done, cfg.episodes)]
+    staging = work / "staging"
+    ds = _open_staging(out, staging, cfg, task)
+    bar = tqdm(total=cfg.episodes, initial=done, desc=f"{task.name} {cfg.mode}", unit="ep")
+    pending: list[Path] = []
+
+    def results():
+        if cfg.workers <= 0:
+            yield from map(simulate_to_npz, jobs)
+            return
+        ctx = mp.get_context("spawn")  # EGL contexts and torch threads do not survive fork
+        with ctx.Pool(min(cfg.workers, len(jobs)), maxtasksperchild=50) as pool:
+            yield from pool.imap(simulate_to_npz, jobs)
+
+    for path in results():
+        path = Path(path)
+        infos.append(_append(ds, path, task.instruction))
+        pending.append(path)
+        bar.update(1)
+        last = len(infos) == cfg.episodes
+        if len(pending) >= COMMIT_EVERY or last:
+            _commit(ds, staging, out, work, record, infos)
+            for p in pending:
+                p.unlink(missing_ok=True)
+            pending = []
+            if not last:
+                ds = _open_staging(out, staging, cfg, task)
+    bar.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def run_generate(cfg: GenerateConfig) -> list[Path]:
+    if cfg.episodes <= 0:
+        raise ValueError(f"--episodes must be positive, got {cfg.episodes}")
+    if cfg.image_size < 16:
+        raise ValueError(f"--image-size {cfg.image_size} is too small (at least 16)")
+    from robosuite_eval.episode import MODES, _stride
+
+    if cfg.mode not in MODES:
+        raise ValueError(f"unknown mode {cfg.mode!r}; choose one of {MODES}")
+    _stride(cfg.fps)
+    tasks = resolve_tasks(cfg.task)
+    outs = []
+    for task in tasks:
+        out = Path(cfg.out) / f"{task.name}_{cfg.mode}" if cfg.task.lower() == "all" else Path(cfg.out)
+        outs.append(generate_task(cfg, task, out))
+        print(f"wrote {out}")
+    return outs
