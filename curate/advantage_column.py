@@ -8,7 +8,7 @@ from pathlib import Path
 
 from curate.advantage import chunk_advantage
 from curate.config import AdvantagesConfig
-from curate.dataset_writer import commit_columns, frame_table, read_column, read_provenance, recover
+from curate.dataset_writer import commit_columns, frame_table, read_column, read_provenance, recover, writer_lock
 from curate.label import RESERVED, check_writable
 from value_labeling.dataset import check_dataset_dir
 
@@ -23,6 +23,11 @@ def load_values(root: Path, value_column: str):
 
 
 def run_advantages(cfg: AdvantagesConfig) -> None:
+    with writer_lock(Path(cfg.dataset).resolve()):
+        _run_advantages(cfg)
+
+
+def _run_advantages(cfg: AdvantagesConfig) -> None:
     root = Path(cfg.dataset).resolve()
     if os.access(root.parent, os.W_OK):
         recover(root)  # first: a commit cut mid-swap may have left nothing at the dataset path

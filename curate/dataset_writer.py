@@ -12,6 +12,7 @@ fall back to two renames, and `recover` completes a swap that was cut in between
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -52,6 +53,35 @@ def exchange_dirs(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
     raise OSError(err, f"renameat2({a}, {b}, RENAME_EXCHANGE) failed: {os.strerror(err)}")
+
+
+def lock_path(root: Path) -> Path:
+    return root.parent / f".{root.name}.curate-lock"
+
+
+@contextlib.contextmanager
+def writer_lock(root: Path):
+    """One writing curate command per dataset at a time.
+
+    Without it a second run's `recover` would delete the tree the first run is building, and the
+    first could then swap an incomplete tree into place. The lock lives beside the dataset (the
+    dataset directory itself is swapped), is an flock (released by the kernel when the process dies,
+    so a killed run never leaves a stale lock) and the small file is left in place on purpose:
+    unlinking a lock file lets two later runs lock two different files.
+    """
+    import fcntl
+
+    root = Path(root)
+    if not os.access(root.parent, os.W_OK):
+        yield  # nothing can be written here anyway; check_writable reports it
+        return
+    with open(lock_path(root), "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another curate command is writing to {root} right now (it holds "
+                             f"{lock_path(root)}); wait for it to finish, then rerun") from None
+        yield
 
 
 def recover(root: Path) -> None:
@@ -189,3 +219,17 @@ def frame_table(root: Path) -> dict[str, np.ndarray]:
     t = pa.concat_tables([pq.read_table(f, columns=["index", "episode_index", "frame_index"]) for f in files])
     order = np.argsort(t["index"].to_numpy(), kind="stable")
     return {k: t[k].to_numpy()[order] for k in ("index", "episode_index", "frame_index")}
+
+
+def episode_rows(frames: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
+    """Episode -> its rows of `frames` (a `frame_table`) in time order, for every episode in one sort.
+
+    A boolean mask per episode would cost O(frames x episodes): minutes at 10M frames / 20k episodes.
+    """
+    order = np.lexsort((frames["frame_index"], frames["episode_index"]))
+    ep = frames["episode_index"][order]
+    if len(ep) == 0:
+        return {}
+    starts = np.r_[0, np.flatnonzero(ep[1:] != ep[:-1]) + 1]
+    ends = np.r_[starts[1:], len(ep)]
+    return {int(ep[s]): order[s:e] for s, e in zip(starts, ends)}

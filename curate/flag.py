@@ -64,14 +64,13 @@ def find_segments(values: np.ndarray, fps: float, stall_seconds: float = 1.0, st
 
 def flag_dataset(root: Path, value_column: str, fps: float, **rule) -> list[dict]:
     from curate.advantage_column import load_values
-    from curate.dataset_writer import frame_table
+    from curate.dataset_writer import episode_rows, frame_table
 
     values, _ = load_values(root, value_column)
     frames = frame_table(root)
     rows = []
-    for ep in np.unique(frames["episode_index"]):
-        sel = np.flatnonzero(frames["episode_index"] == ep)
-        v = values[frames["index"][sel]][np.argsort(frames["frame_index"][sel])]
+    for ep, sel in episode_rows(frames).items():
+        v = values[frames["index"][sel]]
         for s, e, kind, size in find_segments(v, fps, **rule):
             rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "size": round(size, 4)})
     return rows

@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from curate.config import LabelConfig
-from curate.dataset_writer import STAGING_DIR, commit_columns, frame_table, read_provenance, recover
+from curate.dataset_writer import (STAGING_DIR, commit_columns, episode_rows, frame_table, read_provenance,
+                                   recover, writer_lock)
 from curate.staging import Staging
 from value_labeling.dataset import check_dataset_dir, open_dataset, resolve_camera
 from value_labeling.models import default_model_name, load_value_model
@@ -69,6 +70,13 @@ def check_writable(root: Path) -> None:
 
 
 def run_label(cfg: LabelConfig) -> dict:
+    if cfg.out is not None:
+        return _run_label(cfg)  # sidecar: the dataset is only read
+    with writer_lock(Path(cfg.dataset).resolve()):
+        return _run_label(cfg)
+
+
+def _run_label(cfg: LabelConfig) -> dict:
     root = Path(cfg.dataset).resolve()
     sidecar = cfg.out is not None
     if not sidecar and os.access(root.parent, os.W_OK):
@@ -120,8 +128,9 @@ def run_label(cfg: LabelConfig) -> dict:
 
     frames = frame_table(root)
     values = np.empty(len(frames["index"]), dtype=np.float32)
+    rows_of = episode_rows(frames)
     for ep in episodes:
-        rows = np.flatnonzero(frames["episode_index"] == ep)
+        rows = rows_of.get(ep, np.zeros(0, dtype=np.int64))
         staged = staging.load(ep)
         if staged.shape[0] != rows.size:
             raise ValueError(f"episode {ep}: {staged.shape[0]} staged values for {rows.size} frames; "

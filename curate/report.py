@@ -29,15 +29,11 @@ def _plt():
 
 def episode_curves(root: Path, value_column: str) -> dict[int, np.ndarray]:
     from curate.advantage_column import load_values
-    from curate.dataset_writer import frame_table
+    from curate.dataset_writer import episode_rows, frame_table
 
     values, _ = load_values(root, value_column)
     frames = frame_table(root)
-    out = {}
-    for ep in np.unique(frames["episode_index"]):
-        sel = np.flatnonzero(frames["episode_index"] == ep)
-        out[int(ep)] = values[frames["index"][sel]][np.argsort(frames["frame_index"][sel])]
-    return out
+    return {ep: values[frames["index"][sel]] for ep, sel in episode_rows(frames).items()}
 
 
 def _draw(ax, ep: int, v: np.ndarray, segments: list[dict]) -> None:

@@ -139,3 +139,40 @@ def test_policy_ft_missing_column_hint_is_a_valid_command(dataset):
 
     with pytest.raises(ValueError, match=rf"`curate label-values {dataset}`"):
         chunk_deltas(dataset, 10)
+
+
+def test_a_second_writer_is_refused_while_one_holds_the_dataset(dataset, capsys):
+    from curate.dataset_writer import writer_lock
+
+    with writer_lock(dataset):
+        for argv in (["label-values", str(dataset), "--model", "time", "--address", "local"],
+                     ["advantages", str(dataset), "-H", "10"]):
+            with pytest.raises(SystemExit):
+                curate(argv)
+            assert "another curate command is writing" in capsys.readouterr().err
+    assert "value" not in _features(dataset)
+    curate(["label-values", str(dataset), "--model", "time", "--address", "local"])  # released: runs
+    assert "value" in _features(dataset)
+
+
+def test_episode_rows_groups_a_shuffled_frame_table_in_time_order():
+    import time
+
+    from curate.dataset_writer import episode_rows
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 30, size=200)
+    ep = np.repeat(np.arange(200), lengths)
+    fi = np.concatenate([np.arange(n) for n in lengths])
+    perm = rng.permutation(len(ep))
+    frames = {"index": perm.argsort(), "episode_index": ep[perm], "frame_index": fi[perm]}
+    rows = episode_rows(frames)
+    assert sorted(rows) == list(range(200))
+    for e, r in rows.items():
+        np.testing.assert_array_equal(frames["frame_index"][r], np.arange(lengths[e]))
+        assert set(r) == set(np.flatnonzero(frames["episode_index"] == e))  # the per-episode mask it replaces
+    # One sort for all episodes: 2M frames / 20k episodes (a mask per episode: ~4e10 comparisons).
+    big = {"episode_index": np.repeat(np.arange(20_000), 100), "frame_index": np.tile(np.arange(100), 20_000)}
+    t0 = time.perf_counter()
+    assert len(episode_rows(big)) == 20_000
+    assert time.perf_counter() - t0 < 10.0
