@@ -101,7 +101,8 @@ def _run_label(cfg: LabelConfig) -> dict:
     staging_dir = (Path(cfg.out).with_suffix(".staging") if sidecar else root / STAGING_DIR / cfg.column)
     staging = Staging(staging_dir, {k: provenance[k] for k in ("fingerprint", "camera")} | {"column": cfg.column})
     episodes = list(range(ds.meta.total_episodes))
-    todo = [ep for ep in episodes if ep not in staging.done()]
+    done = staging.done()  # one directory listing, not one per episode (20k episodes -> 4e8 stats)
+    todo = [ep for ep in episodes if ep not in done]
     if len(todo) < len(episodes):
         print(f"resuming: {len(episodes) - len(todo)} of {len(episodes)} episodes already labelled", file=sys.stderr)
 

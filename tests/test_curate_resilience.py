@@ -176,3 +176,13 @@ def test_episode_rows_groups_a_shuffled_frame_table_in_time_order():
     t0 = time.perf_counter()
     assert len(episode_rows(big)) == 20_000
     assert time.perf_counter() - t0 < 10.0
+
+
+def test_staging_directory_is_listed_once_per_run(dataset, monkeypatch):
+    from curate.staging import Staging
+
+    calls = []
+    real = Staging.done
+    monkeypatch.setattr(Staging, "done", lambda self: calls.append(1) or real(self))
+    curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
+    assert len(calls) == 1  # was once per episode: quadratic in the number of episodes
