@@ -151,12 +151,16 @@ def write_results(res: dict, command: str) -> None:
         f"| {r['ours_total_seconds']:.3f} s | {r['lerobot_total_seconds']:.1f} s "
         f"(init {r['lerobot_init_seconds']:.1f} s + batches {r['lerobot_batch_weights_seconds']:.1f} s) "
         f"| {r['speedup_total']:.0f}x | >= 50x: {'met' if r['meets_target'] else 'NOT met'} |",
-        f"| weights only (in memory vs RABC per-batch, batch {r['rabc_batch']}) "
+        f"| weights for every frame, data already in memory (ours: delta + quantile + 3 weightings; RABC: "
+        f"compute_batch_weights over all frames, batch {r['rabc_batch']}, its lookups prebuilt) "
         f"| {r['ours_compute_seconds']:.3f} s | {r['lerobot_batch_weights_seconds']:.1f} s "
         f"| {r['speedup_weights_only']:.0f}x | — |",
         "",
         f"H = {s['chunk_length']} (RABC chunk_size = H-1, so both compute eq. E.4; max |delta difference| "
         f"{r['max_abs_delta_difference']:.1e}). Best of {s['repeats']} runs for ours; RABC timed once.",
+        "RABCWeights spends its time building per-frame Python dicts from the Parquet rows (`iterrows`) and "
+        "per-episode boolean masks in its constructor; once built, its per-batch lookups are only ~10x "
+        "slower than our whole-column vector ops.",
     ]
     (RESULTS / "advantages.md").write_text("\n".join(md) + "\n")
     print(f"wrote {RESULTS / 'advantages.json'} and {RESULTS / 'advantages.md'}")
