@@ -41,9 +41,10 @@ def find_segments(values: np.ndarray, fps: float, stall_seconds: float = 1.0, st
         while e + 1 < n and max(hi, v[e + 1]) - min(lo, v[e + 1]) <= stall_tolerance:
             e += 1
             lo, hi = min(lo, v[e]), max(hi, v[e])
-        if e - s + 1 >= min_len and v[s : e + 1].mean() < DONE_LEVEL:
-            segments.append((s, e, "stall", float(e - s + 1)))
-            s = e + 1
+        if e - s + 1 >= min_len:
+            if v[s : e + 1].mean() < DONE_LEVEL:
+                segments.append((s, e, "stall", float(e - s + 1)))
+            s = e + 1  # also past a long finished-task run: rescanning it from every frame is quadratic
         else:
             s += 1
     d = np.diff(v)

@@ -186,3 +186,18 @@ def test_staging_directory_is_listed_once_per_run(dataset, monkeypatch):
     monkeypatch.setattr(Staging, "done", lambda self: calls.append(1) or real(self))
     curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
     assert len(calls) == 1  # was once per episode: quadratic in the number of episodes
+
+
+def test_flag_rule_is_linear_on_a_long_finished_tail():
+    import time
+
+    from curate.flag import find_segments
+
+    v = np.r_[np.linspace(0, 1, 100), np.ones(20_000)]  # a task done early, then a long wait
+    t0 = time.perf_counter()
+    assert find_segments(v, fps=10.0) == []  # waiting after success is not a stall
+    assert time.perf_counter() - t0 < 5.0  # was ~2e8 Python steps (every frame rescanned the tail)
+    # A real stall before the end is still found.
+    w = np.r_[np.linspace(0, 0.4, 40), np.full(30, 0.4), np.linspace(0.4, 1, 40), np.ones(5000)]
+    (start, end, kind, size), = find_segments(w, fps=10.0)
+    assert kind == "stall" and abs(start - 40) <= 2 and abs(end - 69) <= 2  # the plateau, +-tolerance
