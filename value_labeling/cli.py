@@ -19,3 +19,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
 
 def main(argv: Sequence[str] | None = None):
     return run_subcommands(COMMANDS, argv, description=__doc__)
+
+
+if __name__ == "__main__":  # `torchrun ... -m value_labeling.cli train ...`
+    main()

@@ -133,6 +133,9 @@ class TrainConfig:
     preset: Literal["wvm-tiny", "wvm-5b"] = "wvm-tiny"
     video_model: Path | None = None
     """Local diffusers-format Wan2.2 directory (transformer/ and vae/ subfolders) for the video stream."""
+    text_cache: Path | None = None
+    """Directory holding text_cache.safetensors/.json (TextCache.save) with precomputed instruction
+    embeddings; required for wvm-5b (umT5, computed offline), optional for wvm-tiny."""
     video_init: Literal["pretrained", "scratch"] = "pretrained"
     """`scratch` ignores --video-model weights (ablation); wvm-tiny has no pretrained video weights
     unless --video-model points at a `pretrain-video` output."""

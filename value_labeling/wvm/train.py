@@ -135,6 +135,12 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
     cache = TextCache("minilm" if mcfg.text_encoder == "minilm" else "precomputed", mcfg.text_len, mcfg.text_dim)
     if resume_meta is not None:
         cache = TextCache.load(Path(resume_meta["dir"]))
+    elif getattr(cfg, "text_cache", None) is not None:
+        given = TextCache.load(Path(cfg.text_cache))
+        if (given.text_len, given.text_dim) != (mcfg.text_len, mcfg.text_dim):
+            raise ValueError(f"text cache {cfg.text_cache} holds ({given.text_len}, {given.text_dim}) embeddings; "
+                             f"{mcfg.preset} needs ({mcfg.text_len}, {mcfg.text_dim})")
+        cache.table.update(given.table)
     cache.ensure({t.instruction for t in trajs})
 
     torch.manual_seed(cfg.seed)  # identical init on every rank
