@@ -27,7 +27,7 @@ class LabelConfig:
     """'auto': start an embedded local Ray and stop it after; 'ray://HOST:PORT': a running cluster;
     'local': no Ray at all (in-process, one episode after another)."""
     workers: int = 2
-    """Model replicas (Ray actors), each holding the model once."""
+    """Model replicas (Ray actors), each holding the model once; 0 = no Ray (same as --address local)."""
     cpus_per_worker: float = 0.5
     """CPUs each actor reserves; fractional so Ray's own tasks never starve on a 2-CPU machine."""
     gpus_per_worker: float = 0.0

@@ -109,7 +109,7 @@ def _run_label(cfg: LabelConfig) -> dict:
     t0 = time.perf_counter()
     failures: dict[int, str] = {}
     if todo:
-        if cfg.address == "local":
+        if cfg.address == "local" or cfg.workers == 0:
             from curate.workers import label_in_process
 
             results = label_in_process(root, spec, camera, todo, cfg.retries)

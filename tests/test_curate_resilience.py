@@ -201,3 +201,15 @@ def test_flag_rule_is_linear_on_a_long_finished_tail():
     w = np.r_[np.linspace(0, 0.4, 40), np.full(30, 0.4), np.linspace(0.4, 1, 40), np.ones(5000)]
     (start, end, kind, size), = find_segments(w, fps=10.0)
     assert kind == "stall" and abs(start - 40) <= 2 and abs(end - 69) <= 2  # the plateau, +-tolerance
+
+
+def test_workers_zero_labels_in_process_without_ray(dataset, monkeypatch):
+    from curate import workers
+
+    def no_ray(*a, **k):
+        raise AssertionError("--workers 0 must not start Ray")
+
+    monkeypatch.setattr(workers, "RaySession", no_ray)
+    curate(["label-values", str(dataset), "--model", "time", "--workers", "0"])
+    T0 = int(open_dataset(dataset).meta.episodes[0]["length"])
+    np.testing.assert_allclose(read_column(dataset, "value")[:T0], np.arange(T0) / (T0 - 1), atol=1e-6)
