@@ -17,7 +17,12 @@ Variants (rows of the table):
   + noise s      : Gaussian noise of std s added to every prediction (a less certain model)
   time           : the `time` reference model (always rising: it can flag nothing)
 
+With `--robosuite DIR...` (datasets written by `robosuite_eval generate --mode hesitation|retry`)
+a second table scores the rule on the segment lengths of the real RoboSuite bench (see
+`robosuite_section`).
+
     OMP_NUM_THREADS=1 .venv/bin/python bench/flag_segments.py [--expert 4 --hesitation 10 --retry 10]
+        [--robosuite /tmp/rs/lift_hesitation /tmp/rs/lift_retry]
 """
 
 from __future__ import annotations
@@ -75,16 +80,51 @@ def score(rows: list[dict], annotations: list[dict]) -> dict:
     return out
 
 
-def ground_truth_rows(annotations: list[dict], fps: float) -> list[dict]:
+def ground_truth_rows(annotations: list[dict], fps: float, noise: float = 0.0, **rule) -> list[dict]:
     from curate.flag import find_segments
     from value_labeling.bench.ground_truth import progress_curve
 
     rows = []
+    rng = np.random.default_rng(0)
     for a in annotations:
         curve = progress_curve(a["mode"], int(a["T"]), a["m"], a["n"])
-        for s, e, kind, size in find_segments(curve, fps):
+        if noise:
+            curve = np.clip(curve + rng.normal(0, noise, curve.shape), 0, 1)
+        for s, e, kind, size in find_segments(curve, fps, **rule):
             rows.append({"episode_index": int(a["episode_index"]), "start": s, "end": e, "kind": kind, "size": size})
     return rows
+
+
+def robosuite_section(roots: list[Path]) -> dict:
+    """The annotated curves of real RoboSuite bench datasets (`robosuite_eval generate`), flagged.
+
+    No trained value model ships yet, so these rows use the annotation's ground-truth curve (with
+    optional Gaussian noise standing in for model error): they test whether the rule's default
+    durations fit the segment lengths the scripted RoboSuite oracle actually produces.
+    """
+    from value_labeling.bench.annotations import read_annotations
+
+    annotations, offset, fps_set, durations = [], 0, set(), []
+    for root in roots:
+        fps = float(json.loads((Path(root) / "meta" / "info.json").read_text())["fps"])
+        fps_set.add(fps)
+        for a in read_annotations(root) or []:
+            annotations.append({**a, "episode_index": a["episode_index"] + offset})
+            if a["mode"] != "expert":
+                durations.append((a["n"] - a["m"]) / fps)
+        offset += 1_000_000
+    if len(fps_set) != 1:
+        raise ValueError(f"RoboSuite datasets with different fps: {sorted(fps_set)}")
+    fps = fps_set.pop()
+    out = {"datasets": [str(r) for r in roots], "fps": fps, "annotated": len(annotations),
+           "segment_seconds": {"min": min(durations), "median": float(np.median(durations)), "max": max(durations)},
+           "results": {}}
+    for stall_seconds in (1.0, 0.5):
+        for noise in (0.0, 0.02):
+            label = f"ground truth{f' + noise {noise:g}' if noise else ''}, stall >= {stall_seconds:g} s"
+            out["results"][label] = score(ground_truth_rows(annotations, fps, noise, stall_seconds=stall_seconds),
+                                          annotations)
+    return out
 
 
 def main() -> None:
@@ -96,6 +136,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--robosuite", type=Path, nargs="*", default=[],
+                    help="annotated RoboSuite datasets from `robosuite_eval generate` to score as well")
     args = ap.parse_args()
 
     from curate.config import LabelConfig
@@ -123,12 +165,16 @@ def main() -> None:
         make_s = time.perf_counter() - t0
         annotations = read_annotations(root)
         results = {"ground truth": score(ground_truth_rows(annotations, args.fps), annotations)}
+        short = {}  # the same values with a shorter minimum stall (RoboSuite's hesitations are 0.7-1.5 s)
+        short["ground truth"] = score(ground_truth_rows(annotations, args.fps, stall_seconds=0.5), annotations)
         for i, (label, model) in enumerate(variants.items()):
             column = f"value_{i}"
             run_label(LabelConfig(dataset=root, model=model.name, column=column, address="local"))
             results[label] = score(flag_dataset(root, column, float(args.fps)), annotations)
+            short[label] = score(flag_dataset(root, column, float(args.fps), stall_seconds=0.5), annotations)
         run_label(LabelConfig(dataset=root, model="time", column="value_time", address="local"))
         results["time (reference)"] = score(flag_dataset(root, "value_time", float(args.fps)), annotations)
+        results.update({f"{k}, stall >= 0.5 s": v for k, v in short.items()})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -141,6 +187,10 @@ def main() -> None:
                                                 "retry": args.retry}, "fps": args.fps, "size": args.size,
               "rule": rule, "match": "stall<->hesitation, fall<->retry, IoU >= 0.2",
               "dataset_seconds": make_s, "results": results}
+    if args.robosuite:
+        result["robosuite"] = robosuite_section(args.robosuite)
+        command += " --robosuite " + " ".join(str(r) for r in args.robosuite)
+        result["command"] = command
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "flag_segments.json").write_text(json.dumps(result, indent=2))
 
@@ -157,6 +207,19 @@ def main() -> None:
         md.append(f"| {label} | {f(r['precision'])} | {f(r['recall'])} | {f(r['stall_precision'])} / "
                   f"{f(r['stall_recall'])} | {f(r['fall_precision'])} / {f(r['fall_recall'])} | "
                   f"{r['flags_on_expert_episodes']} |")
+    if args.robosuite:
+        rs = result["robosuite"]
+        d = rs["segment_seconds"]
+        md += ["", f"RoboSuite (`robosuite_eval generate`, {rs['annotated']} annotated episodes at {rs['fps']:g} fps; "
+               f"segments {d['min']:.1f}-{d['max']:.1f} s, median {d['median']:.1f} s). No trained value model "
+               "ships yet: these rows flag the annotated ground-truth curve (plus noise standing in for model "
+               "error), so they test the rule's durations, not a model.", "",
+               "| values | precision | recall | stall P / R (hesitation) | fall P / R (retry) | flags on expert episodes |",
+               "|---|---|---|---|---|---|"]
+        for label, r in rs["results"].items():
+            md.append(f"| {label} | {f(r['precision'])} | {f(r['recall'])} | {f(r['stall_precision'])} / "
+                      f"{f(r['stall_recall'])} | {f(r['fall_precision'])} / {f(r['fall_recall'])} | "
+                      f"{r['flags_on_expert_episodes']} |")
     (args.out / "flag_segments.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

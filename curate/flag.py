@@ -4,7 +4,8 @@ The rule (the paper gives none; this is ours): smooth each episode's values with
 average of `smooth_seconds`; a *stall* is a maximal run of at least `stall_seconds` over which the
 smoothed value stays within `stall_tolerance` (runs at v >= 0.97, a finished task waiting, are not
 flagged); a *fall* is a maximal run of decreasing smoothed values whose total drop is at least
-`fall_min_drop`. Size: a stall's length in frames, a fall's drop in value.
+`fall_min_drop`. A stall that overlaps a fall is dropped: it is the smoothed turning point at the
+top or bottom of a retreat, not a hesitation. Size: a stall's length in frames, a fall's drop in value.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def find_segments(values: np.ndarray, fps: float, stall_seconds: float = 1.0, st
             s = e + 1
         else:
             s += 1
+    falls = [(a, b) for a, b, kind, _ in segments if kind == "fall"]
+    segments = [seg for seg in segments
+                if seg[2] == "fall" or not any(seg[0] <= b and a <= seg[1] for a, b in falls)]
     return sorted(segments)
 
 

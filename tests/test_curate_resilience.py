@@ -213,3 +213,19 @@ def test_workers_zero_labels_in_process_without_ray(dataset, monkeypatch):
     curate(["label-values", str(dataset), "--model", "time", "--workers", "0"])
     T0 = int(open_dataset(dataset).meta.episodes[0]["length"])
     np.testing.assert_allclose(read_column(dataset, "value")[:T0], np.arange(T0) / (T0 - 1), atol=1e-6)
+
+
+def test_turning_points_of_a_retreat_are_not_stalls():
+    from curate.flag import find_segments
+    from value_labeling.bench.ground_truth import progress_curve
+
+    # A retry: forward, back 10 frames, forward. With a short minimum stall the smoothed peak and
+    # valley look flat for ~0.5 s; they belong to the fall, not to a hesitation.
+    curve = progress_curve("retry", 70, 21, 34)
+    segs = find_segments(curve, fps=10.0, stall_seconds=0.5)
+    assert [k for _, _, k, _ in segs] == ["fall"]
+    (start, end, _, drop), = segs
+    assert abs(start - 21) <= 1 and abs(end - 34) <= 1 and drop > 0.1
+    # A hesitation of the same length is still a stall.
+    assert [k for _, _, k, _ in find_segments(progress_curve("hesitation", 70, 21, 28), 10.0, stall_seconds=0.5)] \
+        == ["stall"]
