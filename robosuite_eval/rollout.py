@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from robosuite_eval.rollout_config import RolloutConfig  # noqa: F401  (the CLI's config type)
-
 STATE_DIM, ACTION_DIM = 9, 7
 IMAGE_PREFIX = "observation.images."
 
@@ -123,7 +121,7 @@ def run_trial(env, task, policy, seed: int, sizes: dict, stride: int, replan: in
 
 
 def run_rollout(cfg) -> dict:
-    """Run `cfg.trials` seeded trials (cfg: a RolloutConfig) and write rollout.json + videos to cfg.out."""
+    """Run `cfg.trials` seeded trials (cfg: config.RolloutConfig) and write rollout.json + videos to cfg.out."""
     from tqdm import tqdm
 
     from robosuite_eval.tasks import CAMERAS, CONTROL_FREQ, get_task
@@ -139,7 +137,7 @@ def run_rollout(cfg) -> dict:
     policy = load_policy(cfg.policy, device=cfg.device)
     sizes = camera_sizes(policy.spec, CAMERAS, default=int(getattr(cfg, "image_size", 128)))
     stride = CONTROL_FREQ // cfg.fps
-    # Optional fields: the CLI may pass either this package's RolloutConfig or config.RolloutConfig.
+    # `replan_steps` is optional in the config (None: the policy's own n_action_steps).
     replan_cfg = getattr(cfg, "replan_steps", None)
     if replan_cfg is not None and replan_cfg <= 0:
         raise ValueError(f"--replan-steps must be positive, got {replan_cfg}")

@@ -14,7 +14,7 @@ import pytest
 
 from robosuite_eval.policy import PolicySpec
 from robosuite_eval.rollout import camera_sizes, wilson_interval
-from robosuite_eval.rollout_config import RolloutConfig
+from robosuite_eval.config import RolloutConfig
 
 
 def save_tiny_act(out: Path, state_dim: int = 9, action_dim: int = 7, camera: str = "agentview", size: int = 32) -> Path:
@@ -107,12 +107,13 @@ def test_rollout_over_the_openpi_websocket_protocol(tiny_act, tmp_path):
     thread.start()
     try:
         res = run_rollout(RolloutConfig(policy=f"ws://127.0.0.1:{port}", task="lift", trials=1, out=tmp_path / "ws",
-                                        max_steps=8, videos=0, replan_steps=2))
+                                        max_steps=16, videos=0))
     finally:
         server.shutdown()
     trial = res["per_trial"][0]
-    assert res["cameras"] == {"agentview": [32, 32]}  # the server's metadata says what to render
-    assert trial["control_steps"] == 8 and trial["inferences"] == 2  # 4 policy steps, a new chunk every 2
+    # The server's metadata says what to render and how many actions of a chunk to execute.
+    assert res["cameras"] == {"agentview": [32, 32]} and res["replan_steps"] == 4
+    assert trial["control_steps"] == 16 and trial["inferences"] == 2  # 8 policy steps, a new chunk every 4
 
 
 def test_bad_rollout_input_fails_before_any_trial(tiny_act, tmp_path):
