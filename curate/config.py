@@ -30,8 +30,9 @@ class LabelConfig:
     """Model replicas (Ray actors), each holding the model once; 0 = no Ray (same as --address local)."""
     cpus_per_worker: float = 0.5
     """CPUs each actor reserves; fractional so Ray's own tasks never starve on a 2-CPU machine."""
-    gpus_per_worker: float = 0.0
-    """GPUs each actor reserves when the cluster has GPUs (e.g. 1.0 or 0.5)."""
+    gpus_per_worker: float | None = None
+    """GPUs each actor reserves. Default: when the cluster has GPUs, an equal share of them per actor
+    (at most 1); none otherwise. 0 forces CPU actors."""
     retries: int = 1
     """How often a failed episode is retried before it is reported as failed."""
     overwrite: bool = False

@@ -117,13 +117,18 @@ def _actor_class():
 
 
 def label_on_ray(root: Path, model_spec: str, camera: str, episodes: list[int], retries: int, workers: int,
-                 cpus_per_worker: float, gpus_per_worker: float) -> Iterator:
+                 cpus_per_worker: float, gpus_per_worker: float | None) -> Iterator:
     import ray
 
     LabelActor = _actor_class()
     n_actors = max(1, min(workers, len(episodes)))
     opts = {"num_cpus": cpus_per_worker}
-    if gpus_per_worker and ray.cluster_resources().get("GPU", 0) > 0:
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if gpus_per_worker is None:  # GPU actors whenever GPUs exist
+        gpus_per_worker = min(1.0, gpus / n_actors) if gpus > 0 else 0.0
+    if gpus_per_worker > 0:
+        if gpus <= 0:
+            raise ValueError(f"--gpus-per-worker {gpus_per_worker} but the Ray cluster has no GPUs")
         opts["num_gpus"] = gpus_per_worker
     actors = [LabelActor.options(**opts).remote(str(root), model_spec, camera) for _ in range(n_actors)]
     queue = deque(episodes)
