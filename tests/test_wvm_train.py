@@ -66,6 +66,7 @@ def test_train_checkpoints_plot_and_exact_resume(synthetic_bench, tmp_path):
     assert (d / "model.safetensors").is_file() and not list((tmp_path / "part" / "checkpoints").glob(".tmp*"))
 
 
+@pytest.mark.slow  # 6 short runs: ~1.5 min on a loaded 2-core machine
 def test_ablation_switches(synthetic_bench, tmp_path):
     from value_labeling.wvm.checkpoint import resolve
 
@@ -95,6 +96,7 @@ def test_ablation_switches(synthetic_bench, tmp_path):
         assert meta["model"]["value_head"] == head
 
 
+@pytest.mark.slow
 def test_pretrain_video_output_is_a_video_model(synthetic_bench, tmp_path):
     _cli("pretrain-video", "--data", synthetic_bench, "--out", tmp_path / "wm", "--steps", 2, "--preset", "wvm-tiny",
          "--image-size", "32", "32", "--batch-size", "2", "--warmup-steps", "1", "--log-every", "1")
