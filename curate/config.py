@@ -66,7 +66,9 @@ class FlagConfig:
     dataset: Positional[Path]
     value_column: str = "value"
     stall_seconds: float = 1.0
-    """Minimum duration of a stall (value moves less than --stall-tolerance over it)."""
+    """Minimum duration of a stall (value moves less than --stall-tolerance over it). 1 s suits models
+    run at 2 fps; with values at the native rate 0.5 s also finds RoboSuite's 0.6-1.4 s hesitations
+    (bench/results/flag_segments.md)."""
     stall_tolerance: float = 0.02
     fall_min_drop: float = 0.05
     """Minimum total drop of a fall segment."""
