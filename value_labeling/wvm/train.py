@@ -5,8 +5,12 @@ Distributed: launch with torchrun (e.g. `torchrun --nproc-per-node 8 -m value_la
 each process samples its own windows (seeded by rank), gradients are averaged by DDP (gloo on CPU, nccl
 on GPU); rank 0 writes checkpoints. Optimizer per Table A.1: AdamW(0.9, 0.95), weight decay 0, grad
 clip 1.0, peak lr 1e-4, linear warm-up, cosine decay to 0.1x peak; bf16 autocast on GPU.
-FSDP for wvm-5b is not wired in (DDP replicates the 5.7B model: fine on 80 GB GPUs with bf16 autocast
-and small per-GPU batches, not on the paper's 40 GB A100s).
+FSDP for wvm-5b is not wired in yet: DDP replicates the 5.7B model (fp32 master weights + AdamW moments,
+~90 GB, so it does not fit even an 80 GB GPU without sharding). FSDP2's `fully_shard` cannot simply wrap
+`video.blocks[i]`, because the MoT layer calls the Wan block's submodules from WVM.video_block instead of
+the block's own forward (FSDP's unshard/reduce-scatter hooks sit on forward); it needs a small wrapper
+module per joint layer whose forward is the joint layer (tried here: the naive wrap fails with mixed
+Tensor/DTensor ops).
 """
 
 from __future__ import annotations
