@@ -229,3 +229,27 @@ def test_turning_points_of_a_retreat_are_not_stalls():
     # A hesitation of the same length is still a stall.
     assert [k for _, _, k, _ in find_segments(progress_curve("hesitation", 70, 21, 28), 10.0, stall_seconds=0.5)] \
         == ["stall"]
+
+
+def test_report_writes_plots_and_hand_checkable_summary(dataset, tmp_path):
+    from PIL import Image
+
+    from value_labeling.bench.annotations import read_annotations
+    from value_labeling.bench.ground_truth import progress_curve
+
+    ann = read_annotations(dataset)
+    gt = np.concatenate([progress_curve(a["mode"], a["T"], a["m"], a["n"]) for a in ann]).astype(np.float32)
+    commit_columns(dataset, {"value": gt}, {"value": {"model": "ground-truth"}})
+    out = tmp_path / "report"
+    curate(["report", str(dataset), "--out", str(out), "--chunk-length", "1"])
+    for name in ("value_curves.png", "advantages.png"):
+        with Image.open(out / name) as im:
+            assert im.size[0] > 300 and im.size[1] > 200
+    s = json.loads((out / "summary.json").read_text())
+    assert s["frames"] == len(gt) and s["episodes"] == len(ann)
+    assert s["segments"] == {"stall": 2, "fall": 2}
+    # H = 1: Delta = V(t) - V(t) = 0 for every frame, so every filter keeps everything and every AWR
+    # weight is exp(0) = 1, i.e. half of the clip (2) -> mass 0.5.
+    assert s["delta_mean"] == 0.0 and s["kappa_top"] == 0.0
+    kept = list(s["kept"].values())
+    assert kept[0] == 1.0 and kept[1] == 1.0 and kept[2] == pytest.approx(0.5)
