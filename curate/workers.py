@@ -69,8 +69,12 @@ class RaySession:
             self.saved_env = {k: os.environ.get(k) for k in _AUTH_ENV}
             os.environ["RAY_AUTH_MODE"] = "disabled"
             kwargs["_node_ip_address"] = "127.0.0.1"
-            ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self.tmp,
-                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}}, **kwargs)
+            try:
+                ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self.tmp,
+                         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}}, **kwargs)
+            except BaseException:
+                self.__exit__()  # a failed start leaves no temp dir and no changed environment behind
+                raise
         else:
             ray.init(address=self.address, **kwargs)
         return self

@@ -253,3 +253,25 @@ def test_report_writes_plots_and_hand_checkable_summary(dataset, tmp_path):
     assert s["delta_mean"] == 0.0 and s["kappa_top"] == 0.0
     kept = list(s["kept"].values())
     assert kept[0] == 1.0 and kept[1] == 1.0 and kept[2] == pytest.approx(0.5)
+
+
+def test_failed_ray_start_leaves_no_temp_dir_or_env_change(monkeypatch):
+    import glob
+
+    import ray
+
+    from curate.workers import RaySession
+
+    def broken_init(*a, **k):
+        raise RuntimeError("simulated: the head node did not come up")
+
+    monkeypatch.setattr(ray, "init", broken_init)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # never stop a Ray another test may be using
+    before = set(glob.glob("/tmp/curate-ray-*"))
+    auth = os.environ.get("RAY_AUTH_MODE")
+    with pytest.raises(RuntimeError, match="simulated"):
+        with RaySession("auto"):
+            pass
+    assert set(glob.glob("/tmp/curate-ray-*")) == before
+    assert os.environ.get("RAY_AUTH_MODE") == auth
