@@ -235,3 +235,22 @@ def test_checkpoint_round_trip_and_wrong_preset(tmp_path, tiny):
     (d / "wvm.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="does not match"):
         ck.load_model(tmp_path / "run")
+
+
+def test_latent_stats_survive_checkpoint(tmp_path, tiny):
+    """The VAE's latent normalisation lives in the model config, so a checkpoint encodes like training did."""
+    from value_labeling.wvm import checkpoint as ck
+    from value_labeling.wvm.text import TextCache
+
+    C = tiny.cfg.latent_channels
+    cfg = dataclasses.replace(tiny.cfg, latents_mean=tuple(0.1 * i for i in range(C)), latents_std=(0.5,) * C)
+    torch.manual_seed(0)
+    m = WVM(cfg).eval()
+    cache = TextCache("precomputed", cfg.text_len, cfg.text_dim)
+    ck.save_checkpoint(tmp_path / "run", 1, m, None, cfg, {}, cache, [])
+    m2, cfg2, _, _ = ck.load_model(tmp_path / "run")
+    assert cfg2.latents_mean == cfg.latents_mean and list(m2.vae.config.latents_std) == [0.5] * C
+    frames = torch.randint(0, 256, (1, 5, 64, 64, 3), dtype=torch.uint8)
+    assert torch.equal(m.encode(frames), m2.encode(frames))
+    raw = tiny.encode(frames)  # tiny: mean 0, std 1 -> raw latents
+    assert torch.allclose(m.encode(frames), (raw - torch.tensor(cfg.latents_mean).view(1, -1, 1, 1, 1)) / 0.5, atol=1e-5)

@@ -46,6 +46,10 @@ class ModelConfig:
     vae_patch_size: int = 2
     vae_scale_factor_spatial: int = 16  # the real factor (diffusers' `spatial_compression_ratio` says 8)
     vae_scale_factor_temporal: int = 4
+    #: Per-channel latent normalisation (z - mean) / std. Recorded at train start: the loaded Wan VAE's
+    #: own values, or for a random VAE statistics measured on the training clips. None = 0 / 1.
+    latents_mean: tuple[float, ...] | None = None
+    latents_std: tuple[float, ...] | None = None
     # --- value DiT -----------------------------------------------------------------------------
     value_dim: int = 512
     value_heads: int = 8  # value-side cross-attention heads (self-attention joins the video's heads)
@@ -88,8 +92,9 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         d = dict(d)
-        for k in ("patch_size", "vae_dim_mult", "vae_temporal_downsample", "image_size"):
-            if k in d:
+        for k in ("patch_size", "vae_dim_mult", "vae_temporal_downsample", "image_size", "latents_mean",
+                  "latents_std"):
+            if d.get(k) is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
 

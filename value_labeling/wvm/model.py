@@ -63,7 +63,8 @@ def wan_vae_kwargs(cfg: ModelConfig) -> dict:
     return dict(base_dim=cfg.vae_base_dim, decoder_base_dim=cfg.vae_decoder_base_dim, z_dim=cfg.latent_channels,
                 dim_mult=list(cfg.vae_dim_mult), num_res_blocks=cfg.vae_num_res_blocks, attn_scales=[],
                 temperal_downsample=list(cfg.vae_temporal_downsample), dropout=0.0,
-                latents_mean=[0.0] * cfg.latent_channels, latents_std=[1.0] * cfg.latent_channels,
+                latents_mean=list(cfg.latents_mean or [0.0] * cfg.latent_channels),
+                latents_std=list(cfg.latents_std or [1.0] * cfg.latent_channels),
                 is_residual=True, in_channels=3 * cfg.vae_patch_size**2, out_channels=3 * cfg.vae_patch_size**2,
                 patch_size=cfg.vae_patch_size, scale_factor_temporal=cfg.vae_scale_factor_temporal,
                 scale_factor_spatial=cfg.vae_scale_factor_spatial)

@@ -149,6 +149,8 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
 
     torch.manual_seed(cfg.seed)  # identical init on every rank
     model = _build_model(mcfg, cfg, device)
+    if resume_meta is None:
+        mcfg = _record_latent_stats(model, mcfg, cfg, trajs)
     if not video_train:
         model.video.requires_grad_(False)
     if mode == "video":
@@ -232,6 +234,33 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
     if rank == 0:
         print(f"saved {out} (loss curves: {out / 'loss_curves.png'})")
     return out
+
+
+def _record_latent_stats(model, mcfg: ModelConfig, cfg, trajs) -> ModelConfig:
+    """Put the VAE's latent normalisation into the model config so that checkpoints reproduce it.
+
+    A loaded Wan VAE keeps its own latents_mean/std. A random VAE (wvm-tiny without --video-model) gets
+    per-channel statistics of 64 training clips, so latents enter the DiT at unit scale like Wan's do."""
+    from value_labeling.wvm.windows import sample_batch
+
+    pretrained = cfg.video_model is not None and getattr(cfg, "video_init", "pretrained") == "pretrained"
+    dev = next(model.parameters()).device
+    if pretrained:
+        mean, std = list(model.vae.config.latents_mean), list(model.vae.config.latents_std)
+    else:
+        clips, _, _ = sample_batch(trajs, np.random.default_rng([cfg.seed, 12345]), 64, mcfg.chunk, 0.0, 0.0, 0.0)
+        lat = torch.cat([model.encode(clips[i : i + 16].to(dev)) for i in range(0, len(clips), 16)])
+        mean = lat.mean((0, 2, 3, 4)).tolist()
+        std = lat.std((0, 2, 3, 4)).clamp_min(1e-6).tolist()
+    if torch.distributed.is_initialized():  # identical on every rank (rank 0's)
+        t = torch.tensor([mean, std], dtype=torch.float64, device=dev)
+        torch.distributed.broadcast(t, 0)
+        mean, std = t[0].tolist(), t[1].tolist()
+    model.vae.register_to_config(latents_mean=list(mean), latents_std=list(std))
+    mcfg = dataclasses.replace(mcfg, latents_mean=tuple(float(x) for x in mean),
+                               latents_std=tuple(float(x) for x in std))
+    model.cfg = mcfg
+    return mcfg
 
 
 def export_video_model(model, out: Path) -> None:
