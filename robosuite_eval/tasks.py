@@ -123,6 +123,9 @@ def reset_env(env, seed: int) -> dict:
 def render_cameras(env, size: int | tuple[int, int], cameras=CAMERAS) -> dict[str, np.ndarray]:
     """(H, W, 3) uint8 images, right way up, from the env's current state."""
     h, w = (size, size) if isinstance(size, int) else size
+    # robosuite renders into whichever GL context is current; with several envs in one process (a
+    # generator's cached env beside a rollout env) that is the last one created, so make ours current.
+    env.sim._render_context_offscreen.gl_ctx.make_current()
     out = {}
     for cam in cameras:
         img = env.sim.render(width=w, height=h, camera_name=cam)
