@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export SVT_LOG ?= 1
 
-.PHONY: install test test-slow demo clean
+.PHONY: install test test-slow demo default-model clean
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ test-slow: install
 
 demo: install
 	$(PY) scripts/demo.py
+
+# Rebuild the embedded default value model from scratch (RoboSuite data -> world-model pretraining ->
+# WVM training -> value_labeling/models/default_wvm/); about an hour on 2 cores. Then score it with
+# `$(PY) bench/robosuite_bench.py`.
+default-model: install
+	$(PY) scripts/build_default_model.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -173,10 +173,11 @@ def _commit(ds, staging: Path, out: Path, work: Path, record: dict, infos: list[
     from value_labeling.bench.annotations import write_annotations
 
     ds.finalize()
-    if record["mode"] != "expert":
-        rows = [{"episode_index": i["episode_index"], "mode": record["mode"], "m": i["m"], "n": i["n"], "T": i["T"],
-                 "embodiment": record["embodiment"], "task": record["task"]} for i in infos]
-        write_annotations(staging, rows)
+    # Expert datasets carry the table too (m, n null): the bench then reads their embodiment and task
+    # name from it instead of guessing from lerobot's robot_type and the instruction.
+    rows = [{"episode_index": i["episode_index"], "mode": record["mode"], "m": i.get("m"), "n": i.get("n"),
+             "T": i["T"], "embodiment": record["embodiment"], "task": record["task"]} for i in infos]
+    write_annotations(staging, rows)
     rec = dict(record, episodes=infos)
     (staging / RECORD_FILE).write_text(json.dumps(rec, indent=1) + "\n")
     _swap_in(staging, out, work)

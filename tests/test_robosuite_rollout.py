@@ -146,6 +146,11 @@ def test_recorded_actions_replayed_through_the_rollout_loop_succeed(tmp_path):
     root = tmp_path / "lift"
     run_generate(GenerateConfig(out=root, task="lift", mode="expert", episodes=1, seed=7, image_size=32, workers=0))
     seed = json.loads((root / RECORD_FILE).read_text())["episodes"][0]["seed"]
+    from value_labeling.bench.annotations import read_annotations
+
+    T = json.loads((root / "meta" / "info.json").read_text())["total_frames"]
+    assert read_annotations(root) == [{"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": T,
+                                       "embodiment": "RoboSuite", "task": "lift"}]  # experts carry the table too
     ds = open_dataset(root)
     ds._ensure_hf_dataset_loaded()
     actions = np.stack([np.asarray(a, dtype=np.float32) for a in ds.hf_dataset["action"]])

@@ -56,6 +56,11 @@ def _import_builtin_models() -> None:
     import value_labeling.models.reference  # noqa: F401
 
     try:
+        import value_labeling.models.default  # noqa: F401  (the shipped checkpoint, when present)
+    except ImportError:
+        pass
+
+    try:
         import value_labeling.wvm  # noqa: F401  (registers the WVM checkpoint loader and presets)
     except ImportError:
         pass

@@ -1,0 +1,141 @@
+"""Table 4 style ablations of wvm-tiny on the RoboSuite Suboptimal-Value-Bench.
+
+    .venv/bin/python bench/wvm_ablations.py [--steps 1000] [--only default,scalar]
+
+Every row trains with the same reduced budget (--steps, batch 16, Table A.1 optimizer otherwise) on
+the same expert demonstrations, from the same world-model-pretrained video stream, as
+scripts/build_default_model.py (run that first: it leaves the data and the pretrained video stream in
+its --work directory). Rows: the default recipe; no video loss; video stream from scratch (no
+world-model pretraining); frozen video stream; prefix p = 0 and p = 1; HL-Gaussian head; scalar head.
+All rows are then scored together on the bench of bench/robosuite_bench.py (same seeds and sizes).
+
+Writes bench/results/wvm_ablations.json and .md, with the paper's Table 4 numbers (labelled as
+reported) and, per row and metric, whether the direction the paper claims (worse than the default)
+holds here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from robosuite_bench import RESULTS, TASKS, bench_data, score  # noqa: E402
+
+#: row -> (extra `value_labeling train` flags, uses the pretrained video stream, paper Table 4 column)
+ROWS = {
+    "default": ([], True, "Ours"),
+    "no_video_loss": (["--no-video-loss"], True, "w/o L_video"),
+    "video_scratch": ([], False, "video scratch"),
+    "video_frozen": (["--freeze-video"], True, "video frozen"),
+    "prefix_p0": (["--prefix-p", "0"], True, "p=0"),
+    "prefix_p1": (["--prefix-p", "1"], True, "p=1"),
+    "hlgauss": (["--value-head", "hlgauss"], True, "HL-Gaussian"),
+    "scalar": (["--value-head", "scalar"], True, None),
+}
+METRICS = {"hesitation_rmse": -1, "retry_voc": 1, "expert_voc": 1}  # sign: +1 higher is better
+
+
+def train_row(name: str, work: Path, steps: int, batch: int) -> tuple[Path, float]:
+    from value_labeling.cli import main as value_labeling
+
+    flags, pretrained, _ = ROWS[name]
+    out = work / "ablations" / name
+    experts = [work / "train" / f"{t}_expert" for t in TASKS]
+    video = work / "video_pretrain"
+    if pretrained and not (video / "transformer").is_dir():
+        raise SystemExit(f"{video} missing: run scripts/build_default_model.py --work {work} first")
+    t0 = time.perf_counter()
+    value_labeling(["train", *[a for r in experts for a in ("--data", str(r))], "--out", str(out),
+                    *(["--video-model", str(video)] if pretrained else []), *flags,
+                    "--steps", str(steps), "--batch-size", str(batch), "--save-every", "500"])
+    return out, time.perf_counter() - t0
+
+
+def _fmt(v) -> str:
+    return "/" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str) -> str:
+    lines = ["# WVM ablations (wvm-tiny, RoboSuite Suboptimal-Value-Bench)", "", f"Command: `{command}`", "",
+             f"Every row: {steps} training steps, batch 16, same expert data and pretrained video stream (except "
+             f"`video_scratch`); bench: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry "
+             f"+ {sizes['expert']} expert. Paper columns: Table 4 as reported (not measured here). "
+             "'holds?' = whether the row is worse than our default in the direction the paper reports.", ""]
+    head = ["row", "train s"]
+    for m in METRICS:
+        head += [m, f"paper {m}", "holds?"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    pcols = paper["columns"]
+    base = rows["default"]["scores"]
+    for name, r in rows.items():
+        col = ROWS[name][2]
+        cells = [name, f"{r['train_s']:.0f}"]
+        for m, sign in METRICS.items():
+            v = r["scores"].get(m)
+            pv = paper["rows"][m][pcols.index(col)] if col in pcols else None
+            if name == "default" or pv is None:
+                holds = "—"
+            else:
+                paper_default = paper["rows"][m][pcols.index("Ours")]
+                paper_dir = sign * (pv - paper_default)  # < 0: the paper finds the ablation worse
+                ours_dir = sign * (v - base[m]) if v is not None and not math.isnan(v) else float("nan")
+                if paper_dir == 0:
+                    holds = "paper: equal"
+                elif math.isnan(ours_dir):
+                    holds = "/"
+                else:
+                    holds = "yes" if (ours_dir < 0) == (paper_dir < 0) else "no"
+            cells += [_fmt(v), _fmt(pv), holds]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
+    p.add_argument("--bench-work", type=Path, default=ROOT / ".cache" / "robosuite_bench")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--hesitation", type=int, default=10)
+    p.add_argument("--retry", type=int, default=10)
+    p.add_argument("--expert", type=int, default=5)
+    p.add_argument("--only", default=None, help="comma-separated rows (default: all)")
+    a = p.parse_args()
+    names = a.only.split(",") if a.only else list(ROWS)
+    if "default" not in names:
+        names.insert(0, "default")
+    unknown = set(names) - set(ROWS)
+    if unknown:
+        raise SystemExit(f"unknown rows {sorted(unknown)}; choose from {', '.join(ROWS)}")
+    trained = {n: train_row(n, a.work, a.steps, a.batch_size) for n in names}
+    roots = bench_data(a.bench_work, a.hesitation, a.retry, a.expert)
+    out = RESULTS / "wvm_ablations.json"
+    res = score([str(trained[n][0]) for n in names], roots, out)
+    model_names = list(res["summary"])  # same order as --model
+    rows = {}
+    for n, mname in zip(names, model_names):
+        summ = res["summary"][mname]
+        rows[n] = {"checkpoint": str(trained[n][0]), "train_s": trained[n][1],
+                   "scores": {m: summ.get(m, {}).get("mean", {}).get("RoboSuite") for m in METRICS}}
+    from value_labeling.bench.tables import paper_results
+
+    sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
+    cmd = ("python bench/wvm_ablations.py " + " ".join(sys.argv[1:])).strip()
+    md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd)
+    out.write_text(json.dumps({"steps": a.steps, "bench_sizes": sizes, "rows": rows,
+                               "paper_table4": paper_results()["ablations"]}, indent=2, allow_nan=True))
+    out.with_suffix(".md").write_text(md + "\n")
+    print(md)
+    print(f"\nwrote {out} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Rebuild the embedded default value model from scratch (`make default-model`).
+
+The paper's premise is that a video world model's prior makes better values. Wan2.2 cannot be
+downloaded here, so the prior is built the same way at `wvm-tiny` scale:
+
+1. data      RoboSuite demonstrations of the six tasks (experts, plus a small hesitation/retry training
+             split for the world model), simulator seeds from 100000 up; the bench uses seeds 0.. (see
+             bench/robosuite_bench.py), so no bench trajectory is ever trained on.
+2. pretrain  the wvm-tiny video stream alone as a world model (future-latent flow matching) on every
+             training video (`value_labeling pretrain-video`).
+3. train     WVM from that video stream with the value stream, on the expert demonstrations
+             (labels t/(T-1)), with ReWiND rewinding and prefix randomization (`value_labeling train`).
+4. install   copy the final weights (no optimizer state) with a model card into
+             value_labeling/models/default_wvm/, where the `default` value model loads them from.
+
+Every stage resumes: generation skips finished episodes, training resumes from its last checkpoint, so a
+killed build restarts where it stopped. Work files go to --work (default .cache/default_model).
+
+    .venv/bin/python scripts/build_default_model.py [--work DIR] [--steps 3000] [--pretrain-steps 1500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from value_labeling.models.default import DEFAULT_DIR  # noqa: E402
+
+TASKS = ["lift", "pickplace_bread", "pickplace_can", "pickplace_cereal", "pickplace_milk", "stack"]
+TRAIN_SEED = 100_000  # expert demonstrations
+TRAIN_SUB_SEED = 200_000  # hesitation/retry videos for the world model only
+IMAGE_SIZE = 64  # wvm-tiny's frame size: render at it instead of resizing 128x128 frames
+
+
+def generate(out: Path, mode: str, episodes: int, seed: int) -> list[Path]:
+    from robosuite_eval.cli import main as robosuite_eval
+
+    robosuite_eval(["generate", "--task", "all", "--mode", mode, "--episodes", str(episodes), "--seed", str(seed),
+                    "--image-size", str(IMAGE_SIZE), "--out", str(out)])
+    return [out / f"{t}_{mode}" for t in TASKS]
+
+
+def data_flags(roots: list[Path]) -> list[str]:
+    return [a for r in roots for a in ("--data", str(r))]
+
+
+def build(work: Path, episodes: int, sub_episodes: int, pretrain_steps: int, steps: int, batch: int) -> Path:
+    from value_labeling.cli import main as value_labeling
+
+    t0 = time.perf_counter()
+    experts = generate(work / "train", "expert", episodes, TRAIN_SEED)
+    sub = []
+    if sub_episodes:
+        sub = generate(work / "train_sub", "hesitation", sub_episodes, TRAIN_SUB_SEED)
+        sub += generate(work / "train_sub", "retry", sub_episodes, TRAIN_SUB_SEED)
+    t_data = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    video = work / "video_pretrain"
+    value_labeling(["pretrain-video", *data_flags(experts + sub), "--out", str(video), "--steps", str(pretrain_steps),
+                    "--batch-size", str(batch), "--save-every", "500"])
+    t_pre = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    ckpt = work / "wvm"
+    value_labeling(["train", *data_flags(experts), "--out", str(ckpt), "--video-model", str(video),
+                    "--steps", str(steps), "--batch-size", str(batch), "--save-every", "500"])
+    t_train = time.perf_counter() - t2
+    card = {
+        "preset": "wvm-tiny",
+        "data": {"expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {episodes} (seeds {TRAIN_SEED}+)",
+                 "world_model_extra": f"{len(TASKS)} x {sub_episodes} hesitation + {sub_episodes} retry "
+                                      f"(seeds {TRAIN_SUB_SEED}+), video pretraining only",
+                 "image_size": IMAGE_SIZE, "camera": "agentview", "fps": "recorded 10, windows at 2"},
+        "pretrain_video_steps": pretrain_steps, "train_steps": steps, "batch_size": batch,
+        "wall_time_s": {"data": round(t_data), "pretrain_video": round(t_pre), "train": round(t_train)},
+        "command": "make default-model",
+    }
+    (work / "build.json").write_text(json.dumps(card, indent=2) + "\n")
+    return ckpt
+
+
+def install(ckpt: Path, work: Path) -> Path:
+    """Copy weights, config and text cache (not the optimizer state) into the package, atomically."""
+    from value_labeling.wvm.checkpoint import resolve
+
+    src = resolve(ckpt)
+    tmp = DEFAULT_DIR.with_name(DEFAULT_DIR.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.name.startswith("optimizer") or f.name == "train_state.pt" or not f.is_file():
+            continue
+        shutil.copy2(f, tmp / f.name)
+    build_info = json.loads((work / "build.json").read_text()) if (work / "build.json").is_file() else {}
+    (tmp / "build.json").write_text(json.dumps(build_info, indent=2) + "\n")
+    old = DEFAULT_DIR.with_name(DEFAULT_DIR.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if DEFAULT_DIR.exists():
+        os.replace(DEFAULT_DIR, old)
+    os.replace(tmp, DEFAULT_DIR)
+    shutil.rmtree(old, ignore_errors=True)
+    size = sum(f.stat().st_size for f in DEFAULT_DIR.iterdir()) / 2**20
+    print(f"installed the default model into {DEFAULT_DIR} ({size:.1f} MiB)")
+    return DEFAULT_DIR
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
+    p.add_argument("--episodes", type=int, default=40, help="expert demonstrations per task")
+    p.add_argument("--sub-episodes", type=int, default=4, help="hesitation and retry videos per task (world model)")
+    p.add_argument("--pretrain-steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--no-install", action="store_true", help="build only; leave the shipped model alone")
+    a = p.parse_args()
+    ckpt = build(a.work, a.episodes, a.sub_episodes, a.pretrain_steps, a.steps, a.batch_size)
+    if not a.no_install:
+        install(ckpt, a.work)
+        print("score it: .venv/bin/python bench/robosuite_bench.py")
+
+
+if __name__ == "__main__":
+    main()
