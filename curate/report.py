@@ -1,7 +1,7 @@
 """`curate report`: what a person looks at before trusting the labels.
 
 Writes value curves per episode with the flagged segments shaded, a histogram of the chunk advantage
-Delta, the fraction of frames each filter keeps (binary, top-70% percentile, AWR weight mass) and a
+Delta, the fraction of frames each filter keeps (binary, top-70% percentile, AWR's effective sample size) and a
 `summary.json` with the same numbers.
 """
 
@@ -96,7 +96,9 @@ def run_report(cfg: ReportConfig) -> dict:
     kept = {
         "binary (Delta >= 0)": float(binary_weights(delta).mean()),
         f"percentile (top {cfg.keep:.0%}, kappa={kappa:.3f})": float(binary_weights(delta, kappa).mean()),
-        f"AWR weight mass (tau={cfg.tau:g}, clip={cfg.clip:g})": float(awr.sum() / (cfg.clip * len(awr))),
+        # AWR keeps every frame; what it "keeps" is its effective sample size (Kish): (sum w)^2 / (N sum w^2),
+        # 1 when all weights are equal, 1/N when one frame carries all the weight.
+        f"AWR effective sample size (tau={cfg.tau:g}, clip={cfg.clip:g})": float(awr.sum() ** 2 / (len(awr) * (awr**2).sum())),
     }
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2))
     a1.hist(delta, bins=50, color="tab:blue")

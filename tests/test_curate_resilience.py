@@ -249,10 +249,17 @@ def test_report_writes_plots_and_hand_checkable_summary(dataset, tmp_path):
     assert s["frames"] == len(gt) and s["episodes"] == len(ann)
     assert s["segments"] == {"stall": 2, "fall": 2}
     # H = 1: Delta = V(t) - V(t) = 0 for every frame, so every filter keeps everything and every AWR
-    # weight is exp(0) = 1, i.e. half of the clip (2) -> mass 0.5.
+    # weight is exp(0) = 1 -> equal weights, effective sample size (sum w)^2 / (N sum w^2) = 1.
     assert s["delta_mean"] == 0.0 and s["kappa_top"] == 0.0
     kept = list(s["kept"].values())
-    assert kept[0] == 1.0 and kept[1] == 1.0 and kept[2] == pytest.approx(0.5)
+    assert kept[0] == 1.0 and kept[1] == 1.0 and kept[2] == pytest.approx(1.0)
+    # H = 2 by hand from the same curves: Delta_t = V(t+1) - V(t) (0 at each episode's last frame).
+    curate(["report", str(dataset), "--out", str(out), "--chunk-length", "2"])
+    s = json.loads((out / "summary.json").read_text())
+    eps = np.concatenate([np.full(a["T"], i) for i, a in enumerate(ann)])
+    d = np.where(np.r_[eps[1:] == eps[:-1], False], np.r_[gt[1:], 0] - gt, 0.0)
+    w = np.minimum(np.exp(10 * d), 2.0)
+    assert list(s["kept"].values())[2] == pytest.approx(w.sum() ** 2 / (len(w) * (w**2).sum()), rel=1e-5)
 
 
 def test_failed_ray_start_leaves_no_temp_dir_or_env_change(monkeypatch):
