@@ -24,8 +24,10 @@ class LabelConfig:
     column: str = "value"
     """Name of the per-frame column to write."""
     address: str = "auto"
-    """'auto': start an embedded local Ray and stop it after; 'ray://HOST:PORT': a running cluster;
-    'local': no Ray at all (in-process, one episode after another)."""
+    """'auto': join the cluster named by RAY_ADDRESS when it is set (as inside `ray job submit`), else
+    start an embedded local Ray and stop it after (unlike Ray's own 'auto', a cluster started with
+    `ray start` on this machine is not joined: name it, e.g. 127.0.0.1:6379); 'ray://HOST:PORT' or
+    'HOST:PORT': a running cluster; 'local': no Ray at all (in-process, one episode after another)."""
     workers: int = 2
     """Model replicas (Ray actors), each holding the model once; 0 = no Ray (same as --address local)."""
     cpus_per_worker: float = 0.5

@@ -59,7 +59,10 @@ class RaySession:
             return self
         self.owned = True
         kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        if self.address == "auto":
+        if self.address == "auto" and os.environ.get("RAY_ADDRESS"):
+            # As in Ray itself, RAY_ADDRESS names the cluster to join (e.g. inside `ray job submit`).
+            ray.init(address=os.environ["RAY_ADDRESS"], **kwargs)
+        elif self.address == "auto":
             # A private temp dir (short path: Ray's socket paths are length-limited) so nothing left
             # behind can block or be joined by a later run.
             self.tmp = tempfile.mkdtemp(prefix="curate-ray-", dir="/tmp")
