@@ -127,6 +127,11 @@ def main() -> None:
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
+    if "default" in models and a.name == "robosuite_bench":
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from build_default_model import write_model_card
+
+        print(f"updated {write_model_card(result)}")
 
 
 if __name__ == "__main__":
