@@ -43,7 +43,7 @@ ROWS = {
 METRICS = {"hesitation_rmse": -1, "retry_voc": 1, "expert_voc": 1}  # sign: +1 higher is better
 
 
-def train_row(name: str, work: Path, steps: int, batch: int) -> tuple[Path, float]:
+def train_row(name: str, work: Path, steps: int, batch: int, lr: float) -> tuple[Path, float]:
     from value_labeling.cli import main as value_labeling
 
     flags, pretrained, _ = ROWS[name]
@@ -55,7 +55,7 @@ def train_row(name: str, work: Path, steps: int, batch: int) -> tuple[Path, floa
     t0 = time.perf_counter()
     value_labeling(["train", *[a for r in experts for a in ("--data", str(r))], "--out", str(out),
                     *(["--video-model", str(video)] if pretrained else []), *flags,
-                    "--steps", str(steps), "--batch-size", str(batch), "--save-every", "500"])
+                    "--steps", str(steps), "--batch-size", str(batch), "--lr", str(lr), "--save-every", "500"])
     return out, time.perf_counter() - t0
 
 
@@ -63,9 +63,9 @@ def _fmt(v) -> str:
     return "/" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
-def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str) -> str:
+def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr: float = 1e-3) -> str:
     lines = ["# WVM ablations (wvm-tiny, RoboSuite Suboptimal-Value-Bench)", "", f"Command: `{command}`", "",
-             f"Every row: {steps} training steps, batch 16, same expert data and pretrained video stream (except "
+             f"Every row: {steps} training steps, batch 16, peak lr {lr:g}, same expert data and pretrained video stream (except "
              f"`video_scratch`); bench: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry "
              f"+ {sizes['expert']} expert. Paper columns: Table 4 as reported (not measured here). "
              "'holds?' = whether the row is worse than our default in the direction the paper reports.", ""]
@@ -104,6 +104,7 @@ def main() -> None:
     p.add_argument("--bench-work", type=Path, default=ROOT / ".cache" / "robosuite_bench")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak lr (the default model's; see build_default_model.py)")
     p.add_argument("--hesitation", type=int, default=10)
     p.add_argument("--retry", type=int, default=10)
     p.add_argument("--expert", type=int, default=5)
@@ -115,7 +116,7 @@ def main() -> None:
     unknown = set(names) - set(ROWS)
     if unknown:
         raise SystemExit(f"unknown rows {sorted(unknown)}; choose from {', '.join(ROWS)}")
-    trained = {n: train_row(n, a.work, a.steps, a.batch_size) for n in names}
+    trained = {n: train_row(n, a.work, a.steps, a.batch_size, a.lr) for n in names}
     roots = bench_data(a.bench_work, a.hesitation, a.retry, a.expert)
     out = RESULTS / "wvm_ablations.json"
     res = score([str(trained[n][0]) for n in names], roots, out)
@@ -129,8 +130,8 @@ def main() -> None:
 
     sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
     cmd = ("python bench/wvm_ablations.py " + " ".join(sys.argv[1:])).strip()
-    md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd)
-    out.write_text(json.dumps({"steps": a.steps, "bench_sizes": sizes, "rows": rows,
+    md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd, a.lr)
+    out.write_text(json.dumps({"steps": a.steps, "lr": a.lr, "bench_sizes": sizes, "rows": rows,
                                "paper_table4": paper_results()["ablations"]}, indent=2, allow_nan=True))
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
