@@ -40,8 +40,8 @@ def main() -> None:
     if model is None:
         print("no embedded default model in this installation: the demo uses the `time` reference", file=sys.stderr)
         model = "time"
+    shutil.rmtree(out, ignore_errors=True)  # the demo's own folder: start clean so no stale pictures remain
     data = out / "robosuite"
-    shutil.rmtree(data, ignore_errors=True)
     roots = []
     for i, mode in enumerate(MODES):
         root = data / f"{TASK}_{mode}"
