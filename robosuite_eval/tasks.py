@@ -9,6 +9,8 @@ buffer is bottom-up, so rows are flipped to put the images the right way up.
 
 from __future__ import annotations
 
+import functools
+
 import os
 from dataclasses import dataclass
 
@@ -101,15 +103,35 @@ def make_env(task: TaskSpec | str, render: bool | int = False, seed: int = 0):
     return env
 
 
+@functools.cache
+def _offscreen_context_class():
+    from robosuite.utils.binding_utils import MjRenderContextOffscreen
+
+    class OwnContextOffscreen(MjRenderContextOffscreen):
+        """robosuite's offscreen context, freed inside its own GL context.
+
+        robosuite's `__del__` frees the MuJoCo render context (framebuffers, textures) in whatever GL
+        context is current; with two envs in one process (a generator's cached env dropped while a newer
+        one is current) that deleted the newer env's framebuffer and it recorded garbage frames."""
+
+        def __del__(self):
+            try:
+                self.gl_ctx.make_current()
+            except Exception:
+                pass
+            super().__del__()
+
+    return OwnContextOffscreen
+
+
 def attach_renderer(env, max_size: int = 256) -> None:
     import mujoco
-    from robosuite.utils.binding_utils import MjRenderContextOffscreen
 
     m = env.sim.model._model
     m.vis.quality.offsamples = 0
     m.vis.quality.shadowsize = 1024
     m.vis.global_.offwidth = m.vis.global_.offheight = max_size
-    ctx = MjRenderContextOffscreen(env.sim, device_id=-1, max_width=max_size, max_height=max_size)
+    ctx = _offscreen_context_class()(env.sim, device_id=-1, max_width=max_size, max_height=max_size)
     ctx.vopt.geomgroup[0] = 0  # hide collision meshes, as robosuite does
     ctx.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
 

@@ -182,3 +182,24 @@ def test_recorded_actions_replayed_through_the_rollout_loop_succeed(tmp_path):
     flipped = np.abs(res["_frames"][0][::-1].astype(float) - recorded[0].astype(float)).mean()
     print(f"rendered vs recorded frame 0: mean |diff| {diff:.2f}, flipped {flipped:.2f}")
     assert diff < 6 < flipped, (diff, flipped)  # equal up to video compression; not upside down
+
+
+def test_dropping_one_env_does_not_corrupt_another_envs_rendering():
+    """Two rendering envs in one process (a generator's cached env and a rollout env): garbage-collecting
+    the first must not free the second's framebuffer (robosuite frees in the current GL context)."""
+    import gc
+
+    from robosuite_eval.tasks import get_task, make_env, render_cameras, reset_env
+
+    task = get_task("lift")
+    a = make_env(task, render=32)
+    reset_env(a, 3)
+    render_cameras(a, 32)
+    b = make_env(task, render=32)
+    reset_env(b, 3)
+    before = render_cameras(b, 32)["agentview"].astype(float)
+    del a
+    gc.collect()
+    after = render_cameras(b, 32)["agentview"].astype(float)
+    b.close()
+    assert before.mean() > 100 and np.abs(after - before).mean() < 1.0
