@@ -235,11 +235,17 @@ class Oracle:
         # Stack: the cubes can start a few cm apart, and a finger that comes down on cube B stops the
         # descent (4 of 50 seeds failed that way). A cube can be gripped across either pair of faces, so
         # close the fingers (gripper y axis) across the A->B direction, i.e. fingers beside, not towards, B.
+        #
+        # The two-finger hand is symmetric under a half turn, so each candidate is taken modulo pi at the
+        # representative nearest the hand's current yaw (a turn of at most pi/2). Picking by |yaw| instead
+        # asked for a turn of ~pi from the start yaw (~pi/2) on some seeds; wrapped the wrong way, that
+        # drove the wrist into its joint limit, the hand swung 10 cm off cube A and closed on air (seed 17).
         ab = object_pose(self.env, self.env.cubeB.root_body).center[:2] - obj.center[:2]
         ab = ab / max(np.linalg.norm(ab), 1e-9)
-        candidates = [yaw, yaw + np.pi / 2, yaw - np.pi / 2]
+        current = self.history[-1].yaw if self.history else self.eef_yaw()
+        candidates = [y + np.pi * np.round((current - y) / np.pi) for y in (yaw, yaw + np.pi / 2)]
         finger_along_ab = [abs((_rot_z(y) @ np.array([0.0, 1.0, 0.0]))[:2] @ ab) for y in candidates]
-        best = min(range(3), key=lambda i: (round(finger_along_ab[i], 3), abs(candidates[i])))
+        best = min(range(2), key=lambda i: (round(finger_along_ab[i], 3), abs(candidates[i] - current)))
         return float(candidates[best])
 
     def approach_and_grasp(self) -> Iterator[Ref]:

@@ -79,3 +79,20 @@ def test_unknown_task_lists_the_valid_ones():
     with pytest.raises(ValueError, match="pickplace_can"):
         get_task("PickPlaceSpoon")
     assert get_task("PickPlaceCan").name == "pickplace_can"
+
+
+def test_stack_grasp_turns_the_hand_at_most_a_quarter_turn_and_the_long_turn_seed_stacks():
+    """Seed 17 once asked for a ~pi turn of the wrist (into its joint limit) and missed cube A."""
+    from robosuite_eval.oracle import Oracle
+    from robosuite_eval.tasks import reset_env
+
+    task = get_task("stack")
+    env = make_env(task)
+    for seed in (1, 14, 17, 22):
+        reset_env(env, seed)
+        oracle = Oracle(env, task)
+        turn = oracle._grasp_yaw(oracle.grasp_object()) - oracle.eef_yaw()
+        assert abs(turn) <= np.pi / 2 + 1e-6, (seed, turn)
+    res = run_episode(env, task, 17, Injection(), render_size=None)
+    env.close()
+    assert res.success
