@@ -81,6 +81,9 @@ class TrainConfig:
     """π0/π0.5 input resolution (default 224, the checkpoints' size)."""
     dtype: Literal["float32", "bfloat16"] = "float32"
     device: str = "auto"
+    mixed_precision: Literal["auto", "no", "bf16"] = "auto"
+    """accelerate's autocast: `auto` is bf16 on GPU and off on CPU. Under `accelerate launch` / `torchrun`
+    training is data-parallel and --batch-size is per process (global batch = processes x batch size)."""
     num_workers: int = 0
     save_every: int = 1000
     log_every: int = 1

@@ -9,10 +9,30 @@ Everything that can be wrong with the input (missing value column, all-zero weig
 another policy type, features that do not fit) is checked before the first step. Checkpoints are
 written beside the final directory and renamed into place, so a killed run leaves no half checkpoint and
 `--resume` (the default) continues from the last complete one.
+
+Multi-GPU: the loop runs through Hugging Face `accelerate`; `accelerate launch --multi_gpu --num_processes N
+$(which policy_ft) train ...` (or `torchrun --nproc_per_node N $(which policy_ft) train ...`) trains
+data-parallel (DDP; gloo between CPU processes when there is no GPU). How the weighting works then:
+- every process computes the same weight table over the whole training set, so the percentile threshold κ
+  is computed once over all training chunks, never per process;
+- every process draws its own `--batch-size` samples per step (disjoint shards of one shuffled order;
+  global batch = N x --batch-size; accelerate pads an epoch's last round with repeated samples);
+- E.5 is applied per process batch: AWR weights are renormalised to mean 1 over the process's batch and
+  the loss is Σ w ℓ / (Σ w + 1e-6) over that batch;
+- DDP averages the gradients across processes, so a step follows the mean of the N per-process E.5 losses.
+  That equals E.5 over the global batch when every process's Σ w is the same (always for `none`, and for
+  AWR after renormalisation); with a filter, a process whose batch is mostly filtered out counts as much
+  as the others.
+Mixed precision is bf16 autocast on GPU (`--mixed-precision auto`) and off on CPU. Only the main process
+writes logs, the progress bar and checkpoints (saved from the unwrapped policy in the same lerobot format);
+the logged loss and weight statistics are means over processes, `samples` the global batch. `--resume`
+restores every process from the last checkpoint. A plain single-process `policy_ft train` is the N = 1
+case: on CPU it trains exactly as before; on GPU `--mixed-precision no` gives the former full-precision run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -59,6 +79,58 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class _LossModule(torch.nn.Module):
+    """Per-sample losses as a module's forward, so that DDP's forward (gradient sync) and accelerate's autocast
+    wrap the whole loss computation; `policy_ft.policies.per_sample_loss` reaches into policy internals."""
+
+    def __init__(self, policy: torch.nn.Module):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        from policy_ft.policies import per_sample_loss
+
+        return per_sample_loss(self.policy, batch)
+
+
+class _StepLR(torch.optim.lr_scheduler.LRScheduler):
+    """The lr as a closed-form function of the optimiser step (warm-up then constant: `Trainer._lr`)."""
+
+    def __init__(self, optimizer, lr_at, peak: float, last_epoch: int = -1):
+        self.lr_at = lr_at
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", peak)
+        super().__init__(optimizer, last_epoch=last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.lr_at(self.last_epoch) for _ in self.optimizer.param_groups]
+
+
+def make_accelerator(device: str, mixed_precision: str = "auto"):
+    """The run's `accelerate.Accelerator`: DDP when launched with several processes, a no-op wrapper otherwise.
+
+    Device placement stays ours (`device_placement=False`): a single process uses `--device` as before, a
+    distributed one its local accelerator device. On CPU the processes talk over gloo.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and "LOCAL_RANK" not in os.environ:
+        # A plain process: accelerate's state is a process-wide singleton that refuses another device or
+        # precision, so a second Trainer (another --device / --mixed-precision) starts from a clean one.
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    on_cpu = pick_device(device) == "cpu"
+    if mixed_precision == "auto":
+        mixed_precision = "no" if on_cpu else "bf16"
+    return Accelerator(
+        cpu=on_cpu, mixed_precision=mixed_precision, device_placement=False,
+        step_scheduler_with_optimizer=False,  # our scheduler counts optimiser steps, whatever the process count
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+
+
 def _to_device(batch: dict, device: str) -> dict:
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
@@ -73,7 +145,14 @@ class Trainer:
         from value_labeling.dataset import check_dataset_dir, default_video_backend
 
         self.cfg = cfg = cfg.resolved()
-        self.device = pick_device(cfg.device)
+        self.accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
+        self.num_processes = self.accelerator.num_processes
+        self.is_main = self.accelerator.is_main_process
+        if self.num_processes == 1:
+            self.device = pick_device(cfg.device)
+        else:  # this process's device ("cuda:<local rank>", the current CUDA device; "cpu" under gloo)
+            dev = self.accelerator.device
+            self.device = "cpu" if dev.type == "cpu" else str(dev)
         root = Path(cfg.dataset)
         try:
             check_dataset_dir(root)
@@ -102,7 +181,9 @@ class Trainer:
                 pcfg.dtype = cfg.dtype
         else:
             pcfg = policies.make_config(cfg.policy, cfg.chunk_length, cfg.size, cfg.image_resolution, cfg.dtype)
-        pcfg.device = self.device
+        # The config (saved in checkpoints, and the processors' target) names the device type only: "cuda" is
+        # this process's current device, and the checkpoint loads on any machine.
+        pcfg.device = self.device.split(":")[0] if self.num_processes > 1 else self.device
         policies.check_features(pcfg, features, pretrained=cfg.pretrained is not None)
         from lerobot.configs.types import FeatureType
 
@@ -136,6 +217,8 @@ class Trainer:
         params = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8,
                                            weight_decay=cfg.weight_decay)
+        self.model = _LossModule(self.policy)  # what the loop calls; DDP-wrapped by accelerate when distributed
+        self._opt = self.scheduler = None  # accelerate's wrappers, made by `prepare` (after a resume)
         self.step = 0
         self.out = Path(cfg.out)
         self.ckpt_root = self.out / "checkpoints"
@@ -160,7 +243,7 @@ class Trainer:
         tmp = self.ckpt_root / f".{name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         pretrained = tmp / PRETRAINED_DIR
-        self.policy.save_pretrained(pretrained)
+        self.accelerator.unwrap_model(self.model).policy.save_pretrained(pretrained)
         self.pre.save_pretrained(pretrained)
         self.post.save_pretrained(pretrained)
         save_tokenizer_copy(self.cfg.tokenizer, pretrained)
@@ -193,9 +276,12 @@ class Trainer:
                              f"checkpoint {last} does not fit this policy (use another --out or --no-resume)")
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
+        if self.accelerator.process_index == 0:
+            torch.set_rng_state(state["rng"]["torch"])
+            np.random.set_state(state["rng"]["numpy"])
+            random.setstate(state["rng"]["python"])
+        else:  # only the main process's RNG is saved; the others draw their own noise (ACT's VAE, diffusion)
+            _seed(self.cfg.seed + 1_000_003 * self.accelerator.process_index + self.step)
         return True
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -205,73 +291,116 @@ class Trainer:
             return self.cfg.lr * (step + 1) / self.cfg.warmup_steps
         return self.cfg.lr
 
-    def train_step(self, batch: dict) -> dict:
-        from policy_ft.policies import per_sample_loss
+    def prepare(self, loader=None):
+        """Hand model, optimiser, data loader and lr schedule to accelerate (DDP, autocast, data sharding).
 
+        Called after `resume`, so the schedule starts at the resumed step and DDP broadcasts the resumed weights.
+        """
+        scheduler = _StepLR(self.optimizer, self._lr, self.cfg.lr, last_epoch=self.step - 1)
+        if loader is None:
+            self.model, self._opt, self.scheduler = self.accelerator.prepare(self.model, self.optimizer, scheduler)
+            return None
+        self.model, self._opt, loader, self.scheduler = self.accelerator.prepare(
+            self.model, self.optimizer, loader, scheduler)
+        return loader
+
+    def train_step(self, batch: dict) -> dict:
+        """One optimiser step on this process's batch (E.5 over the local batch; DDP averages the gradients)."""
+        if self._opt is None:
+            self.prepare()
+        acc = self.accelerator
         index = batch["index"]
         batch = self._renamed(batch)
         batch = self.pre(batch)
         batch = _to_device(batch, self.device)
         weights, stats = self.weights.batch_weights(index)
-        self.policy.train()
-        losses = per_sample_loss(self.policy, batch)
+        self.model.train()
+        losses = self.model(batch)
         loss = weighted_bc_loss(losses, weights.to(losses.device))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.grad_clip_norm)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self._lr(self.step)
-        self.optimizer.step()
+        acc.backward(loss)
+        grad_norm = acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip_norm)
+        self._opt.step()
+        self.scheduler.step()
         self.step += 1
-        return {"step": self.step, "loss": float(loss.detach()), "loss_unweighted": float(losses.detach().mean()),
-                "grad_norm": float(grad_norm), "lr": self._lr(self.step - 1), **stats}
+        loss_v, unweighted = float(loss.detach()), float(losses.detach().mean())
+        samples = int(index.numel())
+        if self.num_processes > 1:  # log the mean over processes (and all processes see the same loss)
+            local = torch.tensor([loss_v, unweighted, stats["weight_raw_mean"], stats["weight_frac_zero"],
+                                  stats["weight_frac_clipped"], samples], dtype=torch.float64, device=self.device)
+            total = acc.reduce(local, reduction="sum")
+            n = self.num_processes
+            loss_v, unweighted = float(total[0]) / n, float(total[1]) / n
+            stats = {"weight_raw_mean": float(total[2]) / n, "weight_frac_zero": float(total[3]) / n,
+                     "weight_frac_clipped": float(total[4]) / n}
+            samples = int(total[5])
+        return {"step": self.step, "loss": loss_v, "loss_unweighted": unweighted,
+                "grad_norm": float(grad_norm), "lr": self._lr(self.step - 1), **stats,
+                "num_processes": self.num_processes, "samples": samples}
 
     def run(self) -> dict:
         cfg = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.ckpt_root.mkdir(parents=True, exist_ok=True)
+        acc = self.accelerator
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.ckpt_root.mkdir(parents=True, exist_ok=True)
         resumed = cfg.resume and self.resume()
         if not resumed:
-            _seed(cfg.seed)
+            _seed(cfg.seed + acc.process_index)
         summary = self.weights.summary()
         ref = PRESETS.get(cfg.preset)
         if cfg.weighting == "percentile" and ref is not None:
             summary["paper_kappa_top70"] = ref.kappa_top70
-        (self.out / "weights_summary.json").write_text(json.dumps(summary, indent=2))
+        if self.is_main:
+            (self.out / "weights_summary.json").write_text(json.dumps(summary, indent=2))
         log_path = self.out / "train_log.jsonl"
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers, drop_last=False,
             pin_memory=self.device.startswith("cuda"),
             generator=torch.Generator().manual_seed(cfg.seed + self.step),
         )
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"policy_ft {cfg.policy}/{cfg.weighting}", unit="step")
+        # Each process gets its own batches of one shuffled order (the same generator seed everywhere).
+        loader = self.prepare(loader)
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"policy_ft {cfg.policy}/{cfg.weighting}", unit="step",
+                   disable=not self.is_main)
         t0 = time.perf_counter()
         last = {}
-        with open(log_path, "a") as logf:
+        with open(log_path, "a") if self.is_main else contextlib.nullcontext() as logf:
             while self.step < cfg.steps:
                 for batch in loader:
                     last = self.train_step(batch)
-                    if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    if logf is not None and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
                         logf.write(json.dumps(last) + "\n")
                         logf.flush()
                     bar.update(1)
                     bar.set_postfix(loss=f"{last['loss']:.4f}", w0=f"{last['weight_frac_zero']:.2f}")
                     if not math.isfinite(last["loss"]):
                         raise FloatingPointError(f"loss became {last['loss']} at step {self.step}")
-                    if self.step % cfg.save_every == 0 and self.step < cfg.steps:
+                    if self.step % cfg.save_every == 0 and self.step < cfg.steps and self.is_main:
                         self.save_checkpoint()
                     if self.step >= cfg.steps:
                         break
         bar.close()
-        final = self.save_checkpoint() if not (self.last_checkpoint() and self.last_checkpoint().name == f"{self.step:06d}") else self.last_checkpoint()
+        final = self.ckpt_root / f"{self.step:06d}"
+        if self.is_main:
+            done = self.last_checkpoint()
+            final = done if done is not None and done.name == final.name else self.save_checkpoint()
+        acc.wait_for_everyone()  # the checkpoint is complete before any process returns
         result = {"steps": self.step, "seconds": time.perf_counter() - t0, "checkpoint": str(final / PRETRAINED_DIR),
-                  "last": last, "weights": summary, "resumed": bool(resumed)}
-        (self.out / "train_summary.json").write_text(json.dumps(result, indent=2, default=str))
+                  "last": last, "weights": summary, "resumed": bool(resumed), "num_processes": self.num_processes,
+                  "global_batch_size": cfg.batch_size * self.num_processes}
+        if self.is_main:
+            (self.out / "train_summary.json").write_text(json.dumps(result, indent=2, default=str))
         return result
 
 
 def run_train(cfg: TrainConfig) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    result = Trainer(cfg).run()
-    print(f"policy_ft train: {result['steps']} steps, checkpoint {result['checkpoint']}")
+    trainer = Trainer(cfg)
+    result = trainer.run()
+    if trainer.is_main:
+        world = f" on {trainer.num_processes} processes" if trainer.num_processes > 1 else ""
+        print(f"policy_ft train: {result['steps']} steps{world}, checkpoint {result['checkpoint']}")
+    if trainer.num_processes > 1 and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     return result

@@ -179,3 +179,58 @@ def test_tiny_diffusion_per_sample_loss_trains_and_infers(value_dataset, tmp_pat
     runner.reset()
     obs = {"observation.images.cam": np.zeros((32, 32, 3), np.uint8), "observation.state": np.zeros(3, np.float32)}
     assert runner.infer(obs)["actions"].shape == (10, 2)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tiny_act_trains_data_parallel_on_two_cpu_processes(value_dataset, tmp_path):
+    """`accelerate launch --multi_gpu --num_processes 2` really starts 2 processes (DDP over gloo on a CPU);
+    each draws its own batch of 4, only the main process logs and writes a lerobot checkpoint."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("accelerate")
+    out = tmp_path / "ddp"
+    script = tmp_path / "policy_ft_main.py"  # what the `policy_ft` console script runs
+    script.write_text("import sys\nfrom policy_ft.cli import main\nsys.exit(main())\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(Path(__file__).parents[1])}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()), str(script),
+           "train", "--dataset", str(value_dataset), "--out", str(out), "--policy", "act", "--size", "tiny",
+           "--steps", "4", "--batch-size", "4", "--chunk-length", "5", "--weighting", "awr", "--device", "cpu"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "4 steps on 2 processes" in proc.stdout
+
+    logs = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logs] == [1, 2, 3, 4]  # one writer: no duplicated lines
+    assert all(r["num_processes"] == 2 and r["samples"] == 8 for r in logs)  # 2 x the per-process batch
+    assert all(np.isfinite(r["loss"]) for r in logs)
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["num_processes"] == 2 and summary["global_batch_size"] == 8
+
+    ckpt = out / "checkpoints" / "000004" / "pretrained_model"
+    assert Path(summary["checkpoint"]) == ckpt and not list((out / "checkpoints").glob(".*.tmp"))
+    from lerobot.policies.act.modeling_act import ACTPolicy
+    from safetensors.torch import load_file
+
+    from policy_ft.serve import PolicyRunner
+
+    saved = load_file(str(ckpt / "model.safetensors"))
+    assert not any(k.startswith(("module.", "policy.")) for k in saved)  # the unwrapped policy's names
+    loaded = ACTPolicy.from_pretrained(str(ckpt))
+    for k, v in loaded.state_dict().items():
+        torch.testing.assert_close(v, saved[k], rtol=0, atol=0)
+    runner = PolicyRunner(str(ckpt))
+    runner.reset()
+    obs = {"observation.images.cam": np.zeros((32, 32, 3), np.uint8), "observation.state": np.zeros(3, np.float32)}
+    assert runner.infer(obs)["actions"].shape == (5, 2)
