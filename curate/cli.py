@@ -17,3 +17,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
 
 def main(argv: Sequence[str] | None = None):
     return run_subcommands(COMMANDS, argv, description=__doc__)
+
+
+if __name__ == "__main__":
+    main()

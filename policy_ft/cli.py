@@ -32,3 +32,7 @@ def run_presets(cfg: PresetsConfig) -> None:
 
 def main(argv: Sequence[str] | None = None):
     return run_subcommands(COMMANDS, argv, description=__doc__)
+
+
+if __name__ == "__main__":
+    main()
