@@ -68,7 +68,8 @@ def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr:
              f"Every row: {steps} training steps, batch 16, peak lr {lr:g}, same expert data and pretrained video stream (except "
              f"`video_scratch`); bench: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry "
              f"+ {sizes['expert']} expert. Paper columns: Table 4 as reported (not measured here). "
-             "'holds?' = whether the row is worse than our default in the direction the paper reports.", ""]
+             "'holds?' = whether our change from the default has the same sign as the paper's (yes/no). 'train s' "
+             "is the wall time of this invocation (a resumed, finished row shows only its loading time).", ""]
     head = ["row", "train s"]
     for m in METRICS:
         head += [m, f"paper {m}", "holds?"]
