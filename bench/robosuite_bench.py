@@ -31,7 +31,9 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 RESULTS = ROOT / "bench" / "results"
-TASKS = ["lift", "pickplace_bread", "pickplace_can", "pickplace_cereal", "pickplace_milk", "stack"]
+from robosuite_eval.tasks import TASKS as _TASK_SPECS  # noqa: E402
+
+TASKS = list(_TASK_SPECS)  # the six RoboSuite tasks, in the order `--task all` generates them
 BENCH_SEED = 0
 TARGETS = {"hesitation_rmse": ("<=", 0.05), "retry_voc": (">=", 0.75), "expert_voc": (">=", 0.95)}
 
@@ -59,15 +61,12 @@ def score(models: list[str], roots: list[Path], out: Path) -> dict:
 
 def per_task(result: dict) -> dict:
     """{model: {metric: {task: mean}}} over the trajectories (NaN-aware, like the summary)."""
+    from value_labeling.bench.tables import nanmean
+
     acc: dict = {}
     for r in result["trajectories"]:
         acc.setdefault(r["model"], {}).setdefault(r["metric"], {}).setdefault(r["task"], []).append(r["value"])
-    return {m: {k: {t: _nanmean(v) for t, v in sorted(by.items())} for k, by in mets.items()} for m, mets in acc.items()}
-
-
-def _nanmean(vals) -> float:
-    vals = [v for v in vals if v is not None and not math.isnan(v)]
-    return sum(vals) / len(vals) if vals else float("nan")
+    return {m: {k: {t: nanmean(v) for t, v in sorted(by.items())} for k, by in mets.items()} for m, mets in acc.items()}
 
 
 def _fmt(v) -> str:

@@ -27,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
-TASKS = ["lift", "pickplace_bread", "pickplace_can", "pickplace_cereal", "pickplace_milk", "stack"]
+from robosuite_eval.tasks import TASKS as _TASK_SPECS  # noqa: E402
+
+TASKS = list(_TASK_SPECS)  # the six RoboSuite tasks, in the order `--task all` generates them
 TARGET_S = 2 * 3600
 WORKLOAD = {"hesitation": 150, "retry": 150, "expert": 600}
 

@@ -37,7 +37,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from value_labeling.models.default import DEFAULT_DIR  # noqa: E402
 
-TASKS = ["lift", "pickplace_bread", "pickplace_can", "pickplace_cereal", "pickplace_milk", "stack"]
+from robosuite_eval.tasks import TASKS as _TASK_SPECS  # noqa: E402
+
+TASKS = list(_TASK_SPECS)  # the six RoboSuite tasks, in the order `--task all` generates them
 TRAIN_SEED = 100_000  # expert demonstrations
 TRAIN_SUB_SEED = 200_000  # hesitation/retry videos for the world model only
 IMAGE_SIZE = 64  # wvm-tiny's frame size: render at it instead of resizing 128x128 frames
