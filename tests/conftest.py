@@ -1,4 +1,5 @@
 import os
+import shutil
 
 # Tests never touch the network, render offscreen and stay polite on a 2-core machine.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -15,3 +16,11 @@ def synthetic_bench(tmp_path_factory):
     from value_labeling.bench.synthetic import make_synthetic_bench
 
     return make_synthetic_bench(tmp_path_factory.mktemp("bench") / "synthetic", 2, 2, 2, seed=0)
+
+
+@pytest.fixture()
+def dataset(synthetic_bench, tmp_path):
+    """A private, writable copy of the synthetic bench (tests that label or rewrite a dataset)."""
+    dst = tmp_path / "ds"
+    shutil.copytree(synthetic_bench, dst)
+    return dst

@@ -20,13 +20,6 @@ from value_labeling.dataset import open_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture()
-def dataset(synthetic_bench, tmp_path):
-    dst = tmp_path / "ds"
-    shutil.copytree(synthetic_bench, dst)
-    return dst
-
-
 def expected_time_values(ds):
     return np.concatenate([np.arange(int(e["length"])) / (int(e["length"]) - 1) for e in ds.meta.episodes])
 

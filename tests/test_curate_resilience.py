@@ -44,13 +44,6 @@ for _cls in (_Half, _NaNOnLong):
         pass
 
 
-@pytest.fixture()
-def dataset(synthetic_bench, tmp_path):
-    dst = tmp_path / "ds"
-    shutil.copytree(synthetic_bench, dst)
-    return dst
-
-
 def _features(root):
     return json.loads((root / "meta" / "info.json").read_text())["features"]
 
