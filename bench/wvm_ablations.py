@@ -39,6 +39,10 @@ ROWS = {
     "prefix_p1": (["--prefix-p", "1"], True, "p=1"),
     "hlgauss": (["--value-head", "hlgauss"], True, "HL-Gaussian"),
     "scalar": (["--value-head", "scalar"], True, None),
+    # Not a Table 4 row, and not the recipe of issue 7 (experts only): the same run with the labelled
+    # hesitation/retry training split (seeds 200000+, ground-truth curves from its annotation table) added
+    # to the value data, to measure how much seeing real suboptimal behaviour is worth against rewinding.
+    "plus_suboptimal_labels": (["@train_sub"], True, None),
 }
 METRICS = {"hesitation_rmse": -1, "retry_voc": 1, "expert_voc": 1}  # sign: +1 higher is better
 
@@ -52,15 +56,56 @@ def train_row(name: str, work: Path, steps: int, batch: int, lr: float) -> tuple
     video = work / "video_pretrain"
     if pretrained and not (video / "transformer").is_dir():
         raise SystemExit(f"{video} missing: run scripts/build_default_model.py --work {work} first")
+    if "@train_sub" in flags:
+        flags = [f for f in flags if f != "@train_sub"]
+        experts = experts + [work / "train_sub" / f"{t}_{m}" for t in TASKS for m in ("hesitation", "retry")]
     t0 = time.perf_counter()
     value_labeling(["train", *[a for r in experts for a in ("--data", str(r))], "--out", str(out),
                     *(["--video-model", str(video)] if pretrained else []), *flags,
                     "--steps", str(steps), "--batch-size", str(batch), "--lr", str(lr), "--save-every", "500"])
-    return out, time.perf_counter() - t0
+    return out, train_seconds(out, time.perf_counter() - t0)
+
+
+def train_seconds(run: Path, fallback: float) -> float:
+    """Training wall time from the run's logged history (so a resumed, finished row keeps its real time)."""
+    from value_labeling.wvm.checkpoint import resolve
+
+    try:
+        hist = json.loads((resolve(run) / "history.json").read_text())
+        return max(float(h["elapsed_s"]) for h in hist)
+    except (OSError, ValueError, KeyError):
+        return fallback
 
 
 def _fmt(v) -> str:
     return "/" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def paired_differences(result: dict, names: list[str]) -> dict:
+    """{row: {metric: (mean difference to the default row, its standard error)}} over shared trajectories.
+
+    Every row scores the same trajectories, so the difference is taken trajectory by trajectory (paired),
+    which cancels the spread between trajectories; trajectories where either value is ill-defined (NaN)
+    are left out. |difference| < 2 standard errors is reported as not significant."""
+    by: dict = {}
+    for r in result["trajectories"]:
+        if r["value"] is not None:
+            by.setdefault(r["model"], {})[(r["dataset"], r["episode_index"], r["metric"])] = r["value"]
+    models = list(result["summary"])
+    base = by.get(models[0], {})
+    out = {}
+    for n, mname in zip(names, models):
+        out[n] = {}
+        for metric in METRICS:
+            d = [v - base[k] for k, v in by.get(mname, {}).items()
+                 if k[2] == metric and k in base and math.isfinite(v) and math.isfinite(base[k])]
+            if len(d) < 2:
+                out[n][metric] = (float("nan"), float("nan"))
+                continue
+            mean = sum(d) / len(d)
+            sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1))
+            out[n][metric] = (mean, sd / math.sqrt(len(d)))
+    return out
 
 
 def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr: float = 1e-3) -> str:
@@ -68,7 +113,9 @@ def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr:
              f"Every row: {steps} training steps, batch 16, peak lr {lr:g}, same expert data and pretrained video stream (except "
              f"`video_scratch`); bench: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry "
              f"+ {sizes['expert']} expert. Paper columns: Table 4 as reported (not measured here). "
-             "'holds?' = whether our change from the default has the same sign as the paper's (yes/no). 'train s' "
+             "'holds?' = whether our change from the default has the same sign as the paper's (yes/no); '(n.s.)' = "
+             "our change is under 2 standard errors of the paired, trajectory-by-trajectory difference, i.e. not "
+             "distinguishable from noise on this bench. 'train s' "
              "is the wall time of this invocation (a resumed, finished row shows only its loading time).", ""]
     head = ["row", "train s"]
     for m in METRICS:
@@ -94,8 +141,15 @@ def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr:
                     holds = "/"
                 else:
                     holds = "yes" if (ours_dir < 0) == (paper_dir < 0) else "no"
+                    diff, se = r.get("paired", {}).get(m, (float("nan"), float("nan")))
+                    if math.isfinite(se) and abs(diff) < 2 * se:
+                        holds += " (n.s.)"
             cells += [_fmt(v), _fmt(pv), holds]
         lines.append("| " + " | ".join(cells) + " |")
+    if "plus_suboptimal_labels" in rows:
+        lines += ["", "`plus_suboptimal_labels` is not a Table 4 row and not the default recipe: it adds the labelled "
+                  "hesitation/retry training split (6 tasks x 4 + 4, seeds 200000+, disjoint from the bench) to the "
+                  "expert value data, to show what seeing real suboptimal behaviour is worth beside rewinding."]
     return "\n".join(lines)
 
 
@@ -106,11 +160,25 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-3, help="peak lr (the default model's; see build_default_model.py)")
-    p.add_argument("--hesitation", type=int, default=10)
-    p.add_argument("--retry", type=int, default=10)
+    p.add_argument("--hesitation", type=int, default=25)
+    p.add_argument("--retry", type=int, default=25)
     p.add_argument("--expert", type=int, default=5)
     p.add_argument("--only", default=None, help="comma-separated rows (default: all)")
+    p.add_argument("--markdown-only", action="store_true",
+                   help="rewrite wvm_ablations.md from the saved wvm_ablations.json (no training, no scoring)")
     a = p.parse_args()
+    if a.markdown_only:
+        from value_labeling.bench.tables import paper_results
+
+        saved = json.loads((RESULTS / "wvm_ablations.json").read_text())
+        for r in saved["rows"].values():
+            r["train_s"] = train_seconds(Path(r["checkpoint"]), r["train_s"])
+        (RESULTS / "wvm_ablations.json").write_text(json.dumps(saved, indent=2, allow_nan=True))
+        md = markdown(saved["rows"], paper_results()["ablations"], saved["steps"], saved["bench_sizes"],
+                      saved.get("command", "python bench/wvm_ablations.py"), saved["lr"])
+        (RESULTS / "wvm_ablations.md").write_text(md + "\n")
+        print(md)
+        return
     names = a.only.split(",") if a.only else list(ROWS)
     if "default" not in names:
         names.insert(0, "default")
@@ -120,19 +188,22 @@ def main() -> None:
     trained = {n: train_row(n, a.work, a.steps, a.batch_size, a.lr) for n in names}
     roots = bench_data(a.bench_work, a.hesitation, a.retry, a.expert)
     out = RESULTS / "wvm_ablations.json"
-    res = score([str(trained[n][0]) for n in names], roots, out)
+    # The per-trajectory scores go to the bench work directory (large); the results keep the summary.
+    res = score([str(trained[n][0]) for n in names], roots, a.bench_work / "wvm_ablations_scores.json")
     model_names = list(res["summary"])  # same order as --model
+    paired = paired_differences(res, names)
     rows = {}
     for n, mname in zip(names, model_names):
         summ = res["summary"][mname]
         rows[n] = {"checkpoint": str(trained[n][0]), "train_s": trained[n][1],
-                   "scores": {m: summ.get(m, {}).get("mean", {}).get("RoboSuite") for m in METRICS}}
+                   "scores": {m: summ.get(m, {}).get("mean", {}).get("RoboSuite") for m in METRICS},
+                   "paired": paired[n]}
     from value_labeling.bench.tables import paper_results
 
     sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
     cmd = ("python bench/wvm_ablations.py " + " ".join(sys.argv[1:])).strip()
     md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd, a.lr)
-    out.write_text(json.dumps({"steps": a.steps, "lr": a.lr, "bench_sizes": sizes, "rows": rows,
+    out.write_text(json.dumps({"steps": a.steps, "lr": a.lr, "bench_sizes": sizes, "command": cmd, "rows": rows,
                                "paper_table4": paper_results()["ablations"]}, indent=2, allow_nan=True))
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
