@@ -1,6 +1,6 @@
 """The RoboSuite Suboptimal-Value-Bench: six tasks x (hesitation + retry) + an expert set, scored.
 
-    .venv/bin/python bench/robosuite_bench.py [--hesitation 10 --retry 10 --expert 5] [--model CKPT ...]
+    .venv/bin/python bench/robosuite_bench.py [--hesitation 25 --retry 25 --expert 5] [--model CKPT ...]
 
 1. Generates the bench with `robosuite_eval generate --task all` (simulator seeds 0.., disjoint from the
    training seeds 100000+ of scripts/build_default_model.py), at 64x64 (wvm-tiny's frame size), 10 fps.
@@ -17,8 +17,9 @@ a killed run resumes, and a larger size extends the datasets already there.
 Our scripted trajectories run about 2x faster than the paper's RoboSuite ones (mean 12 s against 24 s per
 trajectory; hesitation and retry segments last about 1 s), so at the paper's 2 fps a suboptimal segment
 holds only 2-3 scored frames. We keep the paper's 2 fps; a 4 fps protocol (frame counts matched to the
-paper's) was tried at 1000 training steps and did not change the picture (see the closing notes in the
-README's results section).
+paper's) was tried at 1000 training steps and did not change the picture, and bench/retreat_probe.py
+shows why: the model misses regressions even when they last many chunks (see the default model's
+MODEL_CARD.md).
 """
 
 from __future__ import annotations
