@@ -6,13 +6,14 @@ from typing import Sequence
 
 from value_labeling.bench.config import BenchConfig, ModelsConfig
 from value_labeling.cli_support import run_subcommands
-from value_labeling.wvm.config import PretrainVideoConfig, TrainConfig
+from value_labeling.wvm.config import PretrainVaeConfig, PretrainVideoConfig, TrainConfig
 
 # name -> (frozen config dataclass, "module:runner"); the runner is imported after parsing.
 COMMANDS: dict[str, tuple[type, str]] = {
     "bench": (BenchConfig, "value_labeling.bench.run:run_bench"),
     "models": (ModelsConfig, "value_labeling.bench.run:run_models"),
     "train": (TrainConfig, "value_labeling.wvm.train:run_train"),
+    "pretrain-vae": (PretrainVaeConfig, "value_labeling.wvm.vae_train:run_pretrain_vae"),
     "pretrain-video": (PretrainVideoConfig, "value_labeling.wvm.train:run_pretrain_video"),
 }
 

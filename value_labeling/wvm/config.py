@@ -218,3 +218,27 @@ class PretrainVideoConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     max_episodes: int | None = None
     debug: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainVaeConfig:
+    """Train the video VAE as an autoencoder on the training videos (wvm-tiny has no pretrained VAE).
+
+    The output directory is a diffusers-format Wan directory (trained vae/, random transformer/), usable
+    as `pretrain-video --video-model DIR`."""
+
+    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
+    out: Path
+    preset: Literal["wvm-tiny", "wvm-5b"] = "wvm-tiny"
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 1e-3
+    kl_weight: float = 1e-4
+    """Weight of the posterior KL (per input element) beside the L1 reconstruction loss."""
+    camera: str | None = None
+    target_fps: float | None = None
+    image_size: tuple[int, int] | None = None
+    seed: int = 0
+    device: str = "auto"
+    max_episodes: int | None = None
+    debug: bool = False
