@@ -58,7 +58,7 @@ def data_flags(roots: list[Path]) -> list[str]:
 
 
 def build(work: Path, episodes: int, sub_episodes: int, pretrain_steps: int, steps: int, batch: int,
-          lr: float = 1e-3) -> Path:
+          lr: float = 1e-3, vae_steps: int = 0) -> Path:
     import torch
 
     from value_labeling.cli import main as value_labeling
@@ -71,14 +71,22 @@ def build(work: Path, episodes: int, sub_episodes: int, pretrain_steps: int, ste
         sub += generate(work / "train_sub", "retry", sub_episodes, TRAIN_SUB_SEED)
     t_data = time.perf_counter() - t0
 
+    t_vae = 0.0
+    vae_flags: list[str] = []
+    if vae_steps:
+        tv = time.perf_counter()
+        vae = work / "vae"
+        value_labeling(["pretrain-vae", *data_flags(experts + sub), "--out", str(vae), "--steps", str(vae_steps)])
+        t_vae = time.perf_counter() - tv
+        vae_flags = ["--video-model", str(vae)]
     t1 = time.perf_counter()
-    video = work / "video_pretrain"
+    video = work / ("video_pretrain_tvae" if vae_steps else "video_pretrain")
     value_labeling(["pretrain-video", *data_flags(experts + sub), "--out", str(video), "--steps", str(pretrain_steps),
-                    "--batch-size", str(batch), "--save-every", "500"])
+                    "--batch-size", str(batch), "--save-every", "500", *vae_flags])
     t_pre = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    ckpt = work / "wvm"
+    ckpt = work / ("wvm_tvae" if vae_steps else "wvm")
     value_labeling(["train", *data_flags(experts), "--out", str(ckpt), "--video-model", str(video),
                     "--steps", str(steps), "--batch-size", str(batch), "--lr", str(lr), "--save-every", "500"])
     t_train = time.perf_counter() - t2
@@ -88,8 +96,10 @@ def build(work: Path, episodes: int, sub_episodes: int, pretrain_steps: int, ste
                  "world_model_extra": f"{len(TASKS)} x {sub_episodes} hesitation + {sub_episodes} retry "
                                       f"(seeds {TRAIN_SUB_SEED}+), video pretraining only",
                  "image_size": IMAGE_SIZE, "camera": "agentview", "fps": "recorded 10, windows at 2"},
-        "pretrain_video_steps": pretrain_steps, "train_steps": steps, "batch_size": batch, "lr": lr,
-        "wall_time_s": {"data": round(t_data), "pretrain_video": round(t_pre), "train": round(t_train)},
+        "vae_steps": vae_steps, "pretrain_video_steps": pretrain_steps, "train_steps": steps, "batch_size": batch,
+        "lr": lr,
+        "wall_time_s": {"data": round(t_data), "pretrain_vae": round(t_vae), "pretrain_video": round(t_pre),
+                        "train": round(t_train)},
         "command": "make default-model",
         "machine": f"{os.cpu_count()} CPU cores, {'GPU' if torch.cuda.is_available() else 'no GPU'}",
     }
@@ -146,6 +156,9 @@ def write_model_card(bench: dict | None = None) -> Path:
         f"- Data: {b['data']['expert_demonstrations']}, agentview {b['data']['image_size']}x{b['data']['image_size']}, "
         f"{b['data']['fps']} fps; world-model pretraining also saw {b['data']['world_model_extra']}. "
         "No bench trajectory (seeds 0..) was used.",
+        (f"- 0. VAE: `value_labeling pretrain-vae`, {b['vae_steps']} steps, batch 8, "
+         f"{b['wall_time_s'].get('pretrain_vae', 0) / 60:.1f} min." if b.get("vae_steps") else
+         "- VAE: the preset's Wan VAE at random init (not trained; Wan2.2's own VAE is pretrained)."),
         f"- 1. World model: `value_labeling pretrain-video`, {b['pretrain_video_steps']} steps, batch {b['batch_size']}, "
         f"{b['wall_time_s']['pretrain_video'] / 60:.1f} min on this machine.",
         f"- 2. WVM: `value_labeling train --video-model <step 1>`, {b['train_steps']} steps, batch {b['batch_size']}, "
@@ -200,6 +213,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
     p.add_argument("--episodes", type=int, default=40, help="expert demonstrations per task")
     p.add_argument("--sub-episodes", type=int, default=4, help="hesitation and retry videos per task (world model)")
+    p.add_argument("--vae-steps", type=int, default=0,
+                   help="train the VAE first (`value_labeling pretrain-vae`) for this many steps; 0 = random VAE")
     p.add_argument("--pretrain-steps", type=int, default=1500)
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--lr", type=float, default=1e-3,
@@ -209,7 +224,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--no-install", action="store_true", help="build only; leave the shipped model alone")
     a = p.parse_args()
-    ckpt = build(a.work, a.episodes, a.sub_episodes, a.pretrain_steps, a.steps, a.batch_size, a.lr)
+    ckpt = build(a.work, a.episodes, a.sub_episodes, a.pretrain_steps, a.steps, a.batch_size, a.lr, a.vae_steps)
     if not a.no_install:
         install(ckpt, a.work)
         write_model_card()
