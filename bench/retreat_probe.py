@@ -49,13 +49,15 @@ def main() -> None:
     from value_labeling.bench.protocol import resample_indices
     from value_labeling.bench.tables import nanmean
     from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
-    from value_labeling.models import load_value_model
+    from value_labeling.models import load_value_model, model_camera
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, default=ROOT / ".cache" / "robosuite_bench")
     p.add_argument("--expert", type=int, default=5, help="expert trajectories per task (generated if missing)")
     p.add_argument("--model", action="append", default=None, help="models (default: default and time)")
     p.add_argument("--fps", type=float, default=2.0, help="sampling rate of the probe videos (the bench's)")
+    p.add_argument("--camera", default=None, help="camera key (default: each model's training camera)")
+    p.add_argument("--name", default="retreat_probe", help="results file stem under bench/results/")
     a = p.parse_args()
     specs = a.model or ["default", "time"]
     models = [load_value_model(s) for s in specs]
@@ -66,9 +68,9 @@ def main() -> None:
         ds = open_dataset(root)
         T = episode_length(ds, ep)
         idx = resample_indices(T, float(ds.meta.fps), a.fps)
-        frames = read_episode_frames(ds, ep, resolve_camera(ds, None), idx)
         instruction = episode_task(ds, ep)
         for spec, model in zip(specs, models):
+            frames = read_episode_frames(ds, ep, resolve_camera(ds, a.camera, model_camera(model)), idx)
             scores[spec]["expert_voc"].append(value_order_correlation(model.predict(frames, a.fps, instruction)))
             for name, (video, fall) in probe_videos(frames).items():
                 pred = model.predict(video, a.fps, instruction)[fall]
@@ -85,7 +87,7 @@ def main() -> None:
         v = summary[s]
         lines.append(f"| {s} | {v['expert_voc']:.3f} | {v['reversed']:.3f} | {v['long_retreat']:.3f} |")
     md = "\n".join(lines)
-    out = RESULTS / "retreat_probe.json"
+    out = RESULTS / f"{a.name}.json"
     out.write_text(json.dumps({"command": cmd, "fps": a.fps, "trajectories": len(episodes), "summary": summary},
                               indent=2, allow_nan=True) + "\n")
     out.with_suffix(".md").write_text(md + "\n")

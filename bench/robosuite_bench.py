@@ -58,10 +58,10 @@ def bench_data(work: Path, hesitation: int, retry: int, expert: int) -> list[Pat
     return roots
 
 
-def score(models: list[str], roots: list[Path], out: Path) -> dict:
+def score(models: list[str], roots: list[Path], out: Path, camera: str | None = None) -> dict:
     from value_labeling.cli import main as value_labeling
 
-    value_labeling(["bench", *[a for r in roots for a in ("--data", str(r))],
+    value_labeling(["bench", *[a for r in roots for a in ("--data", str(r))], *(["--camera", camera] if camera else []),
                     *[a for m in models for a in ("--model", m)], "--out", str(out)])
     return json.loads(out.read_text())
 
@@ -84,13 +84,16 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
     from value_labeling.bench.tables import paper_value
 
     models = list(result["summary"])
+    # Each model reads its training camera unless --camera forced one (value_labeling.dataset.resolve_camera).
+    cams = {r["model"]: r.get("camera", "?").split(".")[-1] for r in result["trajectories"]}
     titles = {"hesitation_rmse": "Hesitation-RMSE (lower is better)", "retry_voc": "Retry-VOC (higher is better)",
               "expert_voc": "Expert-VOC (higher is better)"}
     lines = ["# RoboSuite Suboptimal-Value-Bench", "",
              f"Command: `{command}`", "",
              f"Data: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry trajectories, "
              f"+ {sizes['expert']} expert trajectories per task; simulator seeds {BENCH_SEED}.. (training used "
-             "100000+); 64x64 agentview, recorded at 10 fps, scored at 2 fps.", "",
+             "100000+); 64x64 frames, camera per model: " + ", ".join(f"{m} `{c}`" for m, c in cams.items())
+             + "; recorded at 10 fps, scored at 2 fps.", "",
              "## Tables 1-3 (RoboSuite row)", "",
              "| metric | " + " | ".join(models) + " | WVM (reported by the paper) | target |",
              "|---|" + "---|" * (len(models) + 2)]
@@ -119,11 +122,12 @@ def main() -> None:
     p.add_argument("--expert", type=int, default=5)
     p.add_argument("--model", action="append", default=None, help="models to score (default: default and time)")
     p.add_argument("--name", default="robosuite_bench", help="results file stem under bench/results/")
+    p.add_argument("--camera", default=None, help="camera scored (default: agentview, the datasets' first camera)")
     a = p.parse_args()
     roots = bench_data(a.work, a.hesitation, a.retry, a.expert)
     models = a.model or ["default", "time"]
     out = RESULTS / f"{a.name}.json"
-    result = score(models, roots, out)
+    result = score(models, roots, out, a.camera)
     sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
     result["bench_sizes"] = sizes
     result["per_task"] = per_task(result)
@@ -133,7 +137,7 @@ def main() -> None:
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
-    if "default" in models and a.name == "robosuite_bench":
+    if "default" in models and a.name == "robosuite_bench" and a.camera is None:
         sys.path.insert(0, str(ROOT / "scripts"))
         from build_default_model import write_model_card
 

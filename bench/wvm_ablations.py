@@ -1,6 +1,6 @@
 """Table 4 style ablations of wvm-tiny on the RoboSuite Suboptimal-Value-Bench.
 
-    .venv/bin/python bench/wvm_ablations.py [--steps 1000] [--only default,scalar]
+    .venv/bin/python bench/wvm_ablations.py [--steps 1000] [--only default,scalar] [--camera agentview --name wvm_ablations_agentview]
 
 Every row trains with the same reduced budget (--steps, batch 16, Table A.1 optimizer otherwise) on
 the same expert demonstrations, from the same world-model-pretrained video stream, as
@@ -11,7 +11,9 @@ All rows are then scored together on the bench of bench/robosuite_bench.py (same
 
 Writes bench/results/wvm_ablations.json and .md, with the paper's Table 4 numbers (labelled as
 reported) and, per row and metric, whether the direction the paper claims (worse than the default)
-holds here.
+holds here. Rows read the default model's camera (the wrist view) unless --camera says otherwise;
+each camera has its own pretrained video stream (`video_pretrain_<camera>`) and row directories
+(`ablations_<camera>/<row>`) in --work.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from robosuite_bench import RESULTS, TASKS, bench_data, score  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from build_default_model import CAMERA, run_seconds  # noqa: E402
 
 #: row -> (extra `value_labeling train` flags, uses the pretrained video stream, paper Table 4 column)
 ROWS = {
@@ -47,34 +52,23 @@ ROWS = {
 METRICS = {"hesitation_rmse": -1, "retry_voc": 1, "expert_voc": 1}  # sign: +1 higher is better
 
 
-def train_row(name: str, work: Path, steps: int, batch: int, lr: float) -> tuple[Path, float]:
+def train_row(name: str, work: Path, steps: int, batch: int, lr: float, camera: str) -> tuple[Path, float]:
     from value_labeling.cli import main as value_labeling
 
     flags, pretrained, _ = ROWS[name]
-    out = work / "ablations" / name
+    out = work / f"ablations_{camera}" / name
     experts = [work / "train" / f"{t}_expert" for t in TASKS]
-    video = work / "video_pretrain"
+    video = work / f"video_pretrain_{camera}"
     if pretrained and not (video / "transformer").is_dir():
-        raise SystemExit(f"{video} missing: run scripts/build_default_model.py --work {work} first")
+        raise SystemExit(f"{video} missing: run scripts/build_default_model.py --work {work} --camera {camera} first")
     if "@train_sub" in flags:
         flags = [f for f in flags if f != "@train_sub"]
         experts = experts + [work / "train_sub" / f"{t}_{m}" for t in TASKS for m in ("hesitation", "retry")]
     t0 = time.perf_counter()
     value_labeling(["train", *[a for r in experts for a in ("--data", str(r))], "--out", str(out),
-                    *(["--video-model", str(video)] if pretrained else []), *flags,
+                    *(["--video-model", str(video)] if pretrained else []), *flags, "--camera", camera,
                     "--steps", str(steps), "--batch-size", str(batch), "--lr", str(lr), "--save-every", "500"])
-    return out, train_seconds(out, time.perf_counter() - t0)
-
-
-def train_seconds(run: Path, fallback: float) -> float:
-    """Training wall time from the run's logged history (so a resumed, finished row keeps its real time)."""
-    from value_labeling.wvm.checkpoint import resolve
-
-    try:
-        hist = json.loads((resolve(run) / "history.json").read_text())
-        return max(float(h["elapsed_s"]) for h in hist)
-    except (OSError, ValueError, KeyError):
-        return fallback
+    return out, run_seconds(out, time.perf_counter() - t0)
 
 
 def _fmt(v) -> str:
@@ -108,9 +102,10 @@ def paired_differences(result: dict, names: list[str]) -> dict:
     return out
 
 
-def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr: float = 1e-3) -> str:
+def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr: float = 1e-3,
+             camera: str = "agentview") -> str:
     lines = ["# WVM ablations (wvm-tiny, RoboSuite Suboptimal-Value-Bench)", "", f"Command: `{command}`", "",
-             f"Every row: {steps} training steps, batch 16, peak lr {lr:g}, same expert data and pretrained video stream (except "
+             f"Every row: camera `{camera}` (64x64), {steps} training steps, batch 16, peak lr {lr:g}, same expert data and pretrained video stream (except "
              f"`video_scratch`); bench: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry "
              f"+ {sizes['expert']} expert. Paper columns: Table 4 as reported (not measured here). "
              "'holds?' = whether our change from the default has the same sign as the paper's (yes/no); '(n.s.)' = "
@@ -164,19 +159,21 @@ def main() -> None:
     p.add_argument("--retry", type=int, default=25)
     p.add_argument("--expert", type=int, default=5)
     p.add_argument("--only", default=None, help="comma-separated rows (default: all)")
+    p.add_argument("--camera", default=CAMERA, help="the view every row trains and scores on (default: the default model's)")
+    p.add_argument("--name", default="wvm_ablations", help="results file stem under bench/results/")
     p.add_argument("--markdown-only", action="store_true",
                    help="rewrite wvm_ablations.md from the saved wvm_ablations.json (no training, no scoring)")
     a = p.parse_args()
     if a.markdown_only:
         from value_labeling.bench.tables import paper_results
 
-        saved = json.loads((RESULTS / "wvm_ablations.json").read_text())
+        saved = json.loads((RESULTS / f"{a.name}.json").read_text())
         for r in saved["rows"].values():
-            r["train_s"] = train_seconds(Path(r["checkpoint"]), r["train_s"])
-        (RESULTS / "wvm_ablations.json").write_text(json.dumps(saved, indent=2, allow_nan=True))
+            r["train_s"] = run_seconds(Path(r["checkpoint"]), r["train_s"])
+        (RESULTS / f"{a.name}.json").write_text(json.dumps(saved, indent=2, allow_nan=True))
         md = markdown(saved["rows"], paper_results()["ablations"], saved["steps"], saved["bench_sizes"],
-                      saved.get("command", "python bench/wvm_ablations.py"), saved["lr"])
-        (RESULTS / "wvm_ablations.md").write_text(md + "\n")
+                      saved.get("command", "python bench/wvm_ablations.py"), saved["lr"], saved.get("camera", "agentview"))
+        (RESULTS / f"{a.name}.md").write_text(md + "\n")
         print(md)
         return
     names = a.only.split(",") if a.only else list(ROWS)
@@ -185,11 +182,11 @@ def main() -> None:
     unknown = set(names) - set(ROWS)
     if unknown:
         raise SystemExit(f"unknown rows {sorted(unknown)}; choose from {', '.join(ROWS)}")
-    trained = {n: train_row(n, a.work, a.steps, a.batch_size, a.lr) for n in names}
+    trained = {n: train_row(n, a.work, a.steps, a.batch_size, a.lr, a.camera) for n in names}
     roots = bench_data(a.bench_work, a.hesitation, a.retry, a.expert)
-    out = RESULTS / "wvm_ablations.json"
+    out = RESULTS / f"{a.name}.json"
     # The per-trajectory scores go to the bench work directory (large); the results keep the summary.
-    res = score([str(trained[n][0]) for n in names], roots, a.bench_work / "wvm_ablations_scores.json")
+    res = score([str(trained[n][0]) for n in names], roots, a.bench_work / f"{a.name}_scores.json", a.camera)
     model_names = list(res["summary"])  # same order as --model
     paired = paired_differences(res, names)
     rows = {}
@@ -202,8 +199,8 @@ def main() -> None:
 
     sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
     cmd = ("python bench/wvm_ablations.py " + " ".join(sys.argv[1:])).strip()
-    md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd, a.lr)
-    out.write_text(json.dumps({"steps": a.steps, "lr": a.lr, "bench_sizes": sizes, "command": cmd, "rows": rows,
+    md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd, a.lr, a.camera)
+    out.write_text(json.dumps({"steps": a.steps, "lr": a.lr, "camera": a.camera, "bench_sizes": sizes, "command": cmd, "rows": rows,
                                "paper_table4": paper_results()["ablations"]}, indent=2, allow_nan=True))
     out.with_suffix(".md").write_text(md + "\n")
     print(md)

@@ -20,7 +20,8 @@ class LabelConfig:
     model: str | None = None
     """A registered value model or a checkpoint path; default: the embedded default model."""
     camera: str | None = None
-    """Camera key to feed the model (default: the dataset's first camera)."""
+    """Camera key to feed the model (default: the camera the model was trained on if the dataset has it,
+    else the dataset's first camera)."""
     column: str = "value"
     """Name of the per-frame column to write."""
     address: str = "auto"

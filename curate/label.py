@@ -25,6 +25,7 @@ from curate.dataset_writer import (STAGING_DIR, commit_columns, episode_rows, fr
                                    recover, writer_lock)
 from curate.staging import Staging
 from value_labeling.dataset import check_dataset_dir, open_dataset, resolve_camera
+from value_labeling.models import model_camera
 from value_labeling.models import default_model_name, load_value_model
 
 #: LeRobot's bookkeeping columns: never overwritten.
@@ -89,7 +90,7 @@ def _run_label(cfg: LabelConfig) -> dict:
     spec = resolve_model_spec(cfg.model)
     model = load_value_model(spec)
     ds = open_dataset(root)
-    camera = resolve_camera(ds, cfg.camera)
+    camera = resolve_camera(ds, cfg.camera, model_camera(model))
     provenance = {
         "model": model.name, "spec": spec, "fingerprint": model.fingerprint(), "camera": camera,
         "model_fps": model.target_fps, "native_fps": float(ds.meta.fps),

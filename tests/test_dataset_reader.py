@@ -36,3 +36,26 @@ def test_wrong_camera_lists_valid_keys(synthetic_bench):
     ds = open_dataset(synthetic_bench)
     with pytest.raises(DatasetError, match="observation.images.front"):
         resolve_camera(ds, "wrist")
+
+
+def test_model_camera_is_used_unless_a_camera_is_named(tmp_path, capsys):
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    img = {"dtype": "image", "shape": (8, 8, 3), "names": ["height", "width", "channels"]}
+    feats = {"observation.images.agentview": img, "observation.images.wrist": img,
+             "action": {"dtype": "float32", "shape": (1,), "names": ["a"]}}
+    ds = LeRobotDataset.create("local/two", fps=10, features=feats, root=tmp_path / "two", use_videos=False)
+    for _ in range(2):
+        ds.add_frame({"observation.images.agentview": np.zeros((8, 8, 3), np.uint8),
+                      "observation.images.wrist": np.zeros((8, 8, 3), np.uint8),
+                      "action": np.zeros(1, np.float32), "task": "t"})
+    ds.save_episode()
+    ds.finalize()
+    ds = open_dataset(tmp_path / "two")
+    assert resolve_camera(ds, None) == "observation.images.agentview"  # no hint: the first camera
+    assert resolve_camera(ds, None, "wrist") == "observation.images.wrist"  # the model's training camera
+    assert resolve_camera(ds, None, "observation.images.wrist") == "observation.images.wrist"
+    assert resolve_camera(ds, "agentview", "wrist") == "observation.images.agentview"  # the user's choice wins
+    capsys.readouterr()
+    assert resolve_camera(ds, None, "robot0_eye_in_hand") == "observation.images.agentview"
+    assert "trained on camera 'robot0_eye_in_hand'" in capsys.readouterr().err  # said, not silent

@@ -79,7 +79,7 @@ def tiny_ckpt(synthetic_bench, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("wvm") / "run"
     run_train(TrainConfig(data=(synthetic_bench,), out=out, steps=2, batch_size=2, log_every=1, save_every=100,
-                          warmup_steps=1))
+                          warmup_steps=1, camera="front"))
     return out
 
 
@@ -91,6 +91,7 @@ def test_checkpoint_round_trip_through_the_registry(tiny_ckpt, synthetic_bench):
 
     a = load_value_model(str(tiny_ckpt))  # via the registered checkpoint loader
     assert isinstance(a, WVMValueModel) and a.target_fps == 2.0
+    assert a.camera == "front"  # the training camera travels with the checkpoint
     b = WVMValueModel.from_checkpoint(resolve(tiny_ckpt), device="cpu")  # the step dir itself
     ds = open_dataset(synthetic_bench)
     frames = read_episode_frames(ds, 0, resolve_camera(ds, None), np.arange(0, 60, 5))

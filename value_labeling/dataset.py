@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,19 +70,34 @@ def camera_keys(ds) -> list[str]:
     return list(ds.meta.camera_keys)
 
 
-def resolve_camera(ds, camera: str | None) -> str:
-    """The camera key to read: `camera` if valid, else the first camera. Errors list the valid keys."""
-    keys = camera_keys(ds)
-    if not keys:
-        raise DatasetError(f"dataset {ds.root} has no camera features (no video or image keys)")
-    if camera is None:
-        return keys[0]
+def _match_camera(keys: list[str], camera: str) -> str | None:
+    """`camera` as a full key ('observation.images.agentview') or its last part ('agentview')."""
     if camera in keys:
         return camera
     short = [k for k in keys if k.split(".")[-1] == camera]
-    if len(short) == 1:
-        return short[0]
-    raise DatasetError(f"camera {camera!r} is not in dataset {ds.root}; valid camera keys: {', '.join(keys)}")
+    return short[0] if len(short) == 1 else None
+
+
+def resolve_camera(ds, camera: str | None, model_camera: str | None = None) -> str:
+    """The camera key to read: `camera` if given (an error listing the valid keys if the dataset lacks
+    it); else the camera the model was trained on (`model_camera`) when the dataset has it; else the
+    first camera. A model that was trained on one view scores another view much worse (the default
+    model reads the wrist camera), so a missing training camera is said on stderr, not silently replaced."""
+    keys = camera_keys(ds)
+    if not keys:
+        raise DatasetError(f"dataset {ds.root} has no camera features (no video or image keys)")
+    if camera is not None:
+        found = _match_camera(keys, camera)
+        if found is None:
+            raise DatasetError(f"camera {camera!r} is not in dataset {ds.root}; valid camera keys: {', '.join(keys)}")
+        return found
+    if model_camera is not None:
+        found = _match_camera(keys, model_camera)
+        if found is not None:
+            return found
+        print(f"warning: the value model was trained on camera {model_camera!r}, which dataset {ds.root} lacks; "
+              f"using {keys[0]!r} (choose one with --camera; valid: {', '.join(keys)})", file=sys.stderr)
+    return keys[0]
 
 
 def episode_length(ds, ep_idx: int) -> int:

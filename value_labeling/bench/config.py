@@ -26,7 +26,8 @@ class BenchConfig:
     plots: Path | None = None
     """If set, save one Figure-4-style PNG per trajectory into this directory."""
     camera: str | None = None
-    """Camera key to score on (default: the dataset's first camera)."""
+    """Camera key to score on (default: each model's training camera if the dataset has it, else the
+    dataset's first camera)."""
     eval_fps: float = 2.0
     """Evaluation frame rate for embodiments without an entry in --embodiment-fps."""
     embodiment_fps: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_EMBODIMENT_FPS))

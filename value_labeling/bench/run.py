@@ -19,7 +19,7 @@ from value_labeling.bench.ground_truth import progress_curve
 from value_labeling.bench.protocol import resample_indices, score_trajectory
 from value_labeling.bench.tables import markdown_tables, summarize
 from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
-from value_labeling.models import default_model_name, load_value_model
+from value_labeling.models import default_model_name, load_value_model, model_camera
 
 
 def bench_episodes(root: Path, ds) -> list[dict]:
@@ -56,28 +56,30 @@ def run_bench(cfg: BenchConfig) -> dict:
         rows = bench_episodes(Path(root), ds)
         if cfg.max_episodes is not None:
             rows = rows[: cfg.max_episodes]
-        datasets.append((Path(root), ds, resolve_camera(ds, cfg.camera), rows))
+        # Each model reads its own training camera unless --camera names one (dataset.resolve_camera).
+        cams = [resolve_camera(ds, cfg.camera, model_camera(m)) for m in models]
+        datasets.append((Path(root), ds, cams, rows))
     total = sum(len(rows) for *_, rows in datasets)
 
     records: list[dict] = []
     t0 = time.perf_counter()
     with tqdm(total=total, desc="bench", unit="traj") as bar:
-        for root, ds, cam, rows in datasets:
+        for root, ds, cams, rows in datasets:
             native_fps = float(ds.meta.fps)
             for r in rows:
                 fps = cfg.embodiment_fps.get(r["embodiment"], cfg.eval_fps)
                 idx = resample_indices(r["T"], native_fps, fps)
-                frames = read_episode_frames(ds, r["episode_index"], cam, idx)
+                videos = {cam: read_episode_frames(ds, r["episode_index"], cam, idx) for cam in dict.fromkeys(cams)}
                 instruction = episode_task(ds, r["episode_index"]) or r["task"]
                 preds = {}
-                for name, model in zip(names, models):
-                    pred = np.asarray(model.predict(frames, min(fps, native_fps), instruction), dtype=np.float64)
+                for name, model, cam in zip(names, models, cams):
+                    pred = np.asarray(model.predict(videos[cam], min(fps, native_fps), instruction), dtype=np.float64)
                     score = score_trajectory(pred, r["mode"], r["T"], idx, r["m"], r["n"])
                     preds[name] = pred
                     records.append({
                         "dataset": str(root), "episode_index": r["episode_index"], "embodiment": r["embodiment"],
                         "task": r["task"], "mode": r["mode"], "m": r["m"], "n": r["n"], "T": r["T"],
-                        "model": name, "metric": score.metric, "value": score.value,
+                        "model": name, "camera": cam, "metric": score.metric, "value": score.value,
                     })
                 if cfg.plots is not None:
                     from value_labeling.bench.plots import plot_trajectory

@@ -30,6 +30,12 @@ class ValueModel(Protocol):
         ...
 
 
+def model_camera(model) -> str | None:
+    """The camera a model wants when the user names none: an optional `camera` attribute (a trained
+    WVM's training camera). Optional, so models written against the protocol above keep working."""
+    return getattr(model, "camera", None)
+
+
 _FACTORIES: dict[str, Callable[[], ValueModel]] = {}
 #: (predicate(path) -> bool, loader(path) -> ValueModel), tried in order for filesystem paths.
 _CHECKPOINT_LOADERS: list[tuple[Callable[[Path], bool], Callable[[Path], ValueModel]]] = []

@@ -169,7 +169,8 @@ class TrainConfig:
     beta2: float = 0.95
     grad_clip: float = 1.0
     camera: str | None = None
-    """Camera key (default: each dataset's first camera)."""
+    """Camera key (default: each dataset's first camera). Recorded in the checkpoint: labelling and the
+    bench read this camera by default."""
     target_fps: float | None = None
     """Frame rate windows are sampled at (default 2.0; use 3.0 for AgileX/ARX data)."""
     image_size: tuple[int, int] | None = None

@@ -84,6 +84,9 @@ class WVMValueModel:
         self.model, self.cfg, self.text_cache, self.meta = model, mcfg, text_cache, meta
         self.name = f"wvm:{Path(meta['dir']).parent.parent.name if Path(meta['dir']).parent.name == 'checkpoints' else Path(meta['dir']).name}"
         self.target_fps = float(mcfg.target_fps)
+        #: The camera the model was trained on (`train --camera`; None = each dataset's first camera).
+        #: Labelling and the bench read it when no --camera is given (see dataset.resolve_camera).
+        self.camera = (meta.get("train") or {}).get("camera")
         self.stride, self.seed = stride, seed
         self._fp = None
 
