@@ -122,7 +122,7 @@ def main() -> None:
     p.add_argument("--expert", type=int, default=5)
     p.add_argument("--model", action="append", default=None, help="models to score (default: default and time)")
     p.add_argument("--name", default="robosuite_bench", help="results file stem under bench/results/")
-    p.add_argument("--camera", default=None, help="camera scored (default: agentview, the datasets' first camera)")
+    p.add_argument("--camera", default=None, help="camera every model reads (default: each model's training camera, else the first camera)")
     a = p.parse_args()
     roots = bench_data(a.work, a.hesitation, a.retry, a.expert)
     models = a.model or ["default", "time"]
