@@ -231,8 +231,9 @@ def write_model_card(bench: dict | None = None) -> Path:
                       "describes); prefix p = 1 below points the same way.",
                       "- Recipe changes at 1000 steps (wrist, `wvm_ablations.md`): prefix p = 1 gives Retry-VOC 0.43 "
                       "and labelled hesitation/retry training data 0.41 (default 0.23); the HL-Gaussian head reaches "
-                      "Hesitation-RMSE 0.049. None reaches Retry-VOC 0.75; the default keeps the paper's recipe "
-                      "(flow head, p = 0.5, experts only).",
+                      "Hesitation-RMSE 0.049. None reaches Retry-VOC 0.75. Prefix p = 1 trained for 4000 steps like this "
+                      "model scores 0.064 / 0.209 / 0.995: its Retry-VOC gain (+0.11 +- 0.08 paired) is within noise, "
+                      "so the default keeps the paper's recipe (flow head, p = 0.5, experts only).",
                       "- Agentview only: training and scoring at 4 fps (0.17 / -0.27 / 0.88) and a trained VAE "
                       "(`value_labeling pretrain-vae`, 0.21 / 0.09 / 0.81) did not help against 0.18 / -0.01 / 0.82.",
                       "- Untested: larger frames (the data here is rendered at 64x64; 128x128 means re-rendering it) "
