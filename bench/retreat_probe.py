@@ -69,8 +69,10 @@ def main() -> None:
         T = episode_length(ds, ep)
         idx = resample_indices(T, float(ds.meta.fps), a.fps)
         instruction = episode_task(ds, ep)
-        for spec, model in zip(specs, models):
-            frames = read_episode_frames(ds, ep, resolve_camera(ds, a.camera, model_camera(model)), idx)
+        cams = [resolve_camera(ds, a.camera, model_camera(m)) for m in models]
+        videos = {cam: read_episode_frames(ds, ep, cam, idx) for cam in dict.fromkeys(cams)}  # each camera once
+        for spec, model, cam in zip(specs, models, cams):
+            frames = videos[cam]
             scores[spec]["expert_voc"].append(value_order_correlation(model.predict(frames, a.fps, instruction)))
             for name, (video, fall) in probe_videos(frames).items():
                 pred = model.predict(video, a.fps, instruction)[fall]
