@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.advantage import awr_weights, binary_weights, chunk_advantage, percentile_threshold
+from curate.advantage_math import awr_weights, binary_weights, chunk_advantage, percentile_threshold
 
 RESULTS = Path(__file__).parent / "results"
 H = 10  # RoboSuite chunk length in the paper (appendix E)

@@ -82,7 +82,7 @@ def score(rows: list[dict], annotations: list[dict]) -> dict:
 
 def ground_truth_rows(annotations: list[dict], fps: float, noise: float = 0.0, **rule) -> list[dict]:
     from curate.flag import find_segments
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.ground_truth import progress_curve
 
     rows = []
     rng = np.random.default_rng(0)
@@ -102,11 +102,12 @@ def robosuite_section(roots: list[Path]) -> dict:
     optional Gaussian noise standing in for model error): they test whether the rule's default
     durations fit the segment lengths the scripted RoboSuite oracle actually produces.
     """
-    from value_labeling.bench.annotations import read_annotations
+    from robodata.annotations import read_annotations
+    from robodata.dataset import dataset_fps
 
     annotations, offset, fps_set, durations = [], 0, set(), []
     for root in roots:
-        fps = float(json.loads((Path(root) / "meta" / "info.json").read_text())["fps"])
+        fps = dataset_fps(root)
         fps_set.add(fps)
         for a in read_annotations(root) or []:
             annotations.append({**a, "episode_index": a["episode_index"] + offset})
@@ -142,8 +143,8 @@ def main() -> None:
 
     from curate.config import LabelConfig
     from curate.flag import flag_dataset
-    from curate.label import run_label
-    from value_labeling.bench.annotations import read_annotations
+    from curate.label_values import run_label
+    from robodata.annotations import read_annotations
     from value_labeling.bench.synthetic import make_synthetic_bench
     from value_labeling.models import register_value_model
 

@@ -59,7 +59,7 @@ def make_dataset(root: Path, episodes: int, size: int, fps: int) -> Path:
 
 def timed_label(src: Path, work: Path, tag: str, **cfg) -> tuple[float, int]:
     from curate.config import LabelConfig
-    from curate.label import run_label
+    from curate.label_values import run_label
 
     dst = work / tag
     if dst.exists():
@@ -97,7 +97,7 @@ def make_wvm_tiny(data: Path, out: Path) -> Path:
 
 def bench_model(src: Path, work: Path, spec: str, repeats: int, name: str) -> dict:
     from curate.workers import RaySession, label_in_process, label_on_ray
-    from value_labeling.dataset import episode_length, open_dataset
+    from robodata.dataset import episode_length, open_dataset
 
     ds = open_dataset(src)
     eps = list(range(ds.meta.total_episodes))

@@ -46,9 +46,9 @@ def main() -> None:
     from tqdm import tqdm
 
     from value_labeling.bench.metrics import value_order_correlation
-    from value_labeling.bench.protocol import resample_indices
+    from robodata.resample import resample_indices
     from value_labeling.bench.tables import nanmean
-    from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
+    from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
     from value_labeling.models import load_value_model, model_camera
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -84,7 +84,7 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
     from value_labeling.bench.tables import paper_value
 
     models = list(result["summary"])
-    # Each model reads its training camera unless --camera forced one (value_labeling.dataset.resolve_camera).
+    # Each model reads its training camera unless --camera forced one (robodata.dataset.resolve_camera).
     cams = {r["model"]: r.get("camera", "?").split(".")[-1] for r in result["trajectories"]}
     titles = {"hesitation_rmse": "Hesitation-RMSE (lower is better)", "retry_voc": "Retry-VOC (higher is better)",
               "expert_voc": "Expert-VOC (higher is better)"}

@@ -37,6 +37,7 @@ WORKLOAD = {"hesitation": 150, "retry": 150, "expert": 600}
 def measure(mode: str, episodes: int, size: int, workers: int, work: Path) -> dict:
     """`episodes` episodes spread over the six tasks (one generate call per task)."""
     from robosuite_eval.config import GenerateConfig
+    from robodata.dataset import check_dataset_dir
     from robosuite_eval.generate import run_generate
 
     per_task = [episodes // len(TASKS) + (i < episodes % len(TASKS)) for i in range(len(TASKS))]
@@ -48,8 +49,7 @@ def measure(mode: str, episodes: int, size: int, workers: int, work: Path) -> di
         shutil.rmtree(root, ignore_errors=True)
         run_generate(GenerateConfig(out=root, task=task, mode=mode, episodes=n, seed=500_000, image_size=size,
                                     workers=workers))
-        info = json.loads((root / "meta" / "info.json").read_text())
-        frames += info["total_frames"]
+        frames += check_dataset_dir(root)["total_frames"]
     wall = time.perf_counter() - t0
     return {"episodes": episodes, "frames": frames, "wall_s": wall, "episodes_per_min": 60 * episodes / wall,
             "frames_per_s": frames / wall}

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from robosuite_eval.episode import plan_injection, run_episode  # noqa: E402
 from robosuite_eval.tasks import get_task, make_env  # noqa: E402
-from value_labeling.bench.ground_truth import progress_curve  # noqa: E402
+from robodata.ground_truth import progress_curve  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 

@@ -33,6 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from robodata import atomic  # noqa: E402
 from value_labeling.wvm.config import get_preset  # noqa: E402
 from value_labeling.wvm.inference import chunked_predict  # noqa: E402
 from value_labeling.wvm.model import WVM, count_parameters  # noqa: E402
@@ -163,9 +164,7 @@ def main():
                "need one; run this script on a GPU machine after adding the GPU section)",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, args.out)
+    atomic.write_text(args.out, json.dumps(result, indent=2))
     md = markdown(result)
     args.out.with_suffix(".md").write_text(md)
     print(md)

@@ -8,8 +8,8 @@ from curate.config import AdvantagesConfig, FlagConfig, LabelConfig, ReportConfi
 from value_labeling.cli_support import run_subcommands
 
 COMMANDS: dict[str, tuple[type, str]] = {
-    "label-values": (LabelConfig, "curate.label:run_label"),
-    "advantages": (AdvantagesConfig, "curate.advantage_column:run_advantages"),
+    "label-values": (LabelConfig, "curate.label_values:run_label"),
+    "advantages": (AdvantagesConfig, "curate.advantages:run_advantages"),
     "flag": (FlagConfig, "curate.flag:run_flag"),
     "report": (ReportConfig, "curate.report:run_report"),
 }

@@ -1,4 +1,5 @@
-"""Running `label_episode` over many episodes: in-process, or on Ray actors that hold the model once.
+"""Labelling episodes: one episode (`label_episode`), and many, in-process or on Ray actors that hold
+the model once.
 
 Both executors yield `(episode, values | None, error | None)` as episodes finish, so the caller can
 stage each result the moment it exists. A failed episode is retried `retries` times and then reported;
@@ -19,7 +20,29 @@ from pathlib import Path
 
 import numpy as np
 
+from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames
+from robodata.resample import resample_indices, to_native
+
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def label_episode(ds, model, ep: int, camera: str) -> np.ndarray:
+    """(T,) float32 values in [0, 1] for every native frame of episode `ep`.
+
+    The model sees the frames at its own `target_fps` (native rate when None); values at the frames
+    in between are linearly interpolated, and the last sampled value holds to the episode's end.
+    """
+    T = episode_length(ds, ep)
+    native = float(ds.meta.fps)
+    fps = native if model.target_fps is None else min(float(model.target_fps), native)
+    idx = resample_indices(T, native, fps)
+    frames = read_episode_frames(ds, ep, camera, idx)
+    pred = np.asarray(model.predict(frames, fps, episode_task(ds, ep)), dtype=np.float64).reshape(-1)
+    if pred.shape != idx.shape:
+        raise ValueError(f"episode {ep}: model {model.name!r} returned {pred.size} values for {idx.size} frames")
+    if not np.all(np.isfinite(pred)):
+        raise ValueError(f"episode {ep}: model {model.name!r} returned NaN/inf values")
+    return np.clip(to_native(T, idx, pred), 0.0, 1.0).astype(np.float32)
 
 
 def _error_text(err: BaseException) -> str:
@@ -27,8 +50,6 @@ def _error_text(err: BaseException) -> str:
 
 
 def label_in_process(root: Path, model_spec: str, camera: str, episodes: list[int], retries: int) -> Iterator:
-    from curate.labeling import label_episode
-    from value_labeling.dataset import open_dataset
     from value_labeling.models import load_value_model
 
     ds = open_dataset(root)
@@ -105,7 +126,6 @@ def _actor_class():
         """One model replica: loads the dataset handle and the model once, labels episodes on request."""
 
         def __init__(self, root: str, model_spec: str, camera: str):
-            from value_labeling.dataset import open_dataset
             from value_labeling.models import load_value_model
 
             self.ds = open_dataset(root)
@@ -113,8 +133,6 @@ def _actor_class():
             self.camera = camera
 
         def label(self, ep: int):
-            from curate.labeling import label_episode
-
             try:
                 return ep, label_episode(self.ds, self.model, ep, self.camera), None
             except Exception as err:  # noqa: BLE001

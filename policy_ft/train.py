@@ -142,7 +142,7 @@ class Trainer:
         from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
 
         from policy_ft import policies
-        from value_labeling.dataset import check_dataset_dir, default_video_backend
+        from robodata.dataset import check_dataset_dir, default_video_backend
 
         self.cfg = cfg = cfg.resolved()
         self.accelerator = make_accelerator(cfg.device, cfg.mixed_precision)

@@ -166,6 +166,10 @@ def recover_dir(path: Path, new: Path, old: Path, marker: str | None = MARKER) -
             os.rename(new, path)
         elif old.exists():
             os.rename(old, path)
+    _drop_leftovers(path, new, old, marker)
+
+
+def _drop_leftovers(path: Path, new: Path, old: Path, marker: str | None) -> None:
     if marker is not None and (path / marker).exists():
         (path / marker).unlink()
     for leftover in (new, old):
@@ -183,11 +187,16 @@ def replace_dir(path: str | Path, tag: str = "commit", new: Path | None = None, 
     `path` keeps its old contents. `create=False` yields the path without making it (for writers
     that insist on creating their root themselves). The new root takes the old root's mode/owner;
     files and subdirectories are the caller's (see `keep_owner_and_mode`).
+
+    Call `recover_dir` once before (a killed swap may have left nothing at `path`); here a leftover
+    beside an existing `path` is only an abandoned partial tree and is removed.
     """
     path = Path(path)
     new = sibling(path, f"{tag}-new") if new is None else Path(new)
     old = sibling(path, f"{tag}-old") if old is None else Path(old)
-    recover_dir(path, new, old, marker)
+    if not path.exists() and (new.exists() or old.exists()):
+        raise RuntimeError(f"{path} is missing beside {new} / {old}: run recover_dir first")
+    _drop_leftovers(path, new, old, None)
     try:
         if create:
             new.mkdir()
@@ -199,7 +208,7 @@ def replace_dir(path: str | Path, tag: str = "commit", new: Path | None = None, 
         fsync_tree(new)
         swap_in(new, path, old)
     except BaseException as err:
-        if path.exists() or (marker is not None and not (new / marker).exists()):
+        if path.exists() or marker is None or not (new / marker).exists():
             shutil.rmtree(new, ignore_errors=True)
         with contextlib.suppress(OSError):
             recover_dir(path, new, old, marker)
@@ -207,7 +216,7 @@ def replace_dir(path: str | Path, tag: str = "commit", new: Path | None = None, 
         if full is not None:
             raise full from err
         raise
-    recover_dir(path, new, old, marker)  # drops the marker and the previous tree
+    _drop_leftovers(path, new, old, marker)  # the marker and the previous tree
 
 
 def lock_path(path: Path, tag: str = "commit") -> Path:

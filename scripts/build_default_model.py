@@ -35,6 +35,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from robodata import atomic  # noqa: E402
 from value_labeling.models.default import DEFAULT_DIR  # noqa: E402
 
 from robosuite_eval.tasks import TASKS as _TASK_SPECS  # noqa: E402
@@ -139,21 +140,16 @@ def install(ckpt: Path, work: Path) -> Path:
     from value_labeling.wvm.checkpoint import resolve
 
     src = resolve(ckpt)
-    tmp = DEFAULT_DIR.with_name(DEFAULT_DIR.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for f in src.iterdir():
-        if f.name.startswith("optimizer") or f.name == "train_state.pt" or not f.is_file():
-            continue
-        shutil.copy2(f, tmp / f.name)
-    build_info = json.loads((work / "build.json").read_text()) if (work / "build.json").is_file() else {}
-    (tmp / "build.json").write_text(json.dumps(build_info, indent=2) + "\n")
-    old = DEFAULT_DIR.with_name(DEFAULT_DIR.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if DEFAULT_DIR.exists():
-        os.replace(DEFAULT_DIR, old)
-    os.replace(tmp, DEFAULT_DIR)
-    shutil.rmtree(old, ignore_errors=True)
+    new, old = atomic.sibling(DEFAULT_DIR, "install-new"), atomic.sibling(DEFAULT_DIR, "install-old")
+    DEFAULT_DIR.parent.mkdir(parents=True, exist_ok=True)
+    atomic.recover_dir(DEFAULT_DIR, new, old)
+    with atomic.replace_dir(DEFAULT_DIR, new=new, old=old) as tmp:
+        for f in src.iterdir():
+            if f.name.startswith("optimizer") or f.name == "train_state.pt" or not f.is_file():
+                continue
+            shutil.copy2(f, tmp / f.name)
+        build_info = json.loads((work / "build.json").read_text()) if (work / "build.json").is_file() else {}
+        (tmp / "build.json").write_text(json.dumps(build_info, indent=2) + "\n")
     size = sum(f.stat().st_size for f in DEFAULT_DIR.iterdir()) / 2**20
     print(f"installed the default model into {DEFAULT_DIR} ({size:.1f} MiB)")
     return DEFAULT_DIR

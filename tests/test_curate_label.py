@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from curate.cli import main as curate
-from curate.dataset_writer import commit_columns, new_tree_path, old_tree_path, read_column, recover
-from value_labeling.dataset import open_dataset
+from robodata.columns import commit_columns, new_tree_path, old_tree_path, recover
+from robodata.dataset import read_column
+from robodata.dataset import open_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,8 +160,8 @@ def test_killed_run_resumes_without_recomputing(dataset, tmp_path):
 
 def test_flag_finds_the_annotated_segments(dataset, capsys):
     from curate.flag import flag_dataset, segment_scores
-    from value_labeling.bench.annotations import read_annotations
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.annotations import read_annotations
+    from robodata.ground_truth import progress_curve
 
     ann = read_annotations(dataset)
     gt = np.concatenate([progress_curve(a["mode"], a["T"], a["m"], a["n"]) for a in ann]).astype(np.float32)

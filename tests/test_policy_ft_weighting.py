@@ -10,7 +10,7 @@ from policy_ft.weighting import make_weight_table, renormalise_mean_one, weighte
 
 def _has_curate_advantage() -> bool:
     try:
-        import curate.advantage  # noqa: F401
+        import curate.advantage_math  # noqa: F401
     except ImportError:
         return False
     return True

@@ -84,7 +84,7 @@ def tiny_ckpt(synthetic_bench, tmp_path_factory):
 
 
 def test_checkpoint_round_trip_through_the_registry(tiny_ckpt, synthetic_bench):
-    from value_labeling.dataset import open_dataset, read_episode_frames, resolve_camera
+    from robodata.dataset import open_dataset, read_episode_frames, resolve_camera
     from value_labeling.models import load_value_model
     from value_labeling.wvm.checkpoint import load_model, resolve
     from value_labeling.wvm.inference import WVMValueModel

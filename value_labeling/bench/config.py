@@ -8,8 +8,7 @@ from typing import Annotated
 
 import tyro
 
-#: Evaluation frame rates per embodiment (paper appendix D: 2 fps, 3 fps for AgileX and ARX).
-DEFAULT_EMBODIMENT_FPS = {"AgileX": 3.0, "ARX": 3.0}
+from robodata.embodiment import EMBODIMENT_FPS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +29,7 @@ class BenchConfig:
     dataset's first camera)."""
     eval_fps: float = 2.0
     """Evaluation frame rate for embodiments without an entry in --embodiment-fps."""
-    embodiment_fps: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_EMBODIMENT_FPS))
+    embodiment_fps: dict[str, float] = dataclasses.field(default_factory=lambda: dict(EMBODIMENT_FPS))
     """Per-embodiment evaluation frame rates."""
     max_episodes: int | None = None
     """Score only the first N episodes of each dataset (quick looks)."""

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robodata.resample import resample_indices, to_native
 from value_labeling.wvm.windows import resize_frames
 
 
@@ -119,9 +120,7 @@ class WVMValueModel:
             return np.zeros(0)
         # Resample to the model's rate when needed (nearest frame), then interpolate back.
         if fps and abs(fps - self.target_fps) > 1e-6 and T > 1:
-            t_given = np.arange(T) / fps
-            t_model = np.arange(0.0, t_given[-1] + 1e-9, 1.0 / self.target_fps)
-            idx = np.unique(np.clip(np.round(t_model * fps).astype(int), 0, T - 1))
+            idx = resample_indices(T, fps, self.target_fps)
         else:
             idx = np.arange(T)
         x = resize_frames(frames[idx], self.cfg.image_size)
@@ -129,4 +128,4 @@ class WVMValueModel:
         v = chunked_predict(self.model, x, text, stride=self.stride, seed=self.seed)
         if len(idx) == T:
             return v
-        return np.clip(np.interp(np.arange(T), idx, v), 0.0, 1.0)
+        return np.clip(to_native(T, idx, v), 0.0, 1.0)

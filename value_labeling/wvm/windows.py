@@ -34,11 +34,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from value_labeling.bench.annotations import read_annotations
-from value_labeling.bench.ground_truth import progress_curve
+from robodata.annotations import read_annotations
+from robodata.embodiment import EMBODIMENT_FPS
+from robodata.ground_truth import progress_curve
 
-#: Latent target fps per embodiment (table A.1).
-EMBODIMENT_FPS = {"AgileX": 3.0, "ARX": 3.0}
 #: Frames kept per target-fps frame in memory, at least (phase augmentation); an integer stride of native.
 OVERSAMPLE = 4
 
@@ -73,8 +72,7 @@ def load_trajectories(roots, camera: str | None, target_fps: float, image_size: 
     """Read every episode of the datasets, with labels, into memory at `image_size`.
 
     `target_fps` is the latent target fps; episodes whose embodiment is AgileX or ARX use 3.0 (table A.1)."""
-    from value_labeling.bench.protocol import resample_indices
-    from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
+    from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
 
     episodes: list[EpisodeData] = []
     plan = []
