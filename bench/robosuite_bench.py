@@ -138,8 +138,7 @@ def main() -> None:
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
     if "default" in models and a.name == "robosuite_bench" and a.camera is None:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        from build_default_model import write_model_card
+        from value_labeling.models.default_card import write_model_card
 
         print(f"updated {write_model_card(result)}")
 

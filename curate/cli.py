@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from curate.config import AdvantagesConfig, FlagConfig, LabelConfig, ReportConfig
-from value_labeling.cli_support import run_subcommands
+from runtime.cli import run_subcommands
 
 COMMANDS: dict[str, tuple[type, str]] = {
     "label-values": (LabelConfig, "curate.label_values:run_label"),

@@ -114,7 +114,7 @@ def test_label_on_real_ray_workers(dataset):
 SLOW_MODEL = textwrap.dedent("""
     import os, sys, time
     import numpy as np
-    from value_labeling.models.registry import register_value_model
+    from value_labeling.models import register_value_model
     from value_labeling.models.reference import TimeModel
 
     class SlowTime(TimeModel):

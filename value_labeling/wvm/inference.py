@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from robodata.resample import resample_indices, to_native
+from value_labeling.wvm.checkpoint import load_model, train_camera
 from value_labeling.wvm.windows import resize_frames
 
 
@@ -87,16 +88,15 @@ class WVMValueModel:
         self.target_fps = float(mcfg.target_fps)
         #: The camera the model was trained on (`train --camera`; None = each dataset's first camera).
         #: Labelling and the bench read it when no --camera is given (see dataset.resolve_camera).
-        self.camera = (meta.get("train") or {}).get("camera")
+        self.camera = train_camera(meta)
         self.stride, self.seed = stride, seed
         self._fp = None
 
     @classmethod
     def from_checkpoint(cls, path, device: str | None = None, **kw) -> "WVMValueModel":
-        from value_labeling.wvm.checkpoint import load_model
+        from runtime.device import pick_device
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model, mcfg, cache, meta = load_model(Path(path), device)
+        model, mcfg, cache, meta = load_model(Path(path), device or pick_device())
         return cls(model, mcfg, cache, meta, **kw)
 
     def fingerprint(self) -> str:
