@@ -153,3 +153,15 @@ def test_ddp_two_gloo_processes(synthetic_bench, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 process(es)" in r.stdout + r.stderr
     assert json.loads((out / "latest.json").read_text())["step"] == 2
+
+
+def test_each_command_refuses_options_only_another_uses(synthetic_bench, tmp_path, capsys):
+    # train / pretrain-video / pretrain-vae share one config; an option the mode would ignore is an error.
+    for cmd, flag in (("pretrain-vae", "--freeze-video"), ("pretrain-video", "--prefix-p"), ("train", "--kl-weight")):
+        with pytest.raises(SystemExit):
+            _cli(cmd, "--data", synthetic_bench, "--out", tmp_path / cmd, flag, *([] if flag == "--freeze-video" else ["0.3"]))
+        assert f"{flag} does not apply to `{cmd}`" in capsys.readouterr().err
+        assert not (tmp_path / cmd).exists()
+    with pytest.raises(SystemExit):
+        _cli("train", "--out", tmp_path / "nodata")
+    assert "no training data" in capsys.readouterr().err
