@@ -19,9 +19,12 @@ def run_subcommands(commands: dict[str, tuple], argv: Sequence[str] | None = Non
     argv = list(sys.argv[1:] if argv is None else argv)
     options = []
     for name, (config, _, *about) in commands.items():
-        kind, default = (config, tyro.MISSING) if isinstance(config, type) else (type(config), config)
         help_text = about[0] if about else None
-        options.append(Annotated[kind, tyro.conf.subcommand(name=name, default=default, description=help_text)])
+        if isinstance(config, type):
+            marker = tyro.conf.subcommand(name=name, description=help_text)
+        else:
+            marker = tyro.conf.subcommand(name=name, default=config, description=help_text)
+        options.append(Annotated[type(config) if not isinstance(config, type) else config, marker])
     # A union needs two members: pad with a hidden None (as tyro.extras.subcommand_cli_from_dict does).
     options.append(Annotated[None, tyro.conf.Suppress])
     cfg = tyro.cli(Union[tuple(options)], args=argv, description=description)  # type: ignore[arg-type]
