@@ -75,11 +75,8 @@ def open_dataset(root: str | Path):
 
     root = Path(root)
     check_dataset_dir(root)
-    try:
-        return LeRobotDataset(repo_id=f"local/{root.name}", root=root, video_backend=default_video_backend())
-    except Exception:
-        check_data_files(root)  # a damaged Parquet file: name it instead of a `datasets` traceback
-        raise
+    check_data_files(root)  # a damaged Parquet file: named here, not in a `datasets` traceback
+    return LeRobotDataset(repo_id=f"local/{root.name}", root=root, video_backend=default_video_backend())
 
 
 def data_files(root: str | Path) -> list[Path]:
