@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from robodata.columns import lock_path, new_tree_path, old_tree_path
@@ -19,11 +18,11 @@ from robodata.dataset import data_files, read_column
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _curate(*args, cwd=None):
+def _curate(*args):
     """`curate ...` as a user runs it (its own process, the CLI's error path)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "curate.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=600)
+                          timeout=600)
 
 
 def test_truncated_data_file_is_one_line_naming_the_file(dataset):
@@ -44,7 +43,7 @@ def test_full_disk_is_one_line_and_leaves_no_partial_tree(dataset, monkeypatch, 
     from curate.cli import main as curate
     from robodata import columns
 
-    before = {p.name: p.read_bytes() for p in dataset.rglob("*") if p.is_file()}
+    before = {p.relative_to(dataset): p.read_bytes() for p in dataset.rglob("*") if p.is_file()}
     real = columns._write_data_file
 
     def write_then_fill_the_disk(src, dst, cols):
@@ -58,7 +57,8 @@ def test_full_disk_is_one_line_and_leaves_no_partial_tree(dataset, monkeypatch, 
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(err) == 1 and "no space left" in err[0] and str(dataset) in err[0]
     assert not new_tree_path(dataset).exists() and not old_tree_path(dataset).exists()
-    after = {p.name: p.read_bytes() for p in dataset.rglob("*") if p.is_file() and ".curate_staging" not in str(p)}
+    after = {p.relative_to(dataset): p.read_bytes() for p in dataset.rglob("*")
+             if p.is_file() and ".curate_staging" not in p.parts}
     assert after == before  # the dataset is untouched; the staged episodes wait for the rerun
     monkeypatch.setattr(columns, "_write_data_file", real)
     curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
