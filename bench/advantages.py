@@ -142,7 +142,7 @@ def write_results(res: dict, command: str) -> None:
     (RESULTS / "advantages.json").write_text(json.dumps(res, indent=2))
     s, r = res["scale"], res["vs_lerobot"]
     md = [
-        "# Chunk advantages and weights (curate/advantage.py)", "",
+        "# Chunk advantages and weights (curate/advantage_math.py)", "",
         f"Command: `{command}` on {res['machine']}", "",
         "| workload | ours | lerobot 0.4.4 RABCWeights | ratio | target |", "|---|---|---|---|---|",
         f"| delta (E.4) + binary + top-70% + AWR weights, {s['frames']:,} frames / {s['episodes']:,} episodes "

@@ -36,8 +36,8 @@ WORKLOAD = {"hesitation": 150, "retry": 150, "expert": 600}
 
 def measure(mode: str, episodes: int, size: int, workers: int, work: Path) -> dict:
     """`episodes` episodes spread over the six tasks (one generate call per task)."""
-    from robosuite_eval.config import GenerateConfig
     from robodata.dataset import check_dataset_dir
+    from robosuite_eval.config import GenerateConfig
     from robosuite_eval.generate import run_generate
 
     per_task = [episodes // len(TASKS) + (i < episodes % len(TASKS)) for i in range(len(TASKS))]

@@ -10,7 +10,6 @@ failed episode is retried, then reported, and nothing is written until every epi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -24,8 +23,15 @@ from tqdm import tqdm
 
 from curate.config import LabelConfig
 from robodata import atomic
-from robodata.columns import (RESERVED, STAGING_DIR, check_writable, commit_columns, read_provenance, recover,
-                              writer_lock)
+from robodata.columns import (
+    RESERVED,
+    STAGING_DIR,
+    check_writable,
+    commit_columns,
+    read_provenance,
+    recover,
+    writer_lock,
+)
 from robodata.dataset import check_dataset_dir, episode_rows, frame_table, open_dataset, resolve_camera
 from value_labeling.models import default_model_name, load_value_model, model_camera
 

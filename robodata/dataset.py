@@ -27,6 +27,15 @@ class DatasetError(ValueError):
     """A dataset that cannot be used as asked: the message says what is wrong and what to do."""
 
 
+class MissingColumnError(DatasetError):
+    """A per-frame column the caller needs is not in the data files (`related`: likely candidates)."""
+
+    def __init__(self, root: Path, column: str, related: list[str]):
+        self.root, self.column, self.related = root, column, related
+        hint = f" (columns that look related: {', '.join(related)})" if related else ""
+        super().__init__(f"dataset {root} has no '{column}' column{hint}")
+
+
 @dataclass(frozen=True)
 class Episode:
     index: int
@@ -75,11 +84,8 @@ def open_dataset(root: str | Path):
 
     root = Path(root)
     check_dataset_dir(root)
-    try:
-        return LeRobotDataset(repo_id=f"local/{root.name}", root=root, video_backend=default_video_backend())
-    except Exception:
-        check_data_files(root)  # a damaged Parquet file: name it instead of a `datasets` traceback
-        raise
+    check_data_files(root)  # a damaged Parquet file: named here, not in a `datasets` traceback
+    return LeRobotDataset(repo_id=f"local/{root.name}", root=root, video_backend=default_video_backend())
 
 
 def data_files(root: str | Path) -> list[Path]:
@@ -266,10 +272,3 @@ def read_frame_columns(root: str | Path, column: str) -> tuple[np.ndarray, np.nd
     if not np.array_equal(index, np.arange(index.size)):
         raise DatasetError(f"{root}: the global `index` column is not 0..N-1; the dataset looks damaged")
     return index, np.concatenate(ep)[order].astype(np.int64), np.concatenate(val)[order]
-
-
-class MissingColumnError(DatasetError):
-    def __init__(self, root: Path, column: str, related: list[str]):
-        self.root, self.column, self.related = root, column, related
-        hint = f" (columns that look related: {', '.join(related)})" if related else ""
-        super().__init__(f"dataset {root} has no '{column}' column{hint}")

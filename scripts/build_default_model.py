@@ -36,10 +36,9 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from robodata import atomic  # noqa: E402
+from robosuite_eval.tasks import TASKS as _TASK_SPECS  # noqa: E402
 from value_labeling.models.default import DEFAULT_DIR  # noqa: E402
 from value_labeling.models.default_card import write_model_card  # noqa: E402
-
-from robosuite_eval.tasks import TASKS as _TASK_SPECS  # noqa: E402
 
 TASKS = list(_TASK_SPECS)  # the six RoboSuite tasks, in the order `--task all` generates them
 TRAIN_SEED = 100_000  # expert demonstrations

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from robodata.ground_truth import progress_curve
-from value_labeling.bench.metrics import (average_ranks, expert_voc, hesitation_rmse, retry_voc,
-                                          value_order_correlation)
 from robodata.resample import resample_indices
+from value_labeling.bench.metrics import average_ranks, expert_voc, hesitation_rmse, retry_voc, value_order_correlation
 from value_labeling.bench.protocol import score_trajectory
 from value_labeling.bench.tables import nanmean, summarize
 

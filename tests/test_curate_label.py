@@ -15,8 +15,7 @@ import pytest
 
 from curate.cli import main as curate
 from robodata.columns import commit_columns, new_tree_path, old_tree_path, recover
-from robodata.dataset import read_column
-from robodata.dataset import open_dataset
+from robodata.dataset import open_dataset, read_column
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,7 @@ import pytest
 
 from curate.cli import main as curate
 from robodata.columns import MARKER, commit_columns, new_tree_path, old_tree_path
-from robodata.dataset import read_column
-from robodata.dataset import open_dataset
+from robodata.dataset import open_dataset, read_column
 from value_labeling.models import register_value_model
 from value_labeling.models.reference import TimeModel
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("curate.advantage", reason="curate/advantage.py (issue 5) has not landed yet")
+pytest.importorskip("curate.advantage_math",
+                    reason="curate/advantage_math.py (issue 5) has not landed yet")
 
 from policy_ft.config import TrainConfig  # noqa: E402
 from policy_ft.synthetic import make_value_dataset, make_word_tokenizer  # noqa: E402

@@ -17,7 +17,7 @@ def _has_curate_advantage() -> bool:
 
 
 needs_curate = pytest.mark.skipif(not _has_curate_advantage(),
-                                  reason="curate/advantage.py (issue 5) has not landed yet")
+                                  reason="curate/advantage_math.py (issue 5) has not landed yet")
 
 
 def test_weighted_bc_loss_formula():
