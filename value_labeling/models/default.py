@@ -1,6 +1,6 @@
 """The embedded default value model: a trained `wvm-tiny` checkpoint shipped inside the package.
 
-`scripts/build_default_model.py` (`make default-model`) rebuilds it from scratch; its model card is
+`bench/build_default_model.py` (`make default-model`) rebuilds it from scratch; its model card is
 `default_wvm/MODEL_CARD.md`. When the directory is absent (a trimmed install) nothing registers, and
 callers fall back to the `time` reference, saying so.
 """

@@ -16,7 +16,7 @@ downloaded here, so the prior is built the same way at `wvm-tiny` scale:
 Every stage resumes: generation skips finished episodes, training resumes from its last checkpoint, so a
 killed build restarts where it stopped. Work files go to --work (default .cache/default_model).
 
-    .venv/bin/python scripts/build_default_model.py [--work DIR] [--steps 4000] [--lr 1e-3] [--pretrain-steps 1500]
+    .venv/bin/python -m bench.build_default_model [--work DIR] [--steps 4000] [--lr 1e-3] [--pretrain-steps 1500]
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -167,7 +166,7 @@ def write_model_card(bench: dict | None = None) -> Path:
     lines = [
         "# Embedded default value model: wvm-tiny trained on RoboSuite", "",
         "The `default` value model of `curate label-values` and `value_labeling bench`. Rebuild from scratch with "
-        "`make default-model` (scripts/build_default_model.py); score with `python bench/robosuite_bench.py`.", "",
+        "`make default-model` (bench/build_default_model.py); score with `python -m bench.robosuite_bench`.", "",
         "## Recipe", "",
         f"- Architecture: `wvm-tiny` ({meta['model']['num_layers']} joint layers, video DiT "
         f"{meta['model']['num_attention_heads']}x{meta['model']['attention_head_dim']} wide, value stream "
@@ -193,7 +192,7 @@ def write_model_card(bench: dict | None = None) -> Path:
         "## RoboSuite Suboptimal-Value-Bench", "",
     ]
     if bench is None:
-        lines.append("Not scored yet: run `python bench/robosuite_bench.py`.")
+        lines.append("Not scored yet: run `python -m bench.robosuite_bench`.")
     else:
         s, sizes = bench["summary"], bench["bench_sizes"]
         name = next(m for m in s if m.startswith("wvm-tiny-default"))
@@ -263,7 +262,7 @@ def main() -> None:
     if not a.no_install:
         install(ckpt, a.work)
         write_model_card()
-        print("score it: .venv/bin/python bench/robosuite_bench.py")
+        print("score it: .venv/bin/python -m bench.robosuite_bench")
 
 
 if __name__ == "__main__":
