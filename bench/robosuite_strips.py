@@ -1,6 +1,6 @@
 """PNG strips of one generated hesitation and one retry trajectory, so a person can see the behaviour.
 
-    .venv/bin/python bench/robosuite_strips.py [--task lift] [--seed 0]
+    .venv/bin/python -m bench.robosuite_strips [--task lift] [--seed 0]
 
 Each figure: agentview frames sampled across the episode (the labelled span [m, n] framed in red),
 the wrist view below, and the bench's ground-truth progress curve with the hand's distance to the

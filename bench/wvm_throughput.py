@@ -1,6 +1,6 @@
 """WVM labelling throughput and cost: frames/s for wvm-tiny on CPU, parameters and FLOPs for both presets.
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/wvm_throughput.py [--frames 96] [--repeats 3]
+    OMP_NUM_THREADS=2 .venv/bin/python -m bench.wvm_throughput [--frames 96] [--repeats 3]
 
 - wvm-tiny (random weights; speed does not depend on the values): `chunked_predict` over one episode
   of N frames at the preset's image size, i.e. exactly what `value_labeling bench` / `curate
@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from robodata import atomic  # noqa: E402
 from value_labeling.wvm.config import get_preset  # noqa: E402

@@ -22,7 +22,7 @@ def test_image_feature_dataset_round_trip(tmp_path):
 
 def test_video_frames_decode_close_to_what_was_written(synthetic_bench):
     from robodata.ground_truth import progress_curve
-    from value_labeling.bench.synthetic import render_frame
+    from testing.synthetic_bench import render_frame
 
     ds = open_dataset(synthetic_bench)
     ep = read_episode(ds, 0)

@@ -6,8 +6,6 @@ import shutil
 import numpy as np
 import pytest
 
-pytest.importorskip("robosuite")
-
 from robosuite_eval.cli import main  # noqa: E402
 from robosuite_eval.config import GenerateConfig  # noqa: E402
 from robosuite_eval.generate import RECORD_FILE, run_generate  # noqa: E402

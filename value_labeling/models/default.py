@@ -1,6 +1,6 @@
 """The embedded default value model: a trained `wvm-tiny` checkpoint shipped inside the package.
 
-`scripts/build_default_model.py` (`make default-model`) rebuilds it from scratch; `default_card.py`
+`bench/build_default_model.py` (`make default-model`) rebuilds it from scratch; `default_card.py`
 writes its model card, `default_wvm/MODEL_CARD.md`. When the directory is absent (a trimmed install)
 the model table has no `default` entry and callers fall back to the `time` reference, saying so.
 """

@@ -1,6 +1,6 @@
 """The embedded default model's card (`default_wvm/MODEL_CARD.md`), written from its build record.
 
-`scripts/build_default_model.py` writes it after installing the weights (training recipe, data, wall
+`bench/build_default_model.py` writes it after installing the weights (training recipe, data, wall
 times from `build.json`); `bench/robosuite_bench.py` rewrites it with the bench scores once scored.
 """
 
@@ -21,7 +21,7 @@ def write_model_card(bench: dict | None = None) -> Path:
     lines = [
         "# Embedded default value model: wvm-tiny trained on RoboSuite", "",
         "The `default` value model of `curate label-values` and `value_labeling bench`. Rebuild from scratch with "
-        "`make default-model` (scripts/build_default_model.py); score with `python bench/robosuite_bench.py`.", "",
+        "`make default-model` (bench/build_default_model.py); score with `python -m bench.robosuite_bench`.", "",
         "## Recipe", "",
         f"- Architecture: `wvm-tiny` ({meta['model']['num_layers']} joint layers, video DiT "
         f"{meta['model']['num_attention_heads']}x{meta['model']['attention_head_dim']} wide, value stream "
@@ -47,7 +47,7 @@ def write_model_card(bench: dict | None = None) -> Path:
         "## RoboSuite Suboptimal-Value-Bench", "",
     ]
     if bench is None:
-        lines.append("Not scored yet: run `python bench/robosuite_bench.py`.")
+        lines.append("Not scored yet: run `python -m bench.robosuite_bench`.")
     else:
         s, sizes = bench["summary"], bench["bench_sizes"]
         name = next(m for m in s if m.startswith("wvm-tiny-default"))

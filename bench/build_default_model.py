@@ -16,7 +16,7 @@ downloaded here, so the prior is built the same way at `wvm-tiny` scale:
 Every stage resumes: generation skips finished episodes, training resumes from its last checkpoint, so a
 killed build restarts where it stopped. Work files go to --work (default .cache/default_model).
 
-    .venv/bin/python scripts/build_default_model.py [--work DIR] [--steps 4000] [--lr 1e-3] [--pretrain-steps 1500]
+    .venv/bin/python -m bench.build_default_model [--work DIR] [--steps 4000] [--lr 1e-3] [--pretrain-steps 1500]
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -176,7 +175,7 @@ def main() -> None:
     if not a.no_install:
         install(ckpt, a.work)
         write_model_card()
-        print("score it: .venv/bin/python bench/robosuite_bench.py")
+        print("score it: .venv/bin/python -m bench.robosuite_bench")
 
 
 if __name__ == "__main__":
