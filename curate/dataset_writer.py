@@ -1,8 +1,9 @@
 """Adding per-frame columns to a LeRobot v3.0 dataset, all or nothing.
 
-A column lives in three places: every `data/chunk-*/file-*.parquet`, `meta/info.json` (the feature
-declaration) and `meta/stats.json`. LeRobot refuses to load a dataset whose Parquet columns and
-declared features disagree, so these files must change together. We therefore never edit the dataset
+A column lives in four places: every `data/chunk-*/file-*.parquet`, `meta/info.json` (the feature
+declaration), `meta/stats.json` and per-episode stats in `meta/episodes/` (curate/episode_stats.py).
+LeRobot refuses to load a dataset whose Parquet columns and declared features disagree, so these
+files must change together. We therefore never edit the dataset
 in place: we build a complete new tree beside it (`.<name>.curate-new`, unchanged files hard-linked,
 so videos cost nothing) and swap the two directories with one atomic `renameat2(RENAME_EXCHANGE)`.
 A kill at any moment leaves the dataset path holding either the old tree or the new one; leftovers
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curate.episode_stats import write_episode_stats
 
 MARKER = ".curate_complete"
 STAGING_DIR = ".curate_staging"
@@ -164,6 +167,8 @@ def commit_columns(root: Path, columns: dict[str, np.ndarray], provenance: dict[
             src, dst = Path(dirpath) / fname, new / rel_dir / fname
             if rel.startswith("data/") and fname.endswith(".parquet"):
                 _write_data_file(src, dst, columns)
+            elif rel.startswith("meta/episodes/") and fname.endswith(".parquet"):
+                write_episode_stats(src, dst, columns)  # stats/<name>/<stat>, as LeRobot keeps per episode
             else:
                 _link_or_copy(src, dst)
     _write_json(new / "meta" / "info.json", info)

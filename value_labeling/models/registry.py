@@ -87,7 +87,11 @@ def default_model_name() -> str | None:
 
 
 def load_value_model(name_or_path: str) -> ValueModel:
-    """A registered model by name, or a trained checkpoint by path."""
+    """A registered model by name, a trained checkpoint by path, or precomputed values (`progress:FILE`)."""
+    if name_or_path.startswith("progress:"):
+        from value_labeling.models.progress_file import ProgressFileModel
+
+        return ProgressFileModel.from_spec(name_or_path[len("progress:"):])
     _import_builtin_models()
     if name_or_path in _FACTORIES:
         return _FACTORIES[name_or_path]()
