@@ -3,9 +3,9 @@
 A column lives in four places: every `data/chunk-*/file-*.parquet`, `meta/info.json` (the feature
 declaration), `meta/stats.json` and per-episode stats in `meta/episodes/` (curate/episode_stats.py).
 LeRobot refuses to load a dataset whose Parquet columns and declared features disagree, so these
-files must change together. We therefore never edit the dataset
-in place: we build a complete new tree beside it (`.<name>.curate-new`, unchanged files hard-linked,
-so videos cost nothing) and swap the two directories with one atomic `renameat2(RENAME_EXCHANGE)`.
+files must change together. We therefore never edit the dataset in place: we build a complete new
+tree beside it (`.<name>.curate-new`, unchanged files hard-linked, so videos cost nothing) and swap
+the two directories with one atomic `renameat2(RENAME_EXCHANGE)`.
 A kill at any moment leaves the dataset path holding either the old tree or the new one; leftovers
 are cleaned up by `recover`, which every run calls first. On filesystems without RENAME_EXCHANGE we
 fall back to two renames, and `recover` completes a swap that was cut in between.

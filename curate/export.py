@@ -80,7 +80,8 @@ def progress_table(frames: dict[str, np.ndarray], sparse: np.ndarray, dense: np.
 
     order = np.argsort(frames["index"], kind="stable")
     idx = frames["index"][order]  # (N,) global frame index, ascending
-    cols = {k: pa.array(np.asarray(frames[k])[order], type=pa.int64()) for k in ("index", "episode_index", "frame_index")}
+    cols = {k: pa.array(np.asarray(frames[k])[order], type=pa.int64())
+            for k in ("index", "episode_index", "frame_index")}
     cols["progress_sparse"] = pa.array(np.asarray(sparse, dtype=np.float32)[idx], type=pa.float32())
     if dense is not None:
         cols["progress_dense"] = pa.array(np.asarray(dense, dtype=np.float32)[idx], type=pa.float32())
@@ -141,7 +142,7 @@ def write_atomic(out: Path, write) -> None:
 
 
 def _json_writer(obj):
-    return lambda p: Path(p).write_text(json.dumps(obj, indent=1 if isinstance(obj, list) else None) + "\n")
+    return lambda p: Path(p).write_text(json.dumps(obj) + "\n")
 
 
 def run_export(cfg: ExportConfig) -> dict:
