@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from curate.config import AdvantagesConfig, FlagConfig, LabelConfig, ReportConfig
+from curate.export import ExportConfig
 from runtime.cli import run_subcommands
 
 COMMANDS: dict[str, tuple[type, str]] = {
@@ -12,6 +13,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "advantages": (AdvantagesConfig, "curate.advantages:run_advantages"),
     "flag": (FlagConfig, "curate.flag:run_flag"),
     "report": (ReportConfig, "curate.report:run_report"),
+    "export": (ExportConfig, "curate.export:run_export"),
 }
 
 

@@ -1,8 +1,9 @@
 """Adding per-frame columns to a LeRobot v3.0 dataset, all or nothing.
 
-A column lives in three places: every `data/chunk-*/file-*.parquet`, `meta/info.json` (the feature
-declaration) and `meta/stats.json`. LeRobot refuses to load a dataset whose Parquet columns and
-declared features disagree, so these files must change together. We therefore never edit the dataset
+A column lives in four places: every `data/chunk-*/file-*.parquet`, `meta/info.json` (the feature
+declaration), `meta/stats.json` and per-episode stats in `meta/episodes/` (robodata/episode_stats.py).
+LeRobot refuses to load a dataset whose Parquet columns and declared features disagree, so these files
+must change together. We therefore never edit the dataset
 in place: `robodata.atomic.replace_dir` builds a complete new tree beside it (`.<name>.curate-new`,
 unchanged files hard-linked, so videos cost nothing, every file and directory with the mode and owner
 of its original) and swaps the two directories atomically. A kill at any moment leaves the dataset
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 from robodata import atomic
 from robodata.dataset import check_dataset_dir, read_table
+from robodata.episode_stats import write_episode_stats
 
 TAG = "curate"  # .<name>.curate-new / -old / -lock beside the dataset
 MARKER = ".curate_complete"
@@ -128,6 +130,9 @@ def commit_columns(root: Path, columns: dict[str, np.ndarray], provenance: dict[
                 src, dst = Path(dirpath) / fname, new / rel_dir / fname
                 if rel.startswith("data/") and fname.endswith(".parquet"):
                     _write_data_file(src, dst, columns)
+                    atomic.keep_owner_and_mode(src, dst)
+                elif rel.startswith("meta/episodes/") and fname.endswith(".parquet"):
+                    write_episode_stats(src, dst, columns)  # stats/<name>/<stat>, as LeRobot keeps per episode
                     atomic.keep_owner_and_mode(src, dst)
                 else:
                     _link_or_copy(src, dst)

@@ -18,7 +18,9 @@ class BenchConfig:
     data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
     """Bench dataset directory; repeat the flag for several (--data A --data B)."""
     model: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
-    """Value model: a registered name (`value_labeling models` lists them) or a checkpoint path;
+    """Value model: a registered name (`value_labeling models` lists them), a checkpoint path, or
+    precomputed values `progress:FILE.parquet[#COLUMN]` (LeRobot's RA-BC progress layout or a
+    `curate label-values --out` sidecar; `progress:DIR` for several datasets, one <name>.parquet each);
     repeat for one column per model. Default: the embedded default model if one ships, else `time`."""
     out: Path = Path("bench_results.json")
     """Where to write the JSON results (a markdown copy of the tables goes beside it, .md)."""

@@ -70,11 +70,17 @@ def run_bench(cfg: BenchConfig) -> dict:
             for r in rows:
                 fps = cfg.embodiment_fps.get(r["embodiment"], cfg.eval_fps)
                 idx = resample_indices(r["T"], native_fps, fps)
-                videos = {cam: read_episode_frames(ds, r["episode_index"], cam, idx) for cam in dict.fromkeys(cams)}
+                # A model with `values_at` (precomputed values, progress:FILE) is read at the sampled frames.
+                videos = {cam: read_episode_frames(ds, r["episode_index"], cam, idx)
+                          for cam in dict.fromkeys(c for c, m in zip(cams, models) if not hasattr(m, "values_at"))}
                 instruction = episode_task(ds, r["episode_index"]) or r["task"]
                 preds = {}
                 for name, model, cam in zip(names, models, cams):
-                    pred = np.asarray(model.predict(videos[cam], min(fps, native_fps), instruction), dtype=np.float64)
+                    if hasattr(model, "values_at"):
+                        pred = np.asarray(model.values_at(ds, r["episode_index"], idx), dtype=np.float64)
+                    else:
+                        pred = np.asarray(model.predict(videos[cam], min(fps, native_fps), instruction),
+                                          dtype=np.float64)
                     score = score_trajectory(pred, r["mode"], r["T"], idx, r["m"], r["n"])
                     preds[name] = pred
                     records.append({

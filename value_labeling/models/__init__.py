@@ -13,8 +13,9 @@ checkpoint directory). Both are plain module-level tables; add your own model wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -81,7 +82,11 @@ def default_model_name() -> str | None:
 
 
 def load_value_model(name_or_path: str) -> ValueModel:
-    """A model from the table by name, or a trained checkpoint by path."""
+    """A model from the table by name, a trained checkpoint by path, or precomputed values (`progress:FILE`)."""
+    if name_or_path.startswith("progress:"):
+        from value_labeling.models.progress_file import ProgressFileModel
+
+        return ProgressFileModel.from_spec(name_or_path[len("progress:"):])
     if name_or_path in VALUE_MODELS:
         return VALUE_MODELS[name_or_path]()
     path = Path(name_or_path)
