@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 Mode = Literal["expert", "hesitation", "retry"]
+GenerateMode = Literal["expert", "hesitation", "retry", "mixed"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,12 @@ class GenerateConfig:
     out: Path
     """Dataset root for one task, or, with --task all, a folder that receives one dataset per task and mode."""
     task: str = "lift"
-    mode: Mode = "expert"
+    mode: GenerateMode = "expert"
+    """Behaviour of every episode; `mixed`: expert, hesitation and retry episodes in one dataset (see --mix),
+    each episode's mode in meta/suboptimal_annotations.parquet."""
+    mix: str | None = None
+    """With --mode mixed: episode proportions expert:hesitation:retry (default 1:1:1); episodes follow the
+    pattern in order (2:1:1 -> expert, hesitation, retry, expert, ...), so any prefix keeps the proportions."""
     episodes: int = 25
     seed: int = 0
     """Episode i uses simulator seed seed+i (a seed whose scripted run fails is retried with a derived seed)."""

@@ -48,6 +48,35 @@ def features(image_size: int, cameras=CAMERAS) -> dict:
     return feats
 
 
+def parse_mix(mode: str, mix: str | None) -> tuple[int, int, int] | None:
+    """--mix as (expert, hesitation, retry) weights; None unless --mode mixed."""
+    if mode != "mixed":
+        if mix is not None:
+            raise ValueError(f"--mix is only for --mode mixed (got --mode {mode})")
+        return None
+    parts = (mix or "1:1:1").split(":")
+    try:
+        weights = tuple(int(p) for p in parts)
+    except ValueError:
+        weights = ()
+    if len(weights) != 3 or min(weights) < 0 or sum(weights) == 0:
+        raise ValueError(f"--mix {mix!r}: give three non-negative integers expert:hesitation:retry, e.g. 1:1:1 or 2:1:1")
+    return weights
+
+
+def episode_modes(mode: str, weights: tuple[int, int, int] | None, episodes: int) -> list[str]:
+    """Each episode's mode. Mixed: a smooth weighted round-robin (episode i takes the mode furthest behind
+    its share of i+1 episodes; ties in expert, hesitation, retry order), so every prefix is balanced."""
+    if weights is None:
+        return [mode] * episodes
+    modes, total, counts, out = ("expert", "hesitation", "retry"), sum(weights), [0, 0, 0], []
+    for i in range(episodes):
+        k = max(range(3), key=lambda j: (weights[j] * (i + 1) / total - counts[j], -j))
+        counts[k] += 1
+        out.append(modes[k])
+    return out
+
+
 def attempt_seed(seed: int, attempt: int) -> int:
     return seed if attempt == 0 else seed + 1_000_003 * attempt
 
@@ -84,7 +113,7 @@ def simulate_to_npz(job: tuple) -> str:
             break
     else:
         raise RuntimeError(f"{task_name} {mode} episode {episode}: the scripted oracle failed on {MAX_ATTEMPTS} seeds from {seed}")
-    info = res.info() | {"episode_index": episode, "requested_seed": seed, "attempt": attempt}
+    info = res.info() | {"episode_index": episode, "mode": mode, "requested_seed": seed, "attempt": attempt}
     with atomic.replace_file(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, states=res.states, actions=res.actions, info=json.dumps(info),
                  **{f"img_{cam}": res.images[cam] for cam in res.images})
@@ -95,7 +124,8 @@ def simulate_to_npz(job: tuple) -> str:
 
 def _record(cfg: GenerateConfig, task: TaskSpec) -> dict:
     return {"format": "robosuite_eval/v1", "task": task.name, "env": task.env_name, "mode": cfg.mode, "fps": cfg.fps,
-            "image_size": cfg.image_size, "seed": cfg.seed, "embodiment": cfg.embodiment, "instruction": task.instruction}
+            "image_size": cfg.image_size, "seed": cfg.seed, "embodiment": cfg.embodiment, "instruction": task.instruction,
+            "mix": ":".join(map(str, w)) if (w := parse_mix(cfg.mode, cfg.mix)) else None}
 
 
 def check_existing(out: Path, record: dict) -> int:
@@ -114,7 +144,7 @@ def check_existing(out: Path, record: dict) -> int:
     if not rec_path.is_file():
         raise ValueError(f"--out {out} holds a LeRobot dataset that robosuite_eval did not generate; choose another directory")
     old = json.loads(rec_path.read_text())
-    keys = ["format", "task", "mode", "fps", "image_size", "seed", "embodiment"]
+    keys = ["format", "task", "mode", "mix", "fps", "image_size", "seed", "embodiment"]
     diff = {k: (old.get(k), record[k]) for k in keys if old.get(k) != record[k]}
     if diff:
         detail = ", ".join(f"{k}: dataset has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
@@ -166,7 +196,7 @@ def _commit(ds, staging: Path, out: Path, work: Path, record: dict, infos: list[
     ds.finalize()
     # Expert datasets carry the table too (m, n null): the bench then reads their embodiment and task
     # name from it instead of guessing from lerobot's robot_type and the instruction.
-    rows = [{"episode_index": i["episode_index"], "mode": record["mode"], "m": i.get("m"), "n": i.get("n"),
+    rows = [{"episode_index": i["episode_index"], "mode": i.get("mode", record["mode"]), "m": i.get("m"), "n": i.get("n"),
              "T": i["T"], "embodiment": record["embodiment"], "task": record["task"]} for i in infos]
     write_annotations(staging, rows)
     rec = dict(record, episodes=infos)
@@ -186,7 +216,8 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
         return out
     infos: list[dict] = json.loads((out / RECORD_FILE).read_text())["episodes"] if done else []
     (work / "episodes").mkdir(parents=True, exist_ok=True)
-    jobs = [(task.name, cfg.mode, i, cfg.seed + i, cfg.fps, cfg.image_size, str(work / "episodes" / f"ep_{i:06d}.npz"))
+    modes = episode_modes(cfg.mode, parse_mix(cfg.mode, cfg.mix), cfg.episodes)
+    jobs = [(task.name, modes[i], i, cfg.seed + i, cfg.fps, cfg.image_size, str(work / "episodes" / f"ep_{i:06d}.npz"))
             for i in range(done, cfg.episodes)]
     staging = work / "staging"
     ds = _open_staging(out, staging, cfg, task)
@@ -226,8 +257,9 @@ def run_generate(cfg: GenerateConfig) -> list[Path]:
         raise ValueError(f"--image-size {cfg.image_size} is too small (at least 16)")
     from robosuite_eval.episode import MODES, _stride
 
-    if cfg.mode not in MODES:
-        raise ValueError(f"unknown mode {cfg.mode!r}; choose one of {MODES}")
+    if cfg.mode not in (*MODES, "mixed"):
+        raise ValueError(f"unknown mode {cfg.mode!r}; choose one of {MODES} or mixed")
+    parse_mix(cfg.mode, cfg.mix)
     _stride(cfg.fps)
     tasks = resolve_tasks(cfg.task)
     outs = []
