@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.config import FlagConfig
-from curate.values import episode_curves
+from curate.values import episode_annotations, episode_curves
 from robodata.dataset import dataset_fps
 
 DONE_LEVEL = 0.97
@@ -109,22 +109,34 @@ def run_flag(cfg: FlagConfig) -> list[dict]:
                 fall_min_drop=cfg.fall_min_drop, smooth_seconds=cfg.smooth_seconds)
     curves = episode_curves(root, cfg.value_column)
     rows = flag_curves(curves, fps, **rule)
-    print(f"{'episode':>7} {'start':>6} {'end':>6} {'kind':>6} {'size':>8}")
+    annotations = episode_annotations(root)  # each episode's mode, when the dataset has the table
+    if annotations:
+        for r in rows:
+            r["mode"] = annotations[r["episode_index"]]["mode"] if r["episode_index"] in annotations else None
+    mode_head = f" {'mode':>10}" if annotations else ""
+    print(f"{'episode':>7}{mode_head} {'start':>6} {'end':>6} {'kind':>6} {'size':>8}")
     for r in rows:
-        print(f"{r['episode_index']:>7} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['size']:>8.3f}")
+        mode = f" {r['mode'] or '-':>10}" if annotations else ""
+        print(f"{r['episode_index']:>7}{mode} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['size']:>8.3f}")
     print(f"{len(rows)} segments ({sum(r['kind'] == 'stall' for r in rows)} stalls, "
           f"{sum(r['kind'] == 'fall' for r in rows)} falls)")
+    if annotations:
+        by_mode = {m: sorted(e for e, a in annotations.items() if a["mode"] == m and e in curves)
+                   for m in ("expert", "hesitation", "retry")}
+        print("episodes by annotated mode: " + "; ".join(
+            f"{m} {len(e)}" + (f" ({', '.join(map(str, e[:10]))}{', ...' if len(e) > 10 else ''})" if e else "")
+            for m, e in by_mode.items()))
     if cfg.out is not None:
         import polars as pl
 
-        df = pl.DataFrame(rows, schema={"episode_index": pl.Int64, "start": pl.Int64, "end": pl.Int64,
-                                        "kind": pl.Utf8, "size": pl.Float64})
+        schema = {"episode_index": pl.Int64, "start": pl.Int64, "end": pl.Int64, "kind": pl.Utf8, "size": pl.Float64}
+        df = pl.DataFrame(rows, schema=schema | ({"mode": pl.Utf8} if annotations else {}))
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         df.write_parquet(cfg.out) if str(cfg.out).endswith(".parquet") else df.write_csv(cfg.out)
         print(f"wrote {cfg.out}")
     if cfg.plots is not None:
         from curate.plots import plot_episode_curves
 
-        paths = plot_episode_curves(curves, cfg.value_column, rows, Path(cfg.plots))
+        paths = plot_episode_curves(curves, cfg.value_column, rows, Path(cfg.plots), annotations=annotations, fps=fps)
         print(f"plots: {len(paths)} PNGs in {cfg.plots}")
     return rows

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robodata.annotations import read_annotations
 from robodata.dataset import check_dataset_dir, episode_rows, frame_table, read_column
 
 
@@ -23,3 +24,8 @@ def episode_curves(root: Path, value_column: str) -> dict[int, np.ndarray]:
     values, _ = load_values(root, value_column)
     frames = frame_table(root)
     return {ep: values[frames["index"][sel]] for ep, sel in episode_rows(frames).items()}
+
+
+def episode_annotations(root: Path) -> dict[int, dict]:
+    """Episode -> its row of meta/suboptimal_annotations.parquet (mode, m, n, T); {} without the table."""
+    return {int(r["episode_index"]): r for r in read_annotations(root) or []}
