@@ -6,6 +6,7 @@ from typing import Sequence
 
 from curate.config import AdvantagesConfig, FlagConfig, LabelConfig, ReportConfig
 from curate.export import ExportConfig
+from curate.merge import MergeConfig
 from runtime.cli import run_subcommands
 
 COMMANDS: dict[str, tuple[type, str]] = {
@@ -14,6 +15,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "flag": (FlagConfig, "curate.flag:run_flag"),
     "report": (ReportConfig, "curate.report:run_report"),
     "export": (ExportConfig, "curate.export:run_export"),
+    "merge": (MergeConfig, "curate.merge:run_merge"),
 }
 
 
