@@ -15,7 +15,6 @@ The inputs are read only; the new dataset is built beside `--out` and renamed in
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 
@@ -145,6 +144,6 @@ def run_merge(cfg: MergeConfig) -> Path:
     per_mode = f" ({', '.join(f'{n} {m}' for m, n in modes.items())})" if modes else ""
     print(f"merged {len(roots)} datasets: {sum(counts)} episodes{per_mode}, {sum(i['total_frames'] for i in infos)} "
           f"frames -> {out}" + (f"; columns with provenance: {', '.join(provenance)}" if provenance else ""))
-    print(json.dumps({"inputs": [{"dataset": str(r), "episodes": [o, o + c - 1]}
-                                 for r, o, c in zip(roots, offsets, counts)]}, indent=1))
+    for r, o, c in zip(roots, offsets, counts):
+        print(f"  episodes {o}-{o + c - 1} <- {r}")
     return out
