@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from curate.config import AdvantagesConfig, FlagConfig, LabelConfig, ReportConfig
+from curate.config import AdvantagesConfig, FilterConfig, FlagConfig, LabelConfig, ReportConfig
 from value_labeling.cli_support import run_subcommands
 
 COMMANDS: dict[str, tuple[type, str]] = {
@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "advantages": (AdvantagesConfig, "curate.advantage_column:run_advantages"),
     "flag": (FlagConfig, "curate.flag:run_flag"),
     "report": (ReportConfig, "curate.report:run_report"),
+    "filter": (FilterConfig, "curate.filter:run_filter"),
 }
 
 
