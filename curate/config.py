@@ -111,7 +111,7 @@ class StallCutConfig:
     """Most the smoothed value may move over a stall."""
     smooth_seconds: float = 0.3
     """Moving-average window on the value curve before segmenting (short: the cut needs sharp edges)."""
-    still_fraction: float = 0.6
+    still_fraction: float = 0.75
     """A frame is still when no state dimension changes until the next frame by more than this fraction
     of its typical per-frame change (the dimension's 90th percentile over the dataset)."""
     state_key: str = "observation.state"
