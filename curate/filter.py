@@ -20,7 +20,8 @@ Two levels, both driven by the per-frame value column (`curate label-values`):
 The source is only read. The new dataset is built in a temporary directory beside `--out` and renamed
 into place at the end, so an interrupted run leaves nothing at `--out` (a killed run's temporary
 directory is removed by the next run). Inside the new dataset, `meta/filter_source_frames.parquet` maps
-every kept frame to its source frame and `meta/curate_filter.json` records what was done; the report
+every kept frame to its source frame, `meta/curate_filter.json` records what was done, and the bench's
+annotation table (if any) follows the kept frames; the report
 (`OUT_filter_report/`) holds a summary, a per-episode table and before/after value curves.
 """
 
@@ -265,6 +266,37 @@ def _write_source_table(root: Path, new_of_old: dict[int, int], source_frames: d
     pq.write_table(pa.table({k: np.concatenate(v).astype(np.int64) for k, v in cols.items()}), root / SOURCE_FRAMES_FILE)
 
 
+def _write_annotations(src: Path, dst: Path, new_of_old: dict[int, int], source_frames: dict[int, np.ndarray]) -> list[int]:
+    """Carry the bench's annotation table over: new episode indices, lengths and [m, n] in kept frames.
+
+    A suboptimal segment with fewer than two kept frames (a hesitation that was cut) is gone: the episode
+    is annotated `expert`. Returns the new episode indices whose mode changed that way."""
+    from value_labeling.bench.annotations import read_annotations, write_annotations
+    from value_labeling.bench.ground_truth import validate_annotation
+
+    rows = read_annotations(src)
+    if rows is None:
+        return []
+    out, cleared = [], []
+    for r in rows:
+        new = new_of_old.get(int(r["episode_index"]))
+        if new is None:
+            continue
+        sf = source_frames[int(r["episode_index"])]
+        row = {**r, "episode_index": new, "T": len(sf)}
+        if r["mode"] != "expert":
+            inside = np.flatnonzero((sf >= r["m"]) & (sf <= r["n"]))
+            row["m"], row["n"] = (int(inside[0]), int(inside[-1])) if len(inside) else (None, None)
+            try:
+                validate_annotation(row["mode"], row["T"], row["m"], row["n"])
+            except ValueError:
+                row.update(mode="expert", m=None, n=None)
+                cleared.append(new)
+        out.append(row)
+    write_annotations(dst, out)
+    return cleared
+
+
 def build(src: Path, p: dict, cfg: FilterConfig, dst: Path) -> dict:
     """Write the filtered dataset to `dst` (a new directory); returns the source-frame map."""
     from lerobot.datasets.dataset_tools import delete_episodes
@@ -300,7 +332,8 @@ def build(src: Path, p: dict, cfg: FilterConfig, dst: Path) -> dict:
     _fill_missing_stats(dst)
     source_frames = {old: np.flatnonzero(~p["episodes"][old]["cut"]) for old in kept}
     _write_source_table(dst, new_of_old, source_frames, {ep: e["rows"] for ep, e in p["episodes"].items()})
-    return {"new_of_old": new_of_old, "source_frames": source_frames}
+    cleared = _write_annotations(src, dst, new_of_old, source_frames)
+    return {"new_of_old": new_of_old, "source_frames": source_frames, "annotations_cleared": cleared}
 
 
 def write_report(src: Path, dst: Path, p: dict, built: dict, cfg: FilterConfig, out: Path) -> dict:
@@ -355,7 +388,7 @@ def write_report(src: Path, dst: Path, p: dict, built: dict, cfg: FilterConfig, 
         ax.set_ylabel(f"{cfg.value_column} (progress)")
         ax.set_title(f"source episode {ep} -> episode {r['episode']}: {r['frames_before']} -> "
                      f"{r['frames_after']} frames ({r['seconds_removed']:.1f} s removed)", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("time in the episode (s)")
     fig.suptitle(f"curate filter {src.name} -> {cfg.out.name}: value before and after", fontsize=10)
     fig.tight_layout()
@@ -387,6 +420,7 @@ def run_filter(cfg: FilterConfig) -> dict | None:
             built = build(src, p, cfg, tmp / "dataset")
             record = {"source": str(src), "config": json.loads(json.dumps(asdict(cfg), default=str)),
                       "dropped_source_episodes": p["drop"],
+                      "annotated_expert_after_cut": built["annotations_cleared"],
                       "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             (tmp / "dataset" / FILTER_RECORD_FILE).write_text(json.dumps(record, indent=2))
             summary = write_report(src, tmp / "dataset", p, built, cfg, tmp / "report")

@@ -28,12 +28,12 @@ CAMERAS = ("observation.images.agentview", "observation.images.robot0_eye_in_han
 
 @pytest.fixture(scope="module")
 def hes_ds(tmp_path_factory):
-    """3 lift episodes with a hesitation each (2 'stop', 1 'micro' wiggle), values = ground-truth curves."""
+    """2 lift episodes with a hesitation each (a 'micro' wiggle, a 'stop'), values = ground-truth curves."""
     from robosuite_eval.config import GenerateConfig
     from robosuite_eval.generate import run_generate
 
     root = tmp_path_factory.mktemp("filter") / "lift_hes"
-    run_generate(GenerateConfig(out=root, task="lift", mode="hesitation", episodes=3, seed=0, image_size=32, workers=0))
+    run_generate(GenerateConfig(out=root, task="lift", mode="hesitation", episodes=2, seed=0, image_size=32, workers=0))
     frames = frame_table(root)
     rows = episode_rows(frames)
     values = np.zeros(len(frames["index"]), dtype=np.float32)
@@ -85,7 +85,7 @@ def test_output_is_a_consistent_lerobot_dataset(hes_ds, cut_out):
     ds = LeRobotDataset("local/lift_clean", root=cut_out)
     table = pq.read_table(cut_out / SOURCE_FRAMES_FILE).to_pandas()
     info = json.loads((cut_out / "meta" / "info.json").read_text())
-    assert ds.meta.total_episodes == 3 and len(ds) == len(table) == info["total_frames"]
+    assert ds.meta.total_episodes == 2 and len(ds) == len(table) == info["total_frames"]
     hf = ds.hf_dataset.with_format("numpy")
     np.testing.assert_array_equal(hf["index"], np.arange(len(ds)))
     np.testing.assert_array_equal(hf["episode_index"], table["episode_index"])
@@ -97,7 +97,7 @@ def test_output_is_a_consistent_lerobot_dataset(hes_ds, cut_out):
     np.testing.assert_array_equal(hf["observation.state"], src["observation.state"][table["source_index"].to_numpy()])
     stats = json.loads((cut_out / "meta" / "stats.json").read_text())
     assert stats["value"]["count"] == [len(ds)] and stats["observation.state"]["count"] == [len(ds)]
-    for ep in range(3):
+    for ep in range(2):
         e = ds.meta.episodes[ep]
         assert e["length"] == int((table.episode_index == ep).sum())
         for cam in CAMERAS:
@@ -124,9 +124,9 @@ def test_videos_decode_to_exactly_the_kept_frames(hes_ds, cut_out):
 def test_report_beside_the_output(cut_out):
     rep = report_dir(cut_out)
     summary = json.loads((rep / "summary.json").read_text())
-    assert summary["episodes_after"] == 3 and summary["frames_after"] < summary["frames_before"]
+    assert summary["episodes_after"] == 2 and summary["frames_after"] < summary["frames_before"]
     lines = (rep / "episodes.csv").read_text().splitlines()
-    assert lines[0].startswith("source_episode,episode,score") and len(lines) == 4
+    assert lines[0].startswith("source_episode,episode,score") and len(lines) == 3
     assert (rep / "value_curves.png").stat().st_size > 10_000
 
 
@@ -150,7 +150,7 @@ def test_drop_and_cut_together_and_dry_run(hes_ds, tmp_path, capsys, monkeypatch
     import lerobot.datasets.dataset_tools as tools
 
     out = tmp_path / "clean"
-    args = ["filter", str(hes_ds), "--out", str(out), "--score", "stall-seconds", "--drop-worst", "34", "--cut", "stalls"]
+    args = ["filter", str(hes_ds), "--out", str(out), "--score", "stall-seconds", "--drop-worst", "50", "--cut", "stalls"]
     main([*args, "--dry-run"])
     printed = capsys.readouterr().out
     assert "drop" in printed and "dry run: nothing written" in printed and not out.exists()
@@ -165,11 +165,15 @@ def test_drop_and_cut_together_and_dry_run(hes_ds, tmp_path, capsys, monkeypatch
     table = pq.read_table(out / SOURCE_FRAMES_FILE).to_pandas()
     assert sorted(set(table.source_episode_index)) == sorted(set(ann) - {longest})
     ds = open_dataset(out)
-    assert ds.meta.total_episodes == 2 and len(ds) == len(table)
-    for ep in range(2):
+    assert ds.meta.total_episodes == 1 and len(ds) == len(table)
+    for ep in range(1):
         rows = table[table.episode_index == ep]
         a = ann[int(rows.source_episode_index.iloc[0])]
         assert not set(range(a["m"] + 1, a["n"])) & set(rows.source_frame_index)  # this one is cut too
+    # the bench's annotation table follows: the cut hesitations are gone, the lengths are the new ones
+    out_ann = read_annotations(out)
+    assert [(r["episode_index"], r["mode"], r["m"]) for r in out_ann] == [(0, "expert", None)]
+    assert out_ann[0]["T"] == len(table)
 
 
 def test_stall_rule_needs_both_value_and_state():
@@ -200,7 +204,7 @@ def test_choose_drops_orientation_and_ties():
     ([], "already exists"),
     (["--value-column", "nope"], "no 'nope' column"),
     (["--drop-worst", "100"], "percentage"),
-    (["--drop-below", "2"], "drops all 3 episodes"),
+    (["--drop-below", "2"], "drops all 2 episodes"),
     (["--stall.state-key", "observation.joints", "--cut", "stalls"], "no 'observation.joints' feature"),
 ])
 def test_bad_input_is_one_line(hes_ds, tmp_path, capsys, extra, message):
@@ -238,5 +242,5 @@ def test_interrupted_run_leaves_nothing_at_out(hes_ds, tmp_path, monkeypatch):
         main(["filter", str(hes_ds), "--out", str(out), "--cut", "stalls"])
     assert not out.exists() and not report_dir(out).exists() and not tmp.exists()
     monkeypatch.undo()
-    main(["filter", str(hes_ds), "--out", str(out), "--drop-worst", "34"])  # and a rerun just works
-    assert open_dataset(out).meta.total_episodes == 2
+    main(["filter", str(hes_ds), "--out", str(out), "--drop-worst", "50"])  # and a rerun just works
+    assert open_dataset(out).meta.total_episodes == 1
