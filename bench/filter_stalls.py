@@ -28,6 +28,15 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results"
 
 
+def _default_still() -> float:
+    from curate.config import StallCutConfig
+
+    return StallCutConfig().still_fraction
+
+
+DEFAULT_STILL = _default_still()
+
+
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     if n == 0:
         return float("nan"), float("nan")
@@ -59,22 +68,26 @@ def write_values(root: Path, variant: str, noise: float, seed: int) -> None:
     commit_columns(root, {"value": values}, {"value": {"model": f"ground truth + noise {noise:g}"}})
 
 
-def evaluate(root: Path) -> list[dict]:
-    from curate.config import FilterConfig
-    from curate.filter import plan, runs
+def evaluate(root: Path, still_fraction: float) -> list[dict]:
+    from curate.config import FilterConfig, StallCutConfig
+    from curate.filter import motion, plan, runs
     from value_labeling.bench.annotations import read_annotations
 
     record = json.loads((root / "meta" / "robosuite_eval.json").read_text())["episodes"]
-    p = plan(root, FilterConfig(dataset=root, out=root.parent / "unused", cut="stalls"))
+    p = plan(root, FilterConfig(dataset=root, out=root.parent / "unused", cut="stalls",
+                                stall=StallCutConfig(still_fraction=still_fraction)))
     out = []
     for a, info in zip(read_annotations(root), record):
-        cut = p["episodes"][a["episode_index"]]["cut"]
+        e = p["episodes"][a["episode_index"]]
+        cut = e["cut"]
         stall = np.zeros(len(cut), dtype=bool)
         stall[a["m"] : a["n"] + 1] = True
+        moving = motion(p["states"][e["rows"]], p["scale"])  # (T,) in units of each dimension's typical change
         out.append({"dataset": root.name, "episode": a["episode_index"], "style": info["injection"]["style"],
                     "m": a["m"], "n": a["n"], "T": a["T"], "stall_cut": float(cut[stall].mean()),
                     "other_cut": int(cut[~stall].sum()), "other": int((~stall).sum()),
-                    "cut_segments": [list(r) for r in runs(cut)]})
+                    "cut_segments": [list(r) for r in runs(cut)],
+                    "uncut_stall_motion": {int(t): round(float(moving[t]), 2) for t in np.flatnonzero(stall & ~cut)}})
     return out
 
 
@@ -83,6 +96,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, action="append", required=True)
     ap.add_argument("--model", action="append", default=[], help="value models to run besides the ground truth")
     ap.add_argument("--noise", type=float, default=0.02)
+    ap.add_argument("--still-fraction", type=float, action="append", default=[],
+                    help="extra rows with this --stall.still-fraction (ground truth values)")
     ap.add_argument("--name", default="filter_stalls")
     args = ap.parse_args()
     variants = [("ground truth", 0.0), ("ground truth", args.noise)] + [(m, 0.0) for m in args.model]
@@ -90,19 +105,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="filter_stalls-") as work:
         for variant, noise in variants:
             label = variant if not noise else f"{variant} + noise {noise:g}"
-            rows = []
+            fractions = [DEFAULT_STILL] + (args.still_fraction if (variant, noise) == ("ground truth", 0.0) else [])
+            rows = {f: [] for f in fractions}
             for i, src in enumerate(args.data):
                 root = Path(work) / f"{i}_{src.name}"
                 shutil.rmtree(root, ignore_errors=True)
                 shutil.copytree(src, root)
                 print(f"[{label}] {src} ...", flush=True)
                 write_values(root, variant, noise, seed=i)
-                rows += evaluate(root)
-            results[label] = rows
-    lines = [f"# curate filter --cut stalls on RoboSuite hesitations\n",
+                for f in fractions:
+                    rows[f] += evaluate(root, f)
+            for f in fractions:
+                results[label if f == DEFAULT_STILL else f"{label}, still fraction {f:g}"] = rows[f]
+    lines = ["# curate filter --cut stalls on RoboSuite hesitations\n",
              f"Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/filter_stalls.py {' '.join(sys.argv[1:])}`\n",
              "Defaults of `curate filter --cut stalls` (value stall >= 0.5 s within 0.02 after a 0.3 s moving average; "
-             "still: no state dimension changes by more than 0.75 of its 90th-percentile per-frame change). "
+             f"still: no state dimension changes by more than {DEFAULT_STILL:g} of its 90th-percentile per-frame change). "
              "Targets (issue 19): >= 90% of each labelled stall cut, <= 5% of the other frames.\n",
              "| values | stalls (stop / micro) | stalls cut >= 90% [95% CI] | mean share of a stall cut | "
              "other frames cut [95% CI] |", "|---|---|---|---|---|"]
@@ -120,7 +138,8 @@ def main() -> None:
         lines.append("\nStalls cut below 90%:\n")
         for label, r in missed:
             lines.append(f"- {label}: {r['dataset']} episode {r['episode']} ({r['style']}), stall [{r['m']}, {r['n']}], "
-                         f"cut {r['stall_cut']:.2f}, cut segments {r['cut_segments']}")
+                         f"cut {r['stall_cut']:.2f}, cut segments {r['cut_segments']}; state motion of the uncut "
+                         f"labelled frames (x typical): {r['uncut_stall_motion']}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     (RESULTS / f"{args.name}.json").write_text(json.dumps({"command": " ".join(sys.argv), "results": results}, indent=1))

@@ -174,7 +174,8 @@ def plan(root: Path, cfg: FilterConfig) -> dict:
     drops = choose_drops(scores, cfg.score, cfg.drop_below, cfg.drop_above, cfg.drop_worst)
     if len(drops) == len(episodes):
         raise ValueError(f"the rule drops all {len(episodes)} episodes of {root}; loosen --drop-below/--drop-above/--drop-worst")
-    return {"fps": fps, "episodes": episodes, "drop": drops}
+    return {"fps": fps, "episodes": episodes, "drop": drops, "states": states,
+            "scale": scale if needs_state else None}
 
 
 def print_plan(p: dict, cfg: FilterConfig) -> None:
