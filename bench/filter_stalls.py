@@ -37,16 +37,6 @@ def _default_still() -> float:
 DEFAULT_STILL = _default_still()
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
-
-
 def write_values(root: Path, variant: str, noise: float, seed: int) -> None:
     from curate.dataset_writer import commit_columns, episode_rows, frame_table
     from value_labeling.bench.annotations import read_annotations
@@ -92,6 +82,8 @@ def evaluate(root: Path, still_fraction: float) -> list[dict]:
 
 
 def main() -> None:
+    from robosuite_eval.rollout import wilson_interval
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, action="append", required=True)
     ap.add_argument("--model", action="append", default=[], help="value models to run besides the ground truth")
@@ -119,17 +111,22 @@ def main() -> None:
                 results[label if f == DEFAULT_STILL else f"{label}, still fraction {f:g}"] = rows[f]
     lines = ["# curate filter --cut stalls on RoboSuite hesitations\n",
              f"Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/filter_stalls.py {' '.join(sys.argv[1:])}`\n",
-             "Defaults of `curate filter --cut stalls` (value stall >= 0.5 s within 0.02 after a 0.3 s moving average; "
-             f"still: no state dimension changes by more than {DEFAULT_STILL:g} of its 90th-percentile per-frame change). "
-             "Targets (issue 19): >= 90% of each labelled stall cut, <= 5% of the other frames.\n",
-             "| values | stalls (stop / micro) | stalls cut >= 90% [95% CI] | mean share of a stall cut | "
-             "other frames cut [95% CI] |", "|---|---|---|---|---|"]
+             ("Defaults of `curate filter --cut stalls` (value stall >= 0.5 s within 0.02 after a 0.3 s moving "
+              f"average; still: no state dimension changes by more than {DEFAULT_STILL:g} of its 90th-percentile "
+              "per-frame change). Targets (issue 19): >= 90% of each labelled stall cut, <= 5% of the other frames.\n"),
+             ("| values | stalls (stop / micro) | stalls cut >= 90% [95% CI] | mean share of a stall cut | "
+              "other frames cut [95% CI] |"), "|---|---|---|---|---|"]
+    for src in reversed(args.data):
+        rec = json.loads((src / "meta" / "robosuite_eval.json").read_text())
+        lines.insert(3, f"- data: `robosuite_eval generate --task {rec['task']} --mode {rec['mode']} --episodes "
+                        f"{len(rec['episodes'])} --seed {rec['seed']} --image-size {rec['image_size']}`")
+    lines.insert(3 + len(args.data), "")
     for label, rows in results.items():
         n = len(rows)
         k = sum(r["stall_cut"] >= 0.9 for r in rows)
-        lo, hi = wilson(k, n)
+        lo, hi = wilson_interval(k, n)
         oc, ot = sum(r["other_cut"] for r in rows), sum(r["other"] for r in rows)
-        olo, ohi = wilson(oc, ot)
+        olo, ohi = wilson_interval(oc, ot)
         styles = f"{sum(r['style'] == 'stop' for r in rows)} / {sum(r['style'] == 'micro' for r in rows)}"
         lines.append(f"| {label} | {n} ({styles}) | {k}/{n} [{lo:.2f}, {hi:.2f}] | "
                      f"{np.mean([r['stall_cut'] for r in rows]):.3f} | {oc}/{ot} = {oc / ot:.3f} [{olo:.3f}, {ohi:.3f}] |")

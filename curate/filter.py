@@ -32,7 +32,7 @@ import os
 import shutil
 import sys
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +85,7 @@ def stall_cut_mask(values: np.ndarray, states: np.ndarray, scale: np.ndarray, fp
     if not stalls:
         return cut
     still = motion(states, scale) <= rule.still_fraction
-    radius = int(round(rule.smooth_seconds * fps)) // 2 + 1
+    radius = round(rule.smooth_seconds * fps) // 2 + 1
     still_runs = runs(still)
     for s, e in stalls:
         lo, hi = max(0, s - radius), min(T - 1, e + radius)
@@ -127,17 +127,15 @@ def choose_drops(scores: dict[int, float], kind: str, drop_below: float | None, 
 
 def _read_states(root: Path, key: str) -> np.ndarray:
     """(N, D) float64 state rows indexed by the global frame index."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from curate.frame_cut import column_array
 
     idx, vals = [], []
     for f in sorted((Path(root) / "data").glob("*/*.parquet")):
         t = pq.read_table(f, columns=["index", key])
         idx.append(t["index"].to_numpy())
-        col = t[key]
-        is_list = pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type) or pa.types.is_large_list(col.type)
-        vals.append(np.asarray(col.to_pylist(), dtype=np.float64).reshape(len(col), -1) if is_list
-                    else col.to_numpy().astype(np.float64).reshape(-1, 1))
+        vals.append(column_array(t[key]).astype(np.float64).reshape(len(t), -1))
     index = np.concatenate(idx)
     out = np.empty((len(index), vals[0].shape[1]))
     out[index] = np.concatenate(vals)
@@ -204,13 +202,9 @@ def report_dir(out: Path) -> Path:
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
+    from curate.dataset_writer import _link_or_copy
 
-    shutil.copytree(src, dst, copy_function=link, ignore=shutil.ignore_patterns(".curate_*"))
+    shutil.copytree(src, dst, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".curate_*"))
 
 
 def _check_paths(src: Path, out: Path, overwrite: bool) -> None:
@@ -358,8 +352,7 @@ def write_report(src: Path, dst: Path, p: dict, built: dict, cfg: FilterConfig, 
                      "cut_frames": " ".join(f"{a}-{b}" for a, b in runs(e["cut"])) if new is not None else ""})
     with open(out / "episodes.csv", "w") as fh:
         fh.write(",".join(rows[0]) + "\n")
-        for r in rows:
-            fh.write(",".join("" if v is None else str(v) for v in r.values()) + "\n")
+        fh.writelines(",".join("" if v is None else str(v) for v in r.values()) + "\n" for r in rows)
     frames_before = sum(r["frames_before"] for r in rows)
     frames_after = sum(r["frames_after"] for r in rows)
     summary = {
@@ -422,7 +415,7 @@ def run_filter(cfg: FilterConfig) -> dict | None:
             record = {"source": str(src), "config": json.loads(json.dumps(asdict(cfg), default=str)),
                       "dropped_source_episodes": p["drop"],
                       "annotated_expert_after_cut": built["annotations_cleared"],
-                      "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                      "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
             (tmp / "dataset" / FILTER_RECORD_FILE).write_text(json.dumps(record, indent=2))
             summary = write_report(src, tmp / "dataset", p, built, cfg, tmp / "report")
             for new, final in ((tmp / "dataset", out), (tmp / "report", report_dir(out))):

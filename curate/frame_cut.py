@@ -19,7 +19,6 @@ The kept frames' source positions are returned so the caller can record them.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -56,28 +55,19 @@ def read_episode_stats(root: Path) -> dict[int, dict[str, dict[str, np.ndarray]]
     return out
 
 
-def _column_array(col: pa.ChunkedArray) -> np.ndarray:
+def column_array(col: pa.ChunkedArray) -> np.ndarray:
     """(N,) for scalar columns, (N, D) for vector features stored as Arrow lists."""
     if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type) or pa.types.is_large_list(col.type):
         return np.asarray(col.to_pylist())
     return col.to_numpy()
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def _cut_video_file(src: Path, dst: Path, keep_frames: np.ndarray, ep_of_frame: np.ndarray, fps: int,
                     info: dict, work: Path) -> dict[int, list[str]]:
     """Re-encode `src` keeping frames where `keep_frames`; returns episode -> its kept frames' PNG paths."""
     import av
-    from PIL import Image
-
     from lerobot.datasets.video_utils import encode_video_frames
+    from PIL import Image
 
     frames_dir = Path(tempfile.mkdtemp(prefix="frames-", dir=work))
     pngs: dict[int, list[str]] = {}
@@ -109,6 +99,8 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
     from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
     from lerobot.datasets.utils import write_info, write_stats, write_tasks
 
+    from curate.dataset_writer import _link_or_copy
+
     src_root, out_root = Path(src_root), Path(out_root)
     src = LeRobotDatasetMetadata(repo_id, root=src_root)
     fps = int(src.fps)
@@ -133,22 +125,28 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
     try:
         # 1. Data files, in global order: kept rows, renumbered.
         data_loc: dict[int, tuple[int, int]] = {}
-        numeric: dict[int, dict[str, np.ndarray]] = {}
+        stats_of: dict[int, dict] = {}  # episode -> stats of its numeric features (computed as each file goes by)
         source_frame: dict[int, np.ndarray] = {}
+        lengths = np.array([len(keep[ep]) for ep in range(n_eps)], dtype=np.int64)
+        offsets = np.r_[0, np.cumsum(lengths)[:-1]]  # (E,) where each episode starts in `flat_keep`
+        flat_keep = np.concatenate([keep[ep] for ep in range(n_eps)])
+        numeric_keys = [k for k, f in src.features.items() if f["dtype"] not in ("image", "video", "string")]
         next_index = 0
         for f in sorted((src_root / "data").glob("*/*.parquet")):
             table = pq.read_table(f)
             table = table.take(pc.sort_indices(table, [("index", "ascending")]))
             ep_col = table["episode_index"].to_numpy()
             fi_col = table["frame_index"].to_numpy()
-            mask = np.array([keep[int(e)][int(i)] for e, i in zip(ep_col, fi_col)], dtype=bool)
+            mask = flat_keep[offsets[ep_col] + fi_col]  # (N,) O(N), whatever the number of episodes
             table = table.filter(pa.array(mask))
             ep_kept, fi_kept = ep_col[mask], fi_col[mask]
+            # episodes are contiguous in index order: one slice per episode
+            starts = np.r_[0, np.flatnonzero(ep_kept[1:] != ep_kept[:-1]) + 1] if len(ep_kept) else np.zeros(0, int)
+            ends = np.r_[starts[1:], len(ep_kept)]
             new_fi = np.zeros(len(ep_kept), dtype=np.int64)
-            for ep in np.unique(ep_kept):
-                rows = np.flatnonzero(ep_kept == ep)
-                new_fi[rows] = np.arange(len(rows))
-                source_frame[int(ep)] = fi_kept[rows]
+            for a, b in zip(starts, ends):
+                new_fi[a:b] = np.arange(b - a)
+                source_frame[int(ep_kept[a])] = fi_kept[a:b]
             new_index = np.arange(next_index, next_index + len(ep_kept), dtype=np.int64)
             next_index += len(ep_kept)
             replace = {"frame_index": new_fi, "index": new_index, "timestamp": new_fi.astype(np.float32) / fps}
@@ -159,11 +157,11 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
             (out_root / rel).parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, out_root / rel)
             chunk, file = int(rel.parts[1].split("-")[1]), int(rel.parts[2].split("-")[1].split(".")[0])
-            for ep in np.unique(ep_kept):
-                data_loc[int(ep)] = (chunk, file)
-                rows = np.flatnonzero(ep_kept == ep)
-                numeric[int(ep)] = {k: _column_array(table[k])[rows] for k in table.column_names
-                                    if k in src.features and src.features[k]["dtype"] not in ("image", "video", "string")}
+            columns = {k: column_array(table[k]) for k in numeric_keys if k in table.column_names}
+            for a, b in zip(starts, ends):
+                ep = int(ep_kept[a])
+                data_loc[ep] = (chunk, file)
+                stats_of[ep] = compute_episode_stats({k: v[a:b] for k, v in columns.items()}, src.features)
 
         # 2. Videos: re-encode files that hold a cut episode, link the rest.
         video_meta: dict[int, dict] = {ep: {} for ep in range(n_eps)}
@@ -179,6 +177,7 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
                 for ep in eps:
                     video_meta[ep].update({f"videos/{key}/chunk_index": chunk, f"videos/{key}/file_index": file})
                 if not cut_eps.intersection(eps):
+                    (out_root / rel).parent.mkdir(parents=True, exist_ok=True)
                     _link_or_copy(src_root / rel, out_root / rel)
                     for ep in eps:
                         for edge in ("from_timestamp", "to_timestamp"):
@@ -206,7 +205,7 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
         old_stats = read_episode_stats(src_root)
         all_stats = []
         for ep in range(n_eps):
-            stats = compute_episode_stats(numeric[ep], src.features)
+            stats = stats_of[ep]
             for key in src.image_keys:  # images stored in the data files: their stats are kept as they were
                 if key in old_stats.get(ep, {}):
                     stats[key] = old_stats[ep][key]
