@@ -202,9 +202,13 @@ def report_dir(out: Path) -> Path:
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
+    """Data and videos hard-linked (never written again), meta/ copied (this command rewrites files there)."""
     from curate.dataset_writer import _link_or_copy
 
-    shutil.copytree(src, dst, copy_function=_link_or_copy, ignore=shutil.ignore_patterns(".curate_*"))
+    def copy(s, d):
+        (shutil.copy2 if Path(s).relative_to(src).parts[0] == "meta" else _link_or_copy)(Path(s), Path(d))
+
+    shutil.copytree(src, dst, copy_function=copy, ignore=shutil.ignore_patterns(".curate_*"))
 
 
 def _check_paths(src: Path, out: Path, overwrite: bool) -> None:
@@ -356,7 +360,8 @@ def write_report(src: Path, dst: Path, p: dict, built: dict, cfg: FilterConfig, 
     frames_before = sum(r["frames_before"] for r in rows)
     frames_after = sum(r["frames_after"] for r in rows)
     summary = {
-        "command": "curate filter " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "curate filter (library call)",
+        "command": ("curate filter " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["filter"]
+                    else f"curate filter (called from {Path(sys.argv[0]).name})"),
         "source": str(src), "out": str(cfg.out), "score": cfg.score, "cut": cfg.cut,
         "episodes_before": len(rows), "episodes_after": sum(not r["dropped"] for r in rows),
         "episodes_dropped": [r["source_episode"] for r in rows if r["dropped"]],

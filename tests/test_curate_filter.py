@@ -146,7 +146,7 @@ def test_lerobot_train_runs_on_the_filtered_dataset(cut_out, tmp_path):
            "--policy.latent_dim=8", "--policy.pretrained_backbone_weights=null", "--policy.chunk_size=5",
            "--policy.n_action_steps=5", "--steps=2", "--batch_size=2", "--num_workers=0", "--log_freq=1",
            "--eval_freq=0", "--save_checkpoint=false", "--wandb.enable=false", f"--output_dir={tmp_path / 'run'}"]
-    res = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
     log = res.stdout + res.stderr
     assert "step:2" in log and "End of training" in log
@@ -250,6 +250,7 @@ def test_interrupted_run_leaves_nothing_at_out(hes_ds, tmp_path, monkeypatch):
     monkeypatch.undo()
     main(["filter", str(hes_ds), "--out", str(out), "--drop-worst", "50"])  # and a rerun just works
     assert open_dataset(out).meta.total_episodes == 1
+    before = _tree_digest(hes_ds)
     main(["filter", str(hes_ds), "--out", str(out), "--overwrite"])  # --overwrite swaps in the new one
-    assert open_dataset(out).meta.total_episodes == 2
+    assert open_dataset(out).meta.total_episodes == 2 and _tree_digest(hes_ds) == before  # (a linked copy)
     assert json.loads((report_dir(out) / "summary.json").read_text())["episodes_after"] == 2
