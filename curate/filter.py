@@ -12,17 +12,20 @@ Two levels, both driven by the per-frame value column (`curate label-values`):
   typical per-frame change (that dimension's 90th percentile over the dataset, so metres, quaternions and
   gripper widths are each measured in their own unit). A still run that overlaps a value stall is cut,
   limited to the stall widened by the smoothing radius (the value curve's edges are blurred by its
-  smoothing and, for models run at 2 fps, by the interpolation). A norm over the raw state was tried and
-  rejected: the fast wrist rotation at the start of RoboSuite episodes set the scale and translations
-  counted as still. The first and last frames are never cut. Cutting the still frames of a stall leaves the trajectory continuous: the last frame before the
-  stall and the first after it are where the robot was anyway. Retreats (falls) are never cut.
+  smoothing and, for models run at 2 fps, by the interpolation). Each dimension is measured in its own
+  unit because one norm over the raw state lets the fastest dimension (RoboSuite's wrist rotation early
+  in an episode) set the scale, and translations would count as still. The first and last frames are
+  never cut. Cutting the still frames of a stall leaves the trajectory continuous: the last frame before
+  the stall and the first after it are where the robot was anyway. Retreats (falls) are never cut.
+  Labelled stall frames in which the arm is still settling or rotating stay
+  (bench/results/filter_stalls.md).
 
 The source is only read. The new dataset is built in a temporary directory beside `--out` and renamed
 into place at the end, so an interrupted run leaves nothing at `--out` (a killed run's temporary
 directory is removed by the next run). Inside the new dataset, `meta/filter_source_frames.parquet` maps
 every kept frame to its source frame, `meta/curate_filter.json` records what was done, and the bench's
-annotation table (if any) follows the kept frames; the report
-(`OUT_filter_report/`) holds a summary, a per-episode table and before/after value curves.
+annotation table (if any) follows the kept frames; the report (`OUT_filter_report/`) holds a summary,
+a per-episode table and before/after value curves.
 """
 
 from __future__ import annotations
