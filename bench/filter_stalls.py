@@ -11,7 +11,7 @@ the stalls: the share that is cut (the issue asks <= 5%). Intervals: Wilson 95% 
 cut >= 90%; for the non-stall share, a Wilson interval over frames (frames of one episode are not
 independent, so read it as a lower bound on the uncertainty).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/filter_stalls.py --data DIR [--data DIR ...] [--model default]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.filter_stalls --data DIR [--data DIR ...] [--model default]
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ DEFAULT_STILL = _default_still()
 
 
 def write_values(root: Path, variant: str, noise: float, seed: int) -> None:
-    from curate.dataset_writer import commit_columns, episode_rows, frame_table
-    from value_labeling.bench.annotations import read_annotations
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.annotations import read_annotations
+    from robodata.columns import commit_columns
+    from robodata.dataset import episode_rows, frame_table
+    from robodata.ground_truth import progress_curve
 
     if variant != "ground truth":
         from curate.config import LabelConfig
-        from curate.label import run_label
+        from curate.label_values import run_label
 
         run_label(LabelConfig(dataset=root, model=variant, address="local", overwrite=True))
         return
@@ -61,7 +62,7 @@ def write_values(root: Path, variant: str, noise: float, seed: int) -> None:
 def evaluate(root: Path, still_fraction: float) -> list[dict]:
     from curate.config import FilterConfig, StallCutConfig
     from curate.filter import motion, plan, runs
-    from value_labeling.bench.annotations import read_annotations
+    from robodata.annotations import read_annotations
 
     record = json.loads((root / "meta" / "robosuite_eval.json").read_text())["episodes"]
     p = plan(root, FilterConfig(dataset=root, out=root.parent / "unused", cut="stalls",
@@ -110,7 +111,7 @@ def main() -> None:
             for f in fractions:
                 results[label if f == DEFAULT_STILL else f"{label}, still fraction {f:g}"] = rows[f]
     lines = ["# curate filter --cut stalls on RoboSuite hesitations\n",
-             f"Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/filter_stalls.py {' '.join(sys.argv[1:])}`\n",
+             f"Command: `OMP_NUM_THREADS=1 .venv/bin/python -m bench.filter_stalls {' '.join(sys.argv[1:])}`\n",
              ("Defaults of `curate filter --cut stalls` (value stall >= 0.5 s within 0.02 after a 0.3 s moving "
               f"average; still: no state dimension changes by more than {DEFAULT_STILL:g} of its 90th-percentile "
               "per-frame change). Targets (issue 19): >= 90% of each labelled stall cut, <= 5% of the other frames.\n"),

@@ -20,9 +20,9 @@ Two levels, both driven by the per-frame value column (`curate label-values`):
   Labelled stall frames in which the arm is still settling or rotating stay
   (bench/results/filter_stalls.md).
 
-The source is only read. The new dataset is built in a temporary directory beside `--out` and renamed
-into place at the end, so an interrupted run leaves nothing at `--out` (a killed run's temporary
-directory is removed by the next run). Inside the new dataset, `meta/filter_source_frames.parquet` maps
+The source is only read. The new dataset is built beside `--out` and swapped into place at the end
+(`robodata.atomic.replace_dir`), so an interrupted run leaves nothing at `--out` (or the previous
+dataset, with --overwrite); what a killed run left beside it is removed by the next run. Inside the new dataset, `meta/filter_source_frames.parquet` maps
 every kept frame to its source frame, `meta/curate_filter.json` records what was done, and the bench's
 annotation table (if any) follows the kept frames; the report (`OUT_filter_report/`) holds a summary,
 a per-episode table and before/after value curves.
@@ -104,7 +104,7 @@ def episode_score(kind: str, values: np.ndarray, cut: np.ndarray | None, fps: fl
     if kind == "final-value":
         return float(v[-1])
     if kind == "falling-share":
-        from curate.advantage import chunk_advantage
+        from curate.advantage_math import chunk_advantage
 
         return float((chunk_advantage(v, np.zeros(len(v), dtype=np.int64), chunk_length) < 0).mean())
     if kind == "stall-seconds":
@@ -147,8 +147,8 @@ def _read_states(root: Path, key: str) -> np.ndarray:
 
 def plan(root: Path, cfg: FilterConfig) -> dict:
     """Per source episode: values, score, cut mask; and the list of episodes to drop."""
-    from curate.advantage_column import load_values
-    from curate.dataset_writer import episode_rows, frame_table
+    from curate.values import load_values
+    from robodata.dataset import episode_rows, frame_table
 
     info = json.loads((root / "meta" / "info.json").read_text())
     fps = float(info["fps"])
@@ -196,8 +196,9 @@ def print_plan(p: dict, cfg: FilterConfig) -> None:
 
 # ---------------------------------------------------------------- writing
 
-def _tmp_dir(out: Path) -> Path:
-    return out.parent / f".{out.name}.filter-tmp"
+def _work_dir(out: Path) -> Path:
+    """Scratch space beside --out (lerobot's delete_episodes writes its stage here)."""
+    return out.parent / f".{out.name}.filter-work"
 
 
 def report_dir(out: Path) -> Path:
@@ -206,7 +207,7 @@ def report_dir(out: Path) -> Path:
 
 def _copy_tree(src: Path, dst: Path) -> None:
     """Data and videos hard-linked (never written again), meta/ copied (this command rewrites files there)."""
-    from curate.dataset_writer import _link_or_copy
+    from robodata.columns import _link_or_copy
 
     def copy(s, d):
         (shutil.copy2 if Path(s).relative_to(src).parts[0] == "meta" else _link_or_copy)(Path(s), Path(d))
@@ -215,7 +216,7 @@ def _copy_tree(src: Path, dst: Path) -> None:
 
 
 def _check_paths(src: Path, out: Path, overwrite: bool) -> None:
-    from value_labeling.dataset import check_dataset_dir
+    from robodata.dataset import check_dataset_dir
 
     check_dataset_dir(src)
     if out == src or src in out.parents or out in src.parents:
@@ -234,7 +235,8 @@ def _check_paths(src: Path, out: Path, overwrite: bool) -> None:
 def _fill_missing_stats(root: Path) -> None:
     """Scalar columns without per-episode stats (e.g. curate's `value`, whose stats only live in
     meta/stats.json) lose their entry in lerobot's re-aggregated stats: recompute them over the kept frames."""
-    from curate.dataset_writer import column_stats, read_column
+    from robodata.columns import column_stats
+    from robodata.dataset import read_column
 
     info = json.loads((root / "meta" / "info.json").read_text())
     stats_path = root / "meta" / "stats.json"
@@ -273,8 +275,8 @@ def _write_annotations(src: Path, dst: Path, new_of_old: dict[int, int], source_
 
     A suboptimal segment with fewer than two kept frames (a hesitation that was cut) is gone: the episode
     is annotated `expert`. Returns the new episode indices whose mode changed that way."""
-    from value_labeling.bench.annotations import read_annotations, write_annotations
-    from value_labeling.bench.ground_truth import validate_annotation
+    from robodata.annotations import read_annotations, write_annotations
+    from robodata.ground_truth import validate_annotation
 
     rows = read_annotations(src)
     if rows is None:
@@ -299,14 +301,13 @@ def _write_annotations(src: Path, dst: Path, new_of_old: dict[int, int], source_
     return cleared
 
 
-def build(src: Path, p: dict, cfg: FilterConfig, dst: Path) -> dict:
-    """Write the filtered dataset to `dst` (a new directory); returns the source-frame map."""
+def build(src: Path, p: dict, cfg: FilterConfig, dst: Path, work: Path) -> dict:
+    """Write the filtered dataset to `dst` (a new directory; `work` is scratch space); returns the source-frame map."""
     from lerobot.datasets.dataset_tools import delete_episodes
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     from curate.frame_cut import cut_frames
 
-    work = dst.parent
     stage = src
     kept = [ep for ep in p["episodes"] if ep not in p["drop"]]
     new_of_old = {old: new for new, old in enumerate(kept)}
@@ -340,12 +341,10 @@ def build(src: Path, p: dict, cfg: FilterConfig, dst: Path) -> dict:
 
 def write_report(src: Path, dst: Path, p: dict, built: dict, cfg: FilterConfig, out: Path) -> dict:
     """summary.json, episodes.csv and value_curves.png (before/after for the most-cut episodes)."""
-    import matplotlib
+    from curate.plots import pyplot
+    from curate.values import episode_curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from curate.report import episode_curves
+    plt = pyplot()
 
     fps = p["fps"]
     out.mkdir(parents=True, exist_ok=True)
@@ -400,7 +399,7 @@ def write_report(src: Path, dst: Path, p: dict, built: dict, cfg: FilterConfig, 
 
 
 def run_filter(cfg: FilterConfig) -> dict | None:
-    from curate.dataset_writer import exchange_dirs, writer_lock
+    from robodata.atomic import recover_dir, replace_dir, sibling, writer_lock
 
     src = Path(cfg.dataset).resolve()
     out = Path(cfg.out).resolve()
@@ -413,28 +412,26 @@ def run_filter(cfg: FilterConfig) -> dict | None:
     if cfg.dry_run:
         print("dry run: nothing written")
         return None
-    with writer_lock(out):
-        tmp = _tmp_dir(out)
-        if tmp.exists():
-            shutil.rmtree(tmp)  # a killed run's leftovers; the lock guarantees nobody is using it
-        tmp.mkdir()
+    with writer_lock(out, tag="filter", busy="another curate filter"):
+        # A killed run may have left a half-built tree or a cut swap beside --out: finish or drop it.
+        for path in (out, report_dir(out)):
+            recover_dir(path, sibling(path, "filter-new"), sibling(path, "filter-old"))
+        work = _work_dir(out)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
         try:
-            built = build(src, p, cfg, tmp / "dataset")
-            record = {"source": str(src), "config": json.loads(json.dumps(asdict(cfg), default=str)),
-                      "dropped_source_episodes": p["drop"],
-                      "annotated_expert_after_cut": built["annotations_cleared"],
-                      "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
-            (tmp / "dataset" / FILTER_RECORD_FILE).write_text(json.dumps(record, indent=2))
-            summary = write_report(src, tmp / "dataset", p, built, cfg, tmp / "report")
-            for new, final in ((tmp / "dataset", out), (tmp / "report", report_dir(out))):
-                if final.exists():
-                    if not exchange_dirs(new, final):
-                        shutil.rmtree(final)
-                        new.rename(final)
-                else:
-                    new.rename(final)
+            # create=False: lerobot's writers create the dataset root themselves
+            with replace_dir(out, tag="filter", create=False) as new:
+                built = build(src, p, cfg, new, work)
+                record = {"source": str(src), "config": json.loads(json.dumps(asdict(cfg), default=str)),
+                          "dropped_source_episodes": p["drop"],
+                          "annotated_expert_after_cut": built["annotations_cleared"],
+                          "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
+                (new / FILTER_RECORD_FILE).write_text(json.dumps(record, indent=2))
+                with replace_dir(report_dir(out), tag="filter") as report:
+                    summary = write_report(src, new, p, built, cfg, report)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
     print(f"wrote {out}: {summary['episodes_after']}/{summary['episodes_before']} episodes, "
           f"{summary['frames_after']}/{summary['frames_before']} frames ({summary['seconds_removed']} s removed)")
     print(f"report: {report_dir(out)}/value_curves.png, episodes.csv, summary.json")

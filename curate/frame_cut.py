@@ -99,7 +99,7 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
     from lerobot.datasets.lerobot_dataset import LeRobotDatasetMetadata
     from lerobot.datasets.utils import write_info, write_stats, write_tasks
 
-    from curate.dataset_writer import _link_or_copy
+    from robodata.columns import _link_or_copy
 
     src_root, out_root = Path(src_root), Path(out_root)
     src = LeRobotDatasetMetadata(repo_id, root=src_root)

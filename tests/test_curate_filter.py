@@ -17,7 +17,6 @@ import pytest
 
 from curate.cli import main
 from curate.config import StallCutConfig
-from curate.dataset_writer import commit_columns, episode_rows, frame_table
 from curate.filter import (
     SOURCE_FRAMES_FILE,
     choose_drops,
@@ -25,9 +24,10 @@ from curate.filter import (
     runs,
     stall_cut_mask,
 )
-from value_labeling.bench.annotations import read_annotations
-from value_labeling.bench.ground_truth import progress_curve
-from value_labeling.dataset import open_dataset, read_episode_frames
+from robodata.annotations import read_annotations
+from robodata.columns import commit_columns
+from robodata.dataset import episode_rows, frame_table, open_dataset, read_episode_frames
+from robodata.ground_truth import progress_curve
 
 CAMERAS = ("observation.images.agentview", "observation.images.robot0_eye_in_hand")
 
@@ -237,8 +237,8 @@ def test_interrupted_run_leaves_nothing_at_out(hes_ds, tmp_path, monkeypatch):
     from curate import frame_cut
 
     out = tmp_path / "clean"
-    tmp = tmp_path / ".clean.filter-tmp"
-    (tmp / "dataset" / "data").mkdir(parents=True)  # what a killed (SIGKILL) run leaves behind
+    tmp = tmp_path / ".clean.filter-new"
+    (tmp / "data").mkdir(parents=True)  # what a killed (SIGKILL) run leaves behind
 
     def killed(*a, **k):
         raise KeyboardInterrupt
