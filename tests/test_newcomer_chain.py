@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,12 @@ def _wait_listening(proc: subprocess.Popen, port: int, log: Path, timeout: float
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"policy_ft serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
+        try:  # the README's wait: until curl -sf http://127.0.0.1:PORT/healthz
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
     raise AssertionError(f"policy_ft serve did not listen within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
