@@ -85,3 +85,17 @@ def test_out_dir_with_something_else_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--out", str(tmp_path), "--episodes", "1"])
     assert "not a LeRobot dataset" in capsys.readouterr().err and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_mixed_mode_pattern_and_bad_mix():
+    from robosuite_eval.generate import episode_modes, parse_mix
+
+    assert episode_modes("mixed", parse_mix("mixed", None), 4) == ["expert", "hesitation", "retry", "expert"]
+    # 2:1:1: every prefix keeps the proportions as closely as whole episodes allow
+    assert episode_modes("mixed", parse_mix("mixed", "2:1:1"), 8) == ["expert", "hesitation", "retry", "expert"] * 2
+    assert episode_modes("mixed", parse_mix("mixed", "0:1:1"), 3) == ["hesitation", "retry", "hesitation"]
+    assert episode_modes("retry", parse_mix("retry", None), 2) == ["retry", "retry"]
+    for mode, mix, message in (("mixed", "1:1", "three non-negative integers"), ("mixed", "0:0:0", "three"),
+                               ("mixed", "a:b:c", "three"), ("retry", "1:1:1", "only for --mode mixed")):
+        with pytest.raises(ValueError, match=message):
+            parse_mix(mode, mix)
