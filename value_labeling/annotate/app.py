@@ -176,6 +176,12 @@ class RunningServer:
         self.thread.join(timeout=10)
         self.sock.close()
 
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 def run_annotate(cfg: AnnotateConfig) -> None:
     import uvicorn

@@ -69,10 +69,13 @@ class Proposer:
             raise ValueError("--propose vlm needs --vlm-url (an OpenAI-compatible endpoint, e.g. "
                              "https://api.openai.com/v1) and --vlm-model (a model it serves); or use "
                              "--propose values|none")
-        if cfg.propose == "values" and self.column is None and cfg.model is None:
-            from value_labeling.models.registry import default_model_name
+        if cfg.propose == "values" and self.column is None:
+            from value_labeling.models.registry import available_models, default_model_name
 
-            if default_model_name() is None:
+            if cfg.model is not None and cfg.model not in available_models() and not Path(cfg.model).exists():
+                raise ValueError(f"unknown value model {cfg.model!r}: not a registered name "
+                                 f"({', '.join(available_models())}) and no such checkpoint path")
+            if cfg.model is None and default_model_name() is None:
                 raise ValueError(f"{root} has no {cfg.value_column!r} column and no default value model ships "
                                  f"with this installation: give --model, label the dataset first "
                                  f"(`curate label-values {root}`), or use --propose vlm|none")
