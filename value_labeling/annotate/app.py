@@ -112,8 +112,11 @@ def create_app(cfg: AnnotateConfig, background: bool = True, session: Session | 
             cam = s.camera_key(camera)
         except DatasetError as err:
             raise HTTPException(400, str(err)) from None
-        return Response(s.frames.frame(ep, cam, i), media_type="image/jpeg",
-                        headers={"Cache-Control": "private, max-age=600"})
+        try:
+            jpeg = s.frames.frame(ep, cam, i)
+        except DatasetError as err:  # the dataset's fault (a missing video file), not the request's
+            raise HTTPException(500, str(err)) from None
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
 
     @app.put("/api/episodes/{ep}/annotation")
     def save(ep: int, body: AnnotationIn, request: Request):

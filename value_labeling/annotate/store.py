@@ -5,8 +5,9 @@ with the bench's own rules (`write_annotations`) and writes the file beside, the
 a killed server leaves the previous table or the new one. Saves are serialised twice: a thread lock
 for the tabs of one server, and an flock on the lock file that `curate` commands take (beside the
 dataset), so a second server or a `curate label-values` rewriting the dataset tree never interleaves
-with a save. The flock is waited for briefly; if it stays busy the save fails with a clear message
-and the page keeps the edit.
+with a save (where the dataset's parent directory is read-only, the lock file lives in meta/ instead).
+The flock is waited for briefly; if it stays busy the save fails with a clear message and the page
+keeps the edit.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ class AnnotationStore:
         self.lock_wait_s = lock_wait_s
         self._thread_lock = threading.Lock()
         meta = self.root / "meta"
-        if not os.access(meta, os.W_OK) or not os.access(self.root.parent, os.W_OK):
-            raise PermissionError(f"cannot write {meta} (or its lock file beside {self.root}): the annotation "
-                                  f"table could not be saved; annotate a writable copy of the dataset")
+        if not os.access(meta, os.W_OK):
+            raise PermissionError(f"cannot write {meta}: the annotation table could not be saved; annotate a "
+                                  f"writable copy of the dataset")
+        self.lock_file = lock_path(self.root) if os.access(self.root.parent, os.W_OK) else meta / ".annotate.lock"
         self.rows()  # fail at start, with the bench's message, on a table the bench would reject
 
     @property
@@ -92,7 +94,7 @@ class AnnotationStore:
 
     @contextlib.contextmanager
     def _locked(self):
-        with self._thread_lock, open(lock_path(self.root), "a") as fh:
+        with self._thread_lock, open(self.lock_file, "a") as fh:
             deadline = time.monotonic() + self.lock_wait_s
             while True:
                 try:
@@ -100,7 +102,7 @@ class AnnotationStore:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise SaveBusy(f"{lock_path(self.root)} is held by another process (a curate command "
+                        raise SaveBusy(f"{self.lock_file} is held by another process (a curate command "
                                        f"or a second annotate server is writing {self.root}); save again "
                                        f"when it finishes") from None
                     time.sleep(0.05)

@@ -9,7 +9,7 @@ const S = {
   info: null, episodes: [], ep: null, T: 0, fps: 10, frame: 0, camera: null,
   images: [], loaded: 0, proposal: null, accepted: [], selected: null, selectedProp: null,
   mode: "expert", undo: [], dirty: false, playing: false, playUntil: null, speed: 1,
-  drafts: {}, drag: null, loadToken: 0,
+  drafts: {}, drag: null, loadToken: 0, frameToken: 0,
 };
 
 // ------------------------------------------------------------------ HTTP
@@ -80,7 +80,7 @@ async function openEpisode(ep) {
   $("ep-task").textContent = e.task ? `“${e.task}”` : "";
   status(e.problem ? `saved row rejected: ${e.problem}; annotate again` : (e.annotation ? "annotated (saved); edit and save again to change" : ""),
          e.problem ? "warn" : "");
-  loadFrames(token);
+  loadFrames();
   renderEpisodes(); renderMode(); renderLists(); drawTimeline(); drawFrame();
   $("proposal-note").textContent = "computing proposals…";
   try {
@@ -109,21 +109,22 @@ function frameUrl(i) {
   return `/api/episodes/${S.ep}/frames/${i}?camera=${encodeURIComponent(S.camera)}`;
 }
 
-function loadFrames(token) {
+function loadFrames() {
+  const token = ++S.frameToken;  // a newer episode or camera cancels this load
   S.images = new Array(S.T); S.loaded = 0;
   let next = 0;
   const pump = () => {  // a few requests in flight, in frame order
-    if (token !== S.loadToken || next >= S.T) return;
+    if (token !== S.frameToken || next >= S.T) return;
     const i = next++;
     const img = new Image();
     img.onload = () => {
-      if (token !== S.loadToken) return;
+      if (token !== S.frameToken) return;
       S.loaded++;
       $("loading").textContent = S.loaded < S.T ? `frames ${S.loaded}/${S.T}` : "";
       if (i === S.frame) drawFrame();
       pump();
     };
-    img.onerror = () => { if (token === S.loadToken) { status(`frame ${i} failed to load`, "error"); pump(); } };
+    img.onerror = () => { if (token === S.frameToken) { status(`frame ${i} failed to load`, "error"); pump(); } };
     img.src = frameUrl(i);
     S.images[i] = img;
   };
@@ -495,7 +496,7 @@ function setupKeys() {
   on("b-next", () => gotoEpisode(1, true));
   for (const r of document.querySelectorAll('input[name="mode"]')) r.addEventListener("change", () => { setMode(r.value); r.blur(); });
   $("speed").addEventListener("change", (ev) => { S.speed = parseFloat(ev.target.value); ev.target.blur(); });
-  $("camera").addEventListener("change", (ev) => { S.camera = ev.target.value; ev.target.blur(); S.loadToken++; loadFrames(S.loadToken); drawFrame(); });
+  $("camera").addEventListener("change", (ev) => { S.camera = ev.target.value; ev.target.blur(); loadFrames(); drawFrame(); });
   $("todo-only").addEventListener("change", renderEpisodes);
   window.addEventListener("beforeunload", (ev) => {
     stashDraft();
