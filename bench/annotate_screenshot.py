@@ -60,37 +60,65 @@ def main() -> None:
     proposals = {ep: session.proposer.get(ep) for ep in sorted(truth)}
     print(f"proposals for {len(proposals)} episodes in {time.time() - t0:.1f} s ({session.proposer.source})")
 
+    # Stage 2 as a user does it, with the mouse and keys: episode 0 marked with [ and ] and saved; then
+    # the first episode with a proposal: accepted (A) and its handles dragged to the generator's [m, n].
+    shown = next((ep for ep, pr in proposals.items() if ep > 0 and pr.segments), 1)
     with RunningServer(app) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 940})
+        page = browser.new_page(viewport={"width": 1400, "height": 980})
         page.goto(server.url)
-        page.wait_for_function("() => annotator.S.ep === 0 && annotator.S.proposal !== null")
-        r0 = truth[0]
-        page.evaluate(f"() => {{ annotator.S.accepted = [{{start: {r0['m']}, end: {r0['n']}}}]; }}")
+
+        def at(frame: float, lane: str, which: str = "start"):
+            box, tl = page.locator("#timeline").bounding_box(), page.evaluate("() => annotator.TL")
+            x = page.evaluate(f"() => annotator.frameToX({frame}, '{which}')")
+            return box["x"] + x, box["y"] + (tl["axisTop"] + 8 if lane == "axis" else tl["accTop"] + tl["accH"] / 2)
+
+        def open_episode(ep: int):
+            page.click(f'#episodes li[data-ep="{ep}"]')
+            page.wait_for_function(f"() => annotator.S.ep === {ep} && annotator.S.proposal !== null && "
+                                   f"annotator.S.loaded === {truth[ep]['T']}")
+
+        open_episode(0)
+        page.mouse.click(*at(truth[0]["m"] + 0.5, "axis"))
+        page.keyboard.press("[")
+        page.mouse.click(*at(truth[0]["n"] + 0.5, "axis"))
+        page.keyboard.press("]")
         page.keyboard.press("1")
         page.keyboard.press("Enter")
         page.wait_for_function("() => document.getElementById('status').className === 'ok'")
-        page.click('#episodes li[data-ep="1"]')
-        page.wait_for_function(f"() => annotator.S.ep === 1 && annotator.S.proposal !== null && "
-                               f"annotator.S.loaded === {truth[1]['T']}")
-        page.keyboard.press("a")
-        segs = page.evaluate("() => annotator.S.accepted")
-        if segs:  # playhead a few frames into the accepted segment, as while checking its start
-            for _ in range(segs[0]["start"] + 3):
-                page.keyboard.press("ArrowRight")
+        open_episode(shown)
+        r = truth[shown]
+        if proposals[shown].segments:
+            page.keyboard.press("a")
+            (seg,) = page.evaluate("() => annotator.S.accepted")
+            for which, src, dst in (("start", seg["start"], r["m"]), ("end", seg["end"], r["n"])):
+                page.mouse.move(*at(src, "acc", which))
+                page.mouse.down()
+                page.mouse.move(*at(dst, "acc", which), steps=8)
+                page.mouse.up()
+        else:
+            page.mouse.click(*at(r["m"] + 0.5, "axis"))
+            page.keyboard.press("[")
+            page.mouse.click(*at(r["n"] + 0.5, "axis"))
+            page.keyboard.press("]")
+        page.keyboard.press("1")
+        page.mouse.click(*at(r["m"] + 0.5, "axis"))
+        accepted = page.evaluate("() => annotator.S.accepted")
         page.wait_for_timeout(300)
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / "annotate_page.png"
         page.screenshot(path=str(out))
         browser.close()
-    print(f"wrote {out}")
+    print(f"wrote {out}; episode {shown} shown with accepted {accepted}")
 
     lines = ["# `value_labeling annotate`: the page and its stage-1 proposals", "",
              "    nice -n 10 .venv/bin/python bench/annotate_screenshot.py --episodes " f"{args.episodes}", "",
              f"Dataset: `robosuite_eval generate --task lift --mode hesitation --episodes {args.episodes} --seed 0 "
              f"--image-size 128`, annotation table removed. Proposals: {session.proposer.source} (default rule of "
              "`curate flag`). The page shows the agentview camera; the model reads its training camera. "
-             "Truth is the generator's own stall [m, n], which the page does not see.", "",
+             "Truth is the generator's own stall [m, n], which the page does not see. In the picture, episode 0 "
+             "was marked with `[`/`]` and saved; episode {shown} shows its proposal accepted with `A` and both "
+             "handles dragged with the mouse to the generator's [m, n] (the script stands in for the annotator).".format(shown=shown), "",
              "| episode | T | truth [m, n] | proposed segments | best IoU with truth |", "|---|---|---|---|---|"]
     rows = []
     for ep, prop in proposals.items():
@@ -104,7 +132,8 @@ def main() -> None:
               f"(n = {len(rows)}: an illustration of the page, not a benchmark; `bench/flag_segments.py` scores "
               "the rule).", "", "![page](annotate_page.png)", ""]
     (RESULTS / "annotate_page.md").write_text("\n".join(lines))
-    (RESULTS / "annotate_page.json").write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1))
+    (RESULTS / "annotate_page.json").write_text(json.dumps({"command": " ".join(sys.argv), "shown_episode": shown,
+                                                             "accepted": accepted, "rows": rows}, indent=1))
     print("\n".join(lines))
 
 

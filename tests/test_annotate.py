@@ -176,6 +176,20 @@ def test_resaving_an_annotated_bench_keeps_its_embodiment_and_task_names(dataset
     assert rows == {**truth, ep: {**r, "m": r["m"] + 1}}
 
 
+def test_a_saved_row_whose_T_disagrees_with_the_dataset_is_to_do_again(unannotated, truth):
+    from value_labeling.bench.annotations import write_annotations
+
+    T0 = truth[0]["T"]
+    write_annotations(unannotated, [{"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": T0 + 5,
+                                     "embodiment": "X", "task": "t"}])
+    c = client(unannotated)
+    e0 = c.get("/api/episodes").json()[0]
+    assert e0["status"] == "todo" and e0["problem"] == f"saved T={T0 + 5} but the episode has {T0} frames"
+    assert c.put("/api/episodes/0/annotation", json={"mode": "expert"}).status_code == 200
+    assert read_annotations(unannotated)[0]["T"] == T0
+    assert c.get("/api/episodes").json()[0]["status"] == "done"
+
+
 @pytest.mark.parametrize("body,code,message", [
     ({"mode": "hesitation", "m": 30, "n": 20}, 400, "need 0 < m < n < T-1"),
     ({"mode": "hesitation", "m": 0, "n": 20}, 400, "need 0 < m < n < T-1"),

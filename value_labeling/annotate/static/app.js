@@ -152,10 +152,10 @@ function play(until) {
   if (until === undefined && S.frame >= S.T - 1) S.frame = 0;
   S.playing = true; S.playUntil = until === undefined ? null : until;
   lastTick = performance.now(); carry = 0;
-  $("b-play").textContent = "⏸";
+  $("b-play").textContent = "❚❚ pause";
   requestAnimationFrame(tick);
 }
-function stop() { S.playing = false; S.playUntil = null; $("b-play").textContent = "▶︎"; }
+function stop() { S.playing = false; S.playUntil = null; $("b-play").textContent = "▶ play"; }
 function tick(now) {
   if (!S.playing) return;
   carry += (now - lastTick) / 1000 * S.fps * S.speed; lastTick = now;
