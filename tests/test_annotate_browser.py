@@ -141,10 +141,22 @@ def test_page_on_a_lerobot_written_dataset(browser, dataset, tmp_path):
         assert f"saved episode {h}" in page.inner_text("#status")
         assert page.locator(f'#episodes li[data-ep="{h}"].done').count() == 1
         page.screenshot(path=str(tmp_path / "annotate_page.png"))
+
+        # Leaving an edited episode saves it: accept the retry episode's fall, then open another episode.
+        r = first(truth, "retry")
+        page.click(f'#episodes li[data-ep="{r}"]')
+        wait_episode(page, r)
+        page.keyboard.press("a")
+        (fall,) = S(page, "accepted")
+        assert S(page, "mode") == "retry"
+        page.click('#episodes li[data-ep="0"]')
+        wait_episode(page, 0)
+        assert f"saved episode {r} on leaving it" in page.inner_text("#status")
         assert errors == []
-    (row,) = read_annotations(dataset)
-    assert row == {"episode_index": h, "mode": "hesitation", "m": a, "n": b, "T": T, "embodiment": "Synthetic",
-                   "task": "slide the square to the goal"}
+    rows = {x["episode_index"]: x for x in read_annotations(dataset)}
+    assert rows[h] == {"episode_index": h, "mode": "hesitation", "m": a, "n": b, "T": T, "embodiment": "Synthetic",
+                       "task": "slide the square to the goal"}
+    assert (rows[r]["mode"], rows[r]["m"], rows[r]["n"]) == ("retry", fall["start"], fall["end"]) and len(rows) == 2
     assert (tmp_path / "annotate_page.png").stat().st_size > 20_000
 
 

@@ -20,6 +20,7 @@ CORS preflight this server never grants). Malformed requests get a 4xx with a on
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
 import threading
@@ -194,17 +195,21 @@ def run_annotate(cfg: AnnotateConfig) -> None:
     session = Session(cfg)
     sock = bind(cfg.host, cfg.port)
     app = create_app(cfg, session=session)
-    url = f"http://{cfg.host}:{sock.getsockname()[1]}"
+    port = sock.getsockname()[1]
+    url = f"http://[{cfg.host.strip('[]')}]:{port}" if ":" in cfg.host else f"http://{cfg.host}:{port}"
     done = sum(e["status"] == "done" for e in session.episodes())
     print(f"annotate: {session.root} ({len(session.lengths)} episodes, {done} already annotated; "
           f"saves to {session.store.path})")
     print(f"annotate: proposals: {session.proposer.source}")
+    if cfg.propose == "vlm" and not os.environ.get(cfg.vlm_key_env):
+        print(f"annotate: note: ${cfg.vlm_key_env} is not set; VLM requests go without an API key "
+              f"(fine for a local server; name another variable with --vlm-key-env)", file=sys.stderr)
     if is_loopback(cfg.host):
         print(f"annotate: open {url} (bound to loopback {cfg.host}: reachable from this machine only; "
-              f"over SSH: ssh -L {sock.getsockname()[1]}:127.0.0.1:{sock.getsockname()[1]} HOST)")
+              f"from another machine: ssh -L {port}:127.0.0.1:{port} THIS_HOST)")
     else:
         print(f"annotate: WARNING: bound to {cfg.host}: anyone who can reach this machine on port "
-              f"{sock.getsockname()[1]} can read the frames and edit the annotations (no authentication)",
+              f"{port} can read the frames and edit the annotations (no authentication)",
               file=sys.stderr)
         print(f"annotate: open {url}")
     sys.stdout.flush()

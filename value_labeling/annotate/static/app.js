@@ -62,6 +62,12 @@ function stashDraft() {
 
 async function openEpisode(ep) {
   stop();
+  // Leaving an edited episode saves it (when the bench's rules allow); otherwise it stays a draft.
+  let note = null;
+  if (S.ep !== null && S.ep !== ep && S.dirty) {
+    note = (await save(true)) ? [`saved episode ${S.ep} on leaving it`, "ok"]
+      : [`episode ${S.ep} is not saved (kept as a draft, marked unsaved in the list): ${S.lastError}`, "warn"];
+  }
   stashDraft();
   const token = ++S.loadToken;
   const e = await api("GET", `/api/episodes/${ep}`);
@@ -80,6 +86,7 @@ async function openEpisode(ep) {
   $("ep-task").textContent = e.task ? `“${e.task}”` : "";
   status(e.problem ? `saved row rejected: ${e.problem}; annotate again` : (e.annotation ? "annotated (saved); edit and save again to change" : ""),
          e.problem ? "warn" : "");
+  if (note) status(...note);
   loadFrames();
   renderEpisodes(); renderMode(); renderLists(); drawTimeline(); drawFrame();
   $("proposal-note").textContent = "computing proposals…";
@@ -261,16 +268,16 @@ function replay() {
 
 function setMode(m) { if (m === S.mode) return; pushUndo(); S.mode = m; changed(); }
 
-async function save() {
-  if (S.ep === null) return;
+async function save(leaving) {
+  if (S.ep === null) return false;
+  const fail = (msg) => { S.lastError = msg; if (!leaving) status(`not saved: ${msg}`, "error"); return false; };
   let body;
   if (S.mode === "expert") {
-    if (S.accepted.length) { status("an expert trajectory has no segment: delete the segments or choose hesitation/retry", "error"); return; }
+    if (S.accepted.length) return fail("an expert trajectory has no segment: delete the segments or choose hesitation/retry");
     body = { mode: "expert", m: null, n: null, T: S.T };
   } else {
     if (S.accepted.length !== 1) {
-      status(`the bench takes one [m, n] per ${S.mode} trajectory: ${S.accepted.length ? "merge or delete segments" : "mark one"} (have ${S.accepted.length})`, "error");
-      return;
+      return fail(`the bench takes one [m, n] per ${S.mode} trajectory: ${S.accepted.length ? "merge or delete segments" : "mark one"} (have ${S.accepted.length})`);
     }
     body = { mode: S.mode, m: S.accepted[0].start, n: S.accepted[0].end, T: S.T };
   }
@@ -282,8 +289,9 @@ async function save() {
     const a = r.saved;
     status(`saved episode ${a.episode_index}: ${a.mode}${a.m !== null ? ` m=${a.m} n=${a.n}` : ""} (T=${a.T}) → ${r.file}`, "ok");
     renderEpisodes();
+    return true;
   } catch (err) {
-    status(`not saved: ${err.message}`, "error");
+    return fail(err.message);
   }
 }
 
