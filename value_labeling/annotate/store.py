@@ -19,8 +19,10 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from curate.dataset_writer import lock_path
-from value_labeling.bench.annotations import ANNOTATIONS_FILE, read_annotations, write_annotations
+from value_labeling.bench.annotations import ANNOTATIONS_FILE, SCHEMA, validate_rows, write_annotations
 from value_labeling.bench.ground_truth import validate_annotation
 
 
@@ -46,7 +48,19 @@ class AnnotationStore:
         return self.root / ANNOTATIONS_FILE
 
     def rows(self) -> dict[int, dict]:
-        return {int(r["episode_index"]): r for r in (read_annotations(self.root) or [])}
+        """The saved rows, read through one open file: `pq.read_table(path)` opens the path more than
+        once, so a save swapping the file in between tears the read (seen under concurrent saves)."""
+        try:
+            with open(self.path, "rb") as fh:
+                table = pq.read_table(fh)
+        except FileNotFoundError:
+            return {}
+        missing = set(SCHEMA.names) - set(table.column_names)
+        if missing:
+            raise ValueError(f"{self.path} lacks columns {sorted(missing)}; see value_labeling/bench/annotations.py")
+        rows = table.to_pylist()
+        validate_rows(rows)
+        return {int(r["episode_index"]): r for r in rows}
 
     def mismatched(self) -> dict[int, str]:
         """Episodes whose saved row the bench would reject against this dataset (unknown episode, wrong T)."""

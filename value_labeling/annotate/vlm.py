@@ -1,6 +1,6 @@
 """Stage-1 proposals from a vision-language model (paper appendix B), over an OpenAI-compatible API.
 
-The prompt is the paper's, word for word; frames are sampled at the evaluation rate, each preceded by
+The prompt is the paper's text (its line breaks as printed); frames are sampled at the evaluation rate, each preceded by
 the text label `[frame=N]` with N its native frame index, so the model's start/end frames are native
 indices. Choices the paper leaves open, made here: the `{fps}` in the prompt is the video's native rate
 (the indices count native frames); `total {frames[-1][0]} frames` is, as in the paper's template, the

@@ -334,6 +334,16 @@ function renderLists() {
   if (p.warnings && p.warnings.length) {
     const w = document.createElement("li"); w.style.color = "#b45309";
     w.textContent = "warning: " + p.warnings.join("; "); pl.appendChild(w);
+    const again = document.createElement("button");  // a failed VLM answer is not cached: ask once more
+    again.id = "b-repropose"; again.textContent = "propose again";
+    again.onclick = async () => {
+      again.disabled = true; const ep = S.ep;
+      try {
+        const q = await api("GET", `/api/episodes/${ep}/proposal?refresh=true`);
+        if (S.ep === ep) { S.proposal = q; renderLists(); drawTimeline(); }
+      } catch (err) { status(`proposal failed: ${err.message}`, "error"); again.disabled = false; }
+    };
+    pl.appendChild(again);
   }
 }
 
