@@ -111,14 +111,14 @@ def main() -> None:
         browser.close()
     print(f"wrote {out}; episode {shown} shown with accepted {accepted}")
 
-    lines = ["# `value_labeling annotate`: the page and its stage-1 proposals", "",
-             "    nice -n 10 .venv/bin/python bench/annotate_screenshot.py --episodes " f"{args.episodes}", "",
-             f"Dataset: `robosuite_eval generate --task lift --mode hesitation --episodes {args.episodes} --seed 0 "
+    command = f"    nice -n 10 .venv/bin/python bench/annotate_screenshot.py --episodes {args.episodes}"
+    about = (f"Dataset: `robosuite_eval generate --task lift --mode hesitation --episodes {args.episodes} --seed 0 "
              f"--image-size 128`, annotation table removed. Proposals: {session.proposer.source} (default rule of "
              "`curate flag`). The page shows the agentview camera; the model reads its training camera. "
              "Truth is the generator's own stall [m, n], which the page does not see. In the picture, episode 0 "
-             "was marked with `[`/`]` and saved; episode {shown} shows its proposal accepted with `A` and both "
-             "handles dragged with the mouse to the generator's [m, n] (the script stands in for the annotator).".format(shown=shown), "",
+             f"was marked with `[`/`]` and saved; episode {shown} shows its proposal accepted with `A` and both "
+             "handles dragged with the mouse to the generator's [m, n] (the script stands in for the annotator).")
+    lines = ["# `value_labeling annotate`: the page and its stage-1 proposals", "", command, "", about, "",
              "| episode | T | truth [m, n] | proposed segments | best IoU with truth |", "|---|---|---|---|---|"]
     rows = []
     for ep, prop in proposals.items():
@@ -128,9 +128,10 @@ def main() -> None:
         rows.append({"episode": ep, "T": r["T"], "m": r["m"], "n": r["n"], "proposed": prop.segments, "best_iou": best})
         lines.append(f"| {ep} | {r['T']} | [{r['m']}, {r['n']}] | {segs} | {best:.2f} |")
     found = sum(x["best_iou"] >= 0.2 for x in rows)
-    lines += ["", f"Stalls found (IoU >= 0.2, `curate flag`'s matching rule): {found} of {len(rows)} episodes "
-              f"(n = {len(rows)}: an illustration of the page, not a benchmark; `bench/flag_segments.py` scores "
-              "the rule).", "", "![page](annotate_page.png)", ""]
+    found_line = (f"Stalls found (IoU >= 0.2, `curate flag`'s matching rule): {found} of {len(rows)} episodes "
+                  f"(n = {len(rows)}: an illustration of the page, not a benchmark; `bench/flag_segments.py` scores "
+                  "the rule).")
+    lines += ["", found_line, "", "![page](annotate_page.png)", ""]
     (RESULTS / "annotate_page.md").write_text("\n".join(lines))
     (RESULTS / "annotate_page.json").write_text(json.dumps({"command": " ".join(sys.argv), "shown_episode": shown,
                                                              "accepted": accepted, "rows": rows}, indent=1))

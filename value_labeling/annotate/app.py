@@ -25,7 +25,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -180,7 +180,7 @@ class RunningServer:
         self.thread.join(timeout=10)
         self.sock.close()
 
-    def __enter__(self) -> "RunningServer":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

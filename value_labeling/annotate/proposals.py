@@ -56,8 +56,8 @@ class Proposer:
         self.lengths, self.tasks, self.camera, self.frames = lengths, tasks, camera, frames
         self.fps = float(ds.meta.fps)
         self.eval_fps = eval_fps
-        self.rule = dict(stall_seconds=cfg.stall_seconds, stall_tolerance=cfg.stall_tolerance,
-                         fall_min_drop=cfg.fall_min_drop, smooth_seconds=cfg.smooth_seconds)
+        self.rule = {"stall_seconds": cfg.stall_seconds, "stall_tolerance": cfg.stall_tolerance,
+                     "fall_min_drop": cfg.fall_min_drop, "smooth_seconds": cfg.smooth_seconds}
         self._done: dict[int, Proposal] = {}
         self._lock = threading.Lock()
         self._ep_locks: dict[int, threading.Lock] = {}
@@ -111,7 +111,7 @@ class Proposer:
                 return self._done[ep]
             try:
                 prop = self._compute(ep, refresh)
-            except Exception as err:  # a proposal is a convenience: never let it take the page down
+            except Exception as err:  # noqa: BLE001  (a proposal is a convenience: never let it take the page down)
                 prop = Proposal(self.source, warnings=[f"proposal failed: {type(err).__name__}: {err}"])
             for w in prop.warnings:
                 print(f"annotate: episode {ep}: warning: {w}", file=sys.stderr)

@@ -95,7 +95,7 @@ def parse_answer(text: str, T: int) -> VlmAnswer:
     """The model's reply text -> validated segments in [0, T-1] (native frames, inclusive)."""
     out = VlmAnswer()
     body = text.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, flags=re.S)  # a common wrapping; not required
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, flags=re.DOTALL)  # a common wrapping; not required
     if fenced:
         body = fenced.group(1)
     try:
@@ -163,6 +163,6 @@ def ask_vlm(url: str, model: str, api_key: str | None, indices: np.ndarray, jpeg
         return VlmAnswer(warnings=[f"VLM endpoint {chat_url(url)} did not answer JSON: {resp.text[:120]!r}"])
     text = _reply_text(payload)
     if text is None:
-        return VlmAnswer(warnings=[f"VLM endpoint {chat_url(url)} answered without choices[0].message.content: "
-                                   f"{json.dumps(payload)[:200]}"])
+        return VlmAnswer(warnings=[(f"VLM endpoint {chat_url(url)} answered without choices[0].message.content: "
+                                    f"{json.dumps(payload)[:200]}")])
     return parse_answer(text, T)
