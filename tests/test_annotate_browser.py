@@ -3,9 +3,11 @@ download). On a dataset written by lerobot's own writer and on a RoboSuite datas
 CLI: step frames, play, accept a proposal, drag a handle, split and undo, save, and read the row back."""
 
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from value_labeling.dataset import open_dataset, read_episode_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+WAIT_MS = 180_000  # generous: a loaded 2-core CI machine decodes an episode slowly
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -78,6 +81,7 @@ def test_page_on_a_lerobot_written_dataset(browser, dataset, tmp_path):
     native = read_episode_frames(open_dataset(dataset), h, CAMERA)
     with RunningServer(create_app(AnnotateConfig(dataset=dataset, propose="values"), background=False)) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(WAIT_MS)
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server.url)
@@ -177,19 +181,22 @@ def test_page_on_a_robosuite_dataset_served_by_the_cli(browser, robosuite_ds):
                              "--propose", "none", "--camera", "agentview"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        lines, url = [], None
-        deadline = time.monotonic() + 120
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            found = re.search(r"open (http://127\.0\.0\.1:\d+) \(bound to loopback", line)
+        # A reader thread drains the server's output (a full pipe would block it) into a queue.
+        out, lines, url = queue.Queue(), [], None
+        threading.Thread(target=lambda: [out.put(x) for x in proc.stdout], daemon=True).start()
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                lines.append(out.get(timeout=1))
+            except queue.Empty:
+                continue
+            found = re.search(r"open (http://127\.0\.0\.1:\d+) \(bound to loopback", lines[-1])
             url = found.group(1) if found else None
         assert url, "".join(lines)
         assert any("1 already annotated" in x for x in lines) and any("reachable from this machine only" in x for x in lines)
 
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(WAIT_MS)
         page.goto(url)
         wait_episode(page, 0)
         m, n, T = before["m"], before["n"], before["T"]
