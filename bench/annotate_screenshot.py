@@ -7,7 +7,7 @@ then stage 2 in headless Chromium: episode 0 saved, episode 1 opened, its propos
 beside the PNG lists, per episode, the proposed segments against the generator's own [m, n] (which the
 page does not see), so the picture's claims can be checked.
 
-    nice -n 10 .venv/bin/python bench/annotate_screenshot.py [--work /tmp/annotate_shot] [--episodes 4]
+    nice -n 10 .venv/bin/python -m bench.annotate_screenshot [--work /tmp/annotate_shot] [--episodes 4]
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
+    from robodata.annotations import ANNOTATIONS_FILE, read_annotations
     from robosuite_eval.config import GenerateConfig
     from robosuite_eval.generate import run_generate
     from value_labeling.annotate.app import RunningServer, create_app
     from value_labeling.annotate.config import AnnotateConfig
-    from value_labeling.bench.annotations import ANNOTATIONS_FILE, read_annotations
 
     src = args.work / "lift_hesitation"
     run_generate(GenerateConfig(out=src, task="lift", mode="hesitation", episodes=args.episodes, seed=0,
@@ -111,7 +111,7 @@ def main() -> None:
         browser.close()
     print(f"wrote {out}; episode {shown} shown with accepted {accepted}")
 
-    command = f"    nice -n 10 .venv/bin/python bench/annotate_screenshot.py --episodes {args.episodes}"
+    command = f"    nice -n 10 .venv/bin/python -m bench.annotate_screenshot --episodes {args.episodes}"
     about = (f"Dataset: `robosuite_eval generate --task lift --mode hesitation --episodes {args.episodes} --seed 0 "
              f"--image-size 128`, annotation table removed. Proposals: {session.proposer.source} (default rule of "
              "`curate flag`). The page shows the agentview camera; the model reads its training camera. "

@@ -12,18 +12,18 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from curate.dataset_writer import commit_columns, frame_table, lock_path
+from robodata.annotations import ANNOTATIONS_FILE, read_annotations
+from robodata.columns import commit_columns, lock_path
+from robodata.dataset import frame_table, open_dataset, read_episode_frames
+from robodata.ground_truth import progress_curve
+from robodata.resample import resample_indices
+from testing.synthetic_bench import CAMERA
 from value_labeling.annotate.app import RunningServer, create_app
 from value_labeling.annotate.config import AnnotateConfig
 from value_labeling.annotate.proposals import VLM_CACHE_FILE
 from value_labeling.annotate.vlm import PROMPT_TAIL
-from value_labeling.bench.annotations import ANNOTATIONS_FILE, read_annotations
-from value_labeling.bench.ground_truth import progress_curve
-from value_labeling.bench.protocol import resample_indices
-from value_labeling.bench.synthetic import CAMERA
 from value_labeling.cli import main as value_labeling
-from value_labeling.dataset import open_dataset, read_episode_frames
-from value_labeling.models.registry import available_models, register_value_model
+from value_labeling.models import available_models, register_value_model
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ def test_resaving_an_annotated_bench_keeps_its_embodiment_and_task_names(dataset
 
 
 def test_a_saved_row_whose_T_disagrees_with_the_dataset_is_to_do_again(unannotated, truth):
-    from value_labeling.bench.annotations import write_annotations
+    from robodata.annotations import write_annotations
 
     T0 = truth[0]["T"]
     write_annotations(unannotated, [{"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": T0 + 5,
@@ -320,6 +320,16 @@ def test_cli_bad_input_is_one_line(unannotated, tmp_path, capsys, monkeypatch, a
     with pytest.raises(SystemExit) as err:
         value_labeling(["annotate", *args, "--port", "0"])
     assert err.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_proposal_rule_defaults_are_curate_flags():
+    import dataclasses
+
+    from curate.config import FlagConfig
+
+    names = ("stall_seconds", "stall_tolerance", "fall_min_drop", "smooth_seconds")
+    ours = {f.name: f.default for f in dataclasses.fields(AnnotateConfig) if f.name in names}
+    assert ours == {f.name: f.default for f in dataclasses.fields(FlagConfig) if f.name in names} and len(ours) == 4
 
 
 # ------------------------------------------------------------------------------ vlm proposals

@@ -14,15 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robodata.annotations import ANNOTATIONS_FILE, read_annotations
+from robodata.dataset import open_dataset, read_episode_frames
+from testing.synthetic_bench import CAMERA
 from value_labeling.annotate.app import RunningServer, create_app
 from value_labeling.annotate.config import AnnotateConfig
-from value_labeling.bench.annotations import ANNOTATIONS_FILE, read_annotations
-from value_labeling.bench.synthetic import CAMERA
-from value_labeling.dataset import open_dataset, read_episode_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-WAIT_MS = 180_000  # generous: a loaded 2-core CI machine decodes an episode slowly
+WAIT_MS = 10_000  # each wait in the page; a whole test is capped at 60 s (pytest-timeout)
+SERVER_START_S = 40  # the CLI subprocess imports torch and lerobot before it listens
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -35,22 +36,39 @@ def browser():
 
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/install_system.sh)"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=WAIT_MS * 3)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1280, "height": 900})
+    pg.set_default_timeout(WAIT_MS)
+    try:
+        yield pg
+    finally:
+        pg.close()
 
 
 def S(page, expr):
     return page.evaluate(f"() => annotator.S.{expr}")
 
 
+def wait(page, expr):
+    """Poll every 100 ms (not every animation frame) for at most WAIT_MS."""
+    page.wait_for_function(expr, polling=100, timeout=WAIT_MS)
+
+
 def wait_episode(page, ep, proposal=True):
-    page.wait_for_function(f"() => annotator.S.ep === {ep} && document.getElementById('frame').dataset.frame === "
-                           f"String(annotator.S.frame)" + (" && annotator.S.proposal !== null" if proposal else ""))
+    wait(page, f"() => annotator.S.ep === {ep} && document.getElementById('frame').dataset.frame === "
+               f"String(annotator.S.frame)" + (" && annotator.S.proposal !== null" if proposal else ""))
 
 
 def shown_frame(page, expected):
-    page.wait_for_function(f"() => document.getElementById('frame').dataset.frame === '{expected}'")
+    wait(page, f"() => document.getElementById('frame').dataset.frame === '{expected}'")
     return int(page.get_attribute("#frame", "data-frame"))
 
 
@@ -70,7 +88,8 @@ def timeline_point(page, frame: float, lane: str, which="start"):
     return box["x"] + x, box["y"] + y
 
 
-def test_page_on_a_lerobot_written_dataset(browser, dataset, tmp_path):
+@pytest.mark.timeout(60, func_only=True)
+def test_page_on_a_lerobot_written_dataset(page, dataset, tmp_path):
     from test_annotate import first, write_truth_column
 
     truth = {r["episode_index"]: r for r in read_annotations(dataset)}
@@ -80,8 +99,6 @@ def test_page_on_a_lerobot_written_dataset(browser, dataset, tmp_path):
     T = truth[h]["T"]
     native = read_episode_frames(open_dataset(dataset), h, CAMERA)
     with RunningServer(create_app(AnnotateConfig(dataset=dataset, propose="values"), background=False)) as server:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(WAIT_MS)
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server.url)
@@ -90,7 +107,7 @@ def test_page_on_a_lerobot_written_dataset(browser, dataset, tmp_path):
         assert page.locator("#episodes li.todo").count() == len(truth)  # every episode listed, all to do
         page.click(f'#episodes li[data-ep="{h}"]')
         wait_episode(page, h)
-        page.wait_for_function(f"() => annotator.S.loaded === {T}")
+        wait(page, f"() => annotator.S.loaded === {T}")
         assert len(S(page, "proposal.values")) == T and S(page, "mode") == "hesitation"  # suggested by the stall
 
         # Frame-accurate stepping: → ×3, Shift+→, ←; the canvas shows exactly that frame's pixels.
@@ -106,7 +123,7 @@ def test_page_on_a_lerobot_written_dataset(browser, dataset, tmp_path):
         assert err[12] < 3 and err[12] < err[differ].min()  # frame 12, not a neighbour that looks different
         # Play / pause.
         page.keyboard.press(" ")
-        page.wait_for_function("() => annotator.S.frame >= 15")
+        wait(page, "() => annotator.S.frame >= 15")
         page.keyboard.press(" ")
         assert S(page, "playing") is False
 
@@ -137,11 +154,11 @@ def test_page_on_a_lerobot_written_dataset(browser, dataset, tmp_path):
 
         # Replay the segment: it plays from its start and stops at its end.
         page.keyboard.press("r")
-        page.wait_for_function(f"() => !annotator.S.playing && annotator.S.frame === {b}")
+        wait(page, f"() => !annotator.S.playing && annotator.S.frame === {b}")
 
         page.keyboard.press("1")
         page.keyboard.press("Enter")
-        page.wait_for_function("() => document.getElementById('status').className === 'ok'")
+        wait(page, "() => document.getElementById('status').className === 'ok'")
         assert f"saved episode {h}" in page.inner_text("#status")
         assert page.locator(f'#episodes li[data-ep="{h}"].done').count() == 1
         page.screenshot(path=str(tmp_path / "annotate_page.png"))
@@ -174,7 +191,8 @@ def robosuite_ds(tmp_path_factory):
     return out
 
 
-def test_page_on_a_robosuite_dataset_served_by_the_cli(browser, robosuite_ds):
+@pytest.mark.timeout(60, func_only=True)
+def test_page_on_a_robosuite_dataset_served_by_the_cli(page, robosuite_ds):
     (before,) = read_annotations(robosuite_ds)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "value_labeling.cli", "annotate", str(robosuite_ds), "--port", "0",
@@ -184,7 +202,7 @@ def test_page_on_a_robosuite_dataset_served_by_the_cli(browser, robosuite_ds):
         # A reader thread drains the server's output (a full pipe would block it) into a queue.
         out, lines, url = queue.Queue(), [], None
         threading.Thread(target=lambda: [out.put(x) for x in proc.stdout], daemon=True).start()
-        deadline = time.monotonic() + WAIT_MS / 1000
+        deadline = time.monotonic() + SERVER_START_S
         while url is None and time.monotonic() < deadline and proc.poll() is None:
             try:
                 lines.append(out.get(timeout=1))
@@ -195,8 +213,6 @@ def test_page_on_a_robosuite_dataset_served_by_the_cli(browser, robosuite_ds):
         assert url, "".join(lines)
         assert any("1 already annotated" in x for x in lines) and any("reachable from this machine only" in x for x in lines)
 
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(WAIT_MS)
         page.goto(url)
         wait_episode(page, 0)
         m, n, T = before["m"], before["n"], before["T"]
@@ -204,14 +220,14 @@ def test_page_on_a_robosuite_dataset_served_by_the_cli(browser, robosuite_ds):
         assert page.evaluate("() => document.getElementById('frame').width") == 32
         # Switch to the wrist camera: frames reload from that camera's video.
         page.select_option("#camera", "observation.images.robot0_eye_in_hand")
-        page.wait_for_function(f"() => annotator.S.loaded === {T}")
+        wait(page, f"() => annotator.S.loaded === {T}")
         # Move the segment's start one frame earlier with the keyboard: seek to m - 1, press [.
         page.mouse.click(*timeline_point(page, m - 1 + 0.5, "axis"))
         assert S(page, "frame") == m - 1
         page.keyboard.press("[")
         assert S(page, "accepted") == [{"start": m - 1, "end": n}]
         page.keyboard.press("Enter")
-        page.wait_for_function("() => document.getElementById('status').className === 'ok'")
+        wait(page, "() => document.getElementById('status').className === 'ok'")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

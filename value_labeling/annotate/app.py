@@ -34,10 +34,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from robodata.dataset import DatasetError
 from value_labeling.annotate.config import AnnotateConfig
 from value_labeling.annotate.session import Session
 from value_labeling.annotate.store import SaveBusy
-from value_labeling.dataset import DatasetError
 
 STATIC_DIR = Path(__file__).parent / "static"
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]

@@ -8,8 +8,6 @@ from typing import Literal
 
 import tyro
 
-from curate.config import FlagConfig
-
 
 @dataclasses.dataclass(frozen=True)
 class AnnotateConfig:
@@ -36,13 +34,15 @@ class AnnotateConfig:
     model: str | None = None
     """Value model used when the dataset has no --value-column: a registered name or a checkpoint
     (default: the embedded default model). It reads its training camera when the dataset has it."""
-    stall_seconds: float = FlagConfig.stall_seconds
+    # The defaults of `curate flag` (FlagConfig; a test keeps them equal): written out because this
+    # layer may not import curate's config.
+    stall_seconds: float = 1.0
     """Minimum duration of a stall (as `curate flag --stall-seconds`)."""
-    stall_tolerance: float = FlagConfig.stall_tolerance
+    stall_tolerance: float = 0.02
     """Largest change of the smoothed value within a stall."""
-    fall_min_drop: float = FlagConfig.fall_min_drop
+    fall_min_drop: float = 0.05
     """Minimum total drop of a fall."""
-    smooth_seconds: float = FlagConfig.smooth_seconds
+    smooth_seconds: float = 0.5
     """Moving-average window applied to the values before segmenting."""
     vlm_url: str | None = None
     """OpenAI-compatible endpoint: a base URL (…/v1) or the full …/chat/completions URL."""

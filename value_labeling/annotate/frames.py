@@ -15,7 +15,7 @@ from collections import OrderedDict
 import numpy as np
 from PIL import Image
 
-from value_labeling.dataset import read_episode_frames
+from robodata.dataset import read_episode_frames
 
 DECODE_SLICE = 64  # frames decoded at once: bounds memory on long, large episodes
 

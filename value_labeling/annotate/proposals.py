@@ -70,7 +70,7 @@ class Proposer:
                              "https://api.openai.com/v1) and --vlm-model (a model it serves); or use "
                              "--propose values|none")
         if cfg.propose == "values" and self.column is None:
-            from value_labeling.models.registry import available_models, default_model_name
+            from value_labeling.models import available_models, default_model_name
 
             if cfg.model is not None and cfg.model not in available_models() and not Path(cfg.model).exists():
                 raise ValueError(f"unknown value model {cfg.model!r}: not a registered name "
@@ -93,7 +93,7 @@ class Proposer:
         info = json.loads((self.root / "meta" / "info.json").read_text())
         if self.cfg.value_column not in info["features"]:
             return None
-        from curate.dataset_writer import episode_rows, frame_table, read_column
+        from robodata.dataset import episode_rows, frame_table, read_column
 
         values, frames = read_column(self.root, self.cfg.value_column), frame_table(self.root)
         return {ep: values[frames["index"][sel]] for ep, sel in episode_rows(frames).items()}
@@ -134,9 +134,9 @@ class Proposer:
 
     # ------------------------------------------------------------------ values from a model
     def _model_values(self, ep: int) -> np.ndarray:
-        from curate.labeling import label_episode
-        from value_labeling.dataset import resolve_camera
-        from value_labeling.models.registry import default_model_name, load_value_model, model_camera
+        from curate.workers import label_episode  # the same labelling as `curate label-values`
+        from robodata.dataset import resolve_camera
+        from value_labeling.models import default_model_name, load_value_model, model_camera
 
         with self._model_lock:
             if self._model is None:
@@ -155,9 +155,9 @@ class Proposer:
                            "max_side": c.vlm_max_side, "episode": ep, "T": self.lengths[ep]}, sort_keys=True)
 
     def _vlm(self, ep: int, refresh: bool) -> dict:
+        from robodata.resample import resample_indices
         from value_labeling.annotate.frames import encode_jpeg
         from value_labeling.annotate.vlm import ask_vlm
-        from value_labeling.bench.protocol import resample_indices
 
         key = self._vlm_key(ep)
         cache = self._read_cache()
@@ -186,13 +186,12 @@ class Proposer:
             return {}  # a cache, not data: an unreadable one is rebuilt
 
     def _write_cache(self, key: str, entry: dict) -> None:
-        path = self.root / VLM_CACHE_FILE
+        from robodata.atomic import write_json
+
         with self._cache_lock:
             cache = self._read_cache()
             cache[key] = entry
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(cache, indent=1))
-            os.replace(tmp, path)
+            write_json(self.root / VLM_CACHE_FILE, cache, indent=1)
 
     # ------------------------------------------------------------------ background
     def start_background(self, order: list[int]) -> threading.Thread | None:

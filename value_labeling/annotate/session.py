@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from robodata.dataset import camera_keys, episode_length, episode_task, open_dataset, resolve_camera
+from robodata.embodiment import EMBODIMENT_FPS
 from value_labeling.annotate.config import AnnotateConfig
 from value_labeling.annotate.frames import FrameCache
 from value_labeling.annotate.proposals import Proposer
 from value_labeling.annotate.store import AnnotationStore
-from value_labeling.bench.config import DEFAULT_EMBODIMENT_FPS
-from value_labeling.dataset import camera_keys, episode_length, episode_task, open_dataset, resolve_camera
 
 
 class Session:
@@ -24,7 +24,7 @@ class Session:
         self.lengths = {ep: episode_length(self.ds, ep) for ep in range(n)}
         self.tasks = {ep: episode_task(self.ds, ep) for ep in range(n)}
         self.embodiment = cfg.embodiment or self.ds.meta.robot_type or self.root.name
-        self.eval_fps = cfg.eval_fps or DEFAULT_EMBODIMENT_FPS.get(self.embodiment, 2.0)
+        self.eval_fps = cfg.eval_fps or EMBODIMENT_FPS.get(self.embodiment, 2.0)
         self.store = AnnotationStore(self.root, self.lengths)
         self.frames = FrameCache(self.ds)
         self.proposer = Proposer(cfg, self.ds, self.root, self.lengths, self.tasks, self.camera, self.frames,

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from curate.dataset_writer import lock_path
-from value_labeling.bench.annotations import ANNOTATIONS_FILE, SCHEMA, validate_rows, write_annotations
-from value_labeling.bench.ground_truth import validate_annotation
+from robodata.annotations import ANNOTATIONS_FILE, SCHEMA, validate_rows, write_annotations
+from robodata.columns import lock_path
+from robodata.ground_truth import validate_annotation
 
 
 class SaveBusy(RuntimeError):
@@ -57,7 +57,7 @@ class AnnotationStore:
             return {}
         missing = set(SCHEMA.names) - set(table.column_names)
         if missing:
-            raise ValueError(f"{self.path} lacks columns {sorted(missing)}; see value_labeling/bench/annotations.py")
+            raise ValueError(f"{self.path} lacks columns {sorted(missing)}; see robodata/annotations.py")
         rows = table.to_pylist()
         validate_rows(rows)
         return {int(r["episode_index"]): r for r in rows}

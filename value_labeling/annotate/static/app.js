@@ -166,13 +166,13 @@ function stop() { S.playing = false; S.playUntil = null; $("b-play").textContent
 function tick(now) {
   if (!S.playing) return;
   carry += (now - lastTick) / 1000 * S.fps * S.speed; lastTick = now;
-  const end = S.playUntil === null ? S.T - 1 : S.playUntil;
+  const end = S.playUntil === null ? S.T - 1 : S.playUntil, before = S.frame;
   while (carry >= 1 && S.frame < end) {
     const img = S.images[S.frame + 1];
     if (!img || !img.complete) { carry = 0; break; }  // wait for the next frame rather than skip it
     S.frame++; carry -= 1;
   }
-  drawFrame(); drawTimeline();
+  if (S.frame !== before) { drawFrame(); drawTimeline(); }  // draw only what changed
   if (S.frame >= end) { stop(); return; }
   requestAnimationFrame(tick);
 }
