@@ -1,6 +1,6 @@
 """Stage 1: proposed non-progress segments for each episode (`--propose values|vlm|none`).
 
-`values` runs `curate flag`'s stall/fall rule (`curate.flag.find_segments`) over the per-frame value
+`values` runs `curate flag`'s stall/fall rule (`value_labeling.segments.find_segments`) over the per-frame value
 curve: the dataset's value column when it has one, else the value model's prediction (resampled to the
 model's rate and interpolated back, as `curate label-values` does). A stall suggests a hesitation, a
 fall a retry. `vlm` asks a vision-language model (`vlm.py`); its valid answers are cached in
@@ -39,7 +39,7 @@ class Proposal:
 
 def value_segments(values: np.ndarray, fps: float, rule: dict) -> list[dict]:
     """`curate flag`'s stalls and falls as proposal segments (native frames, inclusive)."""
-    from curate.flag import find_segments
+    from value_labeling.segments import find_segments
 
     out = []
     for s, e, kind, size in find_segments(values, fps, **rule):
@@ -134,7 +134,7 @@ class Proposer:
 
     # ------------------------------------------------------------------ values from a model
     def _model_values(self, ep: int) -> np.ndarray:
-        from curate.workers import label_episode  # the same labelling as `curate label-values`
+        from value_labeling.models import label_episode  # the same labelling as `curate label-values`
         from robodata.dataset import resolve_camera
         from value_labeling.models import default_model_name, load_value_model, model_camera
 
