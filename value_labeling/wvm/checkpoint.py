@@ -46,7 +46,8 @@ def save_checkpoint(out: Path, step: int, model, optimizer, mcfg: ModelConfig, t
     tmp = ckdir / f".tmp_step_{step:07d}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    sd = model if isinstance(model, dict) else model.state_dict()  # a module or its full state dict
+    sd = {k: v.detach().to("cpu").contiguous() for k, v in sd.items()}
     save_file(sd, str(tmp / "model.safetensors"))
     if optimizer is not None:
         osd = optimizer.state_dict()

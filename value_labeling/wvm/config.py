@@ -185,6 +185,11 @@ class TrainConfig:
     """auto = cuda when available else cpu."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """auto = bf16 autocast on GPU, fp32 on CPU."""
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+    """Data parallelism over torchrun processes: ddp replicates the model; fsdp shards weights, gradients
+    and AdamW moments per joint layer (FSDP2; wvm-5b needs it on 80 GB cards, see the README's memory plan)."""
+    activation_checkpointing: bool = False
+    """Recompute each joint layer's activations in backward instead of storing them."""
     max_episodes: int | None = None
     """Use only the first N episodes of each dataset."""
     debug: bool = False
@@ -217,6 +222,8 @@ class PretrainVideoConfig:
     seed: int = 0
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+    activation_checkpointing: bool = False
     max_episodes: int | None = None
     debug: bool = False
 

@@ -1,16 +1,15 @@
 """Training loops: `value_labeling train` (L = L_value + lambda L_video, eq. 7) and
 `value_labeling pretrain-video` (the Wan video stream alone, future-latent flow matching).
 
-Distributed: launch with torchrun (e.g. `torchrun --nproc-per-node 8 -m value_labeling.cli train ...`);
-each process samples its own windows (seeded by rank), gradients are averaged by DDP (gloo on CPU, nccl
-on GPU); rank 0 writes checkpoints. Optimizer per Table A.1: AdamW(0.9, 0.95), weight decay 0, grad
-clip 1.0, peak lr 1e-4, linear warm-up, cosine decay to 0.1x peak; bf16 autocast on GPU.
-FSDP for wvm-5b is not wired in yet: DDP replicates the 5.7B model (fp32 master weights + AdamW moments,
-~90 GB, so it does not fit even an 80 GB GPU without sharding). FSDP2's `fully_shard` cannot simply wrap
-`video.blocks[i]`, because the MoT layer calls the Wan block's submodules from WVM.video_block instead of
-the block's own forward (FSDP's unshard/reduce-scatter hooks sit on forward); it needs a small wrapper
-module per joint layer whose forward is the joint layer (tried here: the naive wrap fails with mixed
-Tensor/DTensor ops).
+Distributed: launch with torchrun (e.g. `torchrun --nproc-per-node 8 -m value_labeling.cli train ...`).
+Every process draws the same global batch of N x batch_size windows and its noise (seeded by step) and
+keeps its own rows, so N processes compute the losses and gradients of one process with batch N x
+batch_size; the logged losses are the global batch's. `--parallel ddp` replicates the model (gradients
+averaged by DDP; rank 0 writes checkpoints); `--parallel fsdp` shards weights, gradients and AdamW
+moments per joint layer (FSDP2, `sharding.py`; sharded checkpoints under OUT/sharded/, exported to an
+ordinary checkpoint at the end). gloo on CPU, nccl on GPU. Optimizer per Table A.1: AdamW(0.9, 0.95),
+weight decay 0, grad clip 1.0, peak lr 1e-4, linear warm-up, cosine decay to 0.1x peak; bf16 autocast
+on GPU (with fsdp also bf16 parameter all-gathers and fp32 gradient reduction).
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from value_labeling.wvm.config import DEFAULT_WARMUP, ModelConfig, PretrainVideoConfig, TrainConfig, get_preset
+from value_labeling.wvm.model import draw_noise
 
 
 def lr_lambda(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -48,6 +48,23 @@ def _dist_setup(device: str):
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
     return rank, world, torch.device(device)
+
+
+def _resume_meta(out: Path, fsdp: bool) -> dict | None:
+    """The checkpoint a rerun resumes from: OUT/sharded/latest.json with --parallel fsdp, else OUT/latest.json."""
+    from value_labeling.wvm import checkpoint as ck
+    from value_labeling.wvm.sharding import SHARDED_DIR, latest_sharded, read_sharded_meta
+
+    if fsdp:
+        d = latest_sharded(out)
+        if d is None and (out / "latest.json").is_file():
+            raise ValueError(f"{out} holds a run trained with --parallel ddp; resume it with --parallel ddp "
+                             f"(or use another --out)")
+        return read_sharded_meta(d) if d is not None else None
+    if (out / SHARDED_DIR / "latest.json").is_file():
+        raise ValueError(f"{out} holds a run trained with --parallel fsdp; resume it with --parallel fsdp "
+                         f"(or use another --out)")
+    return ck.read_meta(out) if (out / "latest.json").is_file() else None
 
 
 def _model_config(cfg, resume_meta: dict | None) -> ModelConfig:
@@ -126,9 +143,8 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads()))))
     rank, world, device = _dist_setup(cfg.device)
     out = Path(cfg.out)
-    resume_meta = None
-    if (out / "latest.json").is_file():
-        resume_meta = ck.read_meta(out)
+    fsdp = getattr(cfg, "parallel", "ddp") == "fsdp"
+    resume_meta = _resume_meta(out, fsdp)
     mcfg = _model_config(cfg, resume_meta)
     video_train = mode == "video" or not getattr(cfg, "freeze_video", False)
     video_loss = mode == "video" or (video_train and not cfg.no_video_loss and cfg.video_loss_weight > 0)
@@ -157,13 +173,27 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
         for n, p in model.named_parameters():
             if not n.startswith("video."):
                 p.requires_grad_(False)
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    if fsdp:
+        from value_labeling.wvm.sharding import ensure_process_group, shard_model
+
+        rank, world = ensure_process_group(device)
+        shard_model(model, device, mixed_precision=bf16,
+                    activation_checkpointing=getattr(cfg, "activation_checkpointing", False))
+    elif getattr(cfg, "activation_checkpointing", False):
+        for layer in model.joint_layers:
+            layer.checkpoint = True
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(getattr(cfg, "beta1", 0.9), getattr(cfg, "beta2", 0.95)),
                             weight_decay=getattr(cfg, "weight_decay", 0.0))
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else DEFAULT_WARMUP[mcfg.preset]
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, warmup, cfg.steps, cfg.min_lr_ratio))
     start, history = 0, []
-    if resume_meta is not None:
+    if resume_meta is not None and fsdp:
+        from value_labeling.wvm.sharding import load_sharded
+
+        start, history = int(resume_meta["step"]), load_sharded(Path(resume_meta["dir"]), model, opt)["history"]
+    elif resume_meta is not None:
         from safetensors.torch import load_file
 
         d = Path(resume_meta["dir"])
@@ -171,26 +201,32 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
         ck.load_optimizer_state(d, opt)
         start = int(resume_meta["step"])
         history = json.loads((d / "history.json").read_text())
+    if resume_meta is not None:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, warmup, cfg.steps, cfg.min_lr_ratio),
                                                   last_epoch=start - 1)
         if rank == 0:
             print(f"resuming {out} at step {start}")
     net = model
-    if world > 1:
+    if world > 1 and not fsdp:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=(mode == "wvm" and not video_loss) or mode == "video")
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     train_dict = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()}
     train_dict["data"] = [str(p) for p in cfg.data]
     train_dict["mode"] = mode
     if rank == 0:
         n_tr = sum(p.numel() for p in params)
         print(f"{mcfg.preset}: {len(trajs)} trajectories, {n_tr / 1e6:.2f}M trainable parameters, "
-              f"{world} process(es), device {device}, {'bf16' if bf16 else 'fp32'}")
+              f"{world} process(es), {'fsdp' if fsdp else 'ddp'}, device {device}, {'bf16' if bf16 else 'fp32'}")
 
     def save(step):
-        if rank == 0:
+        if fsdp:
+            from value_labeling.wvm.sharding import save_sharded
+
+            save_sharded(out, step, model, opt, mcfg, train_dict, cache, history, keep=cfg.keep_checkpoints)
+            if rank == 0:
+                _plot(history, out / "loss_curves.png")
+        elif rank == 0:
             ck.save_checkpoint(out, step, model, opt, mcfg, train_dict, cache, history, keep=cfg.keep_checkpoints)
             _plot(history, out / "loss_curves.png")
             if mode == "video":
@@ -201,23 +237,34 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
     t0, acc = time.time(), []
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=rank != 0, desc="train")
     for step in bar:
-        rng = np.random.default_rng([cfg.seed, rank, step])
-        torch.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
+        # The global batch (world x batch_size windows and their noise) from one stream per step; this
+        # rank keeps rows [rank*b, (rank+1)*b). One process: exactly the former per-process draw.
+        rng = np.random.default_rng([cfg.seed, 0, step])
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        rows = slice(rank * cfg.batch_size, (rank + 1) * cfg.batch_size)
         p = getattr(cfg, "prefix_p", 0.5)
-        clips, vals, instr = sample_batch(trajs, rng, cfg.batch_size, mcfg.chunk, p,
+        clips, vals, instr = sample_batch(trajs, rng, world * cfg.batch_size, mcfg.chunk, p,
                                           getattr(cfg, "rewind_ratio", 0.0 if mode == "video" else 0.5),
-                                          getattr(cfg, "plateau_ratio", 0.0 if mode == "video" else 0.1))
+                                          getattr(cfg, "plateau_ratio", 0.0 if mode == "video" else 0.1), rows=rows)
+        gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step)
+        noise = {k: v[rows] for k, v in draw_noise(mcfg, world * cfg.batch_size, video_loss, mode == "wvm",
+                                                   device, gen).items()}
         text = cache.get(instr).to(device)
         ctx = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
         with ctx:
-            losses = net(clips.to(device), vals.to(device), text, video_loss=video_loss, value_loss=mode == "wvm")
+            losses = net(clips.to(device), vals.to(device), text, video_loss=video_loss, value_loss=mode == "wvm",
+                         noise=noise)
             loss = losses["value"] + lam * losses["video"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         sched.step()
-        acc.append([loss.item(), losses["value"].item(), losses["video"].item(), float(gnorm)])
+        logged = torch.stack([loss.detach(), losses["value"].detach(), losses["video"].detach()]).float()
+        if world > 1:  # the global batch's mean losses (equal batch per rank)
+            torch.distributed.all_reduce(logged)
+            logged /= world
+        acc.append([*logged.tolist(), float(gnorm)])
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             a = np.mean(acc, 0)
             acc = []
@@ -227,9 +274,15 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
             bar.set_postfix(loss=f"{a[0]:.4f}", value=f"{a[1]:.4f}", video=f"{a[2]:.4f}")
         if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             save(step + 1)
-    if start < cfg.steps or not (out / "latest.json").is_file():
+    if start < cfg.steps or resume_meta is None:
         save(cfg.steps)
-    if world > 1:
+    if fsdp and rank == 0 and (not (out / "latest.json").is_file() or ck.read_meta(out)["step"] != cfg.steps):
+        from value_labeling.wvm.sharding import export_consolidated
+
+        export_consolidated(out, keep=cfg.keep_checkpoints)
+        if mode == "video":
+            export_video_model(ck.load_model(out)[0], out)
+    if world > 1 or fsdp:
         torch.distributed.barrier()
     if rank == 0:
         print(f"saved {out} (loss curves: {out / 'loss_curves.png'})")
