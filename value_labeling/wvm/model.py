@@ -182,7 +182,8 @@ class ValueBlock(nn.Module):
         o = sdpa(q, torch.cat([vid_k.to(q.dtype), k], 1), torch.cat([vid_v.to(q.dtype), v], 1))
         x = (x.float() + self.to_out(o.flatten(2)) * gate).type_as(x)
         # 2. Cross-attention to the instruction.
-        n = self.norm2(x.float()).type_as(x)
+        n2 = self.norm2  # in fp32 whatever the weights' dtype (bf16 under FSDP mixed precision), as Wan's FP32LayerNorm
+        n = F.layer_norm(x.float(), n2.normalized_shape, n2.weight.float(), n2.bias.float(), n2.eps).type_as(x)
         q = self.cnorm_q(self.cq(n)).unflatten(2, (self.heads, -1))
         k = self.cnorm_k(self.ck(text)).unflatten(2, (self.heads, -1))
         v = self.cv(text).unflatten(2, (self.heads, -1))
@@ -394,7 +395,7 @@ class WVM(nn.Module):
         if video_loss:
             sigma, eps_v = noise["sigma"].to(dev), noise["eps_video"].to(dev, fut.dtype)
             s = sigma.view(B, 1, 1, 1, 1)
-            lat_in = torch.cat([ctx, (1 - s) * fut + s * eps_v], 2)
+            lat_in = torch.cat([ctx, ((1 - s) * fut + s * eps_v).type_as(fut)], 2)
             ts = torch.cat([zeros, (sigma * 1000).view(B, 1).expand(B, n)], 1)
         else:
             lat_in, ts = ctx, zeros
