@@ -247,7 +247,7 @@ def train(ck: Check, state: dict) -> dict:
                 opt.step()
                 ck.sync()
                 times.append(time.perf_counter() - t)
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
             out["activation_checkpointing" if ac else "no_activation_checkpointing"] = {
                 "seconds_per_step": statistics.median(times[1:]), "first_step_s": times[0], "losses": losses,
                 "losses_finite": all(np.isfinite(losses)), **ck.peak()}

@@ -177,6 +177,7 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
     if fsdp:
         from value_labeling.wvm.sharding import ensure_process_group, shard_model
 
+        own_group = not torch.distributed.is_initialized()  # one process without torchrun: a 1-rank group
         rank, world = ensure_process_group(device)
         shard_model(model, device, mixed_precision=bf16,
                     activation_checkpointing=getattr(cfg, "activation_checkpointing", False))
@@ -284,6 +285,8 @@ def run_train(cfg: TrainConfig, mode: str = "wvm") -> Path:
             export_video_model(ck.load_model(out)[0], out)
     if world > 1 or fsdp:
         torch.distributed.barrier()
+    if fsdp and own_group:
+        torch.distributed.destroy_process_group()
     if rank == 0:
         print(f"saved {out} (loss curves: {out / 'loss_curves.png'})")
     return out
