@@ -1,7 +1,7 @@
 """One prepared GPU check (<= 10 minutes on one CUDA GPU): does the paper-scale path run, how fast, in how much memory?
 
     scripts/gpu_check.sh                      # on a CUDA machine: wvm-5b + full-size π0.5
-    python bench/gpu_check.py --dry-run       # CPU: wvm-tiny + tiny π0.5 through the same code paths
+    python -m bench.gpu_check --dry-run       # CPU: wvm-tiny + tiny π0.5 through the same code paths
 
 Sections (each recorded on its own; a failure or an out-of-memory is a result, and the next section runs):
 1. build: `wvm-5b` at random init from the Wan2.2-TI2V-5B configs (fp32 master copy on the device), and
@@ -40,8 +40,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 #: Dense bf16 tensor-core peak, FLOP/s (NVIDIA datasheets; first matching name wins).
 BF16_PEAK = [("H200", 989.4e12), ("H100 NVL", 835e12), ("H100 PCIe", 756e12), ("H100", 989.4e12),
@@ -65,7 +63,7 @@ class Check:
         self.dtype = torch.bfloat16 if self.bf16 else torch.float32
         name = torch.cuda.get_device_name(0) if self.cuda else f"CPU ({platform.machine()}, {os.cpu_count()} cores)"
         self.res = {
-            "command": "python bench/gpu_check.py " + " ".join(sys.argv[1:]),
+            "command": "python -m bench.gpu_check " + " ".join(sys.argv[1:]),
             "ran_on_gpu": self.cuda,
             "status": (f"measured on {name}" if self.cuda else
                        "NOT RUN ON A GPU: CPU dry run (wvm-tiny, tiny π0.5) of the same code paths; "
@@ -147,8 +145,8 @@ def random_text_cache(cfg, instructions, seed: int = 0):
 
 
 def build(ck: Check, state: dict) -> dict:
-    from value_labeling.bench.synthetic import make_synthetic_bench
-    from value_labeling.dataset import episode_task, open_dataset
+    from robodata.dataset import episode_task, open_dataset
+    from testing.synthetic_bench import make_synthetic_bench
     from value_labeling.wvm import checkpoint as ckpt
     from value_labeling.wvm.config import get_preset
     from value_labeling.wvm.model import WVM, count_parameters
@@ -176,8 +174,8 @@ def build(ck: Check, state: dict) -> dict:
 def inference(ck: Check, state: dict) -> dict:
     import copy
 
+    from bench.wvm_throughput import big_model_costs
     from value_labeling.wvm.inference import chunked_predict, window_anchors
-    from wvm_throughput import big_model_costs
 
     cfg = state["cfg"]
     flops = big_model_costs(cfg.preset)["inference_flops_per_chunk"]["total"]
@@ -265,8 +263,8 @@ def train(ck: Check, state: dict) -> dict:
 
 def pi05(ck: Check, state: dict) -> dict:
     from policy_ft.config import TrainConfig
-    from policy_ft.synthetic import make_value_dataset, make_word_tokenizer
     from policy_ft.train import Trainer
+    from testing.synthetic_policy import make_value_dataset, make_word_tokenizer
 
     root = state["tmp"] / "pi05_ds"
     make_value_dataset(root, episodes=2, length=20, image_size=32 if ck.dry_run else 224)
@@ -300,7 +298,7 @@ def label(ck: Check, state: dict) -> dict:
     import pandas as pd
 
     from curate.cli import main as curate_main
-    from value_labeling.dataset import open_dataset
+    from robodata.dataset import open_dataset
 
     ds, run = state["dataset"], state["tmp"] / "run"
     ck.reset_peak()

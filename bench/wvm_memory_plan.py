@@ -1,7 +1,7 @@
 """wvm-5b training memory per GPU for 1, 8 and 32 GPUs at the paper's global batch (Table A.1: 1024
 windows, 32 x A100-40GB, bf16), and which settings fit 40, 80 and 141 GB cards.
 
-    python bench/wvm_memory_plan.py      # CPU only, ~1 min: the model is built on the meta device
+    python -m bench.wvm_memory_plan      # CPU only, ~1 min: the model is built on the meta device
 
 Inputs, none typed in:
 - Parameters: the real counts of `WVM(wvm-5b)` (Wan2.2-TI2V-5B configs + the value stream) built on
@@ -32,13 +32,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from value_labeling.wvm.config import get_preset  # noqa: E402
 from value_labeling.wvm.model import WVM, count_parameters  # noqa: E402
@@ -215,7 +213,7 @@ def markdown(res: dict) -> str:
 def main():
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     m = measure()
-    res = {"command": "python bench/wvm_memory_plan.py", "model": m, "cards_bytes": CARDS, "usable_fraction": USABLE,
+    res = {"command": "python -m bench.wvm_memory_plan", "model": m, "cards_bytes": CARDS, "usable_fraction": USABLE,
            "paper_global_batch": PAPER_GLOBAL_BATCH, "plan": plan(m)}
     out = ROOT / "bench" / "results" / "wvm_memory_plan.json"
     out.parent.mkdir(parents=True, exist_ok=True)

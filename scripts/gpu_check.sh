@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check (bench/gpu_check.py): on one CUDA GPU, within 10 minutes, wvm-5b at random init
+# The prepared GPU check (bench/gpu_check.py, python -m bench.gpu_check): on one CUDA GPU, within 10 minutes, wvm-5b at random init
 # (bf16 labelling throughput, one sharded training step with/without activation checkpointing), a full-size
 # π0.5 policy_ft step and `curate label-values` with a wvm-5b run. Writes bench/results/gpu_check.{json,md}.
 #   scripts/gpu_check.sh            # GPU
@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false MUJOCO_GL=egl PYOPENGL_PLATFORM=egl
 PY="${PYTHON:-.venv/bin/python}"
-exec timeout 600 "$PY" bench/gpu_check.py "$@"
+exec timeout 600 "$PY" -m bench.gpu_check "$@"

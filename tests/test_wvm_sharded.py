@@ -89,7 +89,7 @@ def test_fsdp_two_gloo_processes_match_one_process_resume_and_export(synthetic_b
     assert not list(sh.glob(".tmp*")) or (sh / "latest.json").read_text().count("step_0000003")
 
     # The export is an ordinary checkpoint: a value model for `bench` / `curate label-values --model`.
-    from value_labeling.models.registry import load_value_model
+    from value_labeling.models import load_value_model
 
     vm = load_value_model(str(fsdp))
     frames = np.random.default_rng(0).integers(0, 255, (12, 32, 32, 3), dtype=np.uint8)
@@ -98,7 +98,7 @@ def test_fsdp_two_gloo_processes_match_one_process_resume_and_export(synthetic_b
 
 
 def synthetic_bench_task(root: Path) -> str:
-    from value_labeling.dataset import episode_task, open_dataset
+    from robodata.dataset import episode_task, open_dataset
 
     return episode_task(open_dataset(root), 0)
 

@@ -42,7 +42,6 @@ eps - x, timestep = 1000 sigma); with tau = 1-sigma this is eq. 5 with the veloc
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -51,7 +50,6 @@ import torch.nn.functional as F
 
 from value_labeling.wvm import heads
 from value_labeling.wvm.config import ModelConfig
-
 
 # ---------------------------------------------------------------------------------------------------
 # builders for diffusers' own Wan modules

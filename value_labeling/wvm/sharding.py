@@ -214,7 +214,7 @@ def main(argv=None) -> None:
     try:
         print(export_consolidated(args.run))
     except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"error: {e}")
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
