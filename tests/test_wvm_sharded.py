@@ -1,5 +1,6 @@
 """Sharded (FSDP2) WVM training on 2 gloo processes through `value_labeling train --parallel fsdp`:
-the same losses and weights as one process with the global batch, a save killed before it was
+the same losses and weights as one process with the global batch (and as 2 accumulated micro-batches
+in one process), a save killed before it was
 published resumes from the last complete checkpoint (here on 1 process: DCP reshards), and the
 consolidated export loads as a value model."""
 
@@ -65,6 +66,17 @@ def test_fsdp_two_gloo_processes_match_one_process_resume_and_export(synthetic_b
     for k in w1:
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5, msg=k)
 
+    # Gradient accumulation: one process, 2 micro-batches of 2 = the same global batch of 4.
+    accum = tmp_path / "accum"
+    main(["train", "--data", str(synthetic_bench), "--out", str(accum), "--batch-size", "2", "--grad-accum-steps", "2",
+          *COMMON])
+    for a, b in zip(h1, _history(accum)):
+        for k in ("loss", "value", "video", "grad_norm"):
+            assert b[k] == pytest.approx(a[k], rel=1e-5), (k, a, b)
+    w5 = _weights(accum)
+    for k in w1:
+        torch.testing.assert_close(w5[k], w1[k], rtol=1e-4, atol=1e-5, msg=k)
+
     # Sharded checkpoints: steps 2 and 3 published, nothing half-written.
     sh = fsdp / "sharded"
     assert json.loads((sh / "latest.json").read_text())["step"] == 3
@@ -87,6 +99,15 @@ def test_fsdp_two_gloo_processes_match_one_process_resume_and_export(synthetic_b
     for k in w1:
         torch.testing.assert_close(w3[k], w2[k], rtol=1e-4, atol=1e-5, msg=k)
     assert not list(sh.glob(".tmp*")) or (sh / "latest.json").read_text().count("step_0000003")
+
+    # The export command rewrites it from the last complete sharded checkpoint, same weights.
+    from value_labeling.wvm.sharding import main as sharding_main
+
+    shutil.rmtree(fsdp / "checkpoints")
+    (fsdp / "latest.json").unlink()
+    sharding_main(["export", str(fsdp)])
+    w4 = _weights(fsdp)
+    assert all(torch.equal(w4[k], w3[k]) for k in w3)
 
     # The export is an ordinary checkpoint: a value model for `bench` / `curate label-values --model`.
     from value_labeling.models import load_value_model

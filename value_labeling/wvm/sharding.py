@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -198,7 +199,9 @@ def export_consolidated(out: Path, keep: int = 2) -> Path:
         model = WVM(mcfg)
     model.to_empty(device="cpu")
     sd = model.state_dict()
-    dcp.load({"model": sd}, checkpoint_id=str(d), no_dist=True)
+    with warnings.catch_warnings():  # one process reading all ranks' shards is the point here
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load({"model": sd}, checkpoint_id=str(d), no_dist=True)
     return ck.save_checkpoint(Path(out), int(meta["step"]), sd, None, mcfg, meta["train"], TextCache.load(d),
                               meta["history"], keep=keep)
 

@@ -23,6 +23,7 @@ import dataclasses
 import json
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -146,26 +147,35 @@ def run_train(cfg: TrainConfig) -> Path:
     t0, acc_losses = time.time(), []
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=rank != 0, desc="train")
     for step in bar:
-        # The global batch (world x batch_size windows and their noise) from one stream per step; this
-        # rank keeps rows [rank*b, (rank+1)*b). One process: exactly the former per-process draw.
+        # The global batch (world x k x batch_size windows and their noise) from one stream per step; this
+        # rank keeps rows [rank*k*b, (rank+1)*k*b) as k micro-batches of b. One process, k = 1: exactly
+        # the former per-process draw.
+        b, k = cfg.batch_size, cfg.grad_accum_steps
         rng = np.random.default_rng([cfg.seed, 0, step])
         torch.manual_seed(cfg.seed * 1_000_003 + step)
-        rows = slice(rank * cfg.batch_size, (rank + 1) * cfg.batch_size)
-        clips, vals, instr = sample_batch(trajs, rng, world * cfg.batch_size, mcfg.chunk, aug, rows=rows)
+        rows = slice(rank * k * b, (rank + 1) * k * b)
+        clips, vals, instr = sample_batch(trajs, rng, world * k * b, mcfg.chunk, aug, rows=rows)
         gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step)
-        noise = {k: v[rows] for k, v in draw_noise(mcfg, world * cfg.batch_size, video_loss, not video_mode,
+        noise = {n: v[rows] for n, v in draw_noise(mcfg, world * k * b, video_loss, not video_mode,
                                                    device, gen).items()}
-        text = cache.get(instr).to(device)
-        with autocast:
-            losses = net(clips.to(device), vals.to(device), text, video_loss=video_loss, value_loss=not video_mode,
-                         noise=noise)
-        loss = losses["value"] + lam * losses["video"]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        logged = torch.zeros(3, device=device)
+        for i in range(k):  # mean loss over the micro-batches: the gradient of the global batch's mean
+            mb = slice(i * b, (i + 1) * b)
+            # DDP reduces gradients once, after the last micro-batch (FSDP reduce-scatters each one: its
+            # sharded gradients accumulate without unsharded copies of all layers).
+            sync = nullcontext() if i == k - 1 or not hasattr(net, "no_sync") else net.no_sync()
+            with sync:
+                with autocast:
+                    losses = net(clips[mb].to(device), vals[mb].to(device), cache.get(instr[mb]).to(device),
+                                 video_loss=video_loss, value_loss=not video_mode,
+                                 noise={n: v[mb] for n, v in noise.items()})
+                loss = (losses["value"] + lam * losses["video"]) / k
+                loss.backward()
+            logged += torch.stack([loss.detach() * k, losses["value"].detach(), losses["video"].detach()]).float() / k
         gnorm = torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
         opt.step()
         sched.step()
-        logged = torch.stack([loss.detach(), losses["value"].detach(), losses["video"].detach()]).float()
         if world > 1:  # the global batch's mean losses (equal batch per rank)
             torch.distributed.all_reduce(logged)
             logged /= world
