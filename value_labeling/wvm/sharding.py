@@ -16,7 +16,8 @@ over the N processes and all-gathers one joint layer at a time (bench/results/wv
   and AdamW moments into `OUT/sharded/.tmp_step_N`; after every rank finished, rank 0 adds the run
   metadata, renames it to `step_N` and atomically replaces the pointer `OUT/sharded/latest.json`. A
   run killed mid-save leaves the pointer on the last complete checkpoint, and resume reads only what
-  the pointer names (on any number of processes: DCP reshards at load).
+  the pointer names (on any number of processes: DCP reshards at load). OUT must be a filesystem every
+  process sees (one node, or a shared filesystem across nodes).
 - `export_consolidated`: one process reads the last complete sharded checkpoint into full tensors
   and writes the ordinary single-device checkpoint (`checkpoint.save_checkpoint`: OUT/latest.json,
   model.safetensors, text cache), which `value_labeling bench --model OUT` and
