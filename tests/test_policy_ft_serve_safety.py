@@ -410,3 +410,51 @@ def test_after_all_of_it_the_server_answers_like_a_fresh_one(client, served, tra
             np.testing.assert_array_equal(a, b)
     finally:
         fresh.shutdown()
+
+
+def test_readme_robot_loop_holds_on_refusals_and_reconnects(runner):
+    """The README's openpi_client loop, run as written against a fake robot: a NaN state is refused (the robot
+    holds, the loop goes on), and a server restart mid-episode is survived by reconnecting."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = readme.split("A robot loop with `openpi_client`")[1].split("```python\n")[1].split("```")[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    servers = [make_server(runner, "127.0.0.1", port)]
+    _start(servers[0])
+
+    class Robot:
+        def __init__(self):
+            self.applied, self.holds, self.state_calls, self.deadline = [], 0, 0, time.monotonic() + 120
+
+        def running(self):
+            return len(self.applied) < 14 and time.monotonic() < self.deadline
+
+        def camera_rgb(self):
+            return np.full((SIZE, SIZE, 3), 90, np.uint8)
+
+        def state(self):
+            self.state_calls += 1
+            return [np.nan, 0.0, 0.0] if self.state_calls == CHUNK + 1 else [0.1, 0.2, 0.3]  # at a chunk boundary
+
+        def hold(self):
+            self.holds += 1
+
+        def apply(self, action):
+            self.applied.append(action)
+            if len(self.applied) == 7:  # the server restarts on the same port mid-episode
+                servers[0].shutdown()
+                servers.append(make_server(runner, "127.0.0.1", port))
+                _start(servers[-1])
+
+    robot, printed = Robot(), []
+    try:
+        exec(compile(code.replace("port=8000", f"port={port}"), "README.md", "exec"),
+             {"robot": robot, "print": lambda *a: printed.append(" ".join(map(str, a)))})
+    finally:
+        for server in servers:
+            server.shutdown()
+    assert len(robot.applied) == 14 and all(a.shape == (ACTION_DIM,) and np.isfinite(a).all() for a in robot.applied)
+    assert robot.holds == 2 and len(servers) == 2
+    assert "observation.state: 1 non-finite value(s) (NaN)" in printed[0]
+    assert printed[1].startswith("connection lost")
