@@ -6,9 +6,10 @@ openpi-client `WebsocketClientPolicy` threads in this process sending one 32x32 
 3-d state per request, each waiting for its reply before sending the next (as a robot loop does).
 Latency is the client's round trip (pack, send, validate, queue, infer, guard, reply, unpack).
 Forward time is `policy.predict_action_chunk` on an already preprocessed batch, timed in this process
-in blocks before and after each concurrency level (the server idle), so that every level is compared
-with forward passes timed under the same machine load. Each client's first `--warmup` requests are dropped. Quantiles carry a distribution-free 95% interval
-(order statistics of a binomial rank).
+on a worker thread (as the server runs inference), in blocks before and after each concurrency level
+(the server idle), so that every level is compared with forward passes timed under the same machine
+load. Each client's first `--warmup` requests are dropped. Quantiles carry a distribution-free 95%
+interval (order statistics of a binomial rank, widened by one rank on each side).
 
     nice -n 10 .venv/bin/python bench/serve_latency.py [--requests 240 --clients 1 4 16 --warmup 3 --forward-repeats 40]
 """
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +78,13 @@ class ForwardTimer:
         self.block(3)  # warm-up, dropped
 
     def block(self, n: int) -> tuple[list[float], list[float]]:
-        """(forward ms, in-process PolicyRunner.infer ms) for n passes each."""
+        """(forward ms, in-process PolicyRunner.infer ms) for n passes each, on a worker thread as the server
+        runs them: on this loaded machine torch's 2-thread intra-op parallelism called from the main thread
+        measured 10-60x slower than from another thread, which would be a comparison with the wrong number."""
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(self._block, n).result()
+
+    def _block(self, n: int) -> tuple[list[float], list[float]]:
         fwd, infer = [], []
         with self.torch.inference_mode():
             for _ in range(n):
@@ -173,7 +181,8 @@ def write(result: dict, command: str) -> None:
         f"Timings are from a **shared 2-core machine** (other jobs running; torch threads: {f['torch_threads']}): "
         "compare them as ratios, not as absolute numbers. Quantiles carry distribution-free 95% intervals; "
         f"{result['warmup']} warm-up requests per client were dropped.\n\n"
-        f"Policy forward alone (`predict_action_chunk` on a preprocessed batch, timed in this process in blocks of "
+        f"Policy forward alone (`predict_action_chunk` on a preprocessed batch, timed in this process on a worker "
+        f"thread as the server runs it, in blocks of "
         f"{result['forward_repeats']} before and after each level, all blocks pooled, n = {f['forward_ms_p50']['n']}): "
         f"p50 {q(f['forward_ms_p50'])} ms, p99 {q(f['forward_ms_p99'])} ms; in-process `PolicyRunner.infer` "
         f"(validation + normalisation + forward + guard) p50 {q(f['in_process_infer_ms_p50'])} ms.\n\n"

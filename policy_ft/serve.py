@@ -43,8 +43,14 @@ import numpy as np
 import torch
 
 from policy_ft.config import ServeConfig
-from policy_ft.serve_guard import (InputSpec, NonFiniteActions, RequestError, action_range, decode_observation,
-                                   guard_actions)
+from policy_ft.serve_guard import (
+    InputSpec,
+    NonFiniteActions,
+    RequestError,
+    action_range,
+    decode_observation,
+    guard_actions,
+)
 
 log = logging.getLogger("policy_ft.serve")
 
@@ -195,7 +201,7 @@ def make_server(runner: PolicyRunner, host: str, port: int, *, max_message_bytes
         return runner.reply(actions, infer_ms, validate_ms=1000 * (t1 - t0), wait_ms=wait_ms, t0=t0)
 
     def handler(ws):
-        peer = "%s:%s" % tuple(ws.remote_address[:2]) if ws.remote_address else "?"
+        peer = "{}:{}".format(*ws.remote_address[:2]) if ws.remote_address else "?"
         if not clients.enter():
             log.warning("refused %s: %d clients already connected (--max-clients)", peer, clients.limit)
             ws.close(code=1013, reason=f"server busy: {clients.limit} clients connected; retry later")
@@ -212,7 +218,7 @@ def make_server(runner: PolicyRunner, host: str, port: int, *, max_message_bytes
                     return
                 try:
                     out = packer.pack(answer(message, session))
-                except Exception as err:
+                except Exception as err:  # noqa: BLE001 (every request gets an answer; the log has the detail)
                     out = _error_reply(err, peer, debug)
                 try:
                     ws.send(out)

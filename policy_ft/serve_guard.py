@@ -75,7 +75,7 @@ def decode_observation(message) -> dict:
         obs = msgpack.unpackb(message, object_hook=_strict_array_hook, strict_map_key=False)
     except RequestError:
         raise
-    except Exception as err:  # msgpack raises several unrelated types on garbage
+    except Exception as err:  # noqa: BLE001 (msgpack raises several unrelated types on garbage)
         raise RequestError(f"the message is not valid msgpack ({type(err).__name__})") from None
     if not isinstance(obs, dict):
         raise RequestError(f"the message must be a msgpack map of observations, got {type(obs).__name__}")
@@ -141,7 +141,7 @@ class InputSpec:
     def _array(key: str, value) -> np.ndarray:
         try:
             x = np.asarray(value)
-        except Exception as err:  # ragged lists and the like
+        except Exception as err:  # noqa: BLE001 (ragged lists and the like)
             raise RequestError(f"{key}: not a numeric array ({err})") from None
         if x.dtype.kind not in "iuf":
             raise RequestError(f"{key}: expected numbers, got dtype {x.dtype}")

@@ -106,7 +106,7 @@ def _valid_reply_on(ws) -> dict:
 
 
 def test_metadata_and_a_valid_request(client, served, runner):
-    server, port = served
+    _server, port = served
     c = client(port)
     meta = c.get_server_metadata()
     # 1 MiB + 2 x (3x32x32 float32 image + 3 float64 state values), the default size limit
@@ -173,7 +173,7 @@ def _bad_requests() -> list[tuple[str, object, str]]:
 
 
 def test_bad_requests_get_named_errors_and_the_connection_stays_usable(client, served):
-    server, port = served
+    _server, port = served
     ws, _ = _raw(port)
     good = _valid_reply_on(ws)["actions"]
     for what, message, phrase in _bad_requests():
@@ -193,7 +193,7 @@ def test_bad_requests_get_named_errors_and_the_connection_stays_usable(client, s
 
 
 def test_non_finite_actions_are_never_sent(client, served):
-    server, port = served
+    _server, port = served
     c = client(port)
     # 1e30 is a finite float32 state, but the ACT's layer norms overflow on it: NaN actions come out.
     with pytest.raises(RuntimeError, match=r"no actions: the policy produced 10 non-finite action value\(s\) of 10"):
@@ -204,7 +204,7 @@ def test_non_finite_actions_are_never_sent(client, served):
 
 
 def test_oversize_message_closes_only_that_connection(client, served):
-    server, port = served
+    _server, port = served
     bystander = client(port)
     ws, meta = _raw(port)
     big = {**_obs(), "observation/images/cam": np.zeros((600, 600, 3), np.uint8)}  # 1.08 MB > 1,073,200 B
@@ -449,8 +449,8 @@ def test_readme_robot_loop_holds_on_refusals_and_reconnects(runner):
 
     robot, printed = Robot(), []
     try:
-        exec(compile(code.replace("port=8000", f"port={port}"), "README.md", "exec"),
-             {"robot": robot, "print": lambda *a: printed.append(" ".join(map(str, a)))})
+        readme_code = compile(code.replace("port=8000", f"port={port}"), "README.md", "exec")
+        exec(readme_code, {"robot": robot, "print": lambda *a: printed.append(" ".join(map(str, a)))})  # noqa: S102
     finally:
         for server in servers:
             server.shutdown()
