@@ -11,7 +11,7 @@ on a worker thread (as the server runs inference), in blocks before and after ea
 load. Each client's first `--warmup` requests are dropped. Quantiles carry a distribution-free 95%
 interval (order statistics of a binomial rank, widened by one rank on each side).
 
-    nice -n 10 .venv/bin/python bench/serve_latency.py [--requests 240 --clients 1 4 16 --warmup 3 --forward-repeats 40]
+    nice -n 10 .venv/bin/python -m bench.serve_latency [--requests 240 --clients 1 4 16 --warmup 3 --forward-repeats 40]
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def quantile_ci(samples, q: float) -> dict:
 
 def make_checkpoint(tmp: Path) -> Path:
     from policy_ft.config import TrainConfig
-    from policy_ft.synthetic import make_value_dataset
     from policy_ft.train import Trainer
+    from testing.synthetic_policy import make_value_dataset
 
     make_value_dataset(tmp / "ds", episodes=2, length=8, image_size=32)
     result = Trainer(TrainConfig(dataset=tmp / "ds", out=tmp / "run", policy="act", size="tiny", steps=2,
@@ -212,7 +212,7 @@ def main(argv=None) -> None:
     ap.add_argument("--forward-repeats", type=int, default=40,
                     help="timed forward passes per block (a block before and after each level)")
     args = ap.parse_args(argv)
-    command = ("nice -n 10 .venv/bin/python bench/serve_latency.py --requests "
+    command = ("nice -n 10 .venv/bin/python -m bench.serve_latency --requests "
                f"{args.requests} --clients {' '.join(map(str, args.clients))} --warmup {args.warmup} "
                f"--forward-repeats {args.forward_repeats}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -272,7 +272,7 @@ def _neutral_observation(runner: PolicyRunner) -> dict:
 
 
 def run_serve(cfg: ServeConfig) -> None:
-    from policy_ft.train import pick_device
+    from runtime.device import pick_device
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     runner = PolicyRunner(cfg.checkpoint, device=pick_device(cfg.device), tokenizer=cfg.tokenizer,

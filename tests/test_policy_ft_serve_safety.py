@@ -29,8 +29,8 @@ from websockets.sync.client import connect
 from policy_ft.config import ServeConfig, TrainConfig
 from policy_ft.serve import PolicyRunner, make_server
 from policy_ft.serve_guard import NonFiniteActions, guard_actions
-from policy_ft.synthetic import make_value_dataset
 from policy_ft.train import Trainer
+from testing.synthetic_policy import make_value_dataset
 
 STATE_DIM, ACTION_DIM, CHUNK, SIZE = 3, 2, 5, 32
 
