@@ -113,12 +113,24 @@ class ServeConfig:
 
     checkpoint: tyro.conf.Positional[Path]
     """A `pretrained_model` directory written by `policy_ft train` (or any lerobot checkpoint)."""
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
+    """Interface to listen on: loopback only by default; 0.0.0.0 accepts any machine (no authentication)."""
     port: int = 8000
     device: str = "auto"
     tokenizer: Path | None = None
     """Override the tokenizer directory stored in the checkpoint (π0/π0.5)."""
+    resize_images: bool = False
+    """Resize camera images of another size to the checkpoint's (bilinear); off: such requests are refused."""
+    clip_actions: bool = False
+    """Clip every action dimension to the training data's [min, max] (stats saved with the checkpoint)."""
+    max_message_mb: float | None = None
+    """Largest request accepted; default: 1 MiB + twice the policy's declared inputs at float32."""
+    request_timeout_s: float = 10.0
+    """A request not answered within this (queueing included) gets an error instead of stale actions."""
+    max_clients: int = 64
+    """Connections served at once; more are closed with code 1013 (try again later)."""
     debug: bool = False
+    """Error replies include the server's traceback (the log always has it); bad CLI input raises."""
 
 
 @dataclass(frozen=True)
