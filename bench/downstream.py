@@ -96,6 +96,27 @@ class DownstreamConfig:
     """Results prefix: .json, .md and .png are written beside it."""
 
 
+def keep_normal_priority(period_s: float = 2.0) -> None:
+    """Demote this process's real-time threads to normal scheduling, now and every `period_s`.
+
+    The SVT-AV1 encoder behind lerobot's video writing puts its threads (and the calling thread) under
+    SCHED_FIFO priority 99 when the process runs as root; on a shared machine such a thread starves every
+    other job, whatever `nice` says. Observed on this machine during `robosuite_eval generate`."""
+    import threading
+
+    def demote() -> None:
+        while True:
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    if os.sched_getscheduler(int(tid)) in (os.SCHED_FIFO, os.SCHED_RR):
+                        os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
+                except OSError:
+                    pass
+            time.sleep(period_s)
+
+    threading.Thread(target=demote, daemon=True, name="normal-priority").start()
+
+
 def say(msg: str) -> None:
     print(f"[downstream {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -371,8 +392,8 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
     weights: dict = {t: {} for t in cfg.tasks}
     total = len(cfg.tasks) * len(cfg.arms) * len(cfg.seeds)
     k = 0
-    for seed in cfg.seeds:  # seed-major: after one pass over the seeds every arm has a result
-        for task in cfg.tasks:
+    for task in cfg.tasks:  # task-major: a task's table is complete before the next task starts
+        for seed in cfg.seeds:
             for arm in cfg.arms:
                 k += 1
                 t0 = time.perf_counter()
@@ -424,6 +445,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "TOKENIZERS_PARALLELISM": "false", "SVT_LOG": "1"}.items():
         os.environ.setdefault(k, v)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    keep_normal_priority()
     say("starting (imports take a few seconds)")
     import torch
 
