@@ -75,7 +75,7 @@ class DownstreamConfig:
     """Training seeds per arm."""
     trials: int = 25
     """Rollout trials per training seed (trials x seeds per arm and task)."""
-    steps: int = 1500
+    steps: int = 1000
     batch_size: int = 64
     lr: float = 1e-3
     chunk_length: int = 10
@@ -94,6 +94,9 @@ class DownstreamConfig:
     image_size: int = 64
     out: Path = RESULTS / "downstream"
     """Results prefix: .json, .md and .png are written beside it."""
+    report_only: bool = False
+    """Train and roll out nothing: write the results of the arm-seeds already finished in --work (several
+    processes can share one --work when each runs other --arms/--seeds; this then gathers them)."""
 
 
 def keep_normal_priority(period_s: float = 2.0) -> None:
@@ -147,9 +150,9 @@ def label(root: Path) -> None:
     from value_labeling.bench.annotations import read_annotations
     from value_labeling.bench.ground_truth import progress_curve
 
+    if {"value", "value_gt", "value_time"} <= set(read_provenance(root)):
+        return  # labelled by an earlier run of this bench (loading the model to check costs ~a minute here)
     run_label(LabelConfig(dataset=root, address="local"))  # skips a dataset it already labelled
-    if {"value_gt", "value_time"} <= set(read_provenance(root)):
-        return
     frames = frame_table(root)
     ep, fi = frames["episode_index"], frames["frame_index"]
     gt = np.full(ep.size, np.nan, dtype=np.float32)
@@ -227,18 +230,26 @@ def train(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Pat
     return Path(run_train(tcfg)["checkpoint"])
 
 
+def cached_rollout(cfg: DownstreamConfig, task: str, arm: str, seed: int, max_steps: int) -> dict | None:
+    """The finished rollout of this arm-seed with these settings, or None."""
+    done = cfg.work / "rollout" / task / arm / f"seed{seed}" / "rollout.json"
+    summary = cfg.work / "train" / task / arm / f"seed{seed}" / "train_summary.json"
+    if not (done.is_file() and summary.is_file()):
+        return None
+    res, trained = json.loads(done.read_text()), json.loads(summary.read_text())
+    want = (cfg.trials, cfg.rollout_seed + 1000 * seed, trained["checkpoint"], max_steps, cfg.steps)
+    return res if (res["trials"], res["seed"], res["policy"], res["max_steps"], trained["steps"]) == want else None
+
+
 def rollout(cfg: DownstreamConfig, task: str, arm: str, seed: int, checkpoint: Path, max_steps: int) -> dict:
     from robosuite_eval.config import RolloutConfig
     from robosuite_eval.rollout import run_rollout
 
     out = cfg.work / "rollout" / task / arm / f"seed{seed}"
-    done = out / "rollout.json"
     first = cfg.rollout_seed + 1000 * seed
-    if done.is_file():
-        res = json.loads(done.read_text())
-        if (res["trials"], res["seed"], res["policy"], res["max_steps"]) == (cfg.trials, first, str(checkpoint),
-                                                                            max_steps):
-            return res
+    res = cached_rollout(cfg, task, arm, seed, max_steps)
+    if res is not None and res["policy"] == str(checkpoint):
+        return res
     return run_rollout(RolloutConfig(policy=str(checkpoint), task=task, trials=cfg.trials, seed=first,
                                      max_steps=max_steps, replan_steps=cfg.replan_steps, videos=0, out=out))
 
@@ -343,12 +354,16 @@ def plot(result: dict, path: Path) -> None:
             lo.append(ys[-1] - 100 * c["wilson95"][0])
             hi.append(100 * c["wilson95"][1] - ys[-1])
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, color=colors(i), label=arm, error_kw={"lw": 0.8})
+        for x, g in zip(xs, [g for g in groups if (result["average"].get(arm) if g == "average"
+                                                   else result["tasks"][g].get(arm)) is not None]):
+            c = result["average"][arm] if g == "average" else result["tasks"][g][arm]
+            ax.text(x, 1, f"{c['successes']}/{c['trials']}", rotation=90, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylim(0, 100)
     ax.set_ylabel("success rate (%)")
     ax.set_xlabel("task")
-    n = next(iter(result["tasks"].values()))[arms[0]]["trials"]
-    ax.set_title(f"Suboptimal-only fine-tuning, state-only ACT: success per arm ({n} trials per bar, 95% Wilson)")
+    ax.set_title("Suboptimal-only fine-tuning, state-only ACT: success per arm\n"
+                 "(successes/trials on each bar; error bars: 95% Wilson interval)", fontsize=10)
     ax.legend(title="arm", ncol=3, fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -396,6 +411,13 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
         for seed in cfg.seeds:
             for arm in cfg.arms:
                 k += 1
+                if cfg.report_only:
+                    res = cached_rollout(cfg, task, arm, seed, limits[task])
+                    if res is not None:
+                        runs[task].setdefault(arm, {})[seed] = res
+                        ws = cfg.work / "train" / task / arm / f"seed{seed}" / "weights_summary.json"
+                        weights[task][arm] = json.loads(ws.read_text())
+                    continue
                 t0 = time.perf_counter()
                 say(f"[{k}/{total}] train {task} {arm} seed {seed}")
                 ckpt = train(cfg, task, arm, seed, roots[task], taus[task]["tau"])

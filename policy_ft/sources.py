@@ -77,7 +77,7 @@ def concat_datasets(datasets: list) -> torch.utils.data.Dataset:
     """One dataset over several; a single dataset is returned as it is (its indices are already global)."""
     if len(datasets) == 1:
         return datasets[0]
-    offsets = np.cumsum([0] + [d.meta.total_frames for d in datasets[:-1]])
+    offsets = np.cumsum([0] + [len(d) for d in datasets[:-1]])
     return torch.utils.data.ConcatDataset([OffsetIndex(d, o) for d, o in zip(datasets, offsets)])
 
 
@@ -91,24 +91,60 @@ def aggregate_stats(metas: list) -> dict:
 
 
 class InMemory(torch.utils.data.Dataset):
-    """Every item of a camera-free training set, read once and kept as stacked tensors.
+    """The items of a camera-free LeRobot dataset, built column-wise from its Parquet files and kept in memory.
 
-    lerobot reads an item (its frame plus the H-step action chunk) row by row from the Arrow table, ~1 ms
-    each: more than a small state-only policy's whole training step. Without images the set is small
-    (floats only), so it is read once; items are then exactly lerobot's items, sliced from memory.
+    lerobot reads an item (a frame plus its delta-timestamp windows, e.g. the H-step action chunk) row by
+    row from the Arrow table, ~1 ms per item on an idle core (50 ms on a loaded one): more than a small
+    state-only policy's whole training step. Without images the set is small (floats only), so the same
+    items are built once with lerobot's rules: window index = clamp(t + d, episode start, episode end - 1),
+    `<key>_is_pad` = (t + d outside the episode); `task` from meta/tasks.
     """
 
-    def __init__(self, dataset, desc: str = "caching training set"):
-        from tqdm import tqdm
+    def __init__(self, dataset):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-        items = [dataset[i] for i in tqdm(range(len(dataset)), desc=desc, unit="frame", mininterval=2.0)]
-        self.tensors = {k: torch.stack([it[k] for it in items]) for k, v in items[0].items()
-                        if isinstance(v, torch.Tensor)}
-        self.other = {k: [it[k] for it in items] for k, v in items[0].items() if not isinstance(v, torch.Tensor)}
-        self.n = len(items)
+        root = Path(dataset.root)
+        skip = {k for k, v in dataset.meta.features.items() if v.get("dtype") in ("video", "image")}
+        files = sorted((root / "data").glob("*/*.parquet"))
+        table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+        table = table.take(np.argsort(table["index"].to_numpy(), kind="stable"))
+        cols = {}
+        for name in table.column_names:
+            if name in skip:
+                continue
+            col = table[name]
+            if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type):
+                arr = np.stack([np.asarray(v, dtype=np.float32) for v in col.to_pylist()])
+            else:
+                arr = col.to_numpy()
+            cols[name] = torch.from_numpy(np.array(arr))  # a writable copy
+        index = cols["index"].numpy()
+        if not np.array_equal(index, np.arange(index.size)):
+            raise ValueError(f"{root}: the `index` column is not 0..N-1; the dataset looks damaged")
+        episode = cols["episode_index"].numpy()
+        change = np.r_[True, episode[1:] != episode[:-1]]
+        starts = np.flatnonzero(change)
+        ends = np.r_[starts[1:], episode.size]
+        seg = np.cumsum(change) - 1
+        ep_start, ep_end = starts[seg], ends[seg]  # (N,) each frame's episode bounds [start, end)
+        self.tensors = {}
+        for key, deltas in (dataset.delta_indices or {}).items():
+            q = index[:, None] + np.asarray(deltas)[None, :]  # (N, len(deltas))
+            pad = (q < ep_start[:, None]) | (q >= ep_end[:, None])
+            q = np.clip(q, ep_start[:, None], ep_end[:, None] - 1)
+            self.tensors[key] = cols[key][torch.from_numpy(q)]  # (N, len(deltas), ...)
+            self.tensors[f"{key}_is_pad"] = torch.from_numpy(pad)
+        for name, t in cols.items():
+            self.tensors.setdefault(name, t)
+        tasks = dataset.meta.tasks
+        self.task_names = [tasks.iloc[int(i)].name for i in range(len(tasks))]
+        self.n = int(index.size)
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i):
-        return {**{k: v[i] for k, v in self.tensors.items()}, **{k: v[i] for k, v in self.other.items()}}
+        item = {k: v[i] for k, v in self.tensors.items()}
+        item["task"] = self.task_names[int(item["task_index"])]
+        return item

@@ -258,10 +258,10 @@ class Trainer:
             ds = LeRobotDataset(repo_id=f"local/{root.name}", root=root, video_backend=default_video_backend(),
                                 delta_timestamps=resolve_delta_timestamps(pcfg, meta))
             sources.drop_unread_videos(ds, read)
+            if not any(self.meta.features[k]["dtype"] in ("video", "image") for k in read):
+                ds = sources.InMemory(ds)  # camera-free: every item built once, column-wise
             parts.append(ds)
         self.dataset = sources.concat_datasets(parts)
-        if not any(self.meta.features[k]["dtype"] in ("video", "image") for k in read):
-            self.dataset = sources.InMemory(self.dataset)  # camera-free: read every item once
         if len(self.delta) != len(self.dataset):
             raise ValueError(f"value column has {len(self.delta)} rows but the dataset has "
                              f"{len(self.dataset)} frames")
