@@ -107,7 +107,8 @@ def check_resume_config(out: Path, cfg: TrainConfig) -> None:
     new = _config_record(cfg)
     if isinstance(old.get("dataset"), str):
         old["dataset"] = [str(Path(old["dataset"]).resolve())]
-    diff = [k for k in sorted(set(old) | set(new)) if k not in RESUMABLE_FIELDS and old.get(k) != new.get(k)]
+    # keys of only one side are options added or removed between versions: not a difference of this run
+    diff = [k for k in sorted(set(old) & set(new)) if k not in RESUMABLE_FIELDS and old[k] != new[k]]
     if diff:
         detail = ", ".join(f"{k} ({old.get(k)!r} there, {new.get(k)!r} now)" for k in diff)
         raise ValueError(f"--out {out} holds a run with another config: {detail}; use another --out, the same "
