@@ -29,7 +29,7 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     assert tau["value_time"]["delta_q50"] > 0
     on_disk = json.loads((tmp_path / "res" / "downstream.json").read_text())
     assert on_disk["tasks"]["lift"]["bc"]["trials"] == 1
-    assert (tmp_path / "res" / "downstream.md").read_text().count("| lift |") == 2
+    assert (tmp_path / "res" / "downstream.md").read_text().count("| lift |") == 4  # success, seeds, tau, values
     assert (tmp_path / "res" / "downstream.png").stat().st_size > 10_000
     # the BC arm trained without reading any value; the AWR arms read their own column
     cfgs = {arm: json.loads((tmp_path / "work/train/lift" / arm / "seed0/run_config.json").read_text())
