@@ -1,6 +1,6 @@
 """Downstream proof at CPU scale (paper §5.2, appendix E, Figure 6): value-weighted BC against plain BC.
 
-    nice -n 10 python bench/downstream.py [--work bench/work/downstream] [--tasks lift pickplace_can stack]
+    python -m bench.downstream [--work bench/work/downstream] [--tasks lift pickplace_can stack]
 
 Every stage is cached under --work and a rerun resumes where the last one stopped:
 1. data: per task, `robosuite_eval generate` hesitation and retry episodes (suboptimal only, as the paper
@@ -145,10 +145,11 @@ def generate(cfg: DownstreamConfig, task: str, mode: str) -> Path:
 def label(root: Path) -> None:
     """The default model's values (curate label-values), then the ground-truth and time columns."""
     from curate.config import LabelConfig
-    from curate.dataset_writer import commit_columns, frame_table, read_provenance
-    from curate.label import run_label
-    from value_labeling.bench.annotations import read_annotations
-    from value_labeling.bench.ground_truth import progress_curve
+    from curate.label_values import run_label
+    from robodata.annotations import read_annotations
+    from robodata.columns import commit_columns, read_provenance
+    from robodata.dataset import frame_table
+    from robodata.ground_truth import progress_curve
 
     if {"value", "value_gt", "value_time"} <= set(read_provenance(root)):
         return  # labelled by an earlier run of this bench (loading the model to check costs ~a minute here)
@@ -472,7 +473,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     torch.set_num_threads(1)  # on a shared 2-core machine, 2 threads per op cost 20x (measured)
-    command = "python bench/downstream.py " + " ".join(shlex.quote(a) for a in argv)
+    command = "python -m bench.downstream " + " ".join(shlex.quote(a) for a in argv)
     try:
         return run(cfg, command.strip())
     except (ValueError, FileNotFoundError) as err:

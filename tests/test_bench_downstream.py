@@ -4,16 +4,11 @@ data, all six arms trained and rolled out, results written; a rerun resumes from
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench import downstream
 
 
 def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT))
-    from bench import downstream
-
     args = ["--work", str(tmp_path / "work"), "--tasks", "lift", "--episodes", "1", "--seeds", "0", "--trials", "1",
             "--steps", "2", "--batch-size", "4", "--max-steps", "10", "--out", str(tmp_path / "res" / "downstream")]
     result = downstream.main(args)
@@ -22,7 +17,7 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     for arm, c in cells.items():
         assert c["trials"] == 1 and c["seeds"] == [0] and 0 <= c["successes"] <= 1
         assert 0 <= c["wilson95"][0] <= c["wilson95"][1] <= 1
-    assert result["command"].startswith("python bench/downstream.py --work")
+    assert result["command"].startswith("python -m bench.downstream --work")
     tau = result["tau"]["lift"]
     assert tau["rule"].startswith("ln(clip)") and tau["tau"] > 0
     # the time reference: Δ = (H-1)/(T-1) for every frame at least H-1 frames from the end

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from policy_ft.config import TrainConfig
-from policy_ft.synthetic import make_value_dataset
+from testing.synthetic_policy import make_value_dataset
 from policy_ft.train import Trainer
 
 
