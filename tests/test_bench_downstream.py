@@ -14,7 +14,7 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     result = downstream.main(args)
     cells = result["tasks"]["lift"]
     assert set(cells) == set(downstream.ARMS)
-    for arm, c in cells.items():
+    for c in cells.values():
         assert c["trials"] == 1 and c["seeds"] == [0] and 0 <= c["successes"] <= 1
         assert 0 <= c["wilson95"][0] <= c["wilson95"][1] <= 1
     assert result["command"].startswith("python -m bench.downstream --work")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from policy_ft.config import TrainConfig
-from testing.synthetic_policy import make_value_dataset
 from policy_ft.train import Trainer
+from testing.synthetic_policy import make_value_dataset
 
 
 @pytest.fixture(scope="module")
