@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
@@ -39,8 +39,10 @@ Weighting = Literal["awr", "binary", "percentile", "none"]
 class TrainConfig:
     """Value-weighted behaviour cloning (paper eq. E.4-E.7) of a LeRobot policy on a LeRobot v3.0 dataset."""
 
-    dataset: Path
-    """LeRobot v3.0 dataset with a per-frame value column (`curate label-values` writes it)."""
+    dataset: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction]
+    """LeRobot v3.0 dataset with a per-frame value column (`curate label-values` writes it; not needed for
+    --weighting none). Repeat the flag to train on several datasets with the same features
+    (`--dataset expert/ --dataset retry/`): they are read as one training set, each Δ within its own episodes."""
     out: Path
     """Output directory: checkpoints/<step>/pretrained_model (lerobot format), train_log.jsonl, summary."""
     policy: PolicyType = "pi05"
@@ -75,6 +77,9 @@ class TrainConfig:
     """Architecture size of a policy trained from scratch: `tiny` is a CPU smoke-test size."""
     tokenizer: Path | None = None
     """Local PaliGemma tokenizer directory (π0/π0.5); never downloaded."""
+    inputs: tuple[str, ...] = ()
+    """Dataset features the policy reads (default: all), e.g. `--inputs observation.state
+    observation.environment_state` for a state-only policy; camera streams not read are not decoded."""
     rename: tuple[str, ...] = ()
     """Dataset-to-policy feature renames, e.g. observation.images.agentview=observation.images.base_0_rgb."""
     image_resolution: int | None = None
@@ -97,8 +102,10 @@ class TrainConfig:
         p = PRESETS.get(self.preset)
         if p is None:
             p = Preset(chunk_length=10, tau=10.0, kappa_top70=float("nan"), steps=5_000)
+        datasets = (self.dataset,) if isinstance(self.dataset, (str, Path)) else tuple(self.dataset)
         return replace(
             self,
+            dataset=tuple(Path(d) for d in datasets),
             chunk_length=self.chunk_length if self.chunk_length is not None else p.chunk_length,
             tau=self.tau if self.tau is not None else p.tau,
             steps=self.steps if self.steps is not None else p.steps,

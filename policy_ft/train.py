@@ -57,6 +57,42 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+RUN_CONFIG = "run_config.json"
+# Fields a resume may change: where it writes, how long it runs, how often it logs, where it computes.
+RESUMABLE_FIELDS = ("out", "resume", "steps", "save_every", "log_every", "num_workers", "debug", "device")
+
+
+def _config_record(cfg: TrainConfig) -> dict:
+    rec = json.loads(json.dumps(asdict(cfg), default=str))
+    rec["dataset"] = [str(Path(d).resolve()) for d in cfg.dataset]
+    return rec
+
+
+def check_resume_config(out: Path, cfg: TrainConfig) -> None:
+    """Refuse to resume into `out` when it holds a run of another config (its record would no longer
+    describe its checkpoints). The reference is out/run_config.json, else the last checkpoint's config."""
+    path = out / RUN_CONFIG
+    old = None
+    if path.is_file():
+        old = json.loads(path.read_text())
+    else:
+        marker = out / "checkpoints" / "last.txt"
+        meta = out / "checkpoints" / (marker.read_text().strip() if marker.is_file() else "") / PRETRAINED_DIR / "policy_ft.json"
+        if marker.is_file() and meta.is_file():
+            old = json.loads(meta.read_text()).get("train_config")
+    if old is None:
+        return
+    new = _config_record(cfg)
+    if isinstance(old.get("dataset"), str):
+        old["dataset"] = [str(Path(old["dataset"]).resolve())]
+    # keys of only one side are options added or removed between versions: not a difference of this run
+    diff = [k for k in sorted(set(old) & set(new)) if k not in RESUMABLE_FIELDS and old[k] != new[k]]
+    if diff:
+        detail = ", ".join(f"{k} ({old.get(k)!r} there, {new.get(k)!r} now)" for k in diff)
+        raise ValueError(f"--out {out} holds a run with another config: {detail}; use another --out, the same "
+                         f"settings to resume, or --no-resume to start it over")
+
+
 class _LossModule(torch.nn.Module):
     """Per-sample losses as a module's forward, so that DDP's forward (gradient sync) and accelerate's autocast
     wrap the whole loss computation; `policy_ft.policies.per_sample_loss` reaches into policy internals."""
@@ -102,25 +138,45 @@ class Trainer:
         self.num_processes = self.accelerator.num_processes
         self.is_main = self.accelerator.is_main_process
         self.device = str(process_device(self.accelerator, cfg.device))  # "cuda:<local rank>" when distributed
-        root = Path(cfg.dataset)
-        try:
-            check_dataset_dir(root)
-        except ValueError as err:
-            raise ValueError(str(err)) from None
+        from policy_ft import sources
+
+        roots = [Path(d) for d in cfg.dataset]
+        if not roots:
+            raise ValueError("give at least one --dataset")
+        for root in roots:
+            try:
+                check_dataset_dir(root)
+            except ValueError as err:
+                raise ValueError(str(err)) from None
+        sources.check_same_features(roots)
         if cfg.chunk_length < 1:
             raise ValueError(f"--chunk-length must be >= 1, got {cfg.chunk_length}")
         if cfg.steps < 1 or cfg.batch_size < 1:
             raise ValueError("--steps and --batch-size must be >= 1")
+        self.out = Path(cfg.out)
+        if cfg.resume:
+            check_resume_config(self.out, cfg)
 
-        # 1. Weights (cheap, and the most common bad input): before any model is built.
-        self.delta = chunk_deltas(root, cfg.chunk_length, cfg.value_column, cfg.advantage_column)
+        # 1. Weights (cheap, and the most common bad input): before any model is built. Plain BC reads no
+        # value column (Δ is then 0 everywhere and unused). Several datasets: Δ within each, concatenated.
+        self.delta = np.concatenate([
+            np.zeros(sources.total_frames(root), dtype=np.float32) if cfg.weighting == "none"
+            else chunk_deltas(root, cfg.chunk_length, cfg.value_column, cfg.advantage_column) for root in roots])
         self.weights = make_weight_table(self.delta, cfg.weighting, tau=cfg.tau, clip=cfg.clip, kappa=cfg.kappa,
                                          keep_percent=cfg.percentile)
 
         # 2. Policy config and features.
-        self.meta = LeRobotDatasetMetadata(repo_id=f"local/{root.name}", root=root)
+        metas = [LeRobotDatasetMetadata(repo_id=f"local/{root.name}", root=root) for root in roots]
+        self.meta = metas[0]
         self.rename = parse_rename(cfg.rename)
         features = policies.dataset_features(self.meta, self.rename)
+        if cfg.inputs:
+            unknown = [k for k in cfg.inputs if self.rename.get(k, k) not in features]
+            if unknown:
+                raise ValueError(f"--inputs {', '.join(unknown)}: not a feature of {roots[0]} "
+                                 f"(features: {', '.join(sorted(features))})")
+            wanted = {self.rename.get(k, k) for k in cfg.inputs}
+            features = {k: v for k, v in features.items() if k in wanted or k == "action"}
         if cfg.pretrained is not None:
             pcfg = policies.load_config(cfg.pretrained, cfg.policy)
             if hasattr(pcfg, "chunk_size"):
@@ -146,16 +202,24 @@ class Trainer:
         # 3. Data: action chunks through delta_timestamps, as lerobot's own training does.
         from lerobot.datasets.factory import resolve_delta_timestamps
 
-        self.dataset = LeRobotDataset(
-            repo_id=f"local/{root.name}", root=root, video_backend=default_video_backend(),
-            delta_timestamps=resolve_delta_timestamps(pcfg, self.meta),
-        )
-        if len(self.delta) != self.dataset.meta.total_frames:
+        parts = []
+        read = {k for k, v in self.meta.features.items() if self.rename.get(k, k) in pcfg.input_features}
+        for root, meta in zip(roots, metas):
+            ds = LeRobotDataset(repo_id=f"local/{root.name}", root=root, video_backend=default_video_backend(),
+                                delta_timestamps=resolve_delta_timestamps(pcfg, meta))
+            sources.drop_unread_videos(ds, read)
+            if not any(self.meta.features[k]["dtype"] in ("video", "image") for k in read):
+                ds = sources.InMemory(ds)  # camera-free: every item built once, column-wise
+            parts.append(ds)
+        self.dataset = sources.concat_datasets(parts)
+        if len(self.delta) != len(self.dataset):
             raise ValueError(f"value column has {len(self.delta)} rows but the dataset has "
-                             f"{self.dataset.meta.total_frames} frames")
-        stats = self._renamed(self.meta.stats)
+                             f"{len(self.dataset)} frames")
+        stats = self._renamed(sources.aggregate_stats(metas))
 
-        # 4. Model, processors, optimiser.
+        # 4. Model, processors, optimiser. Seeded here, before the weights are initialised, so that the same
+        # seed gives the same run (a resume then restores the checkpoint's RNG state).
+        _seed(cfg.seed + self.accelerator.process_index)
         cls = policies.policy_class(cfg.policy)
         if cfg.pretrained is not None:
             self.policy = policies.load_pretrained_policy(cls, cfg.pretrained, pcfg)
@@ -169,7 +233,6 @@ class Trainer:
         self.model = _LossModule(self.policy)  # what the loop calls; DDP-wrapped by accelerate when distributed
         self._opt = self.scheduler = None  # accelerate's wrappers, made by `prepare` (after a resume)
         self.step = 0
-        self.out = Path(cfg.out)
         self.ckpt_root = self.out / "checkpoints"
 
     def _renamed(self, d: dict) -> dict:
@@ -302,6 +365,7 @@ class Trainer:
             summary["paper_kappa_top70"] = ref.kappa_top70
         if self.is_main:
             (self.out / "weights_summary.json").write_text(json.dumps(summary, indent=2))
+            (self.out / RUN_CONFIG).write_text(json.dumps(_config_record(cfg), indent=2))
         log_path = self.out / "train_log.jsonl"
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers, drop_last=False,

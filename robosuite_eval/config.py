@@ -45,6 +45,9 @@ class GenerateConfig:
     fps: int = 10
     """Recorded (native) fps; must divide the 20 Hz control rate."""
     image_size: int = 128
+    cameras: tuple[Literal["agentview", "robot0_eye_in_hand"], ...] = ("agentview", "robot0_eye_in_hand")
+    """Cameras to render and record (each one costs rendering time; state-only uses need none of them, but the
+    value model reads one: the default model the wrist camera robot0_eye_in_hand)."""
     workers: int = 2
     """Worker processes simulating and rendering episodes (0: in this process)."""
     embodiment: str = "RoboSuite"
@@ -66,8 +69,11 @@ class RolloutConfig:
     image_size: int = 128
     max_steps: int | None = None
     """Control steps per trial (default: the task's horizon)."""
+    replan_steps: int | None = None
+    """Actions executed from each predicted chunk before the policy is asked again (default: the policy's
+    n_action_steps)."""
     videos: int = 3
-    """Save MP4s of the first N trials."""
+    """Save MP4s of the first N trials (none for a policy that reads no camera: nothing is rendered)."""
     out: Path = Path("rollouts")
     """Folder for results.json and videos/."""
     device: str = "cpu"

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from robosuite_eval.oracle import GraspFailure, Oracle, Ref, Tracker
-from robosuite_eval.tasks import CAMERAS, CONTROL_FREQ, TaskSpec, render_cameras, reset_env, robot_state
+from robosuite_eval.tasks import (CAMERAS, CONTROL_FREQ, TaskSpec, environment_state, render_cameras, reset_env,
+                                  robot_state)
 
 MODES = ("expert", "hesitation", "retry")
 MOTION_PHASES = ("approach", "descend", "lift", "transport", "place")
@@ -63,6 +64,7 @@ class EpisodeResult:
     target_pos: np.ndarray  # (T, 3) the grasp object's centre per frame
     phases: list[str]  # (T,) the oracle's phase at each frame
     images: dict[str, np.ndarray] = field(default_factory=dict)  # cam -> (T, H, W, 3) uint8
+    env_states: np.ndarray | None = None  # (T, 7 * objects) observation.environment_state per frame
     m: int | None = None
     n: int | None = None
 
@@ -141,7 +143,7 @@ def run_episode(env, task: TaskSpec, seed: int, injection: Injection, fps: int =
         while True:
             yield Ref(oracle.history[-1].pos.copy(), oracle.history[-1].yaw, oracle.history[-1].grip, "end")
 
-    states, actions, eef, target, phases = [], [], [], [], []
+    states, env_states, actions, eef, target, phases = [], [], [], [], [], []
     images: dict[str, list] = {c: [] for c in cameras} if render_size else {}
     step, acc = 0, np.zeros(7)
     it = refs()
@@ -152,6 +154,7 @@ def run_episode(env, task: TaskSpec, seed: int, injection: Injection, fps: int =
             if ref.phase == "end" or step >= task.horizon:
                 break
             states.append(robot_state(obs))
+            env_states.append(environment_state(obs, task))
             eef.append(np.array(obs["robot0_eef_pos"]))
             target.append(oracle.grasp_object().center)
             phases.append(ref.phase)
@@ -170,6 +173,7 @@ def run_episode(env, task: TaskSpec, seed: int, injection: Injection, fps: int =
     res = EpisodeResult(
         task=task.name, seed=seed, injection=injection, success=success, steps=step, stride=stride,
         states=np.asarray(states, dtype=np.float32), actions=np.asarray(actions, dtype=np.float32),
+        env_states=np.asarray(env_states, dtype=np.float32),
         eef_pos=np.asarray(eef), target_pos=np.asarray(target), phases=phases,
         images={c: np.stack(v) for c, v in images.items()} if render_size else {},
     )

@@ -30,20 +30,25 @@ from robodata import atomic
 from robodata.annotations import write_annotations
 from robodata.dataset import dataset_info
 from robosuite_eval.config import GenerateConfig
-from robosuite_eval.tasks import ACTION_NAMES, CAMERAS, STATE_NAMES, TaskSpec, get_task, resolve_tasks
+from robosuite_eval.tasks import (ACTION_NAMES, CAMERAS, STATE_NAMES, TaskSpec, environment_state_names, get_task,
+                                  resolve_tasks)
 
 RECORD_FILE = "meta/robosuite_eval.json"  # our generation record beside lerobot's metadata
 COMMIT_EVERY = 10
 MAX_ATTEMPTS = 5  # derived seeds tried before giving up on an episode
 
 
-def features(image_size: int, cameras=CAMERAS) -> dict:
-    """The dataset's features, declared once (LeRobot style)."""
+def features(image_size: int, cameras=CAMERAS, task: TaskSpec | None = None) -> dict:
+    """The dataset's features, declared once (LeRobot style); with `task`, also the objects' poses
+    (observation.environment_state, privileged state for policies trained without cameras)."""
     feats = {
         f"observation.images.{cam}": {"dtype": "video", "shape": (image_size, image_size, 3), "names": ["height", "width", "channels"]}
         for cam in cameras
     }
     feats["observation.state"] = {"dtype": "float32", "shape": (len(STATE_NAMES),), "names": STATE_NAMES}
+    if task is not None:
+        names = environment_state_names(task)
+        feats["observation.environment_state"] = {"dtype": "float32", "shape": (len(names),), "names": names}
     feats["action"] = {"dtype": "float32", "shape": (len(ACTION_NAMES),), "names": ACTION_NAMES}
     return feats
 
@@ -97,7 +102,7 @@ def _worker_env(task: TaskSpec, size: int):
 
 def simulate_to_npz(job: tuple) -> str:
     """Simulate + render one episode (retrying derived seeds on failure); returns the npz path."""
-    task_name, mode, episode, seed, fps, size, path = job
+    task_name, mode, episode, seed, fps, size, path, cameras = job
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from robosuite_eval.episode import plan_injection, run_episode
 
@@ -108,14 +113,15 @@ def simulate_to_npz(job: tuple) -> str:
     env = _worker_env(task, size)
     for attempt in range(MAX_ATTEMPTS):
         s = attempt_seed(seed, attempt)
-        res = run_episode(env, task, s, plan_injection(env, task, mode, s, fps), fps=fps, render_size=size)
+        res = run_episode(env, task, s, plan_injection(env, task, mode, s, fps), fps=fps, render_size=size,
+                          cameras=tuple(cameras))
         if res.success and (mode == "expert" or res.m is not None):
             break
     else:
         raise RuntimeError(f"{task_name} {mode} episode {episode}: the scripted oracle failed on {MAX_ATTEMPTS} seeds from {seed}")
     info = res.info() | {"episode_index": episode, "mode": mode, "requested_seed": seed, "attempt": attempt}
     with atomic.replace_file(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, states=res.states, actions=res.actions, info=json.dumps(info),
+        np.savez(fh, states=res.states, env_states=res.env_states, actions=res.actions, info=json.dumps(info),
                  **{f"img_{cam}": res.images[cam] for cam in res.images})
     return str(path)
 
@@ -125,6 +131,7 @@ def simulate_to_npz(job: tuple) -> str:
 def _record(cfg: GenerateConfig, task: TaskSpec) -> dict:
     return {"format": "robosuite_eval/v1", "task": task.name, "env": task.env_name, "mode": cfg.mode, "fps": cfg.fps,
             "image_size": cfg.image_size, "seed": cfg.seed, "embodiment": cfg.embodiment, "instruction": task.instruction,
+            "cameras": list(cfg.cameras), "environment_state": environment_state_names(task),
             "mix": ":".join(map(str, w)) if (w := parse_mix(cfg.mode, cfg.mix)) else None}
 
 
@@ -144,7 +151,8 @@ def check_existing(out: Path, record: dict) -> int:
     if not rec_path.is_file():
         raise ValueError(f"--out {out} holds a LeRobot dataset that robosuite_eval did not generate; choose another directory")
     old = json.loads(rec_path.read_text())
-    keys = ["format", "task", "mode", "mix", "fps", "image_size", "seed", "embodiment"]
+    keys = ["format", "task", "mode", "mix", "fps", "image_size", "seed", "embodiment", "cameras", "environment_state"]
+    old.setdefault("cameras", list(CAMERAS))  # records written before these keys existed
     diff = {k: (old.get(k), record[k]) for k in keys if old.get(k) != record[k]}
     if diff:
         detail = ", ".join(f"{k}: dataset has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
@@ -172,18 +180,20 @@ def _open_staging(out: Path, staging: Path, cfg: GenerateConfig, task: TaskSpec)
     if dataset_info(out) is not None:
         shutil.copytree(out, staging)
         return LeRobotDataset(repo_id, root=staging)
-    return LeRobotDataset.create(repo_id, fps=cfg.fps, features=features(cfg.image_size), root=staging,
+    return LeRobotDataset.create(repo_id, fps=cfg.fps, features=features(cfg.image_size, cfg.cameras, task),
+                                 root=staging,
                                  robot_type="panda", use_videos=True)
 
 
-def _append(ds, npz: Path, instruction: str) -> dict:
+def _append(ds, npz: Path, instruction: str, cameras=CAMERAS) -> dict:
     with np.load(npz) as z:
         info = json.loads(str(z["info"]))
-        imgs = {cam: z[f"img_{cam}"] for cam in CAMERAS}
-        states, actions = z["states"], z["actions"]
+        imgs = {cam: z[f"img_{cam}"] for cam in cameras}
+        states, env_states, actions = z["states"], z["env_states"], z["actions"]
     for t in range(len(states)):
-        frame = {f"observation.images.{cam}": imgs[cam][t] for cam in CAMERAS}
+        frame = {f"observation.images.{cam}": imgs[cam][t] for cam in cameras}
         frame["observation.state"] = states[t]
+        frame["observation.environment_state"] = env_states[t]
         frame["action"] = actions[t]
         frame["task"] = instruction
         ds.add_frame(frame)
@@ -217,7 +227,8 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
     infos: list[dict] = json.loads((out / RECORD_FILE).read_text())["episodes"] if done else []
     (work / "episodes").mkdir(parents=True, exist_ok=True)
     modes = episode_modes(cfg.mode, parse_mix(cfg.mode, cfg.mix), cfg.episodes)
-    jobs = [(task.name, modes[i], i, cfg.seed + i, cfg.fps, cfg.image_size, str(work / "episodes" / f"ep_{i:06d}.npz"))
+    jobs = [(task.name, modes[i], i, cfg.seed + i, cfg.fps, cfg.image_size, str(work / "episodes" / f"ep_{i:06d}.npz"),
+             tuple(cfg.cameras))
             for i in range(done, cfg.episodes)]
     staging = work / "staging"
     ds = _open_staging(out, staging, cfg, task)
@@ -234,7 +245,7 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
 
     for path in results():
         path = Path(path)
-        infos.append(_append(ds, path, task.instruction))
+        infos.append(_append(ds, path, task.instruction, cfg.cameras))
         pending.append(path)
         bar.update(1)
         last = len(infos) == cfg.episodes

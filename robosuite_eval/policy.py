@@ -4,7 +4,8 @@ A policy is anything with `reset()` (a new episode starts) and `infer(obs) -> ac
 uses LeRobot feature names and `actions` is an (H, action_dim) chunk or one (action_dim,) action:
 
     obs = {"observation.images.agentview": (H, W, 3) uint8, "observation.images.robot0_eye_in_hand": ...,
-           "observation.state": (9,) float32, "task": str, "prompt": str}
+           "observation.state": (9,) float32, "observation.environment_state": (7 * objects,) float32,
+           "task": str, "prompt": str}
 
 `spec` says which of those the policy reads and at which image size, so the rollout renders only the
 cameras it needs, at the policy's resolution, and refuses a policy whose features do not match the
@@ -25,6 +26,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+ENV_STATE = "observation.environment_state"
 
 @dataclass(frozen=True)
 class PolicySpec:
@@ -32,6 +34,8 @@ class PolicySpec:
     state_dim: int | None = None  # None: unknown (e.g. a server that does not say)
     action_dim: int | None = None
     n_action_steps: int | None = None  # actions to execute per inference, when the policy says
+    env_state_dim: int | None = None  # observation.environment_state size; 0: not read; None: unknown
+    inputs_known: bool = False  # the policy said what it reads: no image shapes then means no camera at all
 
 
 @runtime_checkable
@@ -81,6 +85,8 @@ class LeRobotPolicy:
             state_dim=int(state[0]) if state else 0,
             action_dim=int(meta["action_dim"]),
             n_action_steps=int(meta["n_action_steps"]),
+            env_state_dim=int(shapes[ENV_STATE][0]) if ENV_STATE in shapes else 0,
+            inputs_known=True,
         )
         self.name = f"{meta['policy_type']}:{path}"
 
@@ -111,6 +117,8 @@ class WebsocketPolicy:
             state_dim=int(state[0]) if state else None,
             action_dim=int(meta["action_dim"]) if "action_dim" in meta else None,
             n_action_steps=int(meta["n_action_steps"]) if "n_action_steps" in meta else None,
+            env_state_dim=(int(shapes[ENV_STATE][0]) if ENV_STATE in shapes else 0) if shapes else None,
+            inputs_known=bool(shapes),
         )
 
     def _connect(self) -> None:

@@ -3,8 +3,9 @@
 Protocol (paper appendix E: "each RoboSuite task is rolled out for 50 trials"; the rest is ours):
 - trial i resets the scene with seed `seed + i` (the same placements for every policy compared);
 - the policy runs at `fps` (10 Hz, the recorded datasets' rate): at each policy step the rollout renders
-  the cameras the policy reads (only those, at its resolution, the right way up) and asks for an action
-  chunk when the previous one is used up; each action is held for 20/fps control steps, mirroring how
+  the cameras the policy reads (only those, at its resolution, the right way up; none at all, and no
+  offscreen renderer, for a policy that reads only observation.state / observation.environment_state) and
+  asks for an action chunk when the previous one is used up; each action is held for 20/fps control steps, mirroring how
   the recorded datasets store one action per 10 fps frame;
 - a trial succeeds as soon as `env._check_success()` holds after a control step; it fails at `max_steps`;
 - the success rate comes with a 95% Wilson score interval (sound at 0 or 50 of 50, unlike the normal
@@ -48,7 +49,7 @@ def camera_sizes(spec, cameras: tuple[str, ...], default: int = 128) -> dict[str
         raise ValueError(f"the policy outputs {spec.action_dim}-d actions, but RoboSuite OSC_POSE takes "
                          f"{ACTION_DIM} (dx dy dz drx dry drz gripper)")
     if not spec.image_shapes:
-        return {c: (default, default) for c in cameras}
+        return {} if spec.inputs_known else {c: (default, default) for c in cameras}
     sizes = {}
     for key, shape in spec.image_shapes.items():
         if key not in valid:
@@ -81,9 +82,23 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
     return path
 
 
+def check_env_state(spec, task) -> bool:
+    """Whether the policy reads observation.environment_state (refusing one of another size)."""
+    from robosuite_eval.tasks import environment_state_names
+
+    if not spec.env_state_dim:
+        return False
+    want = len(environment_state_names(task))
+    if spec.env_state_dim != want:
+        raise ValueError(f"the policy reads observation.environment_state of size {spec.env_state_dim}, but {task.name} "
+                         f"provides {want} ({', '.join(task.objects)}: position 3 + quaternion xyzw 4 each); "
+                         f"train it on a {task.name} dataset recorded by `robosuite_eval generate`")
+    return True
+
+
 def run_trial(env, task, policy, seed: int, sizes: dict, stride: int, replan: int | None, max_steps: int,
-              record: bool) -> dict:
-    from robosuite_eval.tasks import render_cameras, reset_env, robot_state
+              record: bool, env_state: bool = False) -> dict:
+    from robosuite_eval.tasks import environment_state, render_cameras, reset_env, robot_state
 
     obs = reset_env(env, seed)
     policy.reset()
@@ -95,12 +110,14 @@ def run_trial(env, task, policy, seed: int, sizes: dict, stride: int, replan: in
         images = {}
         for cam, (h, w) in sizes.items():
             images[cam] = render_cameras(env, (h, w), cameras=(cam,))[cam]
-        if record:
+        if record and images:
             frames.append(np.concatenate([images[c] for c in sizes], axis=1) if len({s[0] for s in sizes.values()}) == 1
                           else images[next(iter(sizes))])
         if not queue:
             o = {IMAGE_PREFIX + c: img for c, img in images.items()}
             o["observation.state"] = robot_state(obs)
+            if env_state:
+                o["observation.environment_state"] = environment_state(obs, task)
             o["task"] = o["prompt"] = task.instruction
             chunk = np.asarray(policy.infer(o), dtype=np.float32)
             chunk = chunk[None] if chunk.ndim == 1 else chunk
@@ -135,6 +152,7 @@ def run_rollout(cfg) -> dict:
 
     policy = load_policy(cfg.policy, device=cfg.device)
     sizes = camera_sizes(policy.spec, CAMERAS, default=int(getattr(cfg, "image_size", 128)))
+    env_state = check_env_state(policy.spec, task)
     stride = CONTROL_FREQ // cfg.fps
     # `replan_steps` is optional in the config (None: the policy's own n_action_steps).
     replan_cfg = getattr(cfg, "replan_steps", None)
@@ -147,11 +165,12 @@ def run_rollout(cfg) -> dict:
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    env = make_env(task, render=True)
+    env = make_env(task, render=bool(sizes))  # a state-only policy: no offscreen renderer, no camera drawn
     trials = []
     bar = tqdm(range(cfg.trials), desc=f"rollout {task.name}", unit="trial")
     for i in bar:
-        res = run_trial(env, task, policy, cfg.seed + i, sizes, stride, replan, max_steps, record=i < cfg.videos)
+        res = run_trial(env, task, policy, cfg.seed + i, sizes, stride, replan, max_steps, record=i < cfg.videos,
+                        env_state=env_state)
         frames = res.pop("_frames")
         if frames:
             res["video"] = str(write_video(frames, out / f"trial_{i:03d}.mp4", cfg.fps).name)
@@ -166,7 +185,7 @@ def run_rollout(cfg) -> dict:
         "policy_name": getattr(policy, "name", type(policy).__name__),
         "trials": len(trials), "successes": successes, "success_rate": successes / len(trials),
         "wilson95": [lo, hi], "seed": cfg.seed, "fps": cfg.fps, "replan_steps": replan, "max_steps": max_steps,
-        "cameras": {c: list(s) for c, s in sizes.items()}, "per_trial": trials,
+        "cameras": {c: list(s) for c, s in sizes.items()}, "environment_state": env_state, "per_trial": trials,
     }
     atomic.write_text(out / "rollout.json", json.dumps(result, indent=2))
     print(f"{task.name}: {successes}/{len(trials)} = {successes / len(trials):.2f} "

@@ -27,17 +27,18 @@ class TaskSpec:
     family: str  # "lift" | "pickplace" | "stack": which oracle drives it
     instruction: str  # the natural-language task string stored in the dataset
     horizon: int  # control steps before an episode is cut off
+    objects: tuple[str, ...] = ()  # robosuite's object names whose poses form observation.environment_state
 
 
 TASKS: dict[str, TaskSpec] = {
     t.name: t
     for t in [
-        TaskSpec("lift", "Lift", "lift", "lift the red cube", 400),
-        TaskSpec("pickplace_bread", "PickPlaceBread", "pickplace", "put the bread in its bin", 600),
-        TaskSpec("pickplace_can", "PickPlaceCan", "pickplace", "put the can in its bin", 600),
-        TaskSpec("pickplace_cereal", "PickPlaceCereal", "pickplace", "put the cereal box in its bin", 600),
-        TaskSpec("pickplace_milk", "PickPlaceMilk", "pickplace", "put the milk carton in its bin", 600),
-        TaskSpec("stack", "Stack", "stack", "stack the red cube on the green cube", 500),
+        TaskSpec("lift", "Lift", "lift", "lift the red cube", 400, ("cube",)),
+        TaskSpec("pickplace_bread", "PickPlaceBread", "pickplace", "put the bread in its bin", 600, ("Bread",)),
+        TaskSpec("pickplace_can", "PickPlaceCan", "pickplace", "put the can in its bin", 600, ("Can",)),
+        TaskSpec("pickplace_cereal", "PickPlaceCereal", "pickplace", "put the cereal box in its bin", 600, ("Cereal",)),
+        TaskSpec("pickplace_milk", "PickPlaceMilk", "pickplace", "put the milk carton in its bin", 600, ("Milk",)),
+        TaskSpec("stack", "Stack", "stack", "stack the red cube on the green cube", 500, ("cubeA", "cubeB")),
     ]
 }
 
@@ -158,6 +159,22 @@ def render_cameras(env, size: int | tuple[int, int], cameras=CAMERAS) -> dict[st
 def robot_state(obs: dict) -> np.ndarray:
     """observation.state: eef position (3), eef quaternion xyzw (4), gripper finger positions (2)."""
     return np.concatenate([obs["robot0_eef_pos"], obs["robot0_eef_quat"], obs["robot0_gripper_qpos"]]).astype(np.float32)
+
+
+POSE_NAMES = ("x", "y", "z", "qx", "qy", "qz", "qw")
+
+
+def environment_state(obs: dict, task: TaskSpec) -> np.ndarray:
+    """observation.environment_state: each task object's world position (3) and quaternion xyzw (4).
+
+    Privileged low-dimensional state (what the scripted oracle plans from), for policies trained without
+    cameras; (7 * objects,) float32 in the order of `task.objects`.
+    """
+    return np.concatenate([np.concatenate([obs[f"{o}_pos"], obs[f"{o}_quat"]]) for o in task.objects]).astype(np.float32)
+
+
+def environment_state_names(task: TaskSpec) -> list[str]:
+    return [f"{o}_{c}" for o in task.objects for c in POSE_NAMES]
 
 
 STATE_NAMES = ["eef_x", "eef_y", "eef_z", "eef_qx", "eef_qy", "eef_qz", "eef_qw", "gripper_l", "gripper_r"]
