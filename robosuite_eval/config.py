@@ -63,6 +63,7 @@ class RolloutConfig:
     videos: int = 3
     """Save MP4s of the first N trials."""
     out: Path = Path("rollouts")
-    """Folder for results.json and videos/."""
+    """Folder for rollout.json (per-trial outcomes, success rate, Wilson interval) and the videos
+    trial_000.mp4, trial_001.mp4, ... of the first --videos trials."""
     device: str = "cpu"
     debug: bool = False
