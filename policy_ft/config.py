@@ -104,6 +104,32 @@ class TrainConfig:
     seed: int = 0
     debug: bool = False
 
+    def validate(self) -> None:
+        """Cheap checks of the arguments, run by the CLI before torch or lerobot are imported (a bad path
+        fails in a second, not after the minute those imports take on a busy machine). The Trainer
+        checks everything again, and more (columns, features, weights), once it has the data."""
+        from policy_ft.tokenizer import tokenizer_problem
+        from robodata.dataset import check_dataset_dir
+
+        for root in self.dataset if isinstance(self.dataset, (tuple, list)) else (self.dataset,):
+            check_dataset_dir(root)
+        c = self.resolved()
+        for name in ("chunk_length", "steps", "batch_size", "save_every", "log_every"):
+            if getattr(c, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(c, name)}")
+        if c.lr <= 0 or c.tau <= 0:
+            raise ValueError(f"--lr and --tau must be positive, got {c.lr:g} and {c.tau:g}")
+        if not 0 < c.percentile <= 100:
+            raise ValueError(f"--percentile must be in (0, 100], got {c.percentile:g}")
+        if c.pretrained is not None and not (Path(c.pretrained) / "config.json").is_file():
+            raise FileNotFoundError(f"--pretrained {c.pretrained} is not a lerobot checkpoint directory: "
+                                    "no config.json")
+        if c.policy in ("pi05", "pi0") and (problem := tokenizer_problem(c.policy, c.tokenizer)):
+            raise ValueError(problem)
+        for pair in c.rename:
+            if "=" not in pair:
+                raise ValueError(f"--rename expects old=new, got {pair!r}")
+
     def resolved(self) -> "TrainConfig":
         """Fill the preset's values into the fields left unset."""
         p = PRESETS.get(self.preset)
