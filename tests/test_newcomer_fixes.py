@@ -168,3 +168,9 @@ def test_demo_prints_progress_from_its_first_second(tmp_path):
     assert first.startswith("[demo") and "RoboSuite lift" in first and str(tmp_path / "demo") in first
     assert "loading the libraries" in second
     assert elapsed < 20, elapsed  # interpreter start only: nothing heavy is imported before it
+
+
+def test_readme_cites_the_paper_not_a_path_outside_the_repository():
+    text = (ROOT / "README.md").read_text()
+    assert "World Value Models for Robotic Manipulation" in text
+    assert "shared/reference" not in text and "wvm_paper.txt" not in text
