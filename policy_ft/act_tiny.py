@@ -31,7 +31,7 @@ class TinyResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # H/4
         stages, cin = [], widths[0]
-        for i, (cout, stride) in enumerate(zip(widths, (1, 2, 2, final_stride))):  # H/4, H/8, H/16, H/32
+        for cout, stride in zip(widths, (1, 2, 2, final_stride)):  # H/4, H/8, H/16, H/32
             down = None
             if stride != 1 or cin != cout:
                 down = nn.Sequential(nn.Conv2d(cin, cout, kernel_size=1, stride=stride, bias=False), norm_layer(cout))

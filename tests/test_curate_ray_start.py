@@ -1,6 +1,8 @@
 """Embedded Ray that cannot start: retried once, then a one-line warning and in-process labelling (the
 values still get written); a cluster named by --address never falls back: its failure is one line."""
 
+import os
+
 import numpy as np
 import pytest
 import ray
@@ -25,11 +27,13 @@ def _time_values(dataset):
 @pytest.mark.parametrize("error", GCS_ERRORS, ids=["gcs-connect", "gcs-overloaded"])
 def test_embedded_ray_start_failure_falls_back_to_in_process(dataset, monkeypatch, capsys, error):
     calls = []
+    auth_before = os.environ.get("RAY_AUTH_MODE")
 
     def failing_init(*args, **kwargs):
         calls.append(kwargs)
         raise error
 
+    assert not ray.is_initialized()  # else RaySession would reuse the running Ray and never start one
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(ray, "init", failing_init)
     curate(["label-values", str(dataset), "--model", "time"])  # --address auto: the embedded Ray
@@ -41,7 +45,9 @@ def test_embedded_ray_start_failure_falls_back_to_in_process(dataset, monkeypatc
     assert str(error).splitlines()[0][:40] in warning[0]
     assert "Traceback" not in err
     np.testing.assert_allclose(read_column(dataset, "value"), _time_values(dataset), atol=1e-6)  # written anyway
-    assert not list(dataset.parent.glob("curate-ray-*"))
+    temp_dirs = [c["_temp_dir"] for c in calls]
+    assert len(set(temp_dirs)) == 2 and not any(os.path.exists(d) for d in temp_dirs)  # a fresh one each, removed
+    assert os.environ.get("RAY_AUTH_MODE") == auth_before  # the environment is restored
 
 
 def test_named_cluster_that_does_not_answer_is_one_line_and_no_fallback(dataset, capsys):
