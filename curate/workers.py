@@ -194,6 +194,9 @@ class RaySession:
             ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self.tmp,
                      _node_ip_address="127.0.0.1", _system_config=dict(EMBEDDED_SYSTEM_CONFIG),
                      runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}}, **kwargs)
+            # The GCS state client connects lazily: probe it here, so its failure ("Failed to connect
+            # to GCS") counts as a failed start (retried, then the fallback), not as a labelling error.
+            ray.cluster_resources()
         except BaseException:
             self.__exit__()  # a failed start leaves no processes, temp dir or changed environment behind
             raise

@@ -6,6 +6,8 @@ be a "resnet*", and reads only `layer4` (its feature map) and `fc.in_features` (
 torchvision ResNet (resnet18) is 11.2M parameters: a "tiny" ACT was then 99.5% backbone, and with AdamW's
 two moments a tiny checkpoint weighed 129 MB. This one keeps ResNet's shape (stem, four stages of one
 BasicBlock, total stride 32) at widths 8/16/32/32: about 25k parameters. It has no pretrained weights.
+Our loaders (`policy_ft.policies`, `policy_ft serve`, `robosuite_eval rollout`) register it; lerobot's own
+scripts load a tiny ACT checkpoint after `import policy_ft.act_tiny`.
 """
 
 from __future__ import annotations

@@ -77,3 +77,21 @@ def test_named_cluster_failure_is_not_retried_in_process(dataset, monkeypatch, c
     assert len(calls) == 1
     assert err.count("\n") == 0 and "cannot join the Ray cluster at 127.0.0.1:6379" in err
     assert "RaySystemError" in err and "Failed to connect to GCS" in err
+
+
+def test_gcs_failure_right_after_init_counts_as_a_failed_start(dataset, monkeypatch, capsys):
+    """ray.init returns but the GCS state client cannot connect (Ray connects it lazily): still the fallback."""
+    probes = []
+
+    def failing_probe():
+        probes.append(1)
+        raise GCS_ERRORS[0]
+
+    assert not ray.is_initialized()
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: None)
+    monkeypatch.setattr(ray, "cluster_resources", failing_probe)
+    curate(["label-values", str(dataset), "--model", "time"])
+    err = capsys.readouterr().err
+    assert len(probes) == 2 and "labelling in this process instead" in err and "Traceback" not in err
+    np.testing.assert_allclose(read_column(dataset, "value"), _time_values(dataset), atol=1e-6)
