@@ -32,7 +32,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-
 #: What `--preset none` fills in (κ has no paper value there).
 NO_PRESET = Preset(chunk_length=10, tau=10.0, kappa_top70=float("nan"), steps=5_000)
 
