@@ -81,7 +81,7 @@ def score(rows: list[dict], annotations: list[dict]) -> dict:
 
 
 def ground_truth_rows(annotations: list[dict], fps: float, noise: float = 0.0, **rule) -> list[dict]:
-    from curate.flag import find_segments
+    from value_labeling.segments import find_segments
     from robodata.ground_truth import progress_curve
 
     rows = []

@@ -7,7 +7,7 @@ Two levels, both driven by the per-frame value column (`curate label-values`):
   (`--drop-below`, `--drop-above`, `--drop-worst PCT`). Dropping is lerobot's own `delete_episodes`.
 - frames (`--cut stalls`): a frame is cut when the value model and the robot's own state agree that
   nothing happens there. The paper gives no such rule; ours: the value model says *whether* (a stall of
-  the smoothed value curve, `curate.flag.find_segments`), the state says *exactly where*: runs of still
+  the smoothed value curve, `value_labeling.segments.find_segments`), the state says *exactly where*: runs of still
   frames, where no state dimension changes until the next frame by more than `still_fraction` times its
   typical per-frame change (that dimension's 90th percentile over the dataset, so metres, quaternions and
   gripper widths are each measured in their own unit). A still run that overlaps a value stall is cut,
@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.config import FilterConfig, StallCutConfig
-from curate.flag import find_segments
+from value_labeling.segments import find_segments
 
 HIGHER_IS_BETTER = {"final-value": True, "falling-share": False, "stall-seconds": False}
 SOURCE_FRAMES_FILE = "meta/filter_source_frames.parquet"

@@ -1,5 +1,5 @@
-"""Labelling episodes: one episode (`label_episode`), and many, in-process or on Ray actors that hold
-the model once.
+"""Labelling many episodes (`value_labeling.models.label_episode` each), in-process or on Ray actors
+that hold the model once.
 
 Both executors yield `(episode, values | None, error | None)` as episodes finish, so the caller can
 stage each result the moment it exists. A failed episode is retried `retries` times and then reported;
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames
-from robodata.resample import resample_indices, to_native
+from robodata.dataset import open_dataset
+from value_labeling.models import label_episode
 
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
@@ -62,25 +62,6 @@ for sig in (signal.SIGTERM, signal.SIGKILL):
         time.sleep(0.1)
 shutil.rmtree(tmp, ignore_errors=True)
 """
-
-
-def label_episode(ds, model, ep: int, camera: str) -> np.ndarray:
-    """(T,) float32 values in [0, 1] for every native frame of episode `ep`.
-
-    The model sees the frames at its own `target_fps` (native rate when None); values at the frames
-    in between are linearly interpolated, and the last sampled value holds to the episode's end.
-    """
-    T = episode_length(ds, ep)
-    native = float(ds.meta.fps)
-    fps = native if model.target_fps is None else min(float(model.target_fps), native)
-    idx = resample_indices(T, native, fps)
-    frames = read_episode_frames(ds, ep, camera, idx)
-    pred = np.asarray(model.predict(frames, fps, episode_task(ds, ep)), dtype=np.float64).reshape(-1)
-    if pred.shape != idx.shape:
-        raise ValueError(f"episode {ep}: model {model.name!r} returned {pred.size} values for {idx.size} frames")
-    if not np.all(np.isfinite(pred)):
-        raise ValueError(f"episode {ep}: model {model.name!r} returned NaN/inf values")
-    return np.clip(to_native(T, idx, pred), 0.0, 1.0).astype(np.float32)
 
 
 def _error_text(err: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from runtime.cli import run_subcommands
+from value_labeling.annotate.config import AnnotateConfig
 from value_labeling.bench.config import BenchConfig, ModelsConfig
 from value_labeling.wvm.config import MODE_DEFAULTS
 
@@ -23,6 +24,7 @@ COMMANDS: dict[str, tuple] = {
                        "Video-only world-model pretraining: the Wan video DiT alone, future-latent flow matching. "
                        "The output directory is a diffusers-format Wan directory (transformer/ and vae/), usable "
                        "as `train --video-model DIR`."),
+    "annotate": (AnnotateConfig, "value_labeling.annotate.app:run_annotate"),
 }
 
 

@@ -38,7 +38,8 @@ def save_checkpoint(out: Path, step: int, model, optimizer, mcfg: ModelConfig, t
     ckdir.mkdir(parents=True, exist_ok=True)
     final = ckdir / f"step_{step:07d}"
     with atomic.replace_dir(final, tag="save") as tmp:
-        sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        sd = model if isinstance(model, dict) else model.state_dict()  # a module or its full state dict
+        sd = {k: v.detach().to("cpu").contiguous() for k, v in sd.items()}
         save_file(sd, str(tmp / "model.safetensors"))
         if optimizer is not None:
             osd = optimizer.state_dict()
