@@ -21,8 +21,9 @@ WIDTHS = (8, 16, 32, 32)
 
 
 class TinyResNet(nn.Module):
-    def __init__(self, widths: tuple[int, ...] = WIDTHS, replace_stride_with_dilation=None, weights=None,
-                 norm_layer=None):
+    def __init__(
+        self, widths: tuple[int, ...] = WIDTHS, replace_stride_with_dilation=None, weights=None, norm_layer=None
+    ):
         super().__init__()
         if weights is not None:
             raise ValueError(f"{NAME} has no pretrained weights (pass pretrained_backbone_weights=None)")

@@ -33,8 +33,27 @@ def tokenizer_problem(policy: str, tokenizer: Path | None) -> str | None:
     return None
 
 
-BASE_WORDS = ("<pad>", "<unk>", "<bos>", "<eos>", "Task", "State", "Action", ":", ",", ";", ".", "lift", "the",
-              "cube", "pick", "place", "bread", "open", "door")
+BASE_WORDS = (
+    "<pad>",
+    "<unk>",
+    "<bos>",
+    "<eos>",
+    "Task",
+    "State",
+    "Action",
+    ":",
+    ",",
+    ";",
+    ".",
+    "lift",
+    "the",
+    "cube",
+    "pick",
+    "place",
+    "bread",
+    "open",
+    "door",
+)
 VOCAB_LIMIT = 1024  # the tiny Gemma variants' vocabulary (policy_ft.pi_variants)
 
 
@@ -75,8 +94,9 @@ def make_word_tokenizer(directory: str | Path, extra_words: tuple[str, ...] = ()
         raise ValueError(f"{len(vocab)} words exceed the tiny π0/π0.5 vocabulary of {VOCAB_LIMIT}; pass fewer")
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<bos>",
-                                   eos_token="<eos>")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<bos>", eos_token="<eos>"
+    )
     directory = Path(directory)
     fast.save_pretrained(directory)
     return directory
@@ -85,7 +105,8 @@ def make_word_tokenizer(directory: str | Path, extra_words: tuple[str, ...] = ()
 def run_make_tokenizer(cfg: MakeTokenizerConfig) -> Path:
     words = [w for root in cfg.dataset for w in task_words(root)] + list(cfg.words)
     out = make_word_tokenizer(cfg.out, tuple(words))
-    print(f"wrote a word-level tokenizer ({len(set(words) | set(BASE_WORDS)) + 256} words at most) to {out}; "
-          f"use it with `policy_ft train --policy pi05 --size tiny --tokenizer {out}` (smoke tests only)")
+    print(
+        f"wrote a word-level tokenizer ({len(set(words) | set(BASE_WORDS)) + 256} words at most) to {out}; "
+        f"use it with `policy_ft train --policy pi05 --size tiny --tokenizer {out}` (smoke tests only)"
+    )
     return out
-

@@ -12,10 +12,14 @@ from robodata.dataset import open_dataset, read_column
 
 # The two start-up failures seen on a loaded 2-core machine (issue 18), as Ray raises them.
 GCS_ERRORS = [
-    ray.exceptions.RaySystemError("Failed to connect to GCS. Please check if the GCS server is running "
-                                  "and if this node can connect to the head node."),
-    Exception("The current node timed out during startup. This could happen because some of the raylet "
-              "failed to startup or the GCS has become overloaded."),
+    ray.exceptions.RaySystemError(
+        "Failed to connect to GCS. Please check if the GCS server is running "
+        "and if this node can connect to the head node."
+    ),
+    Exception(
+        "The current node timed out during startup. This could happen because some of the raylet "
+        "failed to startup or the GCS has become overloaded."
+    ),
 ]
 
 

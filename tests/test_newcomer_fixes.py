@@ -91,8 +91,10 @@ def test_tiny_act_is_tiny_and_reloads(tmp_path):
     from policy_ft.policies import make_config, policy_class
 
     cfg = make_config("act", chunk_length=10, size="tiny")
-    cfg.input_features = {"observation.images.agentview": PolicyFeature(FeatureType.VISUAL, (3, 64, 64)),
-                          "observation.state": PolicyFeature(FeatureType.STATE, (9,))}
+    cfg.input_features = {
+        "observation.images.agentview": PolicyFeature(FeatureType.VISUAL, (3, 64, 64)),
+        "observation.state": PolicyFeature(FeatureType.STATE, (9,)),
+    }
     cfg.output_features = {"action": PolicyFeature(FeatureType.ACTION, (7,))}
     policy = policy_class("act")(cfg)
     n_params = sum(p.numel() for p in policy.parameters())
@@ -108,9 +110,11 @@ def test_tiny_act_is_tiny_and_reloads(tmp_path):
 
 def _cli(args: list[str], code: str = "from policy_ft.cli import main") -> subprocess.CompletedProcess:
     """Run a CLI in a fresh interpreter and report which heavy modules it imported."""
-    script = (f"import sys\n{code}\ntry:\n    main({args!r})\nexcept SystemExit as e:\n    code = e.code\n"
-              "print('HEAVY', sorted(m for m in ('torch', 'lerobot', 'ray', 'robosuite') if m in sys.modules))\n"
-              "sys.exit(code)\n")
+    script = (
+        f"import sys\n{code}\ntry:\n    main({args!r})\nexcept SystemExit as e:\n    code = e.code\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'lerobot', 'ray', 'robosuite') if m in sys.modules))\n"
+        "sys.exit(code)\n"
+    )
     return subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=300)
 
 
@@ -125,13 +129,27 @@ def test_pi05_without_tokenizer_names_the_offline_choices_fast(tmp_path):
     from testing.synthetic_policy import make_value_dataset
 
     make_value_dataset(tmp_path / "ds", episodes=1, length=4, image_size=16)
-    res = _cli(["train", "--dataset", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--policy", "pi05",
-                "--size", "tiny"])
+    res = _cli(
+        ["train", "--dataset", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--policy", "pi05", "--size", "tiny"]
+    )
     assert res.returncode == 2 and "HEAVY []" in res.stdout and res.stderr.count("\n") == 1
     assert "policy_ft make-tokenizer --out DIR" in res.stderr and "--pretrained" in res.stderr
     (tmp_path / "empty").mkdir()
-    res = _cli(["train", "--dataset", str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--policy", "pi05",
-                "--size", "tiny", "--tokenizer", str(tmp_path / "empty")])
+    res = _cli(
+        [
+            "train",
+            "--dataset",
+            str(tmp_path / "ds"),
+            "--out",
+            str(tmp_path / "o"),
+            "--policy",
+            "pi05",
+            "--size",
+            "tiny",
+            "--tokenizer",
+            str(tmp_path / "empty"),
+        ]
+    )
     assert res.returncode == 2 and "holds no tokenizer.json" in res.stderr and "make-tokenizer" in res.stderr
 
 
@@ -142,21 +160,37 @@ def test_tiny_pi05_trains_offline_on_robosuite_shaped_data(tmp_path):
     from policy_ft.train import Trainer
     from testing.synthetic_policy import make_value_dataset
 
-    make_value_dataset(tmp_path / "ds", episodes=2, length=12, image_size=16, state_dim=9, action_dim=7,
-                       task="lift the red cube")
+    make_value_dataset(
+        tmp_path / "ds", episodes=2, length=12, image_size=16, state_dim=9, action_dim=7, task="lift the red cube"
+    )
     main(["make-tokenizer", "--out", str(tmp_path / "tok"), "--dataset", str(tmp_path / "ds")])
     vocab = json.loads((tmp_path / "tok" / "tokenizer.json").read_text())["model"]["vocab"]
     assert {"red", "cube", "Task", "255"} <= set(vocab) and len(vocab) <= 1024
-    trainer = Trainer(TrainConfig(dataset=tmp_path / "ds", out=tmp_path / "o", policy="pi05", size="tiny", steps=2,
-                                  batch_size=4, tokenizer=tmp_path / "tok", chunk_length=4))
+    trainer = Trainer(
+        TrainConfig(
+            dataset=tmp_path / "ds",
+            out=tmp_path / "o",
+            policy="pi05",
+            size="tiny",
+            steps=2,
+            batch_size=4,
+            tokenizer=tmp_path / "tok",
+            chunk_length=4,
+        )
+    )
     assert trainer.policy_cfg.max_state_dim == 9 and trainer.policy_cfg.max_action_dim == 8
     result = trainer.run()
     assert result["steps"] == 2 and np.isfinite(result["last"]["loss"])
 
 
 def test_demo_prints_progress_from_its_first_second(tmp_path):
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "demo.py"), str(tmp_path / "demo")], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), str(tmp_path / "demo")],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         t0 = time.perf_counter()
         first = proc.stdout.readline()
