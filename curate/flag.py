@@ -1,7 +1,9 @@
 """`curate flag`: segments where the value curve stalls or falls (hesitation and retry candidates).
 
 The rule lives in `value_labeling/segments.py` (`find_segments`); this module runs it over a
-dataset's value column and writes the table and plots.
+dataset's value column and writes the table and plots. `find_segments` gives one size per segment (a
+stall's length in frames, a fall's drop in value); the table keeps the two quantities apart, each in its
+own unit: `frames` (every segment's length) and `value_drop` (a fall's drop; empty for a stall).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def flag_curves(curves: dict[int, np.ndarray], fps: float, **rule) -> list[dict]
     rows = []
     for ep, v in curves.items():
         for s, e, kind, size in find_segments(v, fps, **rule):
-            rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "size": round(size, 4)})
+            rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "frames": e - s + 1,
+                         "value_drop": round(size, 4) if kind == "fall" else None})
     return rows
 
 
@@ -56,16 +59,18 @@ def run_flag(cfg: FlagConfig) -> list[dict]:
                 fall_min_drop=cfg.fall_min_drop, smooth_seconds=cfg.smooth_seconds)
     curves = episode_curves(root, cfg.value_column)
     rows = flag_curves(curves, fps, **rule)
-    print(f"{'episode':>7} {'start':>6} {'end':>6} {'kind':>6} {'size':>8}")
+    print(f"{'episode':>7} {'start':>6} {'end':>6} {'kind':>6} {'frames':>7} {'value drop':>10}")
     for r in rows:
-        print(f"{r['episode_index']:>7} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['size']:>8.3f}")
+        drop = "" if r["value_drop"] is None else f"{r['value_drop']:.3f}"
+        print(f"{r['episode_index']:>7} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['frames']:>7} {drop:>10}")
     print(f"{len(rows)} segments ({sum(r['kind'] == 'stall' for r in rows)} stalls, "
           f"{sum(r['kind'] == 'fall' for r in rows)} falls)")
     if cfg.out is not None:
         import polars as pl
 
         df = pl.DataFrame(rows, schema={"episode_index": pl.Int64, "start": pl.Int64, "end": pl.Int64,
-                                        "kind": pl.Utf8, "size": pl.Float64})
+                                        "kind": pl.Utf8, "frames": pl.Int64,
+                                        "value_drop": pl.Float64})
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         df.write_parquet(cfg.out) if str(cfg.out).endswith(".parquet") else df.write_csv(cfg.out)
         print(f"wrote {cfg.out}")
