@@ -46,6 +46,14 @@ class LabelConfig:
     debug: bool = False
     """Show full tracebacks."""
 
+    def validate(self) -> None:
+        """Cheap checks run by the CLI before the model (torch) and Ray load."""
+        from robodata.dataset import check_dataset_dir
+
+        check_dataset_dir(self.dataset)
+        if self.retries < 0 or self.workers < 0 or self.cpus_per_worker <= 0:
+            raise ValueError("--retries and --workers must be >= 0 and --cpus-per-worker > 0")
+
 
 @dataclasses.dataclass(frozen=True)
 class AdvantagesConfig:

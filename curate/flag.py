@@ -1,7 +1,9 @@
 """`curate flag`: segments where the value curve stalls or falls (hesitation and retry candidates).
 
 The rule lives in `value_labeling/segments.py` (`find_segments`); this module runs it over a
-dataset's value column and writes the table and plots.
+dataset's value column and writes the table and plots. `find_segments` gives one size per segment (a
+stall's length in frames, a fall's drop in value); the table keeps the two quantities apart, each in its
+own unit: `frames` (every segment's length) and `value_drop` (a fall's drop; empty for a stall).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def flag_curves(curves: dict[int, np.ndarray], fps: float, **rule) -> list[dict]
     rows = []
     for ep, v in curves.items():
         for s, e, kind, size in find_segments(v, fps, **rule):
-            rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "size": round(size, 4)})
+            rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "frames": e - s + 1,
+                         "value_drop": round(size, 4) if kind == "fall" else None})
     return rows
 
 
@@ -61,10 +64,11 @@ def run_flag(cfg: FlagConfig) -> list[dict]:
         for r in rows:
             r["mode"] = annotations[r["episode_index"]]["mode"] if r["episode_index"] in annotations else None
     mode_head = f" {'mode':>10}" if annotations else ""
-    print(f"{'episode':>7}{mode_head} {'start':>6} {'end':>6} {'kind':>6} {'size':>8}")
+    print(f"{'episode':>7}{mode_head} {'start':>6} {'end':>6} {'kind':>6} {'frames':>7} {'value drop':>10}")
     for r in rows:
         mode = f" {r['mode'] or '-':>10}" if annotations else ""
-        print(f"{r['episode_index']:>7}{mode} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['size']:>8.3f}")
+        drop = "" if r["value_drop"] is None else f"{r['value_drop']:.3f}"
+        print(f"{r['episode_index']:>7}{mode} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['frames']:>7} {drop:>10}")
     print(f"{len(rows)} segments ({sum(r['kind'] == 'stall' for r in rows)} stalls, "
           f"{sum(r['kind'] == 'fall' for r in rows)} falls)")
     if annotations:
@@ -76,7 +80,8 @@ def run_flag(cfg: FlagConfig) -> list[dict]:
     if cfg.out is not None:
         import polars as pl
 
-        schema = {"episode_index": pl.Int64, "start": pl.Int64, "end": pl.Int64, "kind": pl.Utf8, "size": pl.Float64}
+        schema = {"episode_index": pl.Int64, "start": pl.Int64, "end": pl.Int64, "kind": pl.Utf8,
+                  "frames": pl.Int64, "value_drop": pl.Float64}
         df = pl.DataFrame(rows, schema=schema | ({"mode": pl.Utf8} if annotations else {}))
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         df.write_parquet(cfg.out) if str(cfg.out).endswith(".parquet") else df.write_csv(cfg.out)

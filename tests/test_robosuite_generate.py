@@ -99,3 +99,28 @@ def test_mixed_mode_pattern_and_bad_mix():
                                ("mixed", "a:b:c", "three"), ("retry", "1:1:1", "only for --mode mixed")):
         with pytest.raises(ValueError, match=message):
             parse_mix(mode, mix)
+
+
+def test_generate_outside_make_is_quiet_and_leaves_no_empty_images_folder(tmp_path):
+    """Run as a user would after `source .venv/bin/activate` (no SVT_LOG from the Makefile): no encoder chatter,
+    each robosuite warning once, no nested `Map:` bars, and a dataset of videos without an empty images/."""
+    import os
+    import subprocess
+    import sys
+    from collections import Counter
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"} | {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "lift"
+    res = subprocess.run([sys.executable, "-m", "robosuite_eval.cli", "generate", "--out", str(out), "--episodes", "1",
+                          "--image-size", "32", "--workers", "0"], env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    text = res.stdout + res.stderr
+    assert "Svt[info]" not in text
+    assert "Map:" not in text
+    # robosuite's own handler writes "[robosuite WARNING] msg (file:line)", the root logger "WARNING:robosuite_logs:msg"
+    warnings = Counter(line.split("WARNING", 1)[1].replace(":robosuite_logs:", "").split(" (")[0].strip(" :]")
+                       for line in text.splitlines() if "robosuite" in line and "WARNING" in line)
+    assert warnings and max(warnings.values()) == 1, warnings
+    assert open_dataset(out).meta.total_episodes == 1 and not (out / "images").exists()
