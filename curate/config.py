@@ -48,9 +48,13 @@ class LabelConfig:
 
     def validate(self) -> None:
         """Cheap checks run by the CLI before the model (torch) and Ray load."""
+        from robodata.columns import MARKER, new_tree_path, old_tree_path
         from robodata.dataset import check_dataset_dir
 
-        check_dataset_dir(self.dataset)
+        root = Path(self.dataset).resolve()
+        cut_mid_swap = not root.exists() and ((new_tree_path(root) / MARKER).exists() or old_tree_path(root).exists())
+        if not cut_mid_swap:  # else the run completes the interrupted commit first, then checks
+            check_dataset_dir(root)
         if self.retries < 0 or self.workers < 0 or self.cpus_per_worker <= 0:
             raise ValueError("--retries and --workers must be >= 0 and --cpus-per-worker > 0")
 
