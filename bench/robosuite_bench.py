@@ -5,10 +5,12 @@
 1. Generates the bench with `robosuite_eval generate --task all` (simulator seeds 0.., disjoint from the
    training seeds 100000+ of scripts/build_default_model.py), at 64x64 (wvm-tiny's frame size), 10 fps.
    Generation resumes, so a rerun only scores.
-2. Scores the embedded default model, the `time` reference and any --model checkpoints with
-   `value_labeling bench` (Hesitation-RMSE, Retry-VOC, Expert-VOC at 2 fps, as in the paper).
-3. Writes bench/results/robosuite_bench.json and .md: tables 1-3 style, our models beside the paper's
-   reported WVM RoboSuite numbers (labelled as reported), plus a per-task breakdown.
+2. Scores the embedded default model, the `time` reference, the shipped learned baselines
+   (`baseline-frame`, `baseline-temporal`: small CNNs trained on the default's data, issue 21) and any
+   --model checkpoints with `value_labeling bench` (Hesitation-RMSE, Retry-VOC, Expert-VOC at 2 fps).
+3. Writes bench/results/robosuite_bench.json and .md: a `headline` section (per model and metric: mean,
+   bootstrap 95% interval over trajectories, n scored / dropped) with paired differences against the
+   default, tables 1-3 style beside the paper's reported WVM RoboSuite numbers, and a per-task breakdown.
 
 Sizes follow the paper's RoboSuite rows (Table B.3): 25 hesitation + 25 retry trajectories per task, plus
 5 expert trajectories per task for Expert-VOC. Generating them takes about 25 minutes on 2 cores (64x64);
@@ -42,6 +44,8 @@ from robosuite_eval.tasks import TASKS as _TASK_SPECS  # noqa: E402
 
 TASKS = list(_TASK_SPECS)  # the six RoboSuite tasks, in the order `--task all` generates them
 BENCH_SEED = 0
+#: Scored when no --model is given: the default WVM, the time reference and the learned baselines.
+DEFAULT_MODELS = ["default", "time", "baseline-frame", "baseline-temporal"]
 TARGETS = {"hesitation_rmse": ("<=", 0.05), "retry_voc": (">=", 0.75), "expert_voc": (">=", 0.95)}
 
 
@@ -76,11 +80,25 @@ def per_task(result: dict) -> dict:
     return {m: {k: {t: nanmean(v) for t, v in sorted(by.items())} for k, by in mets.items()} for m, mets in acc.items()}
 
 
+def scored_sizes(result: dict) -> dict:
+    """Trajectories per task and mode actually scored (what the datasets held): an int when every task has
+    the same count, else "lo-hi"."""
+    counts: dict = {}
+    for r in result["trajectories"]:
+        counts.setdefault(r["mode"], {}).setdefault(r["task"], set()).add((r["dataset"], r["episode_index"]))
+    out = {}
+    for mode in ("hesitation", "retry", "expert"):
+        ns = sorted(len(v) for v in counts.get(mode, {}).values()) or [0]
+        out[mode] = ns[0] if ns[0] == ns[-1] else f"{ns[0]}-{ns[-1]}"
+    return out
+
+
 def _fmt(v) -> str:
     return "/" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
 def markdown(result: dict, sizes: dict, command: str) -> str:
+    from value_labeling.bench.headline import headline_markdown
     from value_labeling.bench.tables import paper_value
 
     models = list(result["summary"])
@@ -94,6 +112,7 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
              f"+ {sizes['expert']} expert trajectories per task; simulator seeds {BENCH_SEED}.. (training used "
              "100000+); 64x64 frames, camera per model: " + ", ".join(f"{m} `{c}`" for m, c in cams.items())
              + "; recorded at 10 fps, scored at 2 fps.", "",
+             "## Headline", "", headline_markdown(result), "",
              "## Tables 1-3 (RoboSuite row)", "",
              "| metric | " + " | ".join(models) + " | WVM (reported by the paper) | target |",
              "|---|" + "---|" * (len(models) + 2)]
@@ -120,17 +139,23 @@ def main() -> None:
     p.add_argument("--hesitation", type=int, default=25)
     p.add_argument("--retry", type=int, default=25)
     p.add_argument("--expert", type=int, default=5)
-    p.add_argument("--model", action="append", default=None, help="models to score (default: default and time)")
+    p.add_argument("--model", action="append", default=None,
+                   help=f"models to score (default: those of {', '.join(DEFAULT_MODELS)} that ship)")
     p.add_argument("--name", default="robosuite_bench", help="results file stem under bench/results/")
     p.add_argument("--camera", default=None, help="camera every model reads (default: each model's training camera, else the first camera)")
     a = p.parse_args()
     roots = bench_data(a.work, a.hesitation, a.retry, a.expert)
-    models = a.model or ["default", "time"]
+    from value_labeling.bench.headline import headline
+    from value_labeling.models import available_models
+
+    models = a.model or [m for m in DEFAULT_MODELS if m in available_models() or m == "time"]
     out = RESULTS / f"{a.name}.json"
     result = score(models, roots, out, a.camera)
-    sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
+    sizes = scored_sizes(result)  # what the datasets held, which a smaller --hesitation etc. does not trim
     result["bench_sizes"] = sizes
     result["per_task"] = per_task(result)
+    ref = next((n for n, m in result["models"].items() if m["spec"] == "default"), None)
+    result.update(headline(result["trajectories"], ref))
     out.write_text(json.dumps(result, indent=2, allow_nan=True))
     cmd = "python bench/robosuite_bench.py " + " ".join(sys.argv[1:])
     md = markdown(result, sizes, cmd.strip())

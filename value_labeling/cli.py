@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from value_labeling.baselines.config import TrainBaselineConfig
 from value_labeling.bench.config import BenchConfig, ModelsConfig
 from value_labeling.cli_support import run_subcommands
 from value_labeling.wvm.config import PretrainVaeConfig, PretrainVideoConfig, TrainConfig
@@ -15,6 +16,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "train": (TrainConfig, "value_labeling.wvm.train:run_train"),
     "pretrain-vae": (PretrainVaeConfig, "value_labeling.wvm.vae_train:run_pretrain_vae"),
     "pretrain-video": (PretrainVideoConfig, "value_labeling.wvm.train:run_pretrain_video"),
+    "train-baseline": (TrainBaselineConfig, "value_labeling.baselines.train:run_train_baseline"),
 }
 
 

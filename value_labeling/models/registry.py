@@ -66,6 +66,8 @@ def _import_builtin_models() -> None:
     except ImportError:
         pass
 
+    import value_labeling.baselines  # noqa: F401  (learned baselines: shipped names + checkpoint loader)
+
     try:
         import value_labeling.wvm  # noqa: F401  (registers the WVM checkpoint loader and presets)
     except ImportError:
