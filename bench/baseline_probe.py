@@ -125,7 +125,6 @@ def main() -> None:
     result = {"command": cmd.strip(), "models": {n: {"fingerprint": m.fingerprint()} for n, m in models.items()},
               "features": table}
     out = RESULTS / "baseline_probe.json"
-    out.write_text(json.dumps(result, indent=2))
     names = list(models)
     lines = ["# Baseline probe: the value-curve features behind the bench metrics", "", f"Command: `{cmd.strip()}`", "",
              f"On the bench trajectories under `{a.work.name}` (2 fps). Mean [bootstrap 95% interval] (n trajectories).",
@@ -136,11 +135,13 @@ def main() -> None:
         cells = [f"{c['mean']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] (n={c['n']})" if (c := table[n].get(k))
                  else "—" for n in names]
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    gts = [v for row in rows if row["mode"] == "retry" for k, v in features(np.zeros(len(row["idx"])), row).items()
-           if k == "retreat_step_gt"]
+    gts = [f["retreat_step_gt"] for row in rows if row["mode"] == "retry"
+           for f in [features(np.zeros(len(row["idx"])), row)] if f]
     if gts:
         lines += ["", f"Ground-truth retreat_step: mean {np.mean(gts):+.3f} over {len(gts)} retries."]
+    result["table_md"] = "\n".join(lines[6:])
     lines += ["", "Example curves: " + ", ".join(f"`baseline_probe_{mode}.png`" for mode in ("expert", "hesitation", "retry"))]
+    out.write_text(json.dumps(result, indent=2))
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
     from value_labeling.bench.ground_truth import progress_curve

@@ -70,6 +70,50 @@ def score(models: list[str], roots: list[Path], out: Path, camera: str | None = 
     return json.loads(out.read_text())
 
 
+def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, camera: str | None = None) -> dict:
+    """`score`, one model and dataset at a time through a cache: WORK/scores/<model fingerprint>/<dataset>_<N>.json
+    holds one model's `value_labeling bench` records on one dataset of N episodes, so adding a model, or
+    growing one dataset, scores only what is new. Returns the merged result (summary recomputed)."""
+    import hashlib
+
+    from value_labeling.bench.tables import summarize
+    from value_labeling.models import load_value_model
+
+    merged = {"config": None, "models": {}, "wall_time_s": 0.0, "trajectories": []}
+    for spec in models:
+        m = load_value_model(spec)
+        d = cache / hashlib.sha256(f"{m.fingerprint()}|{camera}".encode()).hexdigest()[:16]
+        files = {r: d / f"{r.name}_{json.loads((r / 'meta' / 'info.json').read_text())['total_episodes']}.json"
+                 for r in roots}
+        todo = [r for r, f in files.items() if not f.is_file()]
+        if todo:
+            part = score([spec], todo, out, camera)
+            d.mkdir(parents=True, exist_ok=True)
+            for r in todo:
+                rows = [t for t in part["trajectories"] if t["dataset"] == str(r)]
+                tmp = files[r].with_suffix(".tmp")
+                tmp.write_text(json.dumps({"models": part["models"], "config": part["config"],
+                                           "wall_time_s": part["wall_time_s"] * len(rows) / max(1, len(part["trajectories"])),
+                                           "trajectories": rows}))
+                os.replace(tmp, files[r])
+        for r in roots:
+            part = json.loads(files[r].read_text())
+            merged["models"].update(part["models"])
+            merged["config"] = merged["config"] or part["config"]
+            merged["wall_time_s"] += part["wall_time_s"]
+            merged["trajectories"] += part["trajectories"]
+    merged["config"] = {**merged["config"], "data": [str(r) for r in roots], "model": list(models), "out": str(out)}
+    merged["summary"] = summarize([{**t, "value": float("nan") if t["value"] is None else t["value"]}
+                                   for t in merged["trajectories"]])
+    return merged
+
+
+def existing_data(work: Path) -> list[Path]:
+    """The bench datasets already under `work` (--no-generate), in bench_data's order."""
+    return [work / f"{t}_{mode}" for mode in ("hesitation", "retry", "expert") for t in TASKS
+            if (work / f"{t}_{mode}" / "meta" / "info.json").is_file()]
+
+
 def per_task(result: dict) -> dict:
     """{model: {metric: {task: mean}}} over the trajectories (NaN-aware, like the summary)."""
     from value_labeling.bench.tables import nanmean
@@ -133,6 +177,41 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+README_BEGIN, README_END = "<!-- robosuite_bench rows: begin -->", "<!-- robosuite_bench rows: end -->"
+
+
+def readme_rows(result: dict, command: str) -> str:
+    """The README's bench table, one row per model, written from the headline section."""
+    sizes = result["bench_sizes"]
+    ref = result.get("reference")
+    keys = ("hesitation_rmse", "retry_voc", "expert_voc")
+    rows = [f"RoboSuite Suboptimal-Value-Bench, 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry + "
+            f"{sizes['expert']} expert trajectories (`robosuite_bench.md`: `{command}`). Mean [bootstrap 95% interval "
+            "over trajectories]; last column: paired 95% interval against the default (better / worse / tie).", "",
+            "| model | Hesitation-RMSE ↓ | Retry-VOC ↑ | Expert-VOC ↑ | vs default (H / R / E) |", "|---|---|---|---|---|"]
+    for m, by in result["headline"].items():
+        cells = []
+        for k in keys:
+            c = by.get(k)
+            cells.append("/" if c is None else f"{_fmt(c['mean'])} [{_fmt(c['ci95'][0])}, {_fmt(c['ci95'][1])}]")
+        vs = "—" if m == ref else " / ".join(result["verdict"].get(k, {}).get(m, "/") for k in keys)
+        rows.append(f"| `{m}`{' (default)' if m == ref else ''} | " + " | ".join(cells) + f" | {vs} |")
+    return "\n".join(rows)
+
+
+def update_readme(result: dict, command: str, readme: Path = ROOT / "README.md") -> bool:
+    """Replace the rows between the README's markers (atomically); False when the markers are absent."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    tmp = readme.with_suffix(".md.tmp")
+    tmp.write_text(f"{head}{README_BEGIN}\n{readme_rows(result, command)}\n{README_END}{tail}")
+    os.replace(tmp, readme)
+    return True
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, default=ROOT / ".cache" / "robosuite_bench")
@@ -143,22 +222,23 @@ def main() -> None:
                    help=f"models to score (default: those of {', '.join(DEFAULT_MODELS)} that ship)")
     p.add_argument("--name", default="robosuite_bench", help="results file stem under bench/results/")
     p.add_argument("--camera", default=None, help="camera every model reads (default: each model's training camera, else the first camera)")
+    p.add_argument("--no-generate", action="store_true", help="score the datasets already under --work as they are")
     a = p.parse_args()
-    roots = bench_data(a.work, a.hesitation, a.retry, a.expert)
+    roots = existing_data(a.work) if a.no_generate else bench_data(a.work, a.hesitation, a.retry, a.expert)
     from value_labeling.bench.headline import headline
     from value_labeling.models import available_models
 
     models = a.model or [m for m in DEFAULT_MODELS if m in available_models() or m == "time"]
     out = RESULTS / f"{a.name}.json"
-    result = score(models, roots, out, a.camera)
+    result = score_cached(models, roots, out, a.work / "scores", a.camera)
     sizes = scored_sizes(result)  # what the datasets held, which a smaller --hesitation etc. does not trim
     result["bench_sizes"] = sizes
     result["per_task"] = per_task(result)
     ref = next((n for n, m in result["models"].items() if m["spec"] == "default"), None)
     result.update(headline(result["trajectories"], ref))
     out.write_text(json.dumps(result, indent=2, allow_nan=True))
-    cmd = "python bench/robosuite_bench.py " + " ".join(sys.argv[1:])
-    md = markdown(result, sizes, cmd.strip())
+    cmd = ("python bench/robosuite_bench.py " + " ".join(sys.argv[1:])).strip()
+    md = markdown(result, sizes, cmd)
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
@@ -167,6 +247,8 @@ def main() -> None:
         from build_default_model import write_model_card
 
         print(f"updated {write_model_card(result)}")
+        if update_readme(result, cmd):
+            print("updated the README's bench rows")
 
 
 if __name__ == "__main__":

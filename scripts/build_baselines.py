@@ -1,6 +1,6 @@
 """Train the learned baseline value models on the default model's data and ship them (issue 21).
 
-    .venv/bin/python scripts/build_baselines.py [--work DIR] [--episodes 40] [--steps 3000]
+    .venv/bin/python scripts/build_baselines.py [--work DIR] [--episodes 40] [--steps 2000]
 
 Same data as the embedded default WVM: the expert demonstrations of scripts/build_default_model.py
 (six RoboSuite tasks, simulator seeds 100000+, 64x64, labels t/(T-1)), the same camera
@@ -54,13 +54,16 @@ def install(run: Path, dest: Path, build: dict) -> Path:
 
 
 def main() -> None:
+    import torch
+
     from value_labeling.cli import main as value_labeling
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
     p.add_argument("--episodes", type=int, default=40, help="expert demonstrations per task (the default used 40)")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--width", type=int, default=24, help="first conv layer's channels (see train-baseline)")
     p.add_argument("--kind", action="append", choices=list(KINDS), default=None, help="default: both")
     p.add_argument("--no-install", action="store_true")
     a = p.parse_args()
@@ -71,18 +74,20 @@ def main() -> None:
         run = a.work / f"baseline_{kind}_{CAMERA}"
         t1 = time.perf_counter()
         value_labeling(["train-baseline", *data_flags(experts), "--out", str(run), "--kind", kind,
-                        "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--camera", CAMERA])
+                        "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--width", str(a.width),
+                        "--camera", CAMERA])
         from value_labeling.baselines.model import resolve
 
         hist = json.loads((resolve(run) / "history.json").read_text())
         build = {"kind": kind, "data": {"expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {a.episodes} "
                                                                  f"(seeds {TRAIN_SEED}+), the default WVM's data",
                                         "camera": CAMERA, "image_size": 64},
-                 "steps": a.steps, "batch_size": a.batch_size,
+                 "steps": a.steps, "batch_size": a.batch_size, "width": a.width,
                  "wall_time_s": {"data": round(t_data), "train": round(max((h["elapsed_s"] for h in hist),
                                                                          default=time.perf_counter() - t1))},
                  "command": "python scripts/build_baselines.py " + " ".join(sys.argv[1:]),
-                 "machine": f"{os.cpu_count()} CPU cores, no GPU"}
+                 "machine": f"{os.cpu_count()} CPU cores, {'GPU' if torch.cuda.is_available() else 'no GPU'} "
+                            "(shared with other jobs)"}
         if not a.no_install:
             install(run, SHIPPED[KINDS[kind]], build)
 

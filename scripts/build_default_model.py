@@ -238,8 +238,37 @@ def write_model_card(bench: dict | None = None) -> Path:
                       "(`value_labeling pretrain-vae`, 0.21 / 0.09 / 0.81) did not help against 0.18 / -0.01 / 0.82.",
                       "- Untested: larger frames (the data here is rendered at 64x64; 128x128 means re-rendering it) "
                       "and much longer training."]
+    if bench is not None and bench.get("headline"):
+        lines += baseline_lines(bench)
     (DEFAULT_DIR / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
     return DEFAULT_DIR / "MODEL_CARD.md"
+
+
+def baseline_lines(bench: dict) -> list[str]:
+    """The card's comparison with the learned baselines (issue 21), from the bench's headline section and,
+    when present, bench/results/baseline_probe.json."""
+    from value_labeling.baselines import SHIPPED
+    from value_labeling.bench.headline import headline_markdown
+
+    lines = ["", "## Beside learned baselines", "",
+             "Small CNNs trained on this model's data (same seeds, same camera, same labels t/(T-1)) by "
+             "`python scripts/build_baselines.py` (`value_labeling train-baseline`); they ship as `baseline-frame` "
+             "(one frame + task embedding) and `baseline-temporal` (the last 1 s: 3 frames at 2 fps). "
+             "From bench/results/robosuite_bench.json:", ""]
+    for name, d in SHIPPED.items():
+        if (d / "build.json").is_file():
+            b = json.loads((d / "build.json").read_text())
+            lines.append(f"- `{name}`: {b['data']['expert_demonstrations']}, {b['steps']} steps, batch {b['batch_size']}, "
+                         f"{b['wall_time_s']['train'] / 60:.1f} min on a shared {b['machine']}.")
+    lines += ["", headline_markdown(bench), "",
+              "The default stays this WVM: it is the method this toolkit implements; a baseline that wins a metric "
+              "says where the WVM recipe at this scale falls short, not that the baseline should label data."]
+    probe = ROOT / "bench" / "results" / "baseline_probe.json"
+    if probe.is_file():
+        p = json.loads(probe.read_text())
+        lines += ["", f"Why, from the value curves (bench/results/baseline_probe.md, `{p['command']}`):", "",
+                  p["table_md"]]
+    return lines
 
 
 def main() -> None:

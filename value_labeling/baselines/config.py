@@ -28,7 +28,7 @@ class TrainBaselineConfig:
     """Frames the temporal model sees (current and the ones before it), ignored by frame-regressor."""
     context_fps: float = 2.0
     """Spacing of the temporal model's frames (the bench's evaluation rate: 3 frames = the last 1 s)."""
-    width: int = 32
+    width: int = 24
     """Channels of the first conv layer (the encoder doubles them twice)."""
     steps: int = 3000
     batch_size: int = 64

@@ -86,8 +86,11 @@ def headline_markdown(h: dict) -> str:
         cells = []
         for m in models:
             c = head[m].get(metric)
-            cells.append("—" if c is None else f"{_f(c['mean'])} [{_f(c['ci95'][0])}, {_f(c['ci95'][1])}] "
-                                               f"(n={c['n_scored']}{f', {c['n_dropped']} dropped' if c['n_dropped'] else ''})")
+            if c is None:
+                cells.append("—")
+                continue
+            dropped = f", {c['n_dropped']} dropped" if c["n_dropped"] else ""
+            cells.append(f"{_f(c['mean'])} [{_f(c['ci95'][0])}, {_f(c['ci95'][1])}] (n={c['n_scored']}{dropped})")
         lines.append(f"| {title} ({'lower' if sign < 0 else 'higher'} is better) | " + " | ".join(cells) + " |")
     lines += ["", "Mean [bootstrap 95% interval over trajectories] (n scored; ill-defined scores dropped)."]
     if paired:
