@@ -79,3 +79,19 @@ def test_headline_intervals_and_paired_differences():
     assert h["verdict"]["hesitation_rmse"]["b"] == "better"
     lo, hi = bootstrap_ci(np.array(ref), n_boot=2000)
     assert 0.1 <= lo < 0.25 < hi <= 0.4
+
+
+def test_shipped_baselines_are_listed_small_and_load(capsys):
+    from value_labeling.baselines import SHIPPED
+    from value_labeling.models import load_value_model
+
+    main(["models"])
+    listed = capsys.readouterr().out.split()
+    for name, d in SHIPPED.items():
+        assert name in listed
+        size = sum(f.stat().st_size for f in d.iterdir())
+        assert size < 5 * 2**20 and not list(d.glob("optimizer*")), (d, size)
+        b = json.loads((d / "build.json").read_text())
+        assert b["data"]["camera"] == "robot0_eye_in_hand" and "seeds 100000+" in b["data"]["expert_demonstrations"]
+        m = load_value_model(name)
+        assert m.name == name and m.camera == "robot0_eye_in_hand"
