@@ -25,7 +25,11 @@ $(STAMP): pyproject.toml Makefile scripts/install_system.sh
 	$(UV) pip install --python $(PY) -q --no-deps robosuite==1.5.2 openpi-client==0.1.2
 	@touch $(STAMP)
 
+# Lint, format check and the layer contracts (pyproject.toml [tool.importlinter]) run before the suite.
 test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 test-slow: install
@@ -36,9 +40,9 @@ demo: install
 
 # Rebuild the embedded default value model from scratch (RoboSuite data -> world-model pretraining ->
 # WVM training -> value_labeling/models/default_wvm/); about an hour on 2 cores. Then score it with
-# `$(PY) bench/robosuite_bench.py`.
+# `$(PY) -m bench.robosuite_bench`.
 default-model: install
-	$(PY) scripts/build_default_model.py
+	$(PY) -m bench.build_default_model
 
 clean:
 	rm -rf $(VENV) .pytest_cache

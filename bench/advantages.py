@@ -15,7 +15,7 @@ is exactly eq. E.4, so the bench also checks that both sides compute the same de
 weights differ by design: RA-BC's soft weights vs our filters/AWR). The ratio lerobot/ours is reported
 for the end-to-end time and for the weight computation alone (RABC's per-batch loop vs our vector ops).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/advantages.py [--frames 10000000 --episodes 20000]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.advantages [--frames 10000000 --episodes 20000]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.advantage import awr_weights, binary_weights, chunk_advantage, percentile_threshold
+from curate.advantage_math import awr_weights, binary_weights, chunk_advantage, percentile_threshold
 
 RESULTS = Path(__file__).parent / "results"
 H = 10  # RoboSuite chunk length in the paper (appendix E)
@@ -142,7 +142,7 @@ def write_results(res: dict, command: str) -> None:
     (RESULTS / "advantages.json").write_text(json.dumps(res, indent=2))
     s, r = res["scale"], res["vs_lerobot"]
     md = [
-        "# Chunk advantages and weights (curate/advantage.py)", "",
+        "# Chunk advantages and weights (curate/advantage_math.py)", "",
         f"Command: `{command}` on {res['machine']}", "",
         "| workload | ours | lerobot 0.4.4 RABCWeights | ratio | target |", "|---|---|---|---|---|",
         f"| delta (E.4) + binary + top-70% + AWR weights, {s['frames']:,} frames / {s['episodes']:,} episodes "
@@ -181,7 +181,7 @@ def main() -> None:
            "scale": bench_scale(a.frames, a.episodes, a.repeats),
            "vs_lerobot": bench_vs_rabc(a.rabc_frames, a.rabc_episodes, a.rabc_batch, a.repeats)}
     if not a.no_write:
-        cmd = "OMP_NUM_THREADS=1 .venv/bin/python bench/advantages.py"
+        cmd = "OMP_NUM_THREADS=1 .venv/bin/python -m bench.advantages"
         defaults = {"--frames": 10_000_000, "--episodes": 20_000, "--rabc-frames": 1_000_000,
                     "--rabc-episodes": 2_000, "--rabc-batch": 256, "--repeats": 3}
         got = {"--frames": a.frames, "--episodes": a.episodes, "--rabc-frames": a.rabc_frames,

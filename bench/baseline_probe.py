@@ -1,6 +1,6 @@
 """Why a learned baseline scores differently from the WVM default: the shape of the value curves.
 
-    .venv/bin/python bench/baseline_probe.py [--work .cache/robosuite_bench] [--model default --model baseline-frame ...]
+    .venv/bin/python -m bench.baseline_probe [--work .cache/robosuite_bench] [--model default --model baseline-frame ...]
 
 On the RoboSuite bench's own trajectories (2 fps, the bench's protocol and camera choice) it measures the
 curve features behind the three metrics, per model, with bootstrap 95% intervals over trajectories:
@@ -25,11 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from robosuite_bench import DEFAULT_MODELS, RESULTS  # noqa: E402
+from bench.robosuite_bench import DEFAULT_MODELS, RESULTS, ROOT
 
 FEATURES = {"end_step": "expert", "end_drop_frac": "expert", "stall_climb": "hesitation", "stall_bias": "hesitation",
             "retreat_step": "retry"}
@@ -37,8 +33,8 @@ FEATURES = {"end_step": "expert", "end_drop_frac": "expert", "stall_climb": "hes
 
 def trajectories(work: Path):
     """(dataset root, ds, annotation row) for every bench trajectory under `work`."""
+    from robodata.dataset import open_dataset
     from value_labeling.bench.run import bench_episodes
-    from value_labeling.dataset import open_dataset
 
     for root in sorted(p for p in work.iterdir() if p.is_dir() and not p.name.startswith(".")):
         ds = open_dataset(root)
@@ -50,8 +46,8 @@ def predictions(models: dict, work: Path, fps: float = 2.0) -> tuple[dict, list[
     """{model name: {key: values at the sampled frames}} and the trajectory rows (with 'key', 'idx')."""
     from tqdm import tqdm
 
-    from value_labeling.bench.protocol import resample_indices
-    from value_labeling.dataset import episode_task, read_episode_frames, resolve_camera
+    from robodata.dataset import episode_task, read_episode_frames, resolve_camera
+    from robodata.resample import resample_indices
     from value_labeling.models import model_camera
 
     cache_dir = work / "probe_cache"
@@ -82,7 +78,7 @@ def predictions(models: dict, work: Path, fps: float = 2.0) -> tuple[dict, list[
 
 
 def features(pred: np.ndarray, row: dict) -> dict:
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.ground_truth import progress_curve
     from value_labeling.bench.protocol import segment_positions
 
     idx = np.asarray(row["idx"])
@@ -121,7 +117,7 @@ def main() -> None:
                 acc.setdefault(k, []).append(v)
         table[name] = {k: {"mean": float(np.mean(v)), "ci95": bootstrap_ci(np.asarray(v)), "n": len(v)}
                        for k, v in acc.items()}
-    cmd = "python bench/baseline_probe.py " + " ".join(sys.argv[1:])
+    cmd = "python -m bench.baseline_probe " + " ".join(sys.argv[1:])
     result = {"command": cmd.strip(), "models": {n: {"fingerprint": m.fingerprint()} for n, m in models.items()},
               "features": table}
     out = RESULTS / "baseline_probe.json"
@@ -144,7 +140,7 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2))
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.ground_truth import progress_curve
     from value_labeling.bench.plots import plot_trajectory
 
     for mode in ("expert", "hesitation", "retry"):

@@ -1,6 +1,6 @@
 """How well `curate flag` finds the annotated hesitation and retry segments (segment precision/recall).
 
-Data: a synthetic Suboptimal-Value-Bench (`value_labeling.bench.synthetic.make_synthetic_bench`: real
+Data: a synthetic Suboptimal-Value-Bench (`testing.synthetic_bench.make_synthetic_bench`: real
 LeRobot v3.0 files, AV1 video, a square sliding to a goal whose position *is* the annotated progress
 curve, plateaus for hesitation, retreats for retry). No trained value model ships yet, so the values
 come from a perception model defined here that tracks progress from the pixels: it finds the yellow
@@ -21,7 +21,7 @@ With `--robosuite DIR...` (datasets written by `robosuite_eval generate --mode h
 a second table scores the rule on the segment lengths of the real RoboSuite bench (see
 `robosuite_section`).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/flag_segments.py [--expert 4 --hesitation 10 --retry 10]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.flag_segments [--expert 4 --hesitation 10 --retry 10]
         [--robosuite /tmp/rs/lift_hesitation /tmp/rs/lift_retry]
 """
 
@@ -41,7 +41,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 class SquarePositionModel:
-    """Progress = x position of the yellow square (see `value_labeling.bench.synthetic.render_frame`)."""
+    """Progress = x position of the yellow square (see `testing.synthetic_bench.render_frame`)."""
 
     def __init__(self, target_fps: float | None = None, noise: float = 0.0):
         self.target_fps, self.noise = target_fps, noise
@@ -82,7 +82,7 @@ def score(rows: list[dict], annotations: list[dict]) -> dict:
 
 def ground_truth_rows(annotations: list[dict], fps: float, noise: float = 0.0, **rule) -> list[dict]:
     from curate.flag import find_segments
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.ground_truth import progress_curve
 
     rows = []
     rng = np.random.default_rng(0)
@@ -102,11 +102,12 @@ def robosuite_section(roots: list[Path]) -> dict:
     optional Gaussian noise standing in for model error): they test whether the rule's default
     durations fit the segment lengths the scripted RoboSuite oracle actually produces.
     """
-    from value_labeling.bench.annotations import read_annotations
+    from robodata.annotations import read_annotations
+    from robodata.dataset import dataset_fps
 
     annotations, offset, fps_set, durations = [], 0, set(), []
     for root in roots:
-        fps = float(json.loads((Path(root) / "meta" / "info.json").read_text())["fps"])
+        fps = dataset_fps(root)
         fps_set.add(fps)
         for a in read_annotations(root) or []:
             annotations.append({**a, "episode_index": a["episode_index"] + offset})
@@ -142,9 +143,9 @@ def main() -> None:
 
     from curate.config import LabelConfig
     from curate.flag import flag_dataset
-    from curate.label import run_label
-    from value_labeling.bench.annotations import read_annotations
-    from value_labeling.bench.synthetic import make_synthetic_bench
+    from curate.label_values import run_label
+    from robodata.annotations import read_annotations
+    from testing.synthetic_bench import make_synthetic_bench
     from value_labeling.models import register_value_model
 
     variants = {
@@ -178,7 +179,7 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    command = "OMP_NUM_THREADS=1 .venv/bin/python bench/flag_segments.py" + (
+    command = "OMP_NUM_THREADS=1 .venv/bin/python -m bench.flag_segments" + (
         "" if (args.expert, args.hesitation, args.retry, args.fps, args.size, args.seed) == (4, 10, 10, 10, 48, 0)
         else f" --expert {args.expert} --hesitation {args.hesitation} --retry {args.retry} --fps {args.fps}"
              f" --size {args.size} --seed {args.seed}")

@@ -30,7 +30,7 @@ Models (each is a table row group):
              orchestration, staging, commit): the worst case for Ray's relative overhead
   or any `--model NAME_OR_CKPT` (repeatable).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/label_throughput.py [--episodes 24 --size 96 --repeats 3]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.label_throughput [--episodes 24 --size 96 --repeats 3]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def make_dataset(root: Path, episodes: int, size: int, fps: int) -> Path:
-    from value_labeling.bench.synthetic import make_synthetic_bench
+    from testing.synthetic_bench import make_synthetic_bench
 
     third = max(1, episodes // 3)
     return make_synthetic_bench(root, episodes - 2 * third, third, third, fps=fps, size=size, seed=0)
@@ -59,7 +59,7 @@ def make_dataset(root: Path, episodes: int, size: int, fps: int) -> Path:
 
 def timed_label(src: Path, work: Path, tag: str, **cfg) -> tuple[float, int]:
     from curate.config import LabelConfig
-    from curate.label import run_label
+    from curate.label_values import run_label
 
     dst = work / tag
     if dst.exists():
@@ -97,7 +97,7 @@ def make_wvm_tiny(data: Path, out: Path) -> Path:
 
 def bench_model(src: Path, work: Path, spec: str, repeats: int, name: str) -> dict:
     from curate.workers import RaySession, label_in_process, label_on_ray
-    from value_labeling.dataset import episode_length, open_dataset
+    from robodata.dataset import episode_length, open_dataset
 
     ds = open_dataset(src)
     eps = list(range(ds.meta.total_episodes))
@@ -187,7 +187,7 @@ def main() -> None:
            "episodes": a.episodes, "frame_size": a.size, "fps": a.fps, "results": results}
     if a.no_write:
         return
-    cmd = ("OMP_NUM_THREADS=1 .venv/bin/python bench/label_throughput.py"
+    cmd = ("OMP_NUM_THREADS=1 .venv/bin/python -m bench.label_throughput"
            f" --episodes {a.episodes} --size {a.size} --fps {a.fps} --repeats {a.repeats}"
            + "".join(f" --model {m}" for m in models))
     write_results(out, cmd)

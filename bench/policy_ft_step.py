@@ -8,7 +8,7 @@ Timing blocks alternate between the variants (to share machine-load drift) and t
 reported. The π0.5 full-size GPU measurement (bf16, memory peak, steps/s) runs only when CUDA is
 available; otherwise it is recorded as not measured.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/policy_ft_step.py [--steps 20 --repeats 7 --batch 8]
+    OMP_NUM_THREADS=1 .venv/bin/python -m bench.policy_ft_step [--steps 20 --repeats 7 --batch 8]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _time_block(fn, steps: int) -> float:
 def bench_act(steps: int, repeats: int, batch_size: int) -> dict:
     from policy_ft.config import TrainConfig
     from policy_ft.policies import per_sample_loss
-    from policy_ft.synthetic import make_value_dataset
+    from testing.synthetic_policy import make_value_dataset
     from policy_ft.train import Trainer
     from policy_ft.weighting import weighted_bc_loss
 
@@ -144,7 +144,7 @@ def main() -> None:
                f"peak {g['peak_memory_gib']:.1f} GiB |" if g["measured"] else f"| π0.5 full size | — | not measured | — | {g['reason']} |")
     (RESULTS / "policy_ft_step.md").write_text(
         "# policy_ft training step throughput\n\n"
-        f"Command: `OMP_NUM_THREADS=1 .venv/bin/python bench/policy_ft_step.py --steps {args.steps} "
+        f"Command: `OMP_NUM_THREADS=1 .venv/bin/python -m bench.policy_ft_step --steps {args.steps} "
         f"--repeats {args.repeats} --batch {args.batch}` (median of {args.repeats} alternating blocks)\n\n"
         "| policy | device | steps/s plain | steps/s weighted (AWR, E.5) | overhead |\n|---|---|---|---|---|\n"
         f"| tiny ACT ({a['params'] / 1e6:.1f}M params), B={a['batch_size']}, 64x64 | CPU, {a['threads']} thread(s) | "

@@ -1,6 +1,6 @@
 """Retreat probe: does a value model see progress being undone, when the undoing is long and unambiguous?
 
-    .venv/bin/python bench/retreat_probe.py [--work .cache/robosuite_bench] [--model default --model time]
+    .venv/bin/python -m bench.retreat_probe [--work .cache/robosuite_bench] [--model default --model time]
 
 The bench's retry segments last about 1 s (2-3 frames at 2 fps), shorter than one WVM chunk (h = 4 frames
 = 2 s). A low Retry-VOC could therefore come from the chunk being too coarse rather than from the model
@@ -29,10 +29,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from robosuite_bench import RESULTS, TASKS, bench_data  # noqa: E402
+from bench.robosuite_bench import RESULTS, TASKS, bench_data  # noqa: E402
 
 
 def probe_videos(frames: np.ndarray) -> dict[str, tuple[np.ndarray, slice]]:
@@ -46,9 +44,9 @@ def main() -> None:
     from tqdm import tqdm
 
     from value_labeling.bench.metrics import value_order_correlation
-    from value_labeling.bench.protocol import resample_indices
+    from robodata.resample import resample_indices
     from value_labeling.bench.tables import nanmean
-    from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
+    from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
     from value_labeling.models import load_value_model, model_camera
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -78,7 +76,7 @@ def main() -> None:
                 pred = model.predict(video, a.fps, instruction)[fall]
                 scores[spec][name].append(value_order_correlation(pred, -np.arange(len(pred), dtype=np.float64)))
     summary = {s: {k: nanmean(v) for k, v in by.items()} for s, by in scores.items()}
-    cmd = ("python bench/retreat_probe.py " + " ".join(sys.argv[1:])).strip()
+    cmd = ("python -m bench.retreat_probe " + " ".join(sys.argv[1:])).strip()
     lines = ["# Retreat probe (RoboSuite expert trajectories, reversed and retraced)", "", f"Command: `{cmd}`", "",
              f"{len(episodes)} expert trajectories ({len(TASKS)} tasks), sampled at {a.fps:g} fps. VOC against the "
              "falling ground truth: +1 = the model tracks the fall, -1 = its values keep rising. See the script's "

@@ -1,9 +1,9 @@
 """The RoboSuite Suboptimal-Value-Bench: six tasks x (hesitation + retry) + an expert set, scored.
 
-    .venv/bin/python bench/robosuite_bench.py [--hesitation 25 --retry 25 --expert 5] [--model CKPT ...]
+    .venv/bin/python -m bench.robosuite_bench [--hesitation 25 --retry 25 --expert 5] [--model CKPT ...]
 
 1. Generates the bench with `robosuite_eval generate --task all` (simulator seeds 0.., disjoint from the
-   training seeds 100000+ of scripts/build_default_model.py), at 64x64 (wvm-tiny's frame size), 10 fps.
+   training seeds 100000+ of bench/build_default_model.py), at 64x64 (wvm-tiny's frame size), 10 fps.
    Generation resumes, so a rerun only scores.
 2. Scores the embedded default model, the `time` reference, the shipped learned baselines
    (`baseline-frame`, `baseline-temporal`: small CNNs trained on the default's data, issue 21) and any
@@ -34,7 +34,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -146,7 +145,7 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
     from value_labeling.bench.tables import paper_value
 
     models = list(result["summary"])
-    # Each model reads its training camera unless --camera forced one (value_labeling.dataset.resolve_camera).
+    # Each model reads its training camera unless --camera forced one (robodata.dataset.resolve_camera).
     cams = {r["model"]: r.get("camera", "?").split(".")[-1] for r in result["trajectories"]}
     titles = {"hesitation_rmse": "Hesitation-RMSE (lower is better)", "retry_voc": "Retry-VOC (higher is better)",
               "expert_voc": "Expert-VOC (higher is better)"}
@@ -225,7 +224,7 @@ def main() -> None:
     p.add_argument("--no-generate", action="store_true", help="score the datasets already under --work as they are")
     a = p.parse_args()
     roots = existing_data(a.work) if a.no_generate else bench_data(a.work, a.hesitation, a.retry, a.expert)
-    from value_labeling.bench.headline import headline
+    from value_labeling.bench.headline import headline, headline_markdown
     from value_labeling.models import available_models
 
     models = a.model or [m for m in DEFAULT_MODELS if m in available_models() or m == "time"]
@@ -237,16 +236,17 @@ def main() -> None:
     ref = next((n for n, m in result["models"].items() if m["spec"] == "default"), None)
     result.update(headline(result["trajectories"], ref))
     out.write_text(json.dumps(result, indent=2, allow_nan=True))
-    cmd = ("python bench/robosuite_bench.py " + " ".join(sys.argv[1:])).strip()
+    cmd = ("python -m bench.robosuite_bench " + " ".join(sys.argv[1:])).strip()
     md = markdown(result, sizes, cmd)
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
     if "default" in models and a.name == "robosuite_bench" and a.camera is None:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        from build_default_model import write_model_card
+        from value_labeling.models.default_card import write_model_card
 
-        print(f"updated {write_model_card(result)}")
+        probe = RESULTS / "baseline_probe.json"  # bench/baseline_probe.py: why the baselines differ
+        card = write_model_card(result, headline_markdown(result), json.loads(probe.read_text()) if probe.is_file() else None)
+        print(f"updated {card}")
         if update_readme(result, cmd):
             print("updated the README's bench rows")
 

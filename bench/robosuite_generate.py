@@ -3,7 +3,7 @@ recorded 10 fps, LeRobot writing and video encoding included), and the projected
 data budget: the six-task bench (6 x (25 hesitation + 25 retry) = 300 trajectories) plus 6 x 100
 expert demonstrations, on this machine.
 
-    .venv/bin/python bench/robosuite_generate.py [--episodes 6] [--size 128] [--workers 2]
+    .venv/bin/python -m bench.robosuite_generate [--episodes 6] [--size 128] [--workers 2]
 
 Measures one short run per mode over all six tasks in turn (task mix as in the bench), each from an
 empty directory, and reports wall time including worker start-up. Writes
@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
@@ -36,6 +35,7 @@ WORKLOAD = {"hesitation": 150, "retry": 150, "expert": 600}
 
 def measure(mode: str, episodes: int, size: int, workers: int, work: Path) -> dict:
     """`episodes` episodes spread over the six tasks (one generate call per task)."""
+    from robodata.dataset import check_dataset_dir
     from robosuite_eval.config import GenerateConfig
     from robosuite_eval.generate import run_generate
 
@@ -48,8 +48,7 @@ def measure(mode: str, episodes: int, size: int, workers: int, work: Path) -> di
         shutil.rmtree(root, ignore_errors=True)
         run_generate(GenerateConfig(out=root, task=task, mode=mode, episodes=n, seed=500_000, image_size=size,
                                     workers=workers))
-        info = json.loads((root / "meta" / "info.json").read_text())
-        frames += info["total_frames"]
+        frames += check_dataset_dir(root)["total_frames"]
     wall = time.perf_counter() - t0
     return {"episodes": episodes, "frames": frames, "wall_s": wall, "episodes_per_min": 60 * episodes / wall,
             "frames_per_s": frames / wall}
@@ -75,7 +74,7 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "robosuite_generate.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# robosuite_eval generate throughput", "",
-             f"Command: `.venv/bin/python bench/robosuite_generate.py {' '.join(sys.argv[1:])}`".replace(" `", " `"), "",
+             f"Command: `.venv/bin/python -m bench.robosuite_generate {' '.join(sys.argv[1:])}`".replace(" `", " `"), "",
              f"{result['machine']}; two {a.size}x{a.size} cameras, 10 fps recorded, physics 20 Hz, "
              f"{a.workers} worker processes; wall time includes worker start-up and the dataset write.", "",
              "| mode | episodes | frames | wall s | episodes/min |", "|---|---|---|---|---|"]

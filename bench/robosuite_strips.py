@@ -1,6 +1,6 @@
 """PNG strips of one generated hesitation and one retry trajectory, so a person can see the behaviour.
 
-    .venv/bin/python bench/robosuite_strips.py [--task lift] [--seed 0]
+    .venv/bin/python -m bench.robosuite_strips [--task lift] [--seed 0]
 
 Each figure: agentview frames sampled across the episode (the labelled span [m, n] framed in red),
 the wrist view below, and the bench's ground-truth progress curve with the hand's distance to the
@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from robosuite_eval.episode import plan_injection, run_episode  # noqa: E402
 from robosuite_eval.tasks import get_task, make_env  # noqa: E402
-from value_labeling.bench.ground_truth import progress_curve  # noqa: E402
+from robodata.ground_truth import progress_curve  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 

@@ -1,10 +1,10 @@
 """Table 4 style ablations of wvm-tiny on the RoboSuite Suboptimal-Value-Bench.
 
-    .venv/bin/python bench/wvm_ablations.py [--steps 1000] [--only default,scalar] [--camera agentview --name wvm_ablations_agentview]
+    .venv/bin/python -m bench.wvm_ablations [--steps 1000] [--only default,scalar] [--camera agentview --name wvm_ablations_agentview]
 
 Every row trains with the same reduced budget (--steps, batch 16, Table A.1 optimizer otherwise) on
 the same expert demonstrations, from the same world-model-pretrained video stream, as
-scripts/build_default_model.py (run that first: it leaves the data and the pretrained video stream in
+bench/build_default_model.py (run that first: it leaves the data and the pretrained video stream in
 its --work directory). Rows: the default recipe; no video loss; video stream from scratch (no
 world-model pretraining); frozen video stream; prefix p = 0 and p = 1; HL-Gaussian head; scalar head.
 All rows are then scored together on the bench of bench/robosuite_bench.py (same seeds and sizes).
@@ -26,13 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from robosuite_bench import RESULTS, TASKS, bench_data, score  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from build_default_model import CAMERA, run_seconds  # noqa: E402
+from bench.robosuite_bench import RESULTS, TASKS, bench_data, score  # noqa: E402
+from bench.build_default_model import CAMERA, run_seconds  # noqa: E402
 
 #: row -> (extra `value_labeling train` flags, uses the pretrained video stream, paper Table 4 column)
 ROWS = {
@@ -60,7 +56,7 @@ def train_row(name: str, work: Path, steps: int, batch: int, lr: float, camera: 
     experts = [work / "train" / f"{t}_expert" for t in TASKS]
     video = work / f"video_pretrain_{camera}"
     if pretrained and not (video / "transformer").is_dir():
-        raise SystemExit(f"{video} missing: run scripts/build_default_model.py --work {work} --camera {camera} first")
+        raise SystemExit(f"{video} missing: run bench/build_default_model.py --work {work} --camera {camera} first")
     if "@train_sub" in flags:
         flags = [f for f in flags if f != "@train_sub"]
         experts = experts + [work / "train_sub" / f"{t}_{m}" for t in TASKS for m in ("hesitation", "retry")]
@@ -172,7 +168,7 @@ def main() -> None:
             r["train_s"] = run_seconds(Path(r["checkpoint"]), r["train_s"])
         (RESULTS / f"{a.name}.json").write_text(json.dumps(saved, indent=2, allow_nan=True))
         md = markdown(saved["rows"], paper_results()["ablations"], saved["steps"], saved["bench_sizes"],
-                      saved.get("command", "python bench/wvm_ablations.py"), saved["lr"], saved.get("camera", "agentview"))
+                      saved.get("command", "python -m bench.wvm_ablations"), saved["lr"], saved.get("camera", "agentview"))
         (RESULTS / f"{a.name}.md").write_text(md + "\n")
         print(md)
         return
@@ -198,7 +194,7 @@ def main() -> None:
     from value_labeling.bench.tables import paper_results
 
     sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
-    cmd = ("python bench/wvm_ablations.py " + " ".join(sys.argv[1:])).strip()
+    cmd = ("python -m bench.wvm_ablations " + " ".join(sys.argv[1:])).strip()
     md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd, a.lr, a.camera)
     out.write_text(json.dumps({"steps": a.steps, "lr": a.lr, "camera": a.camera, "bench_sizes": sizes, "command": cmd, "rows": rows,
                                "paper_table4": paper_results()["ablations"]}, indent=2, allow_nan=True))

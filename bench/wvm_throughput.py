@@ -1,6 +1,6 @@
 """WVM labelling throughput and cost: frames/s for wvm-tiny on CPU, parameters and FLOPs for both presets.
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/wvm_throughput.py [--frames 96] [--repeats 3]
+    OMP_NUM_THREADS=2 .venv/bin/python -m bench.wvm_throughput [--frames 96] [--repeats 3]
 
 - wvm-tiny (random weights; speed does not depend on the values): `chunked_predict` over one episode
   of N frames at the preset's image size, i.e. exactly what `value_labeling bench` / `curate
@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
+from robodata import atomic  # noqa: E402
 from value_labeling.wvm.config import get_preset  # noqa: E402
 from value_labeling.wvm.inference import chunked_predict  # noqa: E402
 from value_labeling.wvm.model import WVM, count_parameters  # noqa: E402
@@ -163,9 +163,7 @@ def main():
                "need one; run this script on a GPU machine after adding the GPU section)",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, args.out)
+    atomic.write_text(args.out, json.dumps(result, indent=2))
     md = markdown(result)
     args.out.with_suffix(".md").write_text(md)
     print(md)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from curate.config import FlagConfig
+from curate.values import episode_curves
+from robodata.dataset import dataset_fps
 
 DONE_LEVEL = 0.97
 
@@ -68,14 +70,13 @@ def find_segments(values: np.ndarray, fps: float, stall_seconds: float = 1.0, st
 
 
 def flag_dataset(root: Path, value_column: str, fps: float, **rule) -> list[dict]:
-    from curate.advantage_column import load_values
-    from curate.dataset_writer import episode_rows, frame_table
+    return flag_curves(episode_curves(root, value_column), fps, **rule)
 
-    values, _ = load_values(root, value_column)
-    frames = frame_table(root)
+
+def flag_curves(curves: dict[int, np.ndarray], fps: float, **rule) -> list[dict]:
+    """The segment table of `find_segments` over every episode's value curve."""
     rows = []
-    for ep, sel in episode_rows(frames).items():
-        v = values[frames["index"][sel]]
+    for ep, v in curves.items():
         for s, e, kind, size in find_segments(v, fps, **rule):
             rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "size": round(size, 4)})
     return rows
@@ -102,13 +103,12 @@ def segment_scores(predicted: list[dict], annotations: list[dict], min_iou: floa
 
 
 def run_flag(cfg: FlagConfig) -> list[dict]:
-    import json
-
     root = Path(cfg.dataset).resolve()
-    fps = float(json.loads((root / "meta" / "info.json").read_text())["fps"])
+    fps = dataset_fps(root)
     rule = dict(stall_seconds=cfg.stall_seconds, stall_tolerance=cfg.stall_tolerance,
                 fall_min_drop=cfg.fall_min_drop, smooth_seconds=cfg.smooth_seconds)
-    rows = flag_dataset(root, cfg.value_column, fps, **rule)
+    curves = episode_curves(root, cfg.value_column)
+    rows = flag_curves(curves, fps, **rule)
     print(f"{'episode':>7} {'start':>6} {'end':>6} {'kind':>6} {'size':>8}")
     for r in rows:
         print(f"{r['episode_index']:>7} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['size']:>8.3f}")
@@ -123,8 +123,8 @@ def run_flag(cfg: FlagConfig) -> list[dict]:
         df.write_parquet(cfg.out) if str(cfg.out).endswith(".parquet") else df.write_csv(cfg.out)
         print(f"wrote {cfg.out}")
     if cfg.plots is not None:
-        from curate.report import plot_episode_curves
+        from curate.plots import plot_episode_curves
 
-        paths = plot_episode_curves(root, cfg.value_column, rows, Path(cfg.plots), max_episodes=None)
+        paths = plot_episode_curves(curves, cfg.value_column, rows, Path(cfg.plots))
         print(f"plots: {len(paths)} PNGs in {cfg.plots}")
     return rows

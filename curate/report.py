@@ -12,75 +12,29 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.advantage import awr_weights, binary_weights, chunk_advantage, percentile_threshold
+from curate.advantage_math import awr_weights, binary_weights, chunk_advantage, percentile_threshold
 from curate.config import ReportConfig
-
-KIND_COLOR = {"stall": "tab:orange", "fall": "tab:red"}
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def episode_curves(root: Path, value_column: str) -> dict[int, np.ndarray]:
-    from curate.advantage_column import load_values
-    from curate.dataset_writer import episode_rows, frame_table
-
-    values, _ = load_values(root, value_column)
-    frames = frame_table(root)
-    return {ep: values[frames["index"][sel]] for ep, sel in episode_rows(frames).items()}
-
-
-def _draw(ax, ep: int, v: np.ndarray, segments: list[dict]) -> None:
-    ax.plot(np.arange(len(v)), v, lw=1.5)
-    for s in segments:
-        if s["episode_index"] == ep:
-            ax.axvspan(s["start"], s["end"], color=KIND_COLOR[s["kind"]], alpha=0.25)
-    ax.set_ylim(-0.05, 1.05)
-    ax.set_title(f"episode {ep}", fontsize=8)
-
-
-def plot_episode_curves(root: Path, value_column: str, segments: list[dict], out: Path,
-                        max_episodes: int | None = None) -> list[Path]:
-    """One PNG per episode: the value curve, stalls (orange) and falls (red) shaded."""
-    plt = _plt()
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ep, v in list(episode_curves(root, value_column).items())[:max_episodes]:
-        fig, ax = plt.subplots(figsize=(6, 2.6))
-        _draw(ax, ep, v, segments)
-        ax.set_xlabel("frame")
-        ax.set_ylabel(value_column)
-        fig.tight_layout()
-        paths.append(out / f"episode_{ep:06d}.png")
-        fig.savefig(paths[-1], dpi=100)
-        plt.close(fig)
-    return paths
+from curate.flag import flag_curves
+from curate.plots import draw_curve, pyplot
+from curate.values import episode_curves
+from robodata.dataset import check_dataset_dir
 
 
 def run_report(cfg: ReportConfig) -> dict:
-    from curate.flag import flag_dataset
-    from value_labeling.dataset import check_dataset_dir
-
-    plt = _plt()
+    plt = pyplot()
     root = Path(cfg.dataset).resolve()
     info = check_dataset_dir(root)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     curves = episode_curves(root, cfg.value_column)
-    segments = flag_dataset(root, cfg.value_column, float(info["fps"]))
+    segments = flag_curves(curves, float(info["fps"]))
 
     eps = list(curves)[: cfg.max_episodes]
     cols = min(3, len(eps))
     rows = int(np.ceil(len(eps) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.4 * rows), squeeze=False)
     for ax, ep in zip(axes.flat, eps):
-        _draw(ax, ep, curves[ep], segments)
+        draw_curve(ax, ep, curves[ep], segments)
     for ax in list(axes.flat)[len(eps):]:
         ax.axis("off")
     fig.suptitle(f"{root.name}: {cfg.value_column} per episode (orange: stall, red: fall)", fontsize=10)

@@ -1,4 +1,5 @@
-"""Running `label_episode` over many episodes: in-process, or on Ray actors that hold the model once.
+"""Labelling episodes: one episode (`label_episode`), and many, in-process or on Ray actors that hold
+the model once.
 
 Both executors yield `(episode, values | None, error | None)` as episodes finish, so the caller can
 stage each result the moment it exists. A failed episode is retried `retries` times and then reported;
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import traceback
 from collections import deque
@@ -19,7 +22,64 @@ from pathlib import Path
 
 import numpy as np
 
+from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames
+from robodata.resample import resample_indices, to_native
+
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+#: The reaper of an embedded Ray cluster (run as `python -c REAPER FD TEMP_DIR`, in its own session).
+#: It blocks on a pipe whose only writer is the driver; EOF means the driver has exited, however it
+#: died (kill -9 included). It then kills every process started with the cluster's private temp dir
+#: on its command line (raylet, GCS, dashboard and runtime-env agents, monitors; Ray leaves two
+#: agents running after a SIGKILLed driver) and removes the temp dir. After a clean shutdown it
+#: finds nothing to do.
+REAPER = r"""
+import os, shutil, signal, sys, time
+fd, tmp = int(sys.argv[1]), sys.argv[2]
+while os.read(fd, 1):
+    pass
+def ours():
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if int(pid) != os.getpid() and tmp.encode() in cmd:
+            found.append(int(pid))
+    return found
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for pid in ours():
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+    for _ in range(30):
+        if not ours():
+            break
+        time.sleep(0.1)
+shutil.rmtree(tmp, ignore_errors=True)
+"""
+
+
+def label_episode(ds, model, ep: int, camera: str) -> np.ndarray:
+    """(T,) float32 values in [0, 1] for every native frame of episode `ep`.
+
+    The model sees the frames at its own `target_fps` (native rate when None); values at the frames
+    in between are linearly interpolated, and the last sampled value holds to the episode's end.
+    """
+    T = episode_length(ds, ep)
+    native = float(ds.meta.fps)
+    fps = native if model.target_fps is None else min(float(model.target_fps), native)
+    idx = resample_indices(T, native, fps)
+    frames = read_episode_frames(ds, ep, camera, idx)
+    pred = np.asarray(model.predict(frames, fps, episode_task(ds, ep)), dtype=np.float64).reshape(-1)
+    if pred.shape != idx.shape:
+        raise ValueError(f"episode {ep}: model {model.name!r} returned {pred.size} values for {idx.size} frames")
+    if not np.all(np.isfinite(pred)):
+        raise ValueError(f"episode {ep}: model {model.name!r} returned NaN/inf values")
+    return np.clip(to_native(T, idx, pred), 0.0, 1.0).astype(np.float32)
 
 
 def _error_text(err: BaseException) -> str:
@@ -27,8 +87,6 @@ def _error_text(err: BaseException) -> str:
 
 
 def label_in_process(root: Path, model_spec: str, camera: str, episodes: list[int], retries: int) -> Iterator:
-    from curate.labeling import label_episode
-    from value_labeling.dataset import open_dataset
     from value_labeling.models import load_value_model
 
     ds = open_dataset(root)
@@ -66,6 +124,7 @@ class RaySession:
             # A private temp dir (short path: Ray's socket paths are length-limited) so nothing left
             # behind can block or be joined by a later run.
             self.tmp = tempfile.mkdtemp(prefix="curate-ray-", dir="/tmp")
+            self._start_reaper()
             # Ray 2.5x enables token auth for new local clusters and writes ~/.ray/auth_token, which
             # later `--address` connections then present to other clusters. The embedded cluster is
             # private to this process and listens on loopback only, so it runs without a token file.
@@ -82,6 +141,12 @@ class RaySession:
             ray.init(address=self.address, **kwargs)
         return self
 
+    def _start_reaper(self) -> None:
+        read_fd, self.reaper_fd = os.pipe()  # not inheritable: Ray's processes do not hold the write end
+        self.reaper = subprocess.Popen([sys.executable, "-c", REAPER, str(read_fd), self.tmp], pass_fds=(read_fd,),
+                                       start_new_session=True, stdin=subprocess.DEVNULL)
+        os.close(read_fd)
+
     def __exit__(self, *exc):
         import ray
 
@@ -89,6 +154,11 @@ class RaySession:
             ray.shutdown()
             if self.tmp:
                 shutil.rmtree(self.tmp, ignore_errors=True)
+                os.close(self.reaper_fd)  # the reaper wakes, finds nothing left, exits
+                try:
+                    self.reaper.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.reaper.kill()
                 for k, v in self.saved_env.items():
                     if v is None:
                         os.environ.pop(k, None)
@@ -105,7 +175,6 @@ def _actor_class():
         """One model replica: loads the dataset handle and the model once, labels episodes on request."""
 
         def __init__(self, root: str, model_spec: str, camera: str):
-            from value_labeling.dataset import open_dataset
             from value_labeling.models import load_value_model
 
             self.ds = open_dataset(root)
@@ -113,8 +182,6 @@ def _actor_class():
             self.camera = camera
 
         def label(self, ep: int):
-            from curate.labeling import label_episode
-
             try:
                 return ep, label_episode(self.ds, self.model, ep, self.camera), None
             except Exception as err:  # noqa: BLE001

@@ -136,7 +136,7 @@ def make_server(runner: PolicyRunner, host: str, port: int):
 
 
 def run_serve(cfg: ServeConfig) -> None:
-    from policy_ft.train import pick_device
+    from runtime.device import pick_device
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runner = PolicyRunner(cfg.checkpoint, device=pick_device(cfg.device), tokenizer=cfg.tokenizer)

@@ -1,33 +1,16 @@
 """`policy_ft train`: value-weighted behaviour cloning of a LeRobot policy (paper section 5.2, appendix E).
 
-One step: a batch of samples anchored at frames t_i (action chunks of length H from delta_timestamps)
--> lerobot's preprocessor (normalisation, tokenisation) -> per-sample losses ℓ_i -> weights w_i looked up
-by the frames' global index (raw weights precomputed once over the training set, AWR renormalised per
-batch) -> L = Σ w ℓ / (Σ w + 1e-6) -> AdamW (β 0.9, 0.95).
+One step: samples anchored at frames t_i (action chunks of length H via delta_timestamps) -> lerobot's
+preprocessor -> per-sample losses ℓ_i -> weights w_i looked up by global frame index (raw weights computed
+once over the training set, AWR renormalised per batch) -> L = Σ w ℓ / (Σ w + 1e-6) -> AdamW (β 0.9, 0.95).
+Bad input is refused before the first step; checkpoints are written beside and renamed in, so `--resume`
+continues from the last complete one.
 
-Everything that can be wrong with the input (missing value column, all-zero weights, a checkpoint of
-another policy type, features that do not fit) is checked before the first step. Checkpoints are
-written beside the final directory and renamed into place, so a killed run leaves no half checkpoint and
-`--resume` (the default) continues from the last complete one.
-
-Multi-GPU: the loop runs through Hugging Face `accelerate`; `accelerate launch --multi_gpu --num_processes N
-$(which policy_ft) train ...` (or `torchrun --nproc_per_node N $(which policy_ft) train ...`) trains
-data-parallel (DDP; gloo between CPU processes when there is no GPU). How the weighting works then:
-- every process computes the same weight table over the whole training set, so the percentile threshold κ
-  is computed once over all training chunks, never per process;
-- every process draws its own `--batch-size` samples per step (disjoint shards of one shuffled order;
-  global batch = N x --batch-size; accelerate pads an epoch's last round with repeated samples);
-- E.5 is applied per process batch: AWR weights are renormalised to mean 1 over the process's batch and
-  the loss is Σ w ℓ / (Σ w + 1e-6) over that batch;
-- DDP averages the gradients across processes, so a step follows the mean of the N per-process E.5 losses.
-  That equals E.5 over the global batch when every process's Σ w is the same (always for `none`, and for
-  AWR after renormalisation); with a filter, a process whose batch is mostly filtered out counts as much
-  as the others.
-Mixed precision is bf16 autocast on GPU (`--mixed-precision auto`) and off on CPU. Only the main process
-writes logs, the progress bar and checkpoints (saved from the unwrapped policy in the same lerobot format);
-the logged loss and weight statistics are means over processes, `samples` the global batch. `--resume`
-restores every process from the last checkpoint. A plain single-process `policy_ft train` is the N = 1
-case: on CPU it trains exactly as before; on GPU `--mixed-precision no` gives the former full-precision run.
+Several processes (`accelerate launch` / `torchrun`; setup in `runtime.device`) each apply E.5 to their own
+batch, with one weight table (and one percentile κ) over the whole training set, so what is filtered never
+depends on the process count. DDP averages the gradients: that is E.5 over the global batch when every
+process's Σ w is equal (always for `none`, and for AWR after renormalisation); with a filter, a process
+batch that is mostly filtered out counts as much as the others.
 """
 
 from __future__ import annotations
@@ -50,17 +33,12 @@ from tqdm import tqdm
 from policy_ft.config import PRESETS, TrainConfig
 from policy_ft.data import chunk_deltas
 from policy_ft.weighting import make_weight_table, weighted_bc_loss
+from runtime.device import make_accelerator, process_device
 
 log = logging.getLogger("policy_ft")
 
 PRETRAINED_DIR = "pretrained_model"
 STATE_FILE = "training_state.pt"
-
-
-def pick_device(device: str) -> str:
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def parse_rename(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -106,31 +84,6 @@ class _StepLR(torch.optim.lr_scheduler.LRScheduler):
         return [self.lr_at(self.last_epoch) for _ in self.optimizer.param_groups]
 
 
-def make_accelerator(device: str, mixed_precision: str = "auto"):
-    """The run's `accelerate.Accelerator`: DDP when launched with several processes, a no-op wrapper otherwise.
-
-    Device placement stays ours (`device_placement=False`): a single process uses `--device` as before, a
-    distributed one its local accelerator device. On CPU the processes talk over gloo.
-    """
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState
-    from accelerate.utils import DistributedDataParallelKwargs
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and "LOCAL_RANK" not in os.environ:
-        # A plain process: accelerate's state is a process-wide singleton that refuses another device or
-        # precision, so a second Trainer (another --device / --mixed-precision) starts from a clean one.
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
-    on_cpu = pick_device(device) == "cpu"
-    if mixed_precision == "auto":
-        mixed_precision = "no" if on_cpu else "bf16"
-    return Accelerator(
-        cpu=on_cpu, mixed_precision=mixed_precision, device_placement=False,
-        step_scheduler_with_optimizer=False,  # our scheduler counts optimiser steps, whatever the process count
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-
-
 def _to_device(batch: dict, device: str) -> dict:
     return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
@@ -142,17 +95,13 @@ class Trainer:
         from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
 
         from policy_ft import policies
-        from value_labeling.dataset import check_dataset_dir, default_video_backend
+        from robodata.dataset import check_dataset_dir, default_video_backend
 
         self.cfg = cfg = cfg.resolved()
         self.accelerator = make_accelerator(cfg.device, cfg.mixed_precision)
         self.num_processes = self.accelerator.num_processes
         self.is_main = self.accelerator.is_main_process
-        if self.num_processes == 1:
-            self.device = pick_device(cfg.device)
-        else:  # this process's device ("cuda:<local rank>", the current CUDA device; "cpu" under gloo)
-            dev = self.accelerator.device
-            self.device = "cpu" if dev.type == "cpu" else str(dev)
+        self.device = str(process_device(self.accelerator, cfg.device))  # "cuda:<local rank>" when distributed
         root = Path(cfg.dataset)
         try:
             check_dataset_dir(root)

@@ -7,7 +7,7 @@ and the weighted-BC objective over a batch of per-sample losses ℓ_i with weigh
 with w_i = 1[Δ_i ≥ κ] (filtered BC, E.6; κ = 0 "binary", κ = the training set's 30th percentile of Δ
 "percentile") or w_i = min(exp(τ Δ_i), δ) (AWR, E.7) renormalised per batch to mean 1.
 
-The formulas for Δ and the raw weights live in `curate.advantage` (one implementation for the whole
+The formulas for Δ and the raw weights live in `curate.advantage_math` (one implementation for the whole
 toolkit); this module only turns them into a per-frame weight table for the training set and applies
 E.5 per batch. A zero weight contributes exactly nothing: 0 * ℓ_i is 0 for any finite ℓ_i, and the
 denominator counts only the kept samples.
@@ -98,7 +98,7 @@ def make_weight_table(
     `percentile` computes κ once over the whole training set (not per batch), as the paper does.
     Raises ValueError when the scheme keeps no sample at all (training would be a no-op).
     """
-    from curate.advantage import awr_weights, binary_weights, percentile_threshold
+    from curate.advantage_math import awr_weights, binary_weights, percentile_threshold
 
     delta = np.asarray(delta, dtype=np.float32).reshape(-1)
     if scheme not in SCHEMES:
@@ -120,8 +120,7 @@ def make_weight_table(
     else:
         if tau <= 0 or clip <= 0:
             raise ValueError(f"AWR needs tau > 0 and clip > 0, got tau={tau}, clip={clip}")
-        raw = np.asarray(awr_weights(delta, tau=tau, clip=clip), dtype=np.float32)
-        clipped = np.exp(np.float64(tau) * delta.astype(np.float64)) >= clip
+        raw, clipped = awr_weights(delta, tau=tau, clip=clip, return_clipped=True)
     if not np.any(raw > 0):
         raise ValueError(
             f"weighting {scheme!r} gives every one of the {delta.size} training samples weight 0 "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from robosuite_eval.config import ExpertsConfig, GenerateConfig, RolloutConfig
-from value_labeling.cli_support import run_subcommands
+from runtime.cli import run_subcommands
 
 # name -> (frozen config dataclass, "module:runner"); the runner is imported after parsing.
 COMMANDS: dict[str, tuple[type, str]] = {

@@ -5,7 +5,7 @@ Timing. Physics and control run at 20 Hz; a recorded frame is taken every `strid
 action is the mean of the `stride` actions that follow it (a policy trained at 10 fps repeats its
 action `stride` times, see `rollout.py`). Only recorded frames are rendered.
 
-Labels (inclusive, in recorded frames, the bench's [m, n]; see value_labeling/bench/ground_truth.py):
+Labels (inclusive, in recorded frames, the bench's [m, n]; see robodata/ground_truth.py):
 
 - hesitation: the reference freezes (or wiggles by a few millimetres) for `2*F` control steps starting at
   control step a (a multiple of the stride). Frame a/stride is taken before the freeze, while the arm

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from tqdm import tqdm
 
+from robodata import atomic
 from robosuite_eval.config import ExpertsConfig
 from robosuite_eval.episode import plan_injection, run_episode
 from robosuite_eval.tasks import make_env, resolve_tasks
@@ -39,9 +39,7 @@ def run_experts(cfg: ExpertsConfig) -> dict:
         r = table[key]
         print(f"{key:28s} {r['successes']:3d}/{r['trials']:<3d} {100 * r['rate']:.0f}%  failed seeds: {r['failed_seeds']}", flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(table, indent=2) + "\n")
-        os.replace(tmp, out)
+        atomic.write_json(out, table)
     md = ["| task | successes | trials | rate |", "|---|---|---|---|"]
     md += [f"| {k} | {v['successes']} | {v['trials']} | {100 * v['rate']:.0f}% |" for k, v in table.items()]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")

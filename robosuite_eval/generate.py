@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from robodata import atomic
+from robodata.annotations import write_annotations
+from robodata.dataset import dataset_info
 from robosuite_eval.config import GenerateConfig
 from robosuite_eval.tasks import ACTION_NAMES, CAMERAS, STATE_NAMES, TaskSpec, get_task, resolve_tasks
 
@@ -82,10 +85,9 @@ def simulate_to_npz(job: tuple) -> str:
     else:
         raise RuntimeError(f"{task_name} {mode} episode {episode}: the scripted oracle failed on {MAX_ATTEMPTS} seeds from {seed}")
     info = res.info() | {"episode_index": episode, "requested_seed": seed, "attempt": attempt}
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, states=res.states, actions=res.actions, info=json.dumps(info),
-             **{f"img_{cam}": res.images[cam] for cam in res.images})
-    os.replace(tmp, path)
+    with atomic.replace_file(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, states=res.states, actions=res.actions, info=json.dumps(info),
+                 **{f"img_{cam}": res.images[cam] for cam in res.images})
     return str(path)
 
 
@@ -104,10 +106,9 @@ def check_existing(out: Path, record: dict) -> int:
         raise ValueError(f"--out {out} is a file; give a directory for the dataset")
     if not any(out.iterdir()):
         return 0
-    info_path, rec_path = out / "meta/info.json", out / RECORD_FILE
-    if not info_path.is_file():
+    info, rec_path = dataset_info(out), out / RECORD_FILE
+    if info is None:
         raise ValueError(f"--out {out} is not empty and is not a LeRobot dataset; choose a new or empty directory")
-    info = json.loads(info_path.read_text())
     if info.get("codebase_version") != "v3.0":
         raise ValueError(f"--out {out} holds a LeRobot {info.get('codebase_version')} dataset, not v3.0; choose another directory")
     if not rec_path.is_file():
@@ -122,24 +123,15 @@ def check_existing(out: Path, record: dict) -> int:
 
 
 def _recover(out: Path, work: Path) -> None:
-    """Undo what a run killed mid-swap or mid-append left behind."""
-    prev = work / "previous"
-    if prev.exists():
-        if not out.exists():
-            os.rename(prev, out)  # killed between the two renames of a swap
-        else:
-            shutil.rmtree(prev)
-    if (work / "staging").exists():
-        shutil.rmtree(work / "staging")  # a partial append: the npz files still hold its episodes
+    """Undo what a run killed mid-swap or mid-append left behind: the previous dataset comes back if
+    a swap was cut between its two renames; a partial append is dropped (its npz files remain)."""
+    atomic.recover_dir(out, work / "staging", work / "previous", marker=None)
 
 
 def _swap_in(staging: Path, out: Path, work: Path) -> None:
-    prev = work / "previous"
-    if out.exists():
-        os.rename(out, prev)
-    os.rename(staging, out)
-    if prev.exists():
-        shutil.rmtree(prev)
+    atomic.fsync_tree(staging)
+    atomic.swap_in(staging, out, work / "previous")
+    _recover(out, work)  # removes the previous tree
 
 
 def _open_staging(out: Path, staging: Path, cfg: GenerateConfig, task: TaskSpec):
@@ -147,7 +139,7 @@ def _open_staging(out: Path, staging: Path, cfg: GenerateConfig, task: TaskSpec)
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     repo_id = f"robosuite_eval/{out.name}"
-    if (out / "meta/info.json").is_file():
+    if dataset_info(out) is not None:
         shutil.copytree(out, staging)
         return LeRobotDataset(repo_id, root=staging)
     return LeRobotDataset.create(repo_id, fps=cfg.fps, features=features(cfg.image_size), root=staging,
@@ -170,7 +162,6 @@ def _append(ds, npz: Path, instruction: str) -> dict:
 
 
 def _commit(ds, staging: Path, out: Path, work: Path, record: dict, infos: list[dict]) -> None:
-    from value_labeling.bench.annotations import write_annotations
 
     ds.finalize()
     # Expert datasets carry the table too (m, n null): the bench then reads their embodiment and task
@@ -179,7 +170,7 @@ def _commit(ds, staging: Path, out: Path, work: Path, record: dict, infos: list[
              "T": i["T"], "embodiment": record["embodiment"], "task": record["task"]} for i in infos]
     write_annotations(staging, rows)
     rec = dict(record, episodes=infos)
-    (staging / RECORD_FILE).write_text(json.dumps(rec, indent=1) + "\n")
+    atomic.write_json(staging / RECORD_FILE, rec, indent=1)
     _swap_in(staging, out, work)
 
 

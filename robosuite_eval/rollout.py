@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from robodata import atomic
 
 STATE_DIM, ACTION_DIM = 9, 7
 IMAGE_PREFIX = "observation.images."
@@ -67,8 +68,7 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
 
     h, w = frames[0].shape[:2]
     h2, w2 = h + h % 2, w + w % 2  # yuv420p needs even sizes
-    tmp = path.with_name(path.stem + ".tmp.mp4")
-    with av.open(str(tmp), mode="w") as container:
+    with atomic.replace_file(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
         for f in frames:
@@ -78,7 +78,6 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    os.replace(tmp, path)
     return path
 
 
@@ -169,9 +168,7 @@ def run_rollout(cfg) -> dict:
         "wilson95": [lo, hi], "seed": cfg.seed, "fps": cfg.fps, "replan_steps": replan, "max_steps": max_steps,
         "cameras": {c: list(s) for c, s in sizes.items()}, "per_trial": trials,
     }
-    tmp = out / "rollout.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, out / "rollout.json")
+    atomic.write_text(out / "rollout.json", json.dumps(result, indent=2))
     print(f"{task.name}: {successes}/{len(trials)} = {successes / len(trials):.2f} "
           f"(95% Wilson [{lo:.2f}, {hi:.2f}]) -> {out / 'rollout.json'}")
     return result

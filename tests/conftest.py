@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def synthetic_bench(tmp_path_factory):
     """A small annotated LeRobot v3.0 dataset: 2 expert, 2 hesitation, 2 retry episodes."""
-    from value_labeling.bench.synthetic import make_synthetic_bench
+    from testing.synthetic_bench import make_synthetic_bench
 
     return make_synthetic_bench(tmp_path_factory.mktemp("bench") / "synthetic", 2, 2, 2, seed=0)
 

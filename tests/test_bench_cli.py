@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from value_labeling.bench.annotations import read_annotations, write_annotations
+from robodata.annotations import read_annotations, write_annotations
 from value_labeling.cli import main
 
 
@@ -49,7 +49,7 @@ def test_unknown_model_lists_registered_names(synthetic_bench, tmp_path):
 
 
 def test_v21_dataset_names_the_converter(tmp_path):
-    from value_labeling.dataset import DatasetError, check_dataset_dir
+    from robodata.dataset import DatasetError, check_dataset_dir
 
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta" / "info.json").write_text(json.dumps({"codebase_version": "v2.1"}))

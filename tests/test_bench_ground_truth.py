@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from value_labeling.bench.ground_truth import control_values, progress_curve
+from robodata.ground_truth import control_values, progress_curve
 
 
 def test_expert_is_linear_in_time():

@@ -3,10 +3,10 @@ import math
 import numpy as np
 import pytest
 
-from value_labeling.bench.ground_truth import progress_curve
-from value_labeling.bench.metrics import (average_ranks, expert_voc, hesitation_rmse, retry_voc,
-                                          value_order_correlation)
-from value_labeling.bench.protocol import resample_indices, score_trajectory
+from robodata.ground_truth import progress_curve
+from robodata.resample import resample_indices
+from value_labeling.bench.metrics import average_ranks, expert_voc, hesitation_rmse, retry_voc, value_order_correlation
+from value_labeling.bench.protocol import score_trajectory
 from value_labeling.bench.tables import nanmean, summarize
 
 

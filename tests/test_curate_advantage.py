@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from curate.advantage import awr_weights, binary_weights, chunk_advantage, percentile_threshold
+from curate.advantage_math import awr_weights, binary_weights, chunk_advantage, percentile_threshold
 
 
 def test_chunk_advantage_hand_computed_at_episode_ends():

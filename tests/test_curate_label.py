@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from curate.cli import main as curate
-from curate.dataset_writer import commit_columns, new_tree_path, old_tree_path, read_column, recover
-from value_labeling.dataset import open_dataset
+from robodata.columns import commit_columns, new_tree_path, old_tree_path, recover
+from robodata.dataset import open_dataset, read_column
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def test_label_on_real_ray_workers(dataset):
 SLOW_MODEL = textwrap.dedent("""
     import os, sys, time
     import numpy as np
-    from value_labeling.models.registry import register_value_model
+    from value_labeling.models import register_value_model
     from value_labeling.models.reference import TimeModel
 
     class SlowTime(TimeModel):
@@ -159,8 +159,8 @@ def test_killed_run_resumes_without_recomputing(dataset, tmp_path):
 
 def test_flag_finds_the_annotated_segments(dataset, capsys):
     from curate.flag import flag_dataset, segment_scores
-    from value_labeling.bench.annotations import read_annotations
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.annotations import read_annotations
+    from robodata.ground_truth import progress_curve
 
     ann = read_annotations(dataset)
     gt = np.concatenate([progress_curve(a["mode"], a["T"], a["m"], a["n"]) for a in ann]).astype(np.float32)

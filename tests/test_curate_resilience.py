@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from curate.cli import main as curate
-from curate.dataset_writer import MARKER, commit_columns, new_tree_path, old_tree_path, read_column
-from value_labeling.dataset import open_dataset
+from robodata.columns import MARKER, commit_columns, new_tree_path, old_tree_path
+from robodata.dataset import open_dataset, read_column
 from value_labeling.models import register_value_model
 from value_labeling.models.reference import TimeModel
 
@@ -135,7 +135,7 @@ def test_policy_ft_missing_column_hint_is_a_valid_command(dataset):
 
 
 def test_a_second_writer_is_refused_while_one_holds_the_dataset(dataset, capsys):
-    from curate.dataset_writer import writer_lock
+    from robodata.columns import writer_lock
 
     with writer_lock(dataset):
         for argv in (["label-values", str(dataset), "--model", "time", "--address", "local"],
@@ -151,7 +151,7 @@ def test_a_second_writer_is_refused_while_one_holds_the_dataset(dataset, capsys)
 def test_episode_rows_groups_a_shuffled_frame_table_in_time_order():
     import time
 
-    from curate.dataset_writer import episode_rows
+    from robodata.dataset import episode_rows
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 30, size=200)
@@ -172,7 +172,7 @@ def test_episode_rows_groups_a_shuffled_frame_table_in_time_order():
 
 
 def test_staging_directory_is_listed_once_per_run(dataset, monkeypatch):
-    from curate.staging import Staging
+    from curate.label_values import Staging
 
     calls = []
     real = Staging.done
@@ -210,7 +210,7 @@ def test_workers_zero_labels_in_process_without_ray(dataset, monkeypatch):
 
 def test_turning_points_of_a_retreat_are_not_stalls():
     from curate.flag import find_segments
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.ground_truth import progress_curve
 
     # A retry: forward, back 10 frames, forward. With a short minimum stall the smoothed peak and
     # valley look flat for ~0.5 s; they belong to the fall, not to a hesitation.
@@ -227,8 +227,8 @@ def test_turning_points_of_a_retreat_are_not_stalls():
 def test_report_writes_plots_and_hand_checkable_summary(dataset, tmp_path):
     from PIL import Image
 
-    from value_labeling.bench.annotations import read_annotations
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.annotations import read_annotations
+    from robodata.ground_truth import progress_curve
 
     ann = read_annotations(dataset)
     gt = np.concatenate([progress_curve(a["mode"], a["T"], a["m"], a["n"]) for a in ann]).astype(np.float32)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from value_labeling.dataset import DatasetError, open_dataset, read_episode, read_episode_frames, resolve_camera
+from robodata.dataset import DatasetError, open_dataset, read_episode, read_episode_frames, resolve_camera
 
 
 def test_image_feature_dataset_round_trip(tmp_path):
@@ -21,8 +21,8 @@ def test_image_feature_dataset_round_trip(tmp_path):
 
 
 def test_video_frames_decode_close_to_what_was_written(synthetic_bench):
-    from value_labeling.bench.ground_truth import progress_curve
-    from value_labeling.bench.synthetic import render_frame
+    from robodata.ground_truth import progress_curve
+    from testing.synthetic_bench import render_frame
 
     ds = open_dataset(synthetic_bench)
     ep = read_episode(ds, 0)

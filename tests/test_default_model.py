@@ -25,7 +25,7 @@ def test_default_model_rises_on_an_unseen_robosuite_expert_episode(tmp_path):
     from robosuite_eval.config import GenerateConfig
     from robosuite_eval.generate import run_generate
     from value_labeling.bench.metrics import value_order_correlation
-    from value_labeling.dataset import open_dataset, read_episode_frames, resolve_camera
+    from robodata.dataset import open_dataset, read_episode_frames, resolve_camera
     from value_labeling.models import load_value_model, model_camera
 
     root = tmp_path / "lift"

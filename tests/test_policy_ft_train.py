@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("curate.advantage", reason="curate/advantage.py (issue 5) has not landed yet")
-
 from policy_ft.config import TrainConfig  # noqa: E402
-from policy_ft.synthetic import make_value_dataset, make_word_tokenizer  # noqa: E402
+from testing.synthetic_policy import make_value_dataset, make_word_tokenizer  # noqa: E402
 from policy_ft.train import Trainer  # noqa: E402
 
 
@@ -196,7 +194,6 @@ def test_tiny_act_trains_data_parallel_on_two_cpu_processes(value_dataset, tmp_p
     import subprocess
     import sys
 
-    pytest.importorskip("accelerate")
     out = tmp_path / "ddp"
     script = tmp_path / "policy_ft_main.py"  # what the `policy_ft` console script runs
     script.write_text("import sys\nfrom policy_ft.cli import main\nsys.exit(main())\n")

@@ -8,18 +8,6 @@ import torch
 
 from policy_ft.weighting import make_weight_table, renormalise_mean_one, weighted_bc_loss
 
-def _has_curate_advantage() -> bool:
-    try:
-        import curate.advantage  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_curate = pytest.mark.skipif(not _has_curate_advantage(),
-                                  reason="curate/advantage.py (issue 5) has not landed yet")
-
-
 def test_weighted_bc_loss_formula():
     losses = torch.tensor([1.0, 2.0, 4.0])
     weights = torch.tensor([0.5, 0.0, 2.0])
@@ -47,14 +35,12 @@ def test_renormalise_mean_one():
 DELTA = np.array([-0.2, -0.01, 0.0, 0.01, 0.03, 0.1, 0.5], dtype=np.float32)
 
 
-@needs_curate
 def test_binary_weights_by_hand():
     t = make_weight_table(DELTA, "binary", kappa=0.0)
     assert t.raw.tolist() == [0, 0, 1, 1, 1, 1, 1]
     assert t.kappa == 0.0
 
 
-@needs_curate
 def test_percentile_threshold_is_over_the_training_set():
     delta = np.arange(10, dtype=np.float32) / 100  # 0.00 .. 0.09
     t = make_weight_table(delta, "percentile", keep_percent=70)
@@ -63,7 +49,6 @@ def test_percentile_threshold_is_over_the_training_set():
     assert 0.02 < t.kappa <= 0.03
 
 
-@needs_curate
 def test_awr_weights_by_hand():
     t = make_weight_table(DELTA, "awr", tau=10.0, clip=2.0)
     expected = np.minimum(np.exp(10.0 * DELTA.astype(np.float64)), 2.0)
@@ -77,14 +62,12 @@ def test_awr_weights_by_hand():
     assert stats["weight_frac_zero"] == 0.0
 
 
-@needs_curate
 def test_none_is_plain_bc():
     t = make_weight_table(DELTA, "none")
     w, stats = t.batch_weights(torch.tensor([0, 1, 2]))
     assert w.tolist() == [1.0, 1.0, 1.0] and stats["weight_frac_zero"] == 0.0
 
 
-@needs_curate
 def test_all_zero_weights_refused():
     with pytest.raises(ValueError, match="weight 0"):
         make_weight_table(np.array([-0.3, -0.1], dtype=np.float32), "binary")

@@ -6,13 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
-pytest.importorskip("robosuite")
-
 from robosuite_eval.cli import main  # noqa: E402
 from robosuite_eval.config import GenerateConfig  # noqa: E402
 from robosuite_eval.generate import RECORD_FILE, run_generate  # noqa: E402
-from value_labeling.bench.annotations import read_annotations  # noqa: E402
-from value_labeling.dataset import open_dataset, read_episode  # noqa: E402
+from robodata.annotations import read_annotations  # noqa: E402
+from robodata.dataset import open_dataset, read_episode  # noqa: E402
 
 
 def _states(root):

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("robosuite")
-
 from robosuite_eval.episode import Injection, plan_injection, run_episode  # noqa: E402
 from robosuite_eval.tasks import get_task, make_env  # noqa: E402
 

@@ -141,12 +141,12 @@ def test_recorded_actions_replayed_through_the_rollout_loop_succeed(tmp_path):
     from robosuite_eval.generate import RECORD_FILE, run_generate
     from robosuite_eval.rollout import run_trial
     from robosuite_eval.tasks import get_task, make_env
-    from value_labeling.dataset import open_dataset, read_episode_frames
+    from robodata.dataset import open_dataset, read_episode_frames
 
     root = tmp_path / "lift"
     run_generate(GenerateConfig(out=root, task="lift", mode="expert", episodes=1, seed=7, image_size=32, workers=0))
     seed = json.loads((root / RECORD_FILE).read_text())["episodes"][0]["seed"]
-    from value_labeling.bench.annotations import read_annotations
+    from robodata.annotations import read_annotations
 
     T = json.loads((root / "meta" / "info.json").read_text())["total_frames"]
     assert read_annotations(root) == [{"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": T,

@@ -74,17 +74,17 @@ def test_short_clip_is_padded_with_the_first_frame():
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(synthetic_bench, tmp_path_factory):
-    from value_labeling.wvm.config import TrainConfig
+    from value_labeling.wvm.config import DataConfig, ScheduleConfig, TrainConfig
     from value_labeling.wvm.train import run_train
 
     out = tmp_path_factory.mktemp("wvm") / "run"
-    run_train(TrainConfig(data=(synthetic_bench,), out=out, steps=2, batch_size=2, log_every=1, save_every=100,
-                          warmup_steps=1, camera="front"))
+    run_train(TrainConfig(out=out, data=DataConfig(roots=(synthetic_bench,), camera="front"), batch_size=2,
+                          log_every=1, save_every=100, schedule=ScheduleConfig(steps=2, warmup_steps=1)))
     return out
 
 
 def test_checkpoint_round_trip_through_the_registry(tiny_ckpt, synthetic_bench):
-    from value_labeling.dataset import open_dataset, read_episode_frames, resolve_camera
+    from robodata.dataset import open_dataset, read_episode_frames, resolve_camera
     from value_labeling.models import load_value_model
     from value_labeling.wvm.checkpoint import load_model, resolve
     from value_labeling.wvm.inference import WVMValueModel

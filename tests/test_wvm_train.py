@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from value_labeling.wvm.train import lr_lambda
+from runtime.schedule import warmup_cosine as lr_lambda
 
 TINY = ["--preset", "wvm-tiny", "--image-size", "32", "32", "--batch-size", "2", "--warmup-steps", "1",
         "--log-every", "1"]
@@ -63,7 +63,7 @@ def test_train_checkpoints_plot_and_exact_resume(synthetic_bench, tmp_path):
     assert meta["step"] == 4 and [r["step"] for r in hist] == [1, 2, 3, 4]
     assert all(math.isfinite(r["loss"]) and r["video"] > 0 and r["value"] > 0 for r in hist)
     assert (tmp_path / "part" / "loss_curves.png").stat().st_size > 1000
-    assert (d / "model.safetensors").is_file() and not list((tmp_path / "part" / "checkpoints").glob(".tmp*"))
+    assert (d / "model.safetensors").is_file() and not list((tmp_path / "part" / "checkpoints").glob(".*"))
 
 
 @pytest.mark.slow  # 6 short runs: ~1.5 min on a loaded 2-core machine
@@ -113,29 +113,34 @@ def test_pretrain_video_output_is_a_video_model(synthetic_bench, tmp_path):
     assert torch.equal(ft["video." + k], wm_w[k])
 
 
+def _config(data, out, steps, image_size=None, max_episodes=None, **model):
+    from value_labeling.wvm.config import DataConfig, NetworkConfig, ScheduleConfig, TrainConfig
+
+    return TrainConfig(out=out, data=DataConfig(roots=data, image_size=image_size, max_episodes=max_episodes),
+                       model=NetworkConfig(**model), schedule=ScheduleConfig(steps=steps))
+
+
 def test_bad_input_is_a_clear_error(synthetic_bench, tmp_path):
-    from value_labeling.wvm.config import TrainConfig
     from value_labeling.wvm.train import run_train
 
     (tmp_path / "notwan").mkdir()
     with pytest.raises(FileNotFoundError, match="transformer/config.json"):
-        run_train(TrainConfig(data=(synthetic_bench,), out=tmp_path / "o1", steps=1, video_model=tmp_path / "notwan"))
+        run_train(_config((synthetic_bench,), tmp_path / "o1", steps=1, video_model=tmp_path / "notwan"))
     # wvm-5b: instructions must be in a precomputed (umT5) text cache, and the Wan weights are required.
     five = dict(preset="wvm-5b", image_size=(32, 32), max_episodes=1, steps=1)
     with pytest.raises(ValueError, match="not in the text cache"):
-        run_train(TrainConfig(data=(synthetic_bench,), out=tmp_path / "o2", **five))
+        run_train(_config((synthetic_bench,), tmp_path / "o2", **five))
     from value_labeling.wvm.text import TextCache
 
     cache = TextCache("precomputed", 512, 4096)
     cache.add("slide the square to the goal", torch.zeros(512, 4096))
     cache.save(tmp_path)
     with pytest.raises(ValueError, match="--video-model"):
-        run_train(TrainConfig(data=(synthetic_bench,), out=tmp_path / "o2", text_cache=tmp_path, **five))
+        run_train(_config((synthetic_bench,), tmp_path / "o2", text_cache=tmp_path, **five))
     # A run directory of another preset is not silently resumed.
     _cli("train", "--data", synthetic_bench, "--out", tmp_path / "o3", "--steps", 1, *TINY)
     with pytest.raises(ValueError, match="wvm-tiny"):
-        run_train(TrainConfig(data=(synthetic_bench,), out=tmp_path / "o3", steps=2, preset="wvm-5b",
-                              video_init="scratch"))
+        run_train(_config((synthetic_bench,), tmp_path / "o3", steps=2, preset="wvm-5b", video_init="scratch"))
 
 
 def test_ddp_two_gloo_processes(synthetic_bench, tmp_path):
@@ -148,3 +153,15 @@ def test_ddp_two_gloo_processes(synthetic_bench, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 process(es)" in r.stdout + r.stderr
     assert json.loads((out / "latest.json").read_text())["step"] == 2
+
+
+def test_each_command_refuses_options_only_another_uses(synthetic_bench, tmp_path, capsys):
+    # train / pretrain-video / pretrain-vae share one config; an option the mode would ignore is an error.
+    for cmd, flag in (("pretrain-vae", "--freeze-video"), ("pretrain-video", "--prefix-p"), ("train", "--kl-weight")):
+        with pytest.raises(SystemExit):
+            _cli(cmd, "--data", synthetic_bench, "--out", tmp_path / cmd, flag, *([] if flag == "--freeze-video" else ["0.3"]))
+        assert f"{flag} does not apply to `{cmd}`" in capsys.readouterr().err
+        assert not (tmp_path / cmd).exists()
+    with pytest.raises(SystemExit):
+        _cli("train", "--out", tmp_path / "nodata")
+    assert "no training data" in capsys.readouterr().err

@@ -85,8 +85,8 @@ def test_bad_ratios_are_rejected():
 
 
 def test_load_trajectories_labels_from_annotations(synthetic_bench):
-    from value_labeling.bench.annotations import read_annotations
-    from value_labeling.bench.ground_truth import progress_curve
+    from robodata.annotations import read_annotations
+    from robodata.ground_truth import progress_curve
 
     trajs = load_trajectories([synthetic_bench], None, 2.0, (32, 32))
     rows = read_annotations(synthetic_bench)

@@ -1,31 +1,30 @@
 """Learned baseline value models (`frame-regressor`, `temporal`): see model.py.
 
-Importing this package is light (no torch): it registers the checkpoint loader, so `--model RUN_DIR`
-loads a `train-baseline` run, and the shipped checkpoints by name.
+Importing this package is light (no torch): the value-model table (`value_labeling.models`) takes from
+it the shipped checkpoints by name and the loader for `train-baseline` run directories.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from value_labeling.models.registry import register_checkpoint_loader, register_value_model
-
-#: Shipped checkpoints (built by scripts/build_baselines.py): registered name -> directory.
+#: Shipped checkpoints (built by bench/build_baselines.py): registered name -> directory.
 SHIPPED = {"baseline-frame": Path(__file__).parents[1] / "models" / "baseline_frame",
            "baseline-temporal": Path(__file__).parents[1] / "models" / "baseline_temporal"}
 
 
 def is_baseline_checkpoint(path: Path) -> bool:
+    """A `train-baseline` run directory or one of its step directories (both hold baseline.json)."""
     return Path(path).is_dir() and (Path(path) / "baseline.json").is_file()
 
 
-def _load(path: Path, name: str | None = None):
+def load_baseline_checkpoint(path: Path, name: str | None = None):
     from value_labeling.baselines.model import BaselineValueModel
 
     return BaselineValueModel(path, name=name)
 
 
-register_checkpoint_loader(is_baseline_checkpoint, _load)
-for _name, _dir in SHIPPED.items():
-    if is_baseline_checkpoint(_dir):
-        register_value_model(_name)(lambda n=_name, d=_dir: _load(d, n))
+def shipped_models() -> dict:
+    """name -> zero-argument factory, for the shipped checkpoints present in this installation."""
+    return {name: (lambda n=name, d=d: load_baseline_checkpoint(d, n)) for name, d in SHIPPED.items()
+            if is_baseline_checkpoint(d)}

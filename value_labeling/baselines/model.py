@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -34,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from robodata import atomic
 
 FORMAT = "value-baseline-v1"
 RUN_FORMAT = "value-baseline-run-v1"
@@ -92,12 +93,6 @@ def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.
 
 # ---------------------------------------------------------------------------------------------- checkpoints
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(out: Path, step: int, net: nn.Module, optimizer, model_cfg: dict, train_cfg: dict, text_cache,
                     history: list, keep: int = 2) -> Path:
     """Write RUN/checkpoints/step_N under a temporary name, rename it into place, then point RUN/baseline.json
@@ -119,11 +114,11 @@ def save_checkpoint(out: Path, step: int, net: nn.Module, optimizer, model_cfg: 
     (tmp / "history.json").write_text(json.dumps(history))
     (tmp / "baseline.json").write_text(json.dumps({"format": FORMAT, "step": step, "model": model_cfg,
                                                    "train": train_cfg}, indent=1, default=str))
+    atomic.fsync_tree(tmp)
     if final.exists():
         shutil.rmtree(final)
-    os.replace(tmp, final)
-    _atomic_text(Path(out) / "baseline.json",
-                 json.dumps({"format": RUN_FORMAT, "step": step, "path": f"checkpoints/{final.name}"}))
+    tmp.rename(final)
+    atomic.write_json(Path(out) / "baseline.json", {"format": RUN_FORMAT, "step": step, "path": f"checkpoints/{final.name}"})
     olds = sorted(p for p in ckdir.glob("step_*") if p != final)
     for p in olds[: max(0, len(olds) - (keep - 1))]:
         shutil.rmtree(p, ignore_errors=True)

@@ -21,8 +21,15 @@ import numpy as np
 import torch
 
 from value_labeling.baselines.config import TrainBaselineConfig
-from value_labeling.baselines.model import (build_net, context_positions, load_optimizer_state, pool_text,
-                                            random_shift, resolve, save_checkpoint)
+from value_labeling.baselines.model import (
+    build_net,
+    context_positions,
+    load_optimizer_state,
+    pool_text,
+    random_shift,
+    resolve,
+    save_checkpoint,
+)
 
 TEXT_LEN, TEXT_DIM = 16, 384  # the wvm-tiny MiniLM text cache
 
@@ -53,8 +60,9 @@ def sample_batch(trajs, rng: np.random.Generator, batch: int, k: int, context_fp
 def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
     from tqdm import tqdm
 
+    from runtime.schedule import lambda_lr
     from value_labeling.wvm.text import TextCache
-    from value_labeling.wvm.train import _plot, lr_lambda
+    from value_labeling.wvm.train import _plot
     from value_labeling.wvm.windows import load_trajectories
 
     if cfg.steps < 1 or cfg.batch_size < 1:
@@ -93,8 +101,7 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
         start = json.loads((resume / "baseline.json").read_text())["step"]
         history = json.loads((resume / "history.json").read_text())
         print(f"resuming {out} at step {start}")
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_lambda(s, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio), last_epoch=start - 1)
+    sched = lambda_lr(opt, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio, start)
     n_par = sum(p.numel() for p in net.parameters())
     print(f"{cfg.kind}: {len(trajs)} trajectories, {n_par / 1e3:.0f}k parameters, device {device}")
 

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import tyro
 
-#: Evaluation frame rates per embodiment (paper appendix D: 2 fps, 3 fps for AgileX and ARX).
-DEFAULT_EMBODIMENT_FPS = {"AgileX": 3.0, "ARX": 3.0}
+from robodata.embodiment import EMBODIMENT_FPS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,7 +18,9 @@ class BenchConfig:
     data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
     """Bench dataset directory; repeat the flag for several (--data A --data B)."""
     model: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
-    """Value model: a registered name (`value_labeling models` lists them) or a checkpoint path;
+    """Value model: a registered name (`value_labeling models` lists them), a checkpoint path, or
+    precomputed values `progress:FILE.parquet[#COLUMN]` (LeRobot's RA-BC progress layout or a
+    `curate label-values --out` sidecar; `progress:DIR` for several datasets, one <name>.parquet each);
     repeat for one column per model. Default: the embedded default model if one ships, else `time`."""
     out: Path = Path("bench_results.json")
     """Where to write the JSON results (a markdown copy of the tables goes beside it, .md)."""
@@ -30,7 +31,7 @@ class BenchConfig:
     dataset's first camera)."""
     eval_fps: float = 2.0
     """Evaluation frame rate for embodiments without an entry in --embodiment-fps."""
-    embodiment_fps: dict[str, float] = dataclasses.field(default_factory=lambda: dict(DEFAULT_EMBODIMENT_FPS))
+    embodiment_fps: dict[str, float] = dataclasses.field(default_factory=lambda: dict(EMBODIMENT_FPS))
     """Per-embodiment evaluation frame rates."""
     max_episodes: int | None = None
     """Score only the first N episodes of each dataset (quick looks)."""

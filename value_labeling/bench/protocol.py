@@ -1,6 +1,6 @@
-"""The evaluation protocol: resample a trajectory to the evaluation rate and score one prediction.
+"""The evaluation protocol: score one prediction made on a trajectory resampled to the evaluation rate.
 
-Paper section 5.1 / appendix D: every trajectory is downsampled to a common evaluation frame rate
+Paper section 5.1 / appendix D: every trajectory is downsampled (`robodata.resample`) to a common evaluation frame rate
 (2 fps; 3 fps for AgileX and ARX) before the value model sees it; ground truth is the native-rate
 curve evaluated at the sampled frames. The annotated segment [m, n] (native frames) becomes the set
 of sampled frames whose native index lies in [m, n].
@@ -8,26 +8,14 @@ of sampled frames whose native index lies in [m, n].
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from value_labeling.bench.ground_truth import progress_curve
+from robodata.ground_truth import progress_curve
 from value_labeling.bench.metrics import expert_voc, hesitation_rmse, retry_voc
 
 METRIC_OF_MODE = {"expert": "expert_voc", "hesitation": "hesitation_rmse", "retry": "retry_voc"}
-
-
-def resample_indices(T: int, native_fps: float, eval_fps: float) -> np.ndarray:
-    """Native frame indices of the frames sampled at `eval_fps` (k / eval_fps seconds, nearest frame)."""
-    if eval_fps <= 0 or native_fps <= 0:
-        raise ValueError(f"frame rates must be positive (native {native_fps}, eval {eval_fps})")
-    if eval_fps >= native_fps:
-        return np.arange(T)
-    step = native_fps / eval_fps
-    k = np.arange(int(math.floor((T - 1) / step + 1e-9)) + 1)
-    return np.unique(np.minimum(np.round(k * step).astype(np.int64), T - 1))
 
 
 def segment_positions(indices: np.ndarray, m: int, n: int) -> tuple[int, int] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -13,12 +12,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from value_labeling.bench.annotations import read_annotations
+from robodata import atomic
+from robodata.annotations import read_annotations
+from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
+from robodata.ground_truth import progress_curve
+from robodata.resample import resample_indices
 from value_labeling.bench.config import BenchConfig
-from value_labeling.bench.ground_truth import progress_curve
-from value_labeling.bench.protocol import resample_indices, score_trajectory
+from value_labeling.bench.protocol import score_trajectory
 from value_labeling.bench.tables import markdown_tables, summarize
-from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
 from value_labeling.models import default_model_name, load_value_model, model_camera
 
 
@@ -69,11 +70,17 @@ def run_bench(cfg: BenchConfig) -> dict:
             for r in rows:
                 fps = cfg.embodiment_fps.get(r["embodiment"], cfg.eval_fps)
                 idx = resample_indices(r["T"], native_fps, fps)
-                videos = {cam: read_episode_frames(ds, r["episode_index"], cam, idx) for cam in dict.fromkeys(cams)}
+                # A model with `values_at` (precomputed values, progress:FILE) is read at the sampled frames.
+                videos = {cam: read_episode_frames(ds, r["episode_index"], cam, idx)
+                          for cam in dict.fromkeys(c for c, m in zip(cams, models) if not hasattr(m, "values_at"))}
                 instruction = episode_task(ds, r["episode_index"]) or r["task"]
                 preds = {}
                 for name, model, cam in zip(names, models, cams):
-                    pred = np.asarray(model.predict(videos[cam], min(fps, native_fps), instruction), dtype=np.float64)
+                    if hasattr(model, "values_at"):
+                        pred = np.asarray(model.values_at(ds, r["episode_index"], idx), dtype=np.float64)
+                    else:
+                        pred = np.asarray(model.predict(videos[cam], min(fps, native_fps), instruction),
+                                          dtype=np.float64)
                     score = score_trajectory(pred, r["mode"], r["T"], idx, r["m"], r["n"])
                     preds[name] = pred
                     records.append({
@@ -104,9 +111,7 @@ def run_bench(cfg: BenchConfig) -> dict:
     }
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=_json_default, allow_nan=True))
-    os.replace(tmp, out)
+    atomic.write_text(out, json.dumps(result, indent=2, default=_json_default, allow_nan=True))
     out.with_suffix(".md").write_text(tables + "\n")
     print(f"\nwrote {out} and {out.with_suffix('.md')}" + (f"; plots in {cfg.plots}" if cfg.plots else ""))
     return result

@@ -1,15 +1,13 @@
 """The embedded default value model: a trained `wvm-tiny` checkpoint shipped inside the package.
 
-`scripts/build_default_model.py` (`make default-model`) rebuilds it from scratch; its model card is
-`default_wvm/MODEL_CARD.md`. When the directory is absent (a trimmed install) nothing registers, and
-callers fall back to the `time` reference, saying so.
+`bench/build_default_model.py` (`make default-model`) rebuilds it from scratch; `default_card.py`
+writes its model card, `default_wvm/MODEL_CARD.md`. When the directory is absent (a trimmed install)
+the model table has no `default` entry and callers fall back to the `time` reference, saying so.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from value_labeling.models.registry import DEFAULT_MODEL, register_value_model
 
 DEFAULT_DIR = Path(__file__).parent / "default_wvm"
 
@@ -18,12 +16,9 @@ def default_checkpoint_exists() -> bool:
     return (DEFAULT_DIR / "wvm.json").is_file() and (DEFAULT_DIR / "model.safetensors").is_file()
 
 
-if default_checkpoint_exists():
+def load_default_model():
+    from value_labeling.wvm.inference import WVMValueModel
 
-    @register_value_model(DEFAULT_MODEL)
-    def _default_model():
-        from value_labeling.wvm.inference import WVMValueModel
-
-        model = WVMValueModel.from_checkpoint(DEFAULT_DIR)
-        model.name = "wvm-tiny-default"
-        return model
+    model = WVMValueModel.from_checkpoint(DEFAULT_DIR)
+    model.name = "wvm-tiny-default"
+    return model

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from value_labeling.models.registry import register_value_model
-
 
 class TimeModel:
     """v_t = t / (T - 1): the progress an expert would make at constant speed.
@@ -25,6 +23,3 @@ class TimeModel:
         if T == 1:
             return np.zeros(1)
         return np.arange(T, dtype=np.float64) / (T - 1)
-
-
-register_value_model("time")(TimeModel)

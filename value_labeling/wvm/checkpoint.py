@@ -10,29 +10,23 @@ Layout of a run directory `OUT`:
         text_cache.safetensors + text_cache.json
         history.json                     loss log (for the loss plot and resume)
 
-A step directory is written under a temporary name and renamed into place, then latest.json is
-replaced: a killed run leaves either the old or the new checkpoint, never a half one. Both OUT and a
-step directory load as a value model.
+A step directory is written beside its final name and renamed into place, then latest.json is
+replaced (robodata.atomic): a killed run leaves either the old or the new checkpoint, never a half one.
+Both OUT and a step directory load as a value model.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
+from robodata import atomic
 from value_labeling.wvm.config import ModelConfig
 
 FORMAT = "wvm-checkpoint-v1"
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def save_checkpoint(out: Path, step: int, model, optimizer, mcfg: ModelConfig, train_cfg: dict, text_cache,
@@ -43,25 +37,20 @@ def save_checkpoint(out: Path, step: int, model, optimizer, mcfg: ModelConfig, t
     ckdir = out / "checkpoints"
     ckdir.mkdir(parents=True, exist_ok=True)
     final = ckdir / f"step_{step:07d}"
-    tmp = ckdir / f".tmp_step_{step:07d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(sd, str(tmp / "model.safetensors"))
-    if optimizer is not None:
-        osd = optimizer.state_dict()
-        tensors = {f"{i}/{k}": v.detach().cpu().contiguous() for i, st in osd["state"].items() for k, v in st.items()
-                   if torch.is_tensor(v)}
-        save_file(tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / "optimizer.json").write_text(json.dumps({"param_groups": osd["param_groups"]}))
-    text_cache.save(tmp)
-    (tmp / "history.json").write_text(json.dumps(history))
-    (tmp / "wvm.json").write_text(json.dumps({"format": FORMAT, "step": step, "model": mcfg.to_dict(),
-                                              "train": train_cfg}, indent=1, default=str))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    _atomic_text(out / "latest.json", json.dumps({"step": step, "path": f"checkpoints/{final.name}"}))
+    with atomic.replace_dir(final, tag="save") as tmp:
+        sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        save_file(sd, str(tmp / "model.safetensors"))
+        if optimizer is not None:
+            osd = optimizer.state_dict()
+            tensors = {f"{i}/{k}": v.detach().cpu().contiguous() for i, st in osd["state"].items()
+                       for k, v in st.items() if torch.is_tensor(v)}
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "optimizer.json").write_text(json.dumps({"param_groups": osd["param_groups"]}))
+        text_cache.save(tmp)
+        (tmp / "history.json").write_text(json.dumps(history))
+        (tmp / "wvm.json").write_text(json.dumps({"format": FORMAT, "step": step, "model": mcfg.to_dict(),
+                                                  "train": train_cfg}, indent=1, default=str))
+    atomic.write_text(out / "latest.json", json.dumps({"step": step, "path": f"checkpoints/{final.name}"}))
     olds = sorted(p for p in ckdir.glob("step_*") if p != final)
     for p in olds[: max(0, len(olds) - (keep - 1))]:
         shutil.rmtree(p, ignore_errors=True)
@@ -88,6 +77,16 @@ def read_meta(path: Path) -> dict:
         raise ValueError(f"{d}/wvm.json has format {meta.get('format')!r}, expected {FORMAT!r}")
     meta["dir"] = str(d)
     return meta
+
+
+def train_camera(meta: dict) -> str | None:
+    """The camera a checkpoint was trained on (`train --camera`; None = each dataset's first camera).
+
+    The training config is recorded by section (`train.data.camera`); checkpoints written before it had
+    sections, the shipped default among them, keep it at `train.camera`."""
+    train = meta.get("train") or {}
+    data = train.get("data")
+    return data.get("camera") if isinstance(data, dict) else train.get("camera")
 
 
 def load_model(path: Path, device="cpu", expect_preset: str | None = None):

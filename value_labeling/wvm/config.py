@@ -1,4 +1,4 @@
-"""World Value Model configuration: architecture presets and the `train` / `pretrain-video` CLIs.
+"""World Value Model configuration: architecture presets and the one training config.
 
 Light module (no torch/diffusers import) so `value_labeling --help` stays instant.
 
@@ -9,6 +9,11 @@ Presets
   Text = umT5 embeddings (4096-d, 512 tokens) precomputed offline into a text cache.
 - `wvm-tiny`: the same code at CPU scale (4 layers, 64-wide video DiT, 16-channel tiny Wan VAE with an
   8x spatial factor, 64x64 frames) with the packaged all-MiniLM-L6-v2 sentence encoder (384-d tokens).
+
+Training (`TrainConfig`, openpi-style: one frozen config, nested by concern) has three modes, one per
+command: `value` (`value_labeling train`, eq. 7), `video` (`pretrain-video`, the video stream alone) and
+`vae` (`pretrain-vae`). `MODE_DEFAULTS` holds each command's defaults; the sections keep their flags
+flat on the command line (`--lr`, not `--optimizer.lr`).
 """
 
 from __future__ import annotations
@@ -126,48 +131,18 @@ def get_preset(name: str) -> ModelConfig:
     return PRESETS[name]
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Train a World Value Model (L = L_value + lambda * L_video) on LeRobot v3.0 datasets."""
+Mode = Literal["value", "video", "vae"]
+#: The command that runs each mode (error messages name it).
+COMMAND = {"value": "train", "video": "pretrain-video", "vae": "pretrain-vae"}
 
-    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which episodes and frames the run reads."""
+
+    roots: Annotated[tuple[Path, ...], tyro.conf.arg(name="data", aliases=["-d"]), tyro.conf.UseAppendAction]
     """Training dataset directory; repeat for several. Episodes are expert (labels t/(T-1)) unless the
     dataset has meta/suboptimal_annotations.parquet, whose progress curves become the labels."""
-    out: Path
-    """Checkpoint directory (created; an existing run there is resumed)."""
-    preset: Literal["wvm-tiny", "wvm-5b"] = "wvm-tiny"
-    video_model: Path | None = None
-    """Local diffusers-format Wan2.2 directory (transformer/ and vae/ subfolders) for the video stream."""
-    text_cache: Path | None = None
-    """Directory holding text_cache.safetensors/.json (TextCache.save) with precomputed instruction
-    embeddings; required for wvm-5b (umT5, computed offline), optional for wvm-tiny."""
-    video_init: Literal["pretrained", "scratch"] = "pretrained"
-    """`scratch` ignores --video-model weights (ablation); wvm-tiny has no pretrained video weights
-    unless --video-model points at a `pretrain-video` output."""
-    freeze_video: bool = False
-    """Freeze the video DiT (ablation): only the value stream trains; the video loss is skipped."""
-    no_video_loss: bool = False
-    """Drop L_video (lambda = 0, ablation); the video DiT still trains through the value gradient."""
-    video_loss_weight: float = 1.0
-    """lambda in eq. 7."""
-    value_head: ValueHead = "flow"
-    prefix_p: float = 0.5
-    """Prefix randomization probability p."""
-    rewind_ratio: float = 0.5
-    """Probability that a window is reversed (descending progress)."""
-    plateau_ratio: float = 0.1
-    """Probability that a window is a repeated frame (plateau)."""
-    steps: int = 3000
-    batch_size: int = 16
-    """Per-process batch size (global batch = this x world size)."""
-    lr: float = 1e-4
-    warmup_steps: int | None = None
-    """Linear warm-up steps (default: 500 for wvm-5b as in Table A.1, 100 for wvm-tiny)."""
-    min_lr_ratio: float = 0.1
-    weight_decay: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
     camera: str | None = None
     """Camera key (default: each dataset's first camera). Recorded in the checkpoint: labelling and the
     bench read this camera by default."""
@@ -175,8 +150,85 @@ class TrainConfig:
     """Frame rate windows are sampled at (default 2.0; use 3.0 for AgileX/ARX data)."""
     image_size: tuple[int, int] | None = None
     """Override the preset's (H, W)."""
+    max_episodes: int | None = None
+    """Use only the first N episodes of each dataset."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Which network is built, and from which weights."""
+
+    preset: Literal["wvm-tiny", "wvm-5b"] = "wvm-tiny"
+    video_model: Path | None = None
+    """Local diffusers-format Wan2.2 directory (transformer/ and vae/ subfolders) for the video stream
+    (train, pretrain-video)."""
+    video_init: Literal["pretrained", "scratch"] = "pretrained"
+    """`scratch` ignores --video-model weights (ablation; train only). wvm-tiny has no pretrained video
+    weights unless --video-model points at a `pretrain-video` output."""
+    text_cache: Path | None = None
+    """Directory holding text_cache.safetensors/.json (TextCache.save) with precomputed instruction
+    embeddings; required for wvm-5b (umT5, computed offline), optional for wvm-tiny."""
+    value_head: ValueHead = "flow"
+    """train only."""
     inference_steps: int = 1
-    """Euler steps stored in the checkpoint for inference."""
+    """Euler steps stored in the checkpoint for inference (train only)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    """What the loss asks for (eq. 7) and how training windows are augmented (section 3.3)."""
+
+    video_loss_weight: float = 1.0
+    """lambda in eq. 7 (train only)."""
+    no_video_loss: bool = False
+    """Drop L_video (lambda = 0, ablation); the video DiT still trains through the value gradient."""
+    freeze_video: bool = False
+    """Freeze the video DiT (ablation): only the value stream trains; the video loss is skipped."""
+    prefix_p: float = 0.5
+    """Prefix randomization probability p (train only)."""
+    rewind_ratio: float = 0.5
+    """Probability that a window is reversed (descending progress; train only)."""
+    plateau_ratio: float = 0.1
+    """Probability that a window is a repeated frame (plateau; train only)."""
+    kl_weight: float = 1e-4
+    """Weight of the VAE posterior KL (per input element) beside the L1 reconstruction loss (pretrain-vae)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """AdamW, Table A.1."""
+
+    lr: float = 1e-4
+    """Peak learning rate."""
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    """Linear warm-up, then cosine decay to min_lr_ratio x peak at the last step (runtime.schedule)."""
+
+    steps: int = 3000
+    warmup_steps: int | None = None
+    """Linear warm-up steps (default: 500 for wvm-5b as in Table A.1, 100 for wvm-tiny)."""
+    min_lr_ratio: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Train a World Value Model (L = L_value + lambda * L_video) on LeRobot v3.0 datasets."""
+
+    out: Path
+    """Output directory (created; an existing run there is resumed)."""
+    data: Annotated[DataConfig, tyro.conf.OmitArgPrefixes]
+    model: Annotated[NetworkConfig, tyro.conf.OmitArgPrefixes] = NetworkConfig()
+    objective: Annotated[ObjectiveConfig, tyro.conf.OmitArgPrefixes] = ObjectiveConfig()
+    optimizer: Annotated[OptimizerConfig, tyro.conf.OmitArgPrefixes] = OptimizerConfig()
+    schedule: Annotated[ScheduleConfig, tyro.conf.OmitArgPrefixes] = ScheduleConfig()
+    batch_size: int = 16
+    """Per-process batch size (global batch = this x world size)."""
     save_every: int = 500
     log_every: int = 25
     keep_checkpoints: int = 2
@@ -185,61 +237,75 @@ class TrainConfig:
     """auto = cuda when available else cpu."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """auto = bf16 autocast on GPU, fp32 on CPU."""
-    max_episodes: int | None = None
-    """Use only the first N episodes of each dataset."""
     debug: bool = False
+    """Show full tracebacks instead of one-line errors."""
+    mode: tyro.conf.Suppress[Mode] = "value"
+    """Set by the command: value (train), video (pretrain-video), vae (pretrain-vae)."""
+
+    def model_config(self) -> ModelConfig:
+        """The preset with this run's overrides (checked)."""
+        over: dict = {"value_head": self.model.value_head, "inference_steps": self.model.inference_steps}
+        if self.data.image_size is not None:
+            over["image_size"] = tuple(self.data.image_size)
+        if self.data.target_fps is not None:
+            over["target_fps"] = float(self.data.target_fps)
+        mcfg = dataclasses.replace(get_preset(self.model.preset), **over)
+        mcfg.validate()
+        return mcfg
+
+    def warmup_steps(self) -> int:
+        s = self.schedule.warmup_steps
+        return DEFAULT_WARMUP[self.model.preset] if s is None else s
+
+    def check(self) -> None:
+        """Reject bad values, and options the mode would silently ignore (each command accepts the
+        flags of the others, so a misplaced one must not pass unnoticed)."""
+        if self.mode not in COMMAND:
+            raise ValueError(f"unknown training mode {self.mode!r}; choose one of {', '.join(COMMAND)}")
+        if not self.data.roots:
+            raise ValueError("no training data: pass --data DATASET_DIR (repeat for several)")
+        if self.schedule.steps < 1 or self.batch_size < 1:
+            raise ValueError("--steps and --batch-size must be >= 1")
+        default = MODE_DEFAULTS[self.mode]
+        for key, modes in _ONLY_IN.items():
+            if self.mode in modes:
+                continue
+            if _get(self, key) != _get(default, key):
+                flag = "--" + key.split(".")[-1].replace("_", "-")
+                raise ValueError(f"{flag} does not apply to `{COMMAND[self.mode]}` (it is an option of "
+                                 f"{' / '.join(COMMAND[m] for m in modes)})")
 
 
-@dataclasses.dataclass(frozen=True)
-class PretrainVideoConfig:
-    """Video-only world-model pretraining: the Wan video DiT alone, future-latent flow matching.
-
-    The output directory is a diffusers-format Wan directory (transformer/ and vae/), usable as
-    `train --video-model DIR`."""
-
-    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
-    out: Path
-    preset: Literal["wvm-tiny", "wvm-5b"] = "wvm-tiny"
-    video_model: Path | None = None
-    """Start from these Wan weights (default: random init)."""
-    steps: int = 2000
-    batch_size: int = 16
-    lr: float = 1e-4
-    warmup_steps: int | None = None
-    min_lr_ratio: float = 0.1
-    grad_clip: float = 1.0
-    camera: str | None = None
-    target_fps: float | None = None
-    image_size: tuple[int, int] | None = None
-    save_every: int = 500
-    log_every: int = 25
-    keep_checkpoints: int = 2
-    seed: int = 0
-    device: str = "auto"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    max_episodes: int | None = None
-    debug: bool = False
+def _get(cfg, key: str):
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
 
 
-@dataclasses.dataclass(frozen=True)
-class PretrainVaeConfig:
-    """Train the video VAE as an autoencoder on the training videos (wvm-tiny has no pretrained VAE).
+#: Options that mean something only in some modes.
+_ONLY_IN: dict[str, tuple[str, ...]] = {
+    "model.video_model": ("value", "video"),
+    "model.text_cache": ("value", "video"),
+    "model.video_init": ("value",),
+    "model.value_head": ("value",),
+    "model.inference_steps": ("value",),
+    **{f"objective.{k}": ("value",) for k in ("video_loss_weight", "no_video_loss", "freeze_video", "prefix_p",
+                                              "rewind_ratio", "plateau_ratio")},
+    "objective.kl_weight": ("vae",),
+    "save_every": ("value", "video"),
+    "keep_checkpoints": ("value", "video"),
+    "precision": ("value", "video"),
+}
 
-    The output directory is a diffusers-format Wan directory (trained vae/, random transformer/), usable
-    as `pretrain-video --video-model DIR`."""
-
-    data: Annotated[tuple[Path, ...], tyro.conf.arg(aliases=["-d"]), tyro.conf.UseAppendAction]
-    out: Path
-    preset: Literal["wvm-tiny", "wvm-5b"] = "wvm-tiny"
-    steps: int = 1000
-    batch_size: int = 8
-    lr: float = 1e-3
-    kl_weight: float = 1e-4
-    """Weight of the posterior KL (per input element) beside the L1 reconstruction loss."""
-    camera: str | None = None
-    target_fps: float | None = None
-    image_size: tuple[int, int] | None = None
-    seed: int = 0
-    device: str = "auto"
-    max_episodes: int | None = None
-    debug: bool = False
+_M = tyro.MISSING  # required on the command line
+#: Each command's defaults. From Python: dataclasses.replace(MODE_DEFAULTS["video"], out=..., data=...).
+MODE_DEFAULTS: dict[str, TrainConfig] = {
+    "value": TrainConfig(out=_M, data=DataConfig(roots=_M)),
+    # Video pretraining samples plain rising windows (no rewinds or plateaus: the future must follow).
+    "video": TrainConfig(out=_M, data=DataConfig(roots=_M), mode="video", schedule=ScheduleConfig(steps=2000),
+                         objective=ObjectiveConfig(rewind_ratio=0.0, plateau_ratio=0.0)),
+    # The VAE sees the clips as they are: no augmentation; a short warm-up, a higher peak lr.
+    "vae": TrainConfig(out=_M, data=DataConfig(roots=_M), mode="vae", batch_size=8,
+                       objective=ObjectiveConfig(prefix_p=0.0, rewind_ratio=0.0, plateau_ratio=0.0),
+                       optimizer=OptimizerConfig(lr=1e-3), schedule=ScheduleConfig(steps=1000, warmup_steps=50)),
+}

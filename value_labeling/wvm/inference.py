@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robodata.resample import resample_indices, to_native
+from value_labeling.wvm.checkpoint import load_model, train_camera
 from value_labeling.wvm.windows import resize_frames
 
 
@@ -86,16 +88,15 @@ class WVMValueModel:
         self.target_fps = float(mcfg.target_fps)
         #: The camera the model was trained on (`train --camera`; None = each dataset's first camera).
         #: Labelling and the bench read it when no --camera is given (see dataset.resolve_camera).
-        self.camera = (meta.get("train") or {}).get("camera")
+        self.camera = train_camera(meta)
         self.stride, self.seed = stride, seed
         self._fp = None
 
     @classmethod
     def from_checkpoint(cls, path, device: str | None = None, **kw) -> "WVMValueModel":
-        from value_labeling.wvm.checkpoint import load_model
+        from runtime.device import pick_device
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model, mcfg, cache, meta = load_model(Path(path), device)
+        model, mcfg, cache, meta = load_model(Path(path), device or pick_device())
         return cls(model, mcfg, cache, meta, **kw)
 
     def fingerprint(self) -> str:
@@ -119,9 +120,7 @@ class WVMValueModel:
             return np.zeros(0)
         # Resample to the model's rate when needed (nearest frame), then interpolate back.
         if fps and abs(fps - self.target_fps) > 1e-6 and T > 1:
-            t_given = np.arange(T) / fps
-            t_model = np.arange(0.0, t_given[-1] + 1e-9, 1.0 / self.target_fps)
-            idx = np.unique(np.clip(np.round(t_model * fps).astype(int), 0, T - 1))
+            idx = resample_indices(T, fps, self.target_fps)
         else:
             idx = np.arange(T)
         x = resize_frames(frames[idx], self.cfg.image_size)
@@ -129,4 +128,4 @@ class WVMValueModel:
         v = chunked_predict(self.model, x, text, stride=self.stride, seed=self.seed)
         if len(idx) == T:
             return v
-        return np.clip(np.interp(np.arange(T), idx, v), 0.0, 1.0)
+        return np.clip(to_native(T, idx, v), 0.0, 1.0)

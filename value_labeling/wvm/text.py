@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from robodata import atomic
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -80,8 +82,9 @@ class TextCache:
         meta = {"kind": self.kind, "text_len": self.text_len, "text_dim": self.text_dim, "instructions": names}
         tensors = {"embeddings": torch.stack([self.table[s] for s in names]) if names
                    else torch.zeros(0, self.text_len, self.text_dim)}
-        _atomic(directory / "text_cache.safetensors", lambda p: save_file(tensors, str(p)))
-        _atomic(directory / "text_cache.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+        with atomic.replace_file(directory / "text_cache.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        atomic.write_text(directory / "text_cache.json", json.dumps(meta, indent=1))
 
     @classmethod
     def load(cls, directory: Path) -> "TextCache":
@@ -93,9 +96,3 @@ class TextCache:
         for s, e in zip(meta["instructions"], emb):
             cache.table[s] = e
         return cache
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)

@@ -1,4 +1,4 @@
-"""`value_labeling pretrain-vae`: train the wvm-tiny video VAE as an autoencoder on the training videos.
+"""`value_labeling pretrain-vae` (TrainConfig mode `vae`): train the wvm-tiny video VAE as an autoencoder.
 
 Why. Wan2.2's VAE is pretrained; at wvm-tiny scale there is no pretrained VAE to load, and a random VAE
 hands the DiTs random features (the value stream reads one 4x4-token latent per 4 frames). This stage
@@ -12,83 +12,81 @@ latents_std, as Wan's own VAE carries them), and the output is a diffusers-forma
 vae/ (trained) and transformer/ (the preset's video DiT at random init, seeded), usable as
 `pretrain-video --video-model OUT`.
 
-A finished output is not redone; the directory is written beside and renamed into place.
+A finished output is not redone; the directory is written beside and swapped into place.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from robodata import atomic
+from value_labeling.wvm.config import TrainConfig
 
-def run_pretrain_vae(cfg) -> Path:
+
+def run_pretrain_vae(cfg: TrainConfig) -> Path:
     from tqdm import tqdm
 
+    from runtime.device import pick_device
+    from runtime.schedule import lambda_lr
     from value_labeling.wvm.model import build_vae, build_video_transformer
-    from value_labeling.wvm.train import _model_config
-    from value_labeling.wvm.windows import load_trajectories, sample_batch
+    from value_labeling.wvm.windows import Augment, load_trajectories, sample_batch
 
-    if cfg.steps < 1 or cfg.batch_size < 1:
-        raise ValueError("--steps and --batch-size must be >= 1")
+    cfg.check()
+    steps, o = cfg.schedule.steps, cfg.optimizer
     out = Path(cfg.out)
     record = out / "vae_train.json"
-    if record.is_file() and json.loads(record.read_text()).get("steps", 0) >= cfg.steps:
+    if record.is_file() and json.loads(record.read_text()).get("steps", 0) >= steps:
         print(f"{out}: a VAE trained for {json.loads(record.read_text())['steps']} steps is already there; nothing to do")
         return out
     if out.exists() and any(out.iterdir()) and not record.is_file():
         raise ValueError(f"--out {out} is not empty and holds no pretrain-vae result; choose a new directory")
     torch.manual_seed(cfg.seed)
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if cfg.device == "auto" else cfg.device))
-    mcfg = _model_config(cfg, None)
-    trajs = load_trajectories(cfg.data, cfg.camera, mcfg.target_fps, mcfg.image_size, cfg.max_episodes)
+    device = torch.device(pick_device(cfg.device))
+    mcfg = cfg.model_config()
+    trajs = load_trajectories(cfg.data.roots, cfg.data.camera, mcfg.target_fps, mcfg.image_size, cfg.data.max_episodes)
     vae = build_vae(mcfg).to(device).train()
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(1.0, s / cfg.steps)))))
+    opt = torch.optim.AdamW(vae.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
+    sched = lambda_lr(opt, cfg.warmup_steps(), steps, cfg.schedule.min_lr_ratio)
+    plain = Augment(0.0, 0.0, 0.0)
     rng = np.random.default_rng(cfg.seed)
     history = []
-    bar = tqdm(range(cfg.steps), desc="pretrain-vae", unit="step")
+    bar = tqdm(range(steps), desc="pretrain-vae", unit="step")
     for step in bar:
-        clips, _, _ = sample_batch(trajs, rng, cfg.batch_size, mcfg.chunk, 0.0, 0.0, 0.0)
+        clips, _, _ = sample_batch(trajs, rng, cfg.batch_size, mcfg.chunk, plain)
         x = clips.to(device).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)  # (B, 3, 2h+1, H, W)
         post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample()).sample
         l1 = (rec - x).abs().mean()
         kl = post.kl().mean() / x[0].numel()  # per input element, so kl_weight does not scale with frame size
-        loss = l1 + cfg.kl_weight * kl
+        loss = l1 + cfg.objective.kl_weight * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), o.grad_clip)
         opt.step()
         sched.step()
-        if step == 0 or (step + 1) % 25 == 0 or step + 1 == cfg.steps:
+        if step == 0 or (step + 1) % cfg.log_every == 0 or step + 1 == steps:
             history.append({"step": step + 1, "l1": l1.item(), "kl": kl.item(), "psnr": _psnr(rec, x)})
-            bar.set_postfix(l1=f"{float(l1):.4f}", psnr=f"{history[-1]['psnr']:.1f}")
+            bar.set_postfix(l1=f"{history[-1]['l1']:.4f}", psnr=f"{history[-1]['psnr']:.1f}")
     # Latent normalisation as Wan's VAE config carries it: per-channel mean/std of posterior means.
     vae.eval()
     with torch.no_grad():
-        clips, _, _ = sample_batch(trajs, np.random.default_rng([cfg.seed, 12345]), 64, mcfg.chunk, 0.0, 0.0, 0.0)
+        clips, _, _ = sample_batch(trajs, np.random.default_rng([cfg.seed, 12345]), 64, mcfg.chunk, plain)
         x = clips.to(device).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
         mu = torch.cat([vae.encode(x[i : i + 16]).latent_dist.mean for i in range(0, len(x), 16)])
     vae.register_to_config(latents_mean=mu.mean((0, 2, 3, 4)).tolist(),
                            latents_std=mu.std((0, 2, 3, 4)).clamp_min(1e-6).tolist())
     transformer = build_video_transformer(mcfg)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    vae.save_pretrained(str(tmp / "vae"), safe_serialization=True)
-    transformer.save_pretrained(str(tmp / "transformer"), safe_serialization=True)
-    (tmp / "vae_train.json").write_text(json.dumps({"steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
-                                                     "kl_weight": cfg.kl_weight, "history": history}, indent=1) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.replace_dir(out, tag="pretrain-vae") as tmp:
+        vae.save_pretrained(str(tmp / "vae"), safe_serialization=True)
+        transformer.save_pretrained(str(tmp / "transformer"), safe_serialization=True)
+        summary = {"steps": steps, "batch_size": cfg.batch_size, "lr": o.lr, "kl_weight": cfg.objective.kl_weight,
+               "history": history}
+        (tmp / "vae_train.json").write_text(json.dumps(summary, indent=1) + "\n")
     if history:
         print(f"pretrain-vae: final L1 {history[-1]['l1']:.4f}, PSNR {history[-1]['psnr']:.1f} dB -> {out}")
     return out

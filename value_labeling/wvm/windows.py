@@ -34,11 +34,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from value_labeling.bench.annotations import read_annotations
-from value_labeling.bench.ground_truth import progress_curve
+from robodata.annotations import read_annotations
+from robodata.embodiment import EMBODIMENT_FPS
+from robodata.ground_truth import progress_curve
 
-#: Latent target fps per embodiment (table A.1).
-EMBODIMENT_FPS = {"AgileX": 3.0, "ARX": 3.0}
 #: Frames kept per target-fps frame in memory, at least (phase augmentation); an integer stride of native.
 OVERSAMPLE = 4
 
@@ -73,8 +72,7 @@ def load_trajectories(roots, camera: str | None, target_fps: float, image_size: 
     """Read every episode of the datasets, with labels, into memory at `image_size`.
 
     `target_fps` is the latent target fps; episodes whose embodiment is AgileX or ARX use 3.0 (table A.1)."""
-    from value_labeling.bench.protocol import resample_indices
-    from value_labeling.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
+    from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
 
     episodes: list[EpisodeData] = []
     plan = []
@@ -152,27 +150,15 @@ def sample_window(ep: EpisodeData, h: int, rng: np.random.Generator, aug: Augmen
     return clip, vals.astype(np.float32), ep.instruction
 
 
-def sample_batch(trajs: list[EpisodeData], rng, batch, h: int, prefix_p: float | Augment = 0.5,
-                 rewind_ratio: float = 0.5, plateau_ratio: float = 0.1):
+def sample_batch(trajs: list[EpisodeData], rng: np.random.Generator, batch: int, h: int, aug: Augment = Augment()):
     """-> clips (B, 2h+1, H, W, 3) uint8 tensor, values (B, 1+h) float32 tensor, instructions.
 
-    Called as `sample_batch(trajs, rng, batch, h, prefix_p, rewind_ratio, plateau_ratio)` or
-    `sample_batch(trajs, batch, h, rng, aug)`. Episodes are drawn in proportion to their length
-    (uniform over windows)."""
+    Episodes are drawn in proportion to their length (uniform over windows)."""
     import torch
 
-    if not isinstance(rng, np.random.Generator):  # second call form: (trajs, batch, h, rng, aug)
-        rng, batch, h, prefix_p = h, rng, batch, prefix_p
-    aug = prefix_p if isinstance(prefix_p, Augment) else Augment(prefix_p, rewind_ratio, plateau_ratio)
     w = np.array([max(len(e.frames), 1) for e in trajs], dtype=np.float64)
     pick = rng.choice(len(trajs), size=batch, p=w / w.sum())
     items = [sample_window(trajs[i], h, rng, aug) for i in pick]
     clips = torch.from_numpy(np.stack([c for c, _, _ in items]))
     vals = torch.from_numpy(np.stack([v for _, v, _ in items]))
     return clips, vals, [s for _, _, s in items]
-
-
-def load_episodes(roots, cfg, camera: str | None = None, target_fps: float | None = None,
-                  max_episodes: int | None = None, progress: bool = True) -> list[EpisodeData]:
-    """`load_trajectories` with the image size and target fps taken from a ModelConfig."""
-    return load_trajectories(roots, camera, target_fps or cfg.target_fps, tuple(cfg.image_size), max_episodes, progress)

@@ -1,13 +1,13 @@
 """Train the learned baseline value models on the default model's data and ship them (issue 21).
 
-    .venv/bin/python scripts/build_baselines.py [--work DIR] [--episodes 40] [--steps 2000]
+    .venv/bin/python -m bench.build_baselines [--work DIR] [--episodes 40] [--steps 2000]
 
-Same data as the embedded default WVM: the expert demonstrations of scripts/build_default_model.py
+Same data as the embedded default WVM: the expert demonstrations of bench/build_default_model.py
 (six RoboSuite tasks, simulator seeds 100000+, 64x64, labels t/(T-1)), the same camera
 (robot0_eye_in_hand). Generation resumes (a --work shared with build_default_model.py reuses its data);
 training resumes from the last checkpoint. Each model is installed, weights without optimizer state, into
 value_labeling/models/baseline_frame/ or baseline_temporal/, where `baseline-frame` and
-`baseline-temporal` load from. Score them with `python bench/robosuite_bench.py`.
+`baseline-temporal` load from. Score them with `python -m bench.robosuite_bench`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from build_default_model import CAMERA, TASKS, TRAIN_SEED, data_flags, generate  # noqa: E402
-
-from value_labeling.baselines import SHIPPED  # noqa: E402
+from bench.build_default_model import CAMERA, ROOT, TASKS, TRAIN_SEED, data_flags, generate
+from robodata import atomic
+from value_labeling.baselines import SHIPPED
 
 KINDS = {"frame-regressor": "baseline-frame", "temporal": "baseline-temporal"}
 
@@ -36,19 +32,13 @@ def install(run: Path, dest: Path, build: dict) -> Path:
     from value_labeling.baselines.model import resolve
 
     src = resolve(run)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for f in src.iterdir():
-        if f.is_file() and not f.name.startswith("optimizer"):
-            shutil.copy2(f, tmp / f.name)
-    (tmp / "build.json").write_text(json.dumps(build, indent=2) + "\n")
-    old = dest.with_name(dest.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    shutil.rmtree(old, ignore_errors=True)
+    new, old = atomic.sibling(dest, "install-new"), atomic.sibling(dest, "install-old")
+    atomic.recover_dir(dest, new, old)
+    with atomic.replace_dir(dest, new=new, old=old) as tmp:
+        for f in src.iterdir():
+            if f.is_file() and not f.name.startswith("optimizer"):
+                shutil.copy2(f, tmp / f.name)
+        (tmp / "build.json").write_text(json.dumps(build, indent=2) + "\n")
     print(f"installed {dest} ({sum(f.stat().st_size for f in dest.iterdir()) / 2**20:.2f} MiB)")
     return dest
 
@@ -85,7 +75,7 @@ def main() -> None:
                  "steps": a.steps, "batch_size": a.batch_size, "width": a.width,
                  "wall_time_s": {"data": round(t_data), "train": round(max((h["elapsed_s"] for h in hist),
                                                                          default=time.perf_counter() - t1))},
-                 "command": "python scripts/build_baselines.py " + " ".join(sys.argv[1:]),
+                 "command": "python -m bench.build_baselines " + " ".join(sys.argv[1:]),
                  "machine": f"{os.cpu_count()} CPU cores, {'GPU' if torch.cuda.is_available() else 'no GPU'} "
                             "(shared with other jobs)"}
         if not a.no_install:

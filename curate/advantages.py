@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from curate.advantage import chunk_advantage
+from curate.advantage_math import chunk_advantage
 from curate.config import AdvantagesConfig
-from curate.dataset_writer import commit_columns, frame_table, read_column, read_provenance, recover, writer_lock
-from curate.label import RESERVED, check_writable
-from value_labeling.dataset import check_dataset_dir
-
-
-def load_values(root: Path, value_column: str):
-    """(values by global index, episode_index by global index); clear errors when the column is missing."""
-    info = check_dataset_dir(root)
-    if value_column not in info["features"]:
-        raise ValueError(f"{root} has no {value_column!r} column; make it first with "
-                         f"`curate label-values {root}` (or name the column with --value-column)")
-    return read_column(root, value_column), frame_table(root)["episode_index"]
+from curate.values import load_values
+from robodata.columns import RESERVED, check_writable, commit_columns, read_provenance, recover, writer_lock
+from robodata.dataset import check_dataset_dir
 
 
 def run_advantages(cfg: AdvantagesConfig) -> None:
@@ -29,8 +19,7 @@ def run_advantages(cfg: AdvantagesConfig) -> None:
 
 def _run_advantages(cfg: AdvantagesConfig) -> None:
     root = Path(cfg.dataset).resolve()
-    if os.access(root.parent, os.W_OK):
-        recover(root)  # first: a commit cut mid-swap may have left nothing at the dataset path
+    recover(root)  # first: a commit cut mid-swap may have left nothing at the dataset path
     check_writable(root)
     if cfg.column in RESERVED or cfg.column == cfg.value_column:
         raise ValueError(f"--column {cfg.column!r} would overwrite a column this command reads or LeRobot needs")

@@ -1,15 +1,16 @@
 """`curate label-values`: per-frame values from a value model, written into a LeRobot dataset.
 
 Flow: validate everything up front (dataset version, camera, model, write access, column clash) ->
-label episodes on Ray actors (or in-process) -> stage each finished episode on disk -> when all are
-staged, write the column into the dataset in one atomic swap (curate/dataset_writer.py) or into a
-sidecar table. A killed run resumes from the staged episodes; a failed episode is retried, then
-reported, and nothing is written until every episode has a value.
+label episodes on Ray actors or in-process (curate/workers.py) -> stage each finished episode on disk
+(`Staging`, below) -> when all are staged, write the column into the dataset in one atomic swap
+(robodata/columns.py) or into a sidecar table. A killed run resumes from the staged episodes; a
+failed episode is retried, then reported, and nothing is written until every episode has a value.
 """
 
 from __future__ import annotations
 
-import os
+import json
+import shutil
 import sys
 import time
 from datetime import datetime, timezone
@@ -21,15 +22,18 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from curate.config import LabelConfig
-from curate.dataset_writer import (STAGING_DIR, commit_columns, episode_rows, frame_table, read_provenance,
-                                   recover, writer_lock)
-from curate.staging import Staging
-from value_labeling.dataset import check_dataset_dir, open_dataset, resolve_camera
-from value_labeling.models import model_camera
-from value_labeling.models import default_model_name, load_value_model
-
-#: LeRobot's bookkeeping columns: never overwritten.
-RESERVED = {"index", "episode_index", "frame_index", "timestamp", "task_index"}
+from robodata import atomic
+from robodata.columns import (
+    RESERVED,
+    STAGING_DIR,
+    check_writable,
+    commit_columns,
+    read_provenance,
+    recover,
+    writer_lock,
+)
+from robodata.dataset import check_dataset_dir, episode_rows, frame_table, open_dataset, resolve_camera
+from value_labeling.models import default_model_name, load_value_model, model_camera
 
 
 def resolve_model_spec(spec: str | None) -> str:
@@ -62,14 +66,6 @@ def check_column(root: Path, info: dict, column: str, provenance: dict, overwrit
     return False
 
 
-def check_writable(root: Path) -> None:
-    for d in (root, root / "data", root / "meta", root.parent):
-        if not os.access(d, os.W_OK):
-            raise PermissionError(f"cannot write to {d}: the dataset (and its parent directory, for the atomic "
-                                  "swap) must be writable. For a read-only dataset write a sidecar table with "
-                                  "--out FILE.parquet")
-
-
 def run_label(cfg: LabelConfig) -> dict:
     if cfg.out is not None:
         return _run_label(cfg)  # sidecar: the dataset is only read
@@ -80,7 +76,7 @@ def run_label(cfg: LabelConfig) -> dict:
 def _run_label(cfg: LabelConfig) -> dict:
     root = Path(cfg.dataset).resolve()
     sidecar = cfg.out is not None
-    if not sidecar and os.access(root.parent, os.W_OK):
+    if not sidecar:
         # Leftovers of a run killed while committing; first, because a kill between the two renames
         # of the fallback swap leaves no directory at the dataset path until this completes the swap.
         recover(root)
@@ -169,6 +165,39 @@ def _write_sidecar(out: Path, frames: dict, values: np.ndarray, column: str) -> 
     out.parent.mkdir(parents=True, exist_ok=True)
     table = pa.table({"index": frames["index"], "episode_index": frames["episode_index"],
                       "frame_index": frames["frame_index"], column: pa.array(values, type=pa.float32())})
-    tmp = out.with_name(f".{out.name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, out)
+    with atomic.replace_file(out) as tmp:
+        pq.write_table(table, tmp)
+
+
+class Staging:
+    """Per-episode results staged on disk, so that a killed run resumes without recomputing them.
+
+    Layout: `<dir>/manifest.json` (which model and camera produced the results) and one
+    `episode_XXXXXX.npy` per finished episode, each written beside and renamed, so a file that
+    exists is complete. Results of another model or camera are discarded, never mixed.
+    """
+
+    def __init__(self, directory: Path, manifest: dict):
+        self.dir = Path(directory)
+        path = self.dir / "manifest.json"
+        if path.is_file() and json.loads(path.read_text()) != manifest:
+            shutil.rmtree(self.dir)  # staged by another model/camera: stale
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not path.is_file():
+            atomic.write_json(path, manifest)
+
+    def path(self, ep: int) -> Path:
+        return self.dir / f"episode_{ep:06d}.npy"
+
+    def done(self) -> set[int]:
+        return {int(p.stem.split("_")[1]) for p in self.dir.glob("episode_*.npy")}
+
+    def save(self, ep: int, values: np.ndarray) -> None:
+        with atomic.replace_file(self.path(ep)) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(values, dtype=np.float32))
+
+    def load(self, ep: int) -> np.ndarray:
+        return np.load(self.path(ep))
+
+    def clear(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)

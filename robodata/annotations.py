@@ -1,4 +1,7 @@
-"""The bench's annotation table: `meta/suboptimal_annotations.parquet` beside a LeRobot v3.0 dataset.
+"""Which episodes are suboptimal, and where: `meta/suboptimal_annotations.parquet` in a LeRobot v3.0 dataset.
+
+The bench scores against it, WVM training labels annotated episodes with its ground-truth curves
+and the RoboSuite recorder writes it.
 
 One row per episode:
 
@@ -16,13 +19,13 @@ A dataset without the table is treated as all-expert (each episode's T from the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from value_labeling.bench.ground_truth import validate_annotation
+from robodata import atomic
+from robodata.ground_truth import validate_annotation
 
 ANNOTATIONS_FILE = "meta/suboptimal_annotations.parquet"
 
@@ -58,9 +61,8 @@ def write_annotations(root: str | Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = sorted(rows, key=lambda r: r["episode_index"])
     table = pa.Table.from_pylist([{k: r.get(k) for k in SCHEMA.names} for r in rows], schema=SCHEMA)
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic.replace_file(path) as tmp:
+        pq.write_table(table, tmp)
     return path
 
 
@@ -72,7 +74,7 @@ def read_annotations(root: str | Path) -> list[dict] | None:
     table = pq.read_table(path)
     missing = set(SCHEMA.names) - set(table.column_names)
     if missing:
-        raise ValueError(f"{path} lacks columns {sorted(missing)}; see value_labeling/bench/annotations.py")
+        raise ValueError(f"{path} lacks columns {sorted(missing)}; see robodata/annotations.py")
     rows = table.to_pylist()
     validate_rows(rows)
     return rows

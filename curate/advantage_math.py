@@ -68,10 +68,19 @@ def percentile_threshold(delta, keep: float = 0.7) -> float:
     return float(np.quantile(d, 1.0 - keep))
 
 
-def awr_weights(delta, tau: float, clip: float = 2.0) -> np.ndarray:
-    """AWR: w = min(exp(tau * Delta), clip) (eq. E.7)."""
+def awr_weights(delta, tau: float, clip: float = 2.0, return_clipped: bool = False):
+    """AWR: w = min(exp(tau * Delta), clip) (eq. E.7), float32 per row.
+
+    With `return_clipped`, also the (N,) bool mask of rows whose weight hit the ceiling `clip`
+    (training logs that fraction).
+    """
     if clip <= 0:
         raise ValueError(f"clip must be positive, got {clip}")
     d = _finite("delta", delta)
     # exp of a large argument overflows to inf before the clip; clip the exponent instead.
-    return np.exp(np.minimum(tau * d, np.log(clip))).astype(np.float32)
+    w = np.exp(np.minimum(tau * d, np.log(clip))).astype(np.float32)
+    if not return_clipped:
+        return w
+    with np.errstate(over="ignore"):
+        clipped = np.exp(tau * d) >= clip
+    return w, clipped

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from value_labeling.bench.annotations import write_annotations
-from value_labeling.bench.ground_truth import progress_curve
+from robodata.annotations import write_annotations
+from robodata.ground_truth import progress_curve
 
 CAMERA = "observation.images.front"
 
