@@ -67,6 +67,8 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
 
     if cfg.steps < 1 or cfg.batch_size < 1:
         raise ValueError("--steps and --batch-size must be >= 1")
+    if cfg.width < 8 or cfg.width % 8:
+        raise ValueError(f"--width must be a positive multiple of 8 (GroupNorm groups), got {cfg.width}")
     if cfg.kind == "temporal" and cfg.context < 2:
         raise ValueError("--context must be >= 2 for --kind temporal (1 is the frame-regressor)")
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
