@@ -70,7 +70,8 @@ def main() -> None:
 
         hist = json.loads((resolve(run) / "history.json").read_text())
         build = {"kind": kind, "data": {"expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {a.episodes} "
-                                                                 f"(seeds {TRAIN_SEED}+), the default WVM's data",
+                                                                 f"(seeds {TRAIN_SEED}+: the default WVM's first "
+                                                                 f"{a.episodes} per task)",
                                         "camera": CAMERA, "image_size": 64},
                  "steps": a.steps, "batch_size": a.batch_size, "width": a.width,
                  "wall_time_s": {"data": round(t_data), "train": round(max((h["elapsed_s"] for h in hist),
