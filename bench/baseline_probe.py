@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.robosuite_bench import DEFAULT_MODELS, RESULTS, ROOT
+from bench.robosuite_bench import DEFAULT_MODELS, RESULTS, ROOT, existing_data
 
 FEATURES = {"end_step": "expert", "end_drop_frac": "expert", "stall_climb": "hesitation", "stall_bias": "hesitation",
             "retreat_step": "retry"}
@@ -36,7 +36,7 @@ def trajectories(work: Path):
     from robodata.dataset import open_dataset
     from value_labeling.bench.run import bench_episodes
 
-    for root in sorted(p for p in work.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for root in existing_data(work):
         ds = open_dataset(root)
         for r in bench_episodes(root, ds):
             yield root, ds, r

@@ -70,36 +70,42 @@ def score(models: list[str], roots: list[Path], out: Path, camera: str | None = 
 
 
 def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, camera: str | None = None) -> dict:
-    """`score`, one model and dataset at a time through a cache: WORK/scores/<model fingerprint>/<dataset>_<N>.json
-    holds one model's `value_labeling bench` records on one dataset of N episodes, so adding a model, or
-    growing one dataset, scores only what is new. Returns the merged result (summary recomputed)."""
+    """`score` through a cache: WORK/scores/<model fingerprint>/<dataset>_<N>.json holds one model's
+    `value_labeling bench` records on one dataset of N episodes, so adding a model, or growing one dataset,
+    scores only what is new (the datasets missing the same models go in one call, decoding each video
+    once). Returns the merged result (summary recomputed)."""
     import hashlib
 
     from value_labeling.bench.tables import summarize
     from value_labeling.models import load_value_model
 
-    merged = {"config": None, "models": {}, "wall_time_s": 0.0, "trajectories": []}
+    files: dict = {}  # (spec, root) -> cache file
     for spec in models:
-        m = load_value_model(spec)
-        d = cache / hashlib.sha256(f"{m.fingerprint()}|{camera}".encode()).hexdigest()[:16]
-        files = {r: d / f"{r.name}_{json.loads((r / 'meta' / 'info.json').read_text())['total_episodes']}.json"
-                 for r in roots}
-        todo = [r for r, f in files.items() if not f.is_file()]
-        if todo:
-            part = score([spec], todo, out, camera)
-            d.mkdir(parents=True, exist_ok=True)
-            for r in todo:
-                rows = [t for t in part["trajectories"] if t["dataset"] == str(r)]
-                tmp = files[r].with_suffix(".tmp")
-                tmp.write_text(json.dumps({"models": part["models"], "config": part["config"],
-                                           "wall_time_s": part["wall_time_s"] * len(rows) / max(1, len(part["trajectories"])),
-                                           "trajectories": rows}))
-                os.replace(tmp, files[r])
+        d = cache / hashlib.sha256(f"{load_value_model(spec).fingerprint()}|{camera}".encode()).hexdigest()[:16]
         for r in roots:
-            part = json.loads(files[r].read_text())
+            files[spec, r] = d / f"{r.name}_{json.loads((r / 'meta' / 'info.json').read_text())['total_episodes']}.json"
+    groups: dict = {}  # missing models -> datasets
+    for r in roots:
+        missing = tuple(spec for spec in models if not files[spec, r].is_file())
+        if missing:
+            groups.setdefault(missing, []).append(r)
+    for missing, todo in groups.items():
+        part = score(list(missing), todo, out, camera)
+        name_of = {m["spec"]: name for name, m in part["models"].items()}
+        for spec in missing:
+            for r in todo:
+                rows = [t for t in part["trajectories"] if t["dataset"] == str(r) and t["model"] == name_of[spec]]
+                files[spec, r].parent.mkdir(parents=True, exist_ok=True)
+                tmp = files[spec, r].with_suffix(".tmp")
+                tmp.write_text(json.dumps({"models": {name_of[spec]: part["models"][name_of[spec]]},
+                                           "config": part["config"], "trajectories": rows}))
+                os.replace(tmp, files[spec, r])
+    merged = {"config": None, "models": {}, "trajectories": []}
+    for spec in models:
+        for r in roots:
+            part = json.loads(files[spec, r].read_text())
             merged["models"].update(part["models"])
             merged["config"] = merged["config"] or part["config"]
-            merged["wall_time_s"] += part["wall_time_s"]
             merged["trajectories"] += part["trajectories"]
     merged["config"] = {**merged["config"], "data": [str(r) for r in roots], "model": list(models), "out": str(out)}
     merged["summary"] = summarize([{**t, "value": float("nan") if t["value"] is None else t["value"]}
