@@ -5,8 +5,9 @@
 On the RoboSuite bench's own trajectories (2 fps, the bench's protocol and camera choice) it measures the
 curve features behind the three metrics, per model, with bootstrap 95% intervals over trajectories:
 
-- end_step      experts: v[last] - v[last-1] (ground truth: +1/(N-1) > 0). The WVM's last chunk can drop.
-- end_drop_frac experts: share of trajectories whose last value falls more than 0.05 below the one before.
+- end_value     every trajectory: v[last] (ground truth 1).
+- end_step      every trajectory: v[last] - v[last-1] (ground truth > 0). The WVM's last chunk can drop.
+- end_drop_frac every trajectory: share whose last value falls more than 0.05 below the one before.
 - stall_climb   hesitations: v(last segment frame) - v(first segment frame) (ground truth 0).
 - stall_bias    hesitations: mean(v - ground truth) over the segment (Hesitation-RMSE^2 = bias^2 + spread).
 - retreat_step  retries: v(last segment frame) - v(first segment frame) (ground truth < 0).
@@ -26,9 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from bench.robosuite_bench import DEFAULT_MODELS, RESULTS, ROOT, existing_data
-
-FEATURES = {"end_step": "expert", "end_drop_frac": "expert", "stall_climb": "hesitation", "stall_bias": "hesitation",
-            "retreat_step": "retry"}
 
 
 def trajectories(work: Path):
@@ -82,17 +80,19 @@ def features(pred: np.ndarray, row: dict) -> dict:
     from value_labeling.bench.protocol import segment_positions
 
     idx = np.asarray(row["idx"])
+    step = float(pred[-1] - pred[-2])  # every trajectory ends rising to 1
+    out = {"end_value": float(pred[-1]), "end_step": step, "end_drop_frac": float(step < -0.05)}
     if row["mode"] == "expert":
-        step = float(pred[-1] - pred[-2])
-        return {"end_step": step, "end_drop_frac": float(step < -0.05)}
+        return out
     seg = segment_positions(idx, row["m"], row["n"])
     if seg is None:
-        return {}
+        return out
     a, b = seg
     gt = progress_curve(row["mode"], row["T"], row["m"], row["n"])[idx]
     if row["mode"] == "hesitation":
-        return {"stall_climb": float(pred[b] - pred[a]), "stall_bias": float(np.mean(pred[a : b + 1] - gt[a : b + 1]))}
-    return {"retreat_step": float(pred[b] - pred[a]), "retreat_step_gt": float(gt[b] - gt[a])}
+        return out | {"stall_climb": float(pred[b] - pred[a]),
+                      "stall_bias": float(np.mean(pred[a : b + 1] - gt[a : b + 1]))}
+    return out | {"retreat_step": float(pred[b] - pred[a]), "retreat_step_gt": float(gt[b] - gt[a])}
 
 
 def main() -> None:
@@ -125,14 +125,14 @@ def main() -> None:
     lines = ["# Baseline probe: the value-curve features behind the bench metrics", "", f"Command: `{cmd.strip()}`", "",
              f"On the bench trajectories under `{a.work.name}` (2 fps). Mean [bootstrap 95% interval] (n trajectories).",
              "", "| feature (ground truth) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    gt_text = {"end_step": "end_step (> 0)", "end_drop_frac": "end_drop_frac (0)", "stall_climb": "stall_climb (0)",
+    gt_text = {"end_value": "end_value (1)", "end_step": "end_step (> 0)", "end_drop_frac": "end_drop_frac (0)", "stall_climb": "stall_climb (0)",
                "stall_bias": "stall_bias (0)", "retreat_step": "retreat_step (< 0)"}
     for k, title in gt_text.items():
         cells = [f"{c['mean']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] (n={c['n']})" if (c := table[n].get(k))
                  else "—" for n in names]
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     gts = [f["retreat_step_gt"] for row in rows if row["mode"] == "retry"
-           for f in [features(np.zeros(len(row["idx"])), row)] if f]
+           for f in [features(np.zeros(len(row["idx"])), row)] if "retreat_step_gt" in f]
     if gts:
         lines += ["", f"Ground-truth retreat_step: mean {np.mean(gts):+.3f} over {len(gts)} retries."]
     result["table_md"] = "\n".join(lines[6:])
