@@ -201,7 +201,9 @@ def readme_rows(result: dict, command: str) -> str:
             cells.append("/" if c is None else f"{_fmt(c['mean'])} [{_fmt(c['ci95'][0])}, {_fmt(c['ci95'][1])}]")
         vs = "—" if m == ref else " / ".join(result["verdict"].get(k, {}).get(m, "/") for k in keys)
         rows.append(f"| `{m}`{' (default)' if m == ref else ''} | " + " | ".join(cells) + f" | {vs} |")
-    return "\n".join(rows)
+    from value_labeling.bench.headline import verdict_lines
+
+    return "\n".join(rows + [""] + verdict_lines(result))
 
 
 def update_readme(result: dict, command: str, readme: Path = ROOT / "README.md") -> bool:

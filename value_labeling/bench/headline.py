@@ -105,13 +105,20 @@ def headline_markdown(h: dict) -> str:
                                                    f"({h['verdict'][metric][m]}, n={c['n_pairs']})")
             lines.append(f"| {title} | " + " | ".join(cells) + " |")
         lines += ["", "better / worse: the paired 95% interval excludes 0 in that direction; tie: it does not.", ""]
-        for metric, (title, sign) in METRICS.items():
-            scored = {m: head[m][metric]["mean"] for m in models if metric in head[m] and _finite(head[m][metric]["mean"])}
-            if not scored:
-                continue
-            best = (min if sign < 0 else max)(scored, key=scored.get)
-            beat = [m for m, v in h["verdict"].get(metric, {}).items() if v == "better"]
-            lines.append(f"- {title}: best mean {best} ({_f(scored[best])}); "
-                         + (f"beats `{ref}` beyond noise: {', '.join(beat)}." if beat
-                            else f"nothing beats `{ref}` beyond noise."))
+        lines += verdict_lines(h)
     return "\n".join(lines)
+
+
+def verdict_lines(h: dict) -> list[str]:
+    """One line per metric: the best mean, and which models beat the reference beyond noise."""
+    head, ref, lines = h["headline"], h["reference"], []
+    for metric, (title, sign) in METRICS.items():
+        scored = {m: c[metric]["mean"] for m, c in head.items() if metric in c and _finite(c[metric]["mean"])}
+        if not scored:
+            continue
+        best = (min if sign < 0 else max)(scored, key=scored.get)
+        beat = [m for m, v in h["verdict"].get(metric, {}).items() if v == "better"]
+        lines.append(f"- {title}: best mean {best} ({_f(scored[best])}); "
+                     + (f"beats `{ref}` beyond noise: {', '.join(beat)}." if beat
+                        else f"nothing beats `{ref}` beyond noise."))
+    return lines
