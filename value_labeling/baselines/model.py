@@ -26,15 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from robodata import atomic
 
 FORMAT = "value-baseline-v1"
 RUN_FORMAT = "value-baseline-run-v1"
@@ -95,34 +92,13 @@ def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.
 
 def save_checkpoint(out: Path, step: int, net: nn.Module, optimizer, model_cfg: dict, train_cfg: dict, text_cache,
                     history: list, keep: int = 2) -> Path:
-    """Write RUN/checkpoints/step_N under a temporary name, rename it into place, then point RUN/baseline.json
-    at it: a killed run leaves the old or the new checkpoint, never half of one."""
-    from safetensors.torch import save_file
+    """RUN/checkpoints/step_N, then RUN/baseline.json pointing at it, atomically (the WVM's layout and writer):
+    a killed run leaves the old or the new checkpoint, never half of one."""
+    from value_labeling.wvm.checkpoint import write_step
 
-    ckdir = Path(out) / "checkpoints"
-    ckdir.mkdir(parents=True, exist_ok=True)
-    final, tmp = ckdir / f"step_{step:07d}", ckdir / f".tmp_step_{step:07d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp / "model.safetensors"))
-    if optimizer is not None:
-        osd = optimizer.state_dict()
-        save_file({f"{i}/{k}": v.detach().cpu().contiguous() for i, st in osd["state"].items() for k, v in st.items()
-                   if torch.is_tensor(v)}, str(tmp / "optimizer.safetensors"))
-        (tmp / "optimizer.json").write_text(json.dumps({"param_groups": osd["param_groups"]}))
-    text_cache.save(tmp)
-    (tmp / "history.json").write_text(json.dumps(history))
-    (tmp / "baseline.json").write_text(json.dumps({"format": FORMAT, "step": step, "model": model_cfg,
-                                                   "train": train_cfg}, indent=1, default=str))
-    atomic.fsync_tree(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    atomic.write_json(Path(out) / "baseline.json", {"format": RUN_FORMAT, "step": step, "path": f"checkpoints/{final.name}"})
-    olds = sorted(p for p in ckdir.glob("step_*") if p != final)
-    for p in olds[: max(0, len(olds) - (keep - 1))]:
-        shutil.rmtree(p, ignore_errors=True)
-    return final
+    meta = {"format": FORMAT, "step": step, "model": model_cfg, "train": train_cfg}
+    return write_step(out, step, net, optimizer, text_cache, history, ("baseline.json", meta),
+                      ("baseline.json", {"format": RUN_FORMAT}), keep)
 
 
 def resolve(path: Path) -> Path:
@@ -141,17 +117,6 @@ def resolve(path: Path) -> Path:
 
 def build_net(model_cfg: dict) -> BaselineNet:
     return BaselineNet(model_cfg["kind"], model_cfg["context"], model_cfg["width"], model_cfg["text_dim"])
-
-
-def load_optimizer_state(d: Path, optimizer) -> None:
-    from safetensors.torch import load_file
-
-    groups = json.loads((d / "optimizer.json").read_text())["param_groups"]
-    state: dict = {}
-    for key, v in load_file(str(d / "optimizer.safetensors")).items():
-        i, k = key.split("/", 1)
-        state.setdefault(int(i), {})[k] = v
-    optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
 # ---------------------------------------------------------------------------------------------- value model

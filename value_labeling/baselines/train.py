@@ -24,7 +24,6 @@ from value_labeling.baselines.config import TrainBaselineConfig
 from value_labeling.baselines.model import (
     build_net,
     context_positions,
-    load_optimizer_state,
     pool_text,
     random_shift,
     resolve,
@@ -61,6 +60,7 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
     from tqdm import tqdm
 
     from runtime.schedule import lambda_lr
+    from value_labeling.wvm.checkpoint import read_optimizer_state
     from value_labeling.wvm.text import TextCache
     from value_labeling.wvm.train import _plot
     from value_labeling.wvm.windows import load_trajectories
@@ -99,7 +99,7 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
         from safetensors.torch import load_file
 
         net.load_state_dict(load_file(str(resume / "model.safetensors")))
-        load_optimizer_state(resume, opt)
+        read_optimizer_state(resume, opt)
         start = json.loads((resume / "baseline.json").read_text())["step"]
         history = json.loads((resume / "history.json").read_text())
         print(f"resuming {out} at step {start}")
