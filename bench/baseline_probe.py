@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import write_results_json
 from bench.robosuite_bench import DEFAULT_MODELS, RESULTS, ROOT, existing_data
 
 
@@ -137,7 +138,7 @@ def main() -> None:
         lines += ["", f"Ground-truth retreat_step: mean {np.mean(gts):+.3f} over {len(gts)} retries."]
     result["table_md"] = "\n".join(lines[6:])
     lines += ["", "Example curves: " + ", ".join(f"`baseline_probe_{mode}.png`" for mode in ("expert", "hesitation", "retry"))]
-    out.write_text(json.dumps(result, indent=2))
+    write_results_json(out, result)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
     from robodata.ground_truth import progress_curve

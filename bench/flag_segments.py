@@ -28,14 +28,14 @@ a second table scores the rule on the segment lengths of the real RoboSuite benc
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench import write_results_json
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -81,8 +81,8 @@ def score(rows: list[dict], annotations: list[dict]) -> dict:
 
 
 def ground_truth_rows(annotations: list[dict], fps: float, noise: float = 0.0, **rule) -> list[dict]:
-    from curate.flag import find_segments
     from robodata.ground_truth import progress_curve
+    from value_labeling.segments import find_segments
 
     rows = []
     rng = np.random.default_rng(0)
@@ -193,7 +193,7 @@ def main() -> None:
         command += " --robosuite " + " ".join(str(r) for r in args.robosuite)
         result["command"] = command
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "flag_segments.json").write_text(json.dumps(result, indent=2))
+    write_results_json(args.out / "flag_segments.json", result)
 
     def f(x):
         return "—" if x != x else f"{x:.2f}"

@@ -1,6 +1,6 @@
 """`curate label-values` end to end: native frames labelled per second, in-process vs through Ray.
 
-End to end means the whole `curate.label.run_label` call: open and validate the dataset, load the
+End to end means the whole `curate.label_values.run_label` call: open and validate the dataset, load the
 model, decode every episode's camera (torchcodec), predict, interpolate, stage each episode, and
 commit the column into the dataset's Parquet files with the atomic directory swap. Each run labels a
 fresh copy of the same dataset (the copy is not timed).

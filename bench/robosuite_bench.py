@@ -232,6 +232,7 @@ def main() -> None:
     p.add_argument("--no-generate", action="store_true", help="score the datasets already under --work as they are")
     a = p.parse_args()
     roots = existing_data(a.work) if a.no_generate else bench_data(a.work, a.hesitation, a.retry, a.expert)
+    from bench import write_results_json
     from value_labeling.bench.headline import headline, headline_markdown
     from value_labeling.models import available_models
 
@@ -243,7 +244,7 @@ def main() -> None:
     result["per_task"] = per_task(result)
     ref = next((n for n, m in result["models"].items() if m["spec"] == "default"), None)
     result.update(headline(result["trajectories"], ref))
-    out.write_text(json.dumps(result, indent=2, allow_nan=True))
+    write_results_json(out, result)
     cmd = ("python -m bench.robosuite_bench " + " ".join(sys.argv[1:])).strip()
     md = markdown(result, sizes, cmd)
     out.with_suffix(".md").write_text(md + "\n")

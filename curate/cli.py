@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from curate.config import AdvantagesConfig, FlagConfig, LabelConfig, ReportConfig
+from curate.config import AdvantagesConfig, FilterConfig, FlagConfig, LabelConfig, ReportConfig
 from curate.export import ExportConfig
 from runtime.cli import run_subcommands
 
@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "flag": (FlagConfig, "curate.flag:run_flag"),
     "report": (ReportConfig, "curate.report:run_report"),
     "export": (ExportConfig, "curate.export:run_export"),
+    "filter": (FilterConfig, "curate.filter:run_filter"),
 }
 
 

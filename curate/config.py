@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -45,6 +45,14 @@ class LabelConfig:
     modifying the dataset (for read-only datasets)."""
     debug: bool = False
     """Show full tracebacks."""
+
+    def validate(self) -> None:
+        """Cheap checks run by the CLI before the model (torch) and Ray load."""
+        from robodata.dataset import check_dataset_dir
+
+        check_dataset_dir(self.dataset)
+        if self.retries < 0 or self.workers < 0 or self.cpus_per_worker <= 0:
+            raise ValueError("--retries and --workers must be >= 0 and --cpus-per-worker > 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,4 +105,60 @@ class ReportConfig:
     keep: float = 0.7
     max_episodes: int = 12
     """Value-curve panels to draw (the first N episodes)."""
+    debug: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class StallCutConfig:
+    """Which frames `--cut stalls` removes: a stall of the value curve where the robot's state agrees."""
+
+    min_seconds: float = 0.5
+    """Shortest value stall (value moves less than --stall.tolerance over it). RoboSuite's hesitations
+    last 0.5-1.5 s."""
+    tolerance: float = 0.02
+    """Most the smoothed value may move over a stall."""
+    smooth_seconds: float = 0.3
+    """Moving-average window on the value curve before segmenting (short: the cut needs sharp edges)."""
+    still_fraction: float = 0.75
+    """A frame is still when no state dimension changes until the next frame by more than this fraction
+    of its typical per-frame change (the dimension's 90th percentile over the dataset)."""
+    state_key: str = "observation.state"
+    """The robot-state feature that must agree that the robot barely moves."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterConfig:
+    """Write a cleaned copy of a LeRobot v3.0 dataset: drop low-value episodes, cut stalled frames."""
+
+    dataset: Positional[Path]
+    """The source dataset (LeRobot v3.0 with a value column); it is only read."""
+    out: Path
+    """The new dataset's directory (must not exist unless --overwrite). The report goes beside it, in
+    OUT_filter_report/."""
+    value_column: str = "value"
+    score: Literal["final-value", "falling-share", "stall-seconds"] = "final-value"
+    """Episode score: the value at the last frame (higher is better); the share of frames whose chunk
+    advantage Delta (eq. E.4, --chunk-length) is < 0 (lower is better); the seconds of stalls that
+    --cut stalls would remove (lower is better)."""
+    drop_below: float | None = None
+    """Drop episodes whose score is below this."""
+    drop_above: float | None = None
+    """Drop episodes whose score is above this (for the lower-is-better scores)."""
+    drop_worst: float | None = None
+    """Drop the worst PCT percent of episodes by --score (rounded down; ties go by episode index)."""
+    cut: Literal["none", "stalls"] = "none"
+    """'stalls': remove the frames of stalls that the value curve and the robot's state agree on (no
+    progress, the state barely moves); the rest of the episode stays continuous. Retry segments (falls of
+    the value curve) are never cut: the robot retreats and comes back, so removing the retreat leaves a
+    jump in the scene between the kept frames (the object was pushed, the arm teleports). Drop such
+    episodes (--score falling-share) or down-weight their frames with `policy_ft train --weighting`."""
+    stall: StallCutConfig = StallCutConfig()
+    chunk_length: int = 10
+    """H of the chunk advantage used by --score falling-share."""
+    dry_run: bool = False
+    """Print what would be dropped and cut; write nothing."""
+    overwrite: bool = False
+    """Replace an existing --out dataset (and its report), atomically."""
+    report_episodes: int = 4
+    """Episodes drawn in the before/after value-curve figure (those with the most cut first)."""
     debug: bool = False

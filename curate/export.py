@@ -145,7 +145,7 @@ def _json_writer(obj):
 def run_export(cfg: ExportConfig) -> dict:
     import pyarrow.parquet as pq
 
-    from curate.advantage_column import load_values
+    from curate.values import load_values
     from curate.advantage_math import chunk_advantage
     from robodata.columns import read_provenance
     from robodata.dataset import frame_table

@@ -1,11 +1,9 @@
 """`curate flag`: segments where the value curve stalls or falls (hesitation and retry candidates).
 
-The rule (the paper gives none; this is ours): smooth each episode's values with a centred moving
-average of `smooth_seconds`; a *stall* is a maximal run of at least `stall_seconds` over which the
-smoothed value stays within `stall_tolerance` (runs at v >= 0.97, a finished task waiting, are not
-flagged); a *fall* is a maximal run of decreasing smoothed values whose total drop is at least
-`fall_min_drop`. A stall that overlaps a fall is dropped: it is the smoothed turning point at the
-top or bottom of a retreat, not a hesitation. Size: a stall's length in frames, a fall's drop in value.
+The rule lives in `value_labeling/segments.py` (`find_segments`); this module runs it over a
+dataset's value column and writes the table and plots. `find_segments` gives one size per segment (a
+stall's length in frames, a fall's drop in value); the table keeps the two quantities apart, each in its
+own unit: `frames` (every segment's length) and `value_drop` (a fall's drop; empty for a stall).
 """
 
 from __future__ import annotations
@@ -17,56 +15,7 @@ import numpy as np
 from curate.config import FlagConfig
 from curate.values import episode_curves
 from robodata.dataset import dataset_fps
-
-DONE_LEVEL = 0.97
-
-
-def smooth(v: np.ndarray, window: int) -> np.ndarray:
-    if window <= 1 or len(v) < 3:
-        return v.astype(np.float64)
-    window = min(window | 1, len(v) // 2 * 2 - 1)  # odd, not longer than the episode
-    pad = window // 2
-    padded = np.pad(v.astype(np.float64), pad, mode="edge")
-    return np.convolve(padded, np.ones(window) / window, mode="valid")
-
-
-def find_segments(values: np.ndarray, fps: float, stall_seconds: float = 1.0, stall_tolerance: float = 0.02,
-                  fall_min_drop: float = 0.05, smooth_seconds: float = 0.5) -> list[tuple[int, int, str, float]]:
-    """[(start, end inclusive, "stall" | "fall", size)] for one episode's per-frame values."""
-    v = smooth(np.asarray(values, dtype=np.float64), int(round(smooth_seconds * fps)))
-    n = len(v)
-    segments = []
-    min_len = max(2, int(round(stall_seconds * fps)))
-    s = 0
-    while s < n:
-        lo = hi = v[s]
-        e = s
-        while e + 1 < n and max(hi, v[e + 1]) - min(lo, v[e + 1]) <= stall_tolerance:
-            e += 1
-            lo, hi = min(lo, v[e]), max(hi, v[e])
-        if e - s + 1 >= min_len:
-            if v[s : e + 1].mean() < DONE_LEVEL:
-                segments.append((s, e, "stall", float(e - s + 1)))
-            s = e + 1  # also past a long finished-task run: rescanning it from every frame is quadratic
-        else:
-            s += 1
-    d = np.diff(v)
-    s = 0
-    while s < n - 1:
-        if d[s] < 0:
-            e = s
-            while e + 1 < n - 1 and d[e + 1] < 0:
-                e += 1
-            drop = v[s] - v[e + 1]
-            if drop >= fall_min_drop:
-                segments.append((s, e + 1, "fall", float(drop)))
-            s = e + 1
-        else:
-            s += 1
-    falls = [(a, b) for a, b, kind, _ in segments if kind == "fall"]
-    segments = [seg for seg in segments
-                if seg[2] == "fall" or not any(seg[0] <= b and a <= seg[1] for a, b in falls)]
-    return sorted(segments)
+from value_labeling.segments import find_segments
 
 
 def flag_dataset(root: Path, value_column: str, fps: float, **rule) -> list[dict]:
@@ -78,7 +27,8 @@ def flag_curves(curves: dict[int, np.ndarray], fps: float, **rule) -> list[dict]
     rows = []
     for ep, v in curves.items():
         for s, e, kind, size in find_segments(v, fps, **rule):
-            rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "size": round(size, 4)})
+            rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "frames": e - s + 1,
+                         "value_drop": round(size, 4) if kind == "fall" else None})
     return rows
 
 
@@ -109,16 +59,18 @@ def run_flag(cfg: FlagConfig) -> list[dict]:
                 fall_min_drop=cfg.fall_min_drop, smooth_seconds=cfg.smooth_seconds)
     curves = episode_curves(root, cfg.value_column)
     rows = flag_curves(curves, fps, **rule)
-    print(f"{'episode':>7} {'start':>6} {'end':>6} {'kind':>6} {'size':>8}")
+    print(f"{'episode':>7} {'start':>6} {'end':>6} {'kind':>6} {'frames':>7} {'value drop':>10}")
     for r in rows:
-        print(f"{r['episode_index']:>7} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['size']:>8.3f}")
+        drop = "" if r["value_drop"] is None else f"{r['value_drop']:.3f}"
+        print(f"{r['episode_index']:>7} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['frames']:>7} {drop:>10}")
     print(f"{len(rows)} segments ({sum(r['kind'] == 'stall' for r in rows)} stalls, "
           f"{sum(r['kind'] == 'fall' for r in rows)} falls)")
     if cfg.out is not None:
         import polars as pl
 
         df = pl.DataFrame(rows, schema={"episode_index": pl.Int64, "start": pl.Int64, "end": pl.Int64,
-                                        "kind": pl.Utf8, "size": pl.Float64})
+                                        "kind": pl.Utf8, "frames": pl.Int64,
+                                        "value_drop": pl.Float64})
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         df.write_parquet(cfg.out) if str(cfg.out).endswith(".parquet") else df.write_csv(cfg.out)
         print(f"wrote {cfg.out}")

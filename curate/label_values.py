@@ -106,18 +106,7 @@ def _run_label(cfg: LabelConfig) -> dict:
     t0 = time.perf_counter()
     failures: dict[int, str] = {}
     if todo:
-        if cfg.address == "local" or cfg.workers == 0:
-            from curate.workers import label_in_process
-
-            results = label_in_process(root, spec, camera, todo, cfg.retries)
-            failures = _stage_all(results, staging, len(todo))
-        else:
-            from curate.workers import RaySession, label_on_ray
-
-            with RaySession(cfg.address):
-                results = label_on_ray(root, spec, camera, todo, cfg.retries, cfg.workers,
-                                       cfg.cpus_per_worker, cfg.gpus_per_worker)
-                failures = _stage_all(results, staging, len(todo))
+        failures = _label(cfg, root, spec, camera, todo, staging)
     if failures:
         lines = "\n".join(f"  episode {ep}: {err.splitlines()[0]}" for ep, err in sorted(failures.items()))
         raise ValueError(f"{len(failures)} of {len(episodes)} episodes failed after {cfg.retries} retries:\n{lines}\n"
@@ -146,6 +135,27 @@ def _run_label(cfg: LabelConfig) -> dict:
     print(f"labelled {len(values)} frames of {len(episodes)} episodes with {model.name} "
           f"({len(todo)} computed now, {elapsed:.1f} s) -> {where} [{cfg.column}]")
     return {"frames": int(len(values)), "episodes": len(episodes), "computed": len(todo), "seconds": elapsed}
+
+
+def _label(cfg: LabelConfig, root: Path, spec: str, camera: str, todo: list[int], staging: Staging) -> dict[int, str]:
+    """Label `todo` on Ray (or in-process with --address local / --workers 0) and stage the results.
+
+    When the embedded Ray cannot start even after its retry, the episodes are labelled in this process
+    instead (same values, one after another), with a one-line warning: a busy machine costs speed, not
+    the run. A cluster named by --address never falls back (its failure is an error).
+    """
+    from curate.workers import RaySession, RayStartError, label_in_process, label_on_ray
+
+    if cfg.address != "local" and cfg.workers != 0:
+        try:
+            with RaySession(cfg.address):
+                results = label_on_ray(root, spec, camera, todo, cfg.retries, cfg.workers,
+                                       cfg.cpus_per_worker, cfg.gpus_per_worker)
+                return _stage_all(results, staging, len(todo))
+        except RayStartError as err:
+            print(f"warning: {err}; labelling in this process instead (slower; `--address local` skips Ray)",
+                  file=sys.stderr)
+    return _stage_all(label_in_process(root, spec, camera, todo, cfg.retries), staging, len(todo))
 
 
 def _stage_all(results, staging: Staging, total: int) -> dict[int, str]:

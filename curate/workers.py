@@ -1,5 +1,5 @@
-"""Labelling episodes: one episode (`label_episode`), and many, in-process or on Ray actors that hold
-the model once.
+"""Labelling many episodes (`value_labeling.models.label_episode` each), in-process or on Ray actors
+that hold the model once.
 
 Both executors yield `(episode, values | None, error | None)` as episodes finish, so the caller can
 stage each result the moment it exists. A failed episode is retried `retries` times and then reported;
@@ -10,6 +10,7 @@ work and the job would hang.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames
-from robodata.resample import resample_indices, to_native
+from robodata.dataset import open_dataset
+from value_labeling.models import label_episode
 
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
@@ -63,25 +64,6 @@ shutil.rmtree(tmp, ignore_errors=True)
 """
 
 
-def label_episode(ds, model, ep: int, camera: str) -> np.ndarray:
-    """(T,) float32 values in [0, 1] for every native frame of episode `ep`.
-
-    The model sees the frames at its own `target_fps` (native rate when None); values at the frames
-    in between are linearly interpolated, and the last sampled value holds to the episode's end.
-    """
-    T = episode_length(ds, ep)
-    native = float(ds.meta.fps)
-    fps = native if model.target_fps is None else min(float(model.target_fps), native)
-    idx = resample_indices(T, native, fps)
-    frames = read_episode_frames(ds, ep, camera, idx)
-    pred = np.asarray(model.predict(frames, fps, episode_task(ds, ep)), dtype=np.float64).reshape(-1)
-    if pred.shape != idx.shape:
-        raise ValueError(f"episode {ep}: model {model.name!r} returned {pred.size} values for {idx.size} frames")
-    if not np.all(np.isfinite(pred)):
-        raise ValueError(f"episode {ep}: model {model.name!r} returned NaN/inf values")
-    return np.clip(to_native(T, idx, pred), 0.0, 1.0).astype(np.float32)
-
-
 def _error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
@@ -103,43 +85,102 @@ def label_in_process(root: Path, model_spec: str, camera: str, episodes: list[in
             yield ep, None, error
 
 
-class RaySession:
-    """Embedded local Ray (started here, stopped on exit, its temp dir removed) or a cluster address."""
+class RayStartError(RuntimeError):
+    """The embedded Ray cluster did not come up (after its retry): the caller may label in-process instead."""
 
-    def __init__(self, address: str, num_cpus: int | None = None):
-        self.address, self.num_cpus, self.tmp = address, num_cpus, None
+
+#: Ray settings of the embedded cluster, chosen for a loaded 2-core machine: no worker processes
+#: started ahead of the first task (fewer processes competing with the GCS and raylet while they come
+#: up), no metrics collection, and generous allowances for workers to register and for the GCS's
+#: health checks (a busy machine stalls them for tens of seconds; the defaults then declare the node
+#: dead). All are RayConfig entries (`ray.init(_system_config=...)`, Ray 2.x).
+EMBEDDED_SYSTEM_CONFIG = {
+    "prestart_worker_first_driver": False,
+    "enable_worker_prestart": False,
+    "enable_metrics_collection": False,
+    "worker_register_timeout_seconds": 300,
+    "health_check_timeout_ms": 60_000,
+    "health_check_failure_threshold": 10,
+}
+#: The driver's wait for the GCS (RayConfig `py_gcs_connect_timeout_s`, read from the environment by
+#: the driver's core worker; Ray's default is 20 s, which "Failed to connect to GCS" on a busy machine).
+EMBEDDED_ENV = {"RAY_py_gcs_connect_timeout_s": "180"}
+START_ATTEMPTS = 2
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class RaySession:
+    """Embedded local Ray (started here, stopped on exit, its temp dir removed) or a cluster address.
+
+    The embedded cluster gets `START_ATTEMPTS` tries, each with a fresh temp dir; when none comes up,
+    `RayStartError` (one line) lets the caller fall back to in-process labelling. A named cluster
+    (`--address HOST:PORT`, `ray://...`, or RAY_ADDRESS) never falls back: failing to join it is a
+    `ValueError` with one line, because the user asked for that cluster.
+    """
+
+    def __init__(self, address: str, num_cpus: int | None = None, attempts: int = START_ATTEMPTS):
+        self.address, self.num_cpus, self.tmp, self.attempts = address, num_cpus, None, attempts
+        self.owned = False
+
+    @property
+    def embedded(self) -> bool:
+        return self.address == "auto" and not os.environ.get("RAY_ADDRESS")
 
     def __enter__(self):
         import ray
 
         if ray.is_initialized():  # e.g. tests sharing one session: reuse it, leave it running
-            self.owned = False
             return self
-        self.owned = True
         kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        if self.address == "auto" and os.environ.get("RAY_ADDRESS"):
+        if not self.embedded:
             # As in Ray itself, RAY_ADDRESS names the cluster to join (e.g. inside `ray job submit`).
-            ray.init(address=os.environ["RAY_ADDRESS"], **kwargs)
-        elif self.address == "auto":
-            # A private temp dir (short path: Ray's socket paths are length-limited) so nothing left
-            # behind can block or be joined by a later run.
-            self.tmp = tempfile.mkdtemp(prefix="curate-ray-", dir="/tmp")
-            self._start_reaper()
-            # Ray 2.5x enables token auth for new local clusters and writes ~/.ray/auth_token, which
-            # later `--address` connections then present to other clusters. The embedded cluster is
-            # private to this process and listens on loopback only, so it runs without a token file.
-            self.saved_env = {k: os.environ.get(k) for k in _AUTH_ENV}
-            os.environ["RAY_AUTH_MODE"] = "disabled"
-            kwargs["_node_ip_address"] = "127.0.0.1"
+            address = os.environ["RAY_ADDRESS"] if self.address == "auto" else self.address
+            self.owned = True
             try:
-                ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self.tmp,
-                         runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}}, **kwargs)
-            except BaseException:
-                self.__exit__()  # a failed start leaves no temp dir and no changed environment behind
-                raise
-        else:
-            ray.init(address=self.address, **kwargs)
-        return self
+                ray.init(address=address, **kwargs)
+            except Exception as err:  # noqa: BLE001  (any failure to join is the same user-facing fact)
+                self.__exit__()
+                raise ValueError(f"cannot join the Ray cluster at {address} ({_first_line(err)}); check that it "
+                                 "is running (`ray status`), or pass --address auto (an embedded Ray) or "
+                                 "--address local (no Ray)") from None
+            return self
+        errors = []
+        for attempt in range(self.attempts):
+            try:
+                self._start_embedded(ray, kwargs)
+                return self
+            except Exception as err:  # noqa: BLE001  (retried, then reported in one line)
+                errors.append(_first_line(err))
+                if attempt + 1 < self.attempts:
+                    print(f"embedded Ray did not start ({errors[-1]}); retrying", file=sys.stderr)
+        raise RayStartError(f"embedded Ray did not start after {self.attempts} attempts ({errors[-1]})")
+
+    def _start_embedded(self, ray, kwargs: dict) -> None:
+        self.owned = True
+        # A private temp dir (short path: Ray's socket paths are length-limited) so nothing left
+        # behind can block or be joined by a later run.
+        self.tmp = tempfile.mkdtemp(prefix="curate-ray-", dir="/tmp")
+        self._start_reaper()
+        # Ray 2.5x enables token auth for new local clusters and writes ~/.ray/auth_token, which
+        # later `--address` connections then present to other clusters. The embedded cluster is
+        # private to this process and listens on loopback only, so it runs without a token file.
+        self.saved_env = {k: os.environ.get(k) for k in (*_AUTH_ENV, *EMBEDDED_ENV)}
+        os.environ["RAY_AUTH_MODE"] = "disabled"
+        os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_ENV.items()})
+        try:
+            ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self.tmp,
+                     _node_ip_address="127.0.0.1", _system_config=dict(EMBEDDED_SYSTEM_CONFIG),
+                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}}, **kwargs)
+            # The GCS state client connects lazily: probe it here, so its failure ("Failed to connect
+            # to GCS") counts as a failed start (retried, then the fallback), not as a labelling error.
+            ray.cluster_resources()
+        except BaseException:
+            self.__exit__()  # a failed start leaves no processes, temp dir or changed environment behind
+            raise
 
     def _start_reaper(self) -> None:
         read_fd, self.reaper_fd = os.pipe()  # not inheritable: Ray's processes do not hold the write end
@@ -150,20 +191,24 @@ class RaySession:
     def __exit__(self, *exc):
         import ray
 
-        if self.owned:
+        if not self.owned:
+            return False
+        self.owned = False
+        with contextlib.suppress(Exception):
             ray.shutdown()
-            if self.tmp:
-                shutil.rmtree(self.tmp, ignore_errors=True)
-                os.close(self.reaper_fd)  # the reaper wakes, finds nothing left, exits
-                try:
-                    self.reaper.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.reaper.kill()
-                for k, v in self.saved_env.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            os.close(self.reaper_fd)  # the reaper wakes, kills anything left of this cluster, exits
+            try:
+                self.reaper.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.reaper.kill()
+            self.tmp = None
+            for k, v in self.saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         return False
 
 

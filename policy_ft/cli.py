@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from policy_ft.config import PresetsConfig, ServeConfig, TrainConfig
+from policy_ft.tokenizer import MakeTokenizerConfig
 from runtime.cli import run_subcommands
 
 # name -> (frozen config dataclass, "module:runner"); the runner is imported after parsing.
@@ -12,6 +13,7 @@ COMMANDS: dict[str, tuple[type, str]] = {
     "train": (TrainConfig, "policy_ft.train:run_train"),
     "serve": (ServeConfig, "policy_ft.serve:run_serve"),
     "presets": (PresetsConfig, "policy_ft.cli:run_presets"),
+    "make-tokenizer": (MakeTokenizerConfig, "policy_ft.tokenizer:run_make_tokenizer"),
 }
 
 

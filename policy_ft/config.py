@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
@@ -31,6 +31,17 @@ PRESETS: dict[str, Preset] = {
     "agilex": Preset(chunk_length=50, tau=2.0, kappa_top70=0.06, steps=10_000),
 }
 
+
+#: What `--preset none` fills in (κ has no paper value there).
+NO_PRESET = Preset(chunk_length=10, tau=10.0, kappa_top70=float("nan"), steps=5_000)
+
+
+def _from_preset(name: str) -> object:
+    """tyro marker: `--help` shows each preset's value (e.g. "robosuite 5000, agilex 10000"), not "None"."""
+    values = ", ".join(f"{k} {getattr(p, name):g}" for k, p in {**PRESETS, "none": NO_PRESET}.items())
+    return tyro.conf.arg(help_behavior_hint=f"(default: from --preset: {values})")
+
+
 PolicyType = Literal["pi05", "pi0", "smolvla", "act", "diffusion"]
 Weighting = Literal["awr", "binary", "percentile", "none"]
 
@@ -49,10 +60,10 @@ class TrainConfig:
     weighting: Weighting = "awr"
     preset: Literal["robosuite", "agilex", "none"] = "robosuite"
     """Table E.5 defaults for chunk length, tau, steps; explicit flags below override them."""
-    chunk_length: int | None = None
-    """Action-chunk length H (defines the advantage, eq. E.4, and the policy's chunk). Default: preset."""
-    tau: float | None = None
-    """AWR temperature (eq. E.7). Default: preset."""
+    chunk_length: Annotated[int | None, _from_preset("chunk_length")] = None
+    """Action-chunk length H (defines the advantage, eq. E.4, and the policy's chunk)."""
+    tau: Annotated[float | None, _from_preset("tau")] = None
+    """AWR temperature (eq. E.7)."""
     clip: float = 2.0
     """AWR clip ceiling delta (eq. E.7)."""
     kappa: float = 0.0
@@ -63,9 +74,9 @@ class TrainConfig:
     advantage_column: str | None = None
     """Use a precomputed advantage column (`curate advantages`) instead of computing it from the values
     with this run's H. It must have been computed with the same H."""
-    steps: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
+    steps: Annotated[int | None, _from_preset("steps")] = None
+    batch_size: Annotated[int | None, _from_preset("batch_size")] = None
+    lr: Annotated[float | None, _from_preset("lr")] = None
     weight_decay: float = 1e-10
     """AdamW weight decay (openpi's π0.5 fine-tuning default is 1e-10)."""
     warmup_steps: int = 0
@@ -92,11 +103,37 @@ class TrainConfig:
     seed: int = 0
     debug: bool = False
 
+    def validate(self) -> None:
+        """Cheap checks of the arguments, run by the CLI before torch or lerobot are imported (a bad path
+        fails in a second, not after the minute those imports take on a busy machine). The Trainer
+        checks everything again, and more (columns, features, weights), once it has the data."""
+        from policy_ft.tokenizer import tokenizer_problem
+        from robodata.dataset import check_dataset_dir
+
+        for root in self.dataset if isinstance(self.dataset, (tuple, list)) else (self.dataset,):
+            check_dataset_dir(root)
+        c = self.resolved()
+        for name in ("chunk_length", "steps", "batch_size", "save_every", "log_every"):
+            if getattr(c, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(c, name)}")
+        if c.lr <= 0 or c.tau <= 0:
+            raise ValueError(f"--lr and --tau must be positive, got {c.lr:g} and {c.tau:g}")
+        if not 0 < c.percentile <= 100:
+            raise ValueError(f"--percentile must be in (0, 100], got {c.percentile:g}")
+        if c.pretrained is not None and not (Path(c.pretrained) / "config.json").is_file():
+            raise FileNotFoundError(f"--pretrained {c.pretrained} is not a lerobot checkpoint directory: "
+                                    "no config.json")
+        if c.policy in ("pi05", "pi0") and (problem := tokenizer_problem(c.policy, c.tokenizer)):
+            raise ValueError(problem)
+        for pair in c.rename:
+            if "=" not in pair:
+                raise ValueError(f"--rename expects old=new, got {pair!r}")
+
     def resolved(self) -> "TrainConfig":
         """Fill the preset's values into the fields left unset."""
         p = PRESETS.get(self.preset)
         if p is None:
-            p = Preset(chunk_length=10, tau=10.0, kappa_top70=float("nan"), steps=5_000)
+            p = NO_PRESET
         return replace(
             self,
             chunk_length=self.chunk_length if self.chunk_length is not None else p.chunk_length,
@@ -113,12 +150,24 @@ class ServeConfig:
 
     checkpoint: tyro.conf.Positional[Path]
     """A `pretrained_model` directory written by `policy_ft train` (or any lerobot checkpoint)."""
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
+    """Interface to listen on: loopback only by default; 0.0.0.0 accepts any machine (no authentication)."""
     port: int = 8000
     device: str = "auto"
     tokenizer: Path | None = None
     """Override the tokenizer directory stored in the checkpoint (π0/π0.5)."""
+    resize_images: bool = False
+    """Resize camera images of another size to the checkpoint's (bilinear); off: such requests are refused."""
+    clip_actions: bool = False
+    """Clip every action dimension to the training data's [min, max] (stats saved with the checkpoint)."""
+    max_message_mb: float | None = None
+    """Largest request accepted; default: 1 MiB + twice the policy's declared inputs at float32."""
+    request_timeout_s: float = 10.0
+    """A request not answered within this (queueing included) gets an error instead of stale actions."""
+    max_clients: int = 64
+    """Connections served at once; more are closed with code 1013 (try again later)."""
     debug: bool = False
+    """Error replies include the server's traceback (the log always has it); bad CLI input raises."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ NATIVE_PER_SAMPLE = ("pi05", "pi0", "smolvla")
 def _import_policy_modules(policy_type: str) -> None:
     if policy_type in PI_TYPES:
         import policy_ft.pi_variants  # noqa: F401  (installs the transformers compatibility layer first)
+    elif policy_type == "act":
+        import policy_ft.act_tiny  # noqa: F401  (registers the tiny backbone by name)
 
 
 def policy_class(policy_type: str):
@@ -53,7 +55,8 @@ def make_config(policy_type: str, chunk_length: int, size: str = "default", imag
         kw.update(chunk_size=chunk_length, n_action_steps=chunk_length)
         if size == "tiny":
             kw.update(dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1,
-                      n_vae_encoder_layers=1, latent_dim=8, pretrained_backbone_weights=None)
+                      n_vae_encoder_layers=1, latent_dim=8, vision_backbone="resnet_tiny",
+                      pretrained_backbone_weights=None)
     elif policy_type == "diffusion":
         # lerobot needs the horizon to be a multiple of 2**len(down_dims): round H up to one.
         stages = 2 if size == "tiny" else 3
@@ -94,8 +97,11 @@ def dataset_features(meta, rename: dict[str, str]):
 def check_features(policy_cfg, features: dict, pretrained: bool) -> None:
     """Refuse features that do not fit the policy before any training step.
 
-    π0/π0.5/SmolVLA pad state and action to max dims and accept any camera set, so only sizes are checked;
-    a pretrained ACT/Diffusion checkpoint must see exactly the features it was trained on.
+    π0/π0.5/SmolVLA pad state and action to max dims and accept any camera set, so only sizes are checked.
+    A policy built from scratch (no checkpoint) grows its max dims to the dataset's instead: its padding
+    is a choice of this run, not a trained shape (e.g. `--size tiny`'s 8 against RoboSuite's 9-d state).
+    π0.5 writes every padded state dim into its prompt, so its token budget grows by the same amount.
+    A pretrained ACT/Diffusion checkpoint must see exactly the features it was trained on.
     """
     from lerobot.configs.types import FeatureType
 
@@ -106,10 +112,20 @@ def check_features(policy_cfg, features: dict, pretrained: bool) -> None:
     if policy_type in PI_TYPES + ("smolvla",):
         act_dim = next(iter(actions.values())).shape[0]
         state = features.get("observation.state")
+        state_dim = 0 if state is None else state.shape[0]
+        if not pretrained:
+            if state_dim > policy_cfg.max_state_dim and policy_type == "pi05":
+                policy_cfg.tokenizer_max_length += state_dim - policy_cfg.max_state_dim
+            policy_cfg.max_action_dim = max(policy_cfg.max_action_dim, act_dim)
+            policy_cfg.max_state_dim = max(policy_cfg.max_state_dim, state_dim)
+        where = "the checkpoint was trained with" if pretrained else "the policy has"
         if act_dim > policy_cfg.max_action_dim:
-            raise ValueError(f"action has {act_dim} dims but the policy's max_action_dim is {policy_cfg.max_action_dim}")
-        if state is not None and state.shape[0] > policy_cfg.max_state_dim:
-            raise ValueError(f"observation.state has {state.shape[0]} dims but max_state_dim is {policy_cfg.max_state_dim}")
+            raise ValueError(f"action has {act_dim} dims but {where} max_action_dim {policy_cfg.max_action_dim}; "
+                             "train from scratch (no --pretrained) or on a dataset with fewer action dims")
+        if state_dim > policy_cfg.max_state_dim:
+            raise ValueError(f"observation.state has {state_dim} dims but {where} max_state_dim "
+                             f"{policy_cfg.max_state_dim}; train from scratch (no --pretrained) or on a dataset "
+                             "with fewer state dims")
         if not any(v.type is FeatureType.VISUAL for v in features.values()):
             raise ValueError(f"{policy_type} needs at least one camera feature; the dataset has none")
         return
@@ -129,11 +145,11 @@ def local_tokenizer(policy_type: str, tokenizer: Path | None):
     if policy_type not in PI_TYPES:
         yield
         return
-    if tokenizer is None:
-        raise ValueError(f"{policy_type} needs a PaliGemma tokenizer: pass --tokenizer DIR (a local directory with "
-                         f"tokenizer.json / tokenizer.model); it is never downloaded")
-    if not Path(tokenizer).is_dir():
-        raise FileNotFoundError(f"--tokenizer {tokenizer} is not a directory")
+    from policy_ft.tokenizer import tokenizer_problem
+
+    problem = tokenizer_problem(policy_type, tokenizer)
+    if problem is not None:
+        raise ValueError(problem)
     import lerobot.policies.pi0.processor_pi0 as p0
     import lerobot.policies.pi05.processor_pi05 as p05
 

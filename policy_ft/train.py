@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from policy_ft.config import PRESETS, TrainConfig
 from policy_ft.data import chunk_deltas
+from policy_ft.tokenizer import tokenizer_problem
 from policy_ft.weighting import make_weight_table, weighted_bc_loss
 from runtime.device import make_accelerator, process_device
 
@@ -140,8 +141,8 @@ class Trainer:
             pcfg.output_features = {k: v for k, v in features.items() if v.type is FeatureType.ACTION}
             pcfg.input_features = {k: v for k, v in features.items() if k not in pcfg.output_features}
         self.policy_cfg = pcfg
-        if cfg.policy in policies.PI_TYPES and cfg.tokenizer is None:
-            raise ValueError(f"{cfg.policy} needs a PaliGemma tokenizer: pass --tokenizer DIR (never downloaded)")
+        if cfg.policy in policies.PI_TYPES and (problem := tokenizer_problem(cfg.policy, cfg.tokenizer)):
+            raise ValueError(problem)
 
         # 3. Data: action chunks through delta_timestamps, as lerobot's own training does.
         from lerobot.datasets.factory import resolve_delta_timestamps

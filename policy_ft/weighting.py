@@ -73,14 +73,15 @@ class WeightTable:
         weights = renormalise_mean_one(raw) if self.scheme == "awr" else raw
         return weights, stats
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, float | None]:
+        """JSON-safe statistics (κ is null for schemes without a threshold: NaN is not JSON)."""
         return {
             "frames": int(self.raw.size),
             "kept_fraction": float((self.raw > 0).mean()),
             "raw_mean": float(self.raw.mean()),
             "clipped_fraction": float(self.clipped.mean()),
             "delta_mean": float(self.delta.mean()),
-            "kappa": float("nan") if self.kappa is None else float(self.kappa),
+            "kappa": None if self.kappa is None else float(self.kappa),
         }
 
 

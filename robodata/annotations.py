@@ -71,7 +71,8 @@ def read_annotations(root: str | Path) -> list[dict] | None:
     path = Path(root) / ANNOTATIONS_FILE
     if not path.is_file():
         return None
-    table = pq.read_table(path)
+    with open(path, "rb") as fh:  # one open file: pq.read_table(path) opens it twice, and a save in between tears the read
+        table = pq.read_table(fh)
     missing = set(SCHEMA.names) - set(table.column_names)
     if missing:
         raise ValueError(f"{path} lacks columns {sorted(missing)}; see robodata/annotations.py")

@@ -63,6 +63,20 @@ class RolloutConfig:
     videos: int = 3
     """Save MP4s of the first N trials."""
     out: Path = Path("rollouts")
-    """Folder for results.json and videos/."""
+    """Folder for rollout.json (per-trial outcomes, success rate, Wilson interval) and the videos
+    trial_000.mp4, trial_001.mp4, ... of the first --videos trials."""
     device: str = "cpu"
     debug: bool = False
+
+    def validate(self) -> None:
+        """Cheap checks run by the CLI before robosuite, torch and lerobot load (seconds, not a minute)."""
+        from robosuite_eval.policy import resolve_checkpoint
+        from robosuite_eval.tasks import CONTROL_FREQ, get_task
+
+        get_task(self.task)
+        if self.trials <= 0:
+            raise ValueError(f"--trials must be positive, got {self.trials}")
+        if self.fps <= 0 or CONTROL_FREQ % self.fps:
+            raise ValueError(f"--fps {self.fps} must divide the {CONTROL_FREQ} Hz control rate (e.g. 10 or 20)")
+        if not self.policy.startswith(("ws://", "wss://")):
+            resolve_checkpoint(self.policy)

@@ -136,7 +136,10 @@ def _swap_in(staging: Path, out: Path, work: Path) -> None:
 
 def _open_staging(out: Path, staging: Path, cfg: GenerateConfig, task: TaskSpec):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from datasets.utils.logging import disable_progress_bar
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    disable_progress_bar()  # lerobot's per-episode `Map:` bars would nest inside ours
 
     repo_id = f"robosuite_eval/{out.name}"
     if dataset_info(out) is not None:
@@ -162,8 +165,12 @@ def _append(ds, npz: Path, instruction: str) -> dict:
 
 
 def _commit(ds, staging: Path, out: Path, work: Path, record: dict, infos: list[dict]) -> None:
-
     ds.finalize()
+    # lerobot stages frames as images under images/ while it encodes the videos and leaves the emptied
+    # folder behind; a dataset of videos carries no such folder.
+    images = staging / "images"
+    if images.is_dir() and not any(p.is_file() for p in images.rglob("*")):
+        shutil.rmtree(images)
     # Expert datasets carry the table too (m, n null): the bench then reads their embodiment and task
     # name from it instead of guessing from lerobot's robot_type and the instruction.
     rows = [{"episode_index": i["episode_index"], "mode": record["mode"], "m": i.get("m"), "n": i.get("n"),

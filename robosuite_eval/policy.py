@@ -120,7 +120,7 @@ class WebsocketPolicy:
             self._client = WebsocketClientPolicy(self.url)
         except OSError as err:
             raise ValueError(f"cannot reach a policy server at {self.url} ({err}); start one with "
-                             "`policy_ft serve --checkpoint ... --port PORT`") from None
+                             "`policy_ft serve CKPT --port PORT`") from None
 
     def reset(self) -> None:
         if self._client is not None:

@@ -27,14 +27,20 @@ IMAGE_PREFIX = "observation.images."
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion."""
+    """95% Wilson score interval of a binomial proportion.
+
+    At 0 (or all) successes the lower (upper) end is exactly 0 (1); the closed form leaves a rounding
+    residue there (5.55e-17) that would read as a nonzero bound.
+    """
     if trials <= 0:
         return 0.0, 1.0
     p = successes / trials
     denom = 1.0 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if successes <= 0 else max(0.0, centre - half)
+    hi = 1.0 if successes >= trials else min(1.0, centre + half)
+    return lo, hi
 
 
 def camera_sizes(spec, cameras: tuple[str, ...], default: int = 128) -> dict[str, tuple[int, int]]:

@@ -3,7 +3,8 @@
 A subcommand is (config, "module:function"[, description]): the config is a dataclass type, or a default
 instance of one when several subcommands share a type with different defaults (`value_labeling train` /
 `pretrain-video` / `pretrain-vae`); the description defaults to the config's docstring. The runner is imported only after the arguments parse, so `--help`
-stays fast and never imports torch, ray or robosuite.
+stays fast and never imports torch, ray or robosuite; a config may define `validate()`, run before that import so
+that bad arguments fail fast.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def run_subcommands(commands: dict[str, tuple], argv: Sequence[str] | None = Non
     name = next(a for a in argv if not a.startswith("-"))
     module, func = commands[name][1].split(":")
     try:
+        # A config's own `validate()` (cheap checks: paths, ranges) runs before the runner's heavy imports.
+        if callable(getattr(cfg, "validate", None)):
+            cfg.validate()
         # The result is not returned: console-script wrappers would print it and exit 1.
         getattr(importlib.import_module(module), func)(cfg)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as err:

@@ -9,6 +9,8 @@
    and `curate report` the value curves, the histogram of advantages and what each filter keeps.
 
 When no default model ships with the installation the `time` reference stands in, and the demo says so.
+It prints a progress line from its first second (before the heavy imports). Usage: `demo.py [OUT]`
+(default: demo_out/ in the repository).
 """
 
 from __future__ import annotations
@@ -27,14 +29,23 @@ TASK = "lift"
 MODES = ("expert", "hesitation", "retry")
 
 
-def main() -> None:
+def say(t0: float, text: str) -> None:
+    """A progress line with the elapsed time, flushed at once (the heavy imports take minutes on 2 busy cores)."""
+    print(f"[demo {time.perf_counter() - t0:5.0f} s] {text}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    t0 = time.perf_counter()
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0]).resolve() if args else ROOT / "demo_out"
+    say(t0, f"RoboSuite {TASK}: {len(MODES)} trajectories ({', '.join(MODES)}) -> value bench -> label values -> "
+            f"advantages -> flags -> report, into {out}. About 5-10 minutes on 2 CPU cores.")
+    say(t0, "loading the libraries (torch, lerobot, robosuite: up to a few minutes on a busy machine) ...")
     from curate.cli import main as curate
     from robosuite_eval.cli import main as robosuite_eval
     from value_labeling.cli import main as value_labeling
     from value_labeling.models import default_model_name
 
-    out = ROOT / "demo_out"
-    t0 = time.perf_counter()
     model = default_model_name()
     if model is None:
         print("no embedded default model in this installation: the demo uses the `time` reference", file=sys.stderr)
@@ -44,17 +55,21 @@ def main() -> None:
     roots = []
     for i, mode in enumerate(MODES):
         root = data / f"{TASK}_{mode}"
+        say(t0, f"step 1/4: simulating one {mode} trajectory of {TASK} ({i + 1} of {len(MODES)})")
         # Seeds from 900000: neither the bench's (0..) nor the default model's training data (100000..).
         robosuite_eval(["generate", "--task", TASK, "--mode", mode, "--episodes", "1", "--seed", str(900_000 + i),
                         "--image-size", "64", "--workers", "0", "--out", str(root)])
         roots.append(root)
     models = [model] if model == "time" else [model, "time"]
+    say(t0, f"step 2/4: scoring value model(s) {', '.join(models)} against the exact progress labels")
     value_labeling(["bench", *[a for r in roots for a in ("--data", str(r))], *[a for m in models for a in ("--model", m)],
                     "--out", str(out / "bench_results.json"), "--plots", str(out / "bench_plots")])
-    for root in roots:
+    for i, root in enumerate(roots):
+        say(t0, f"step 3/4: labelling {root.name} with {model} ({i + 1} of {len(roots)}), advantages, flags")
         curate(["label-values", str(root), "--model", model])
         curate(["advantages", str(root), "--chunk-length", "10"])
         curate(["flag", str(root), "--plots", str(out / "flags" / root.name), "--out", str(out / "flags" / f"{root.name}.csv")])
+        say(t0, f"step 4/4: report of {root.name}")
         curate(["report", str(root), "--out", str(out / "report" / root.name)])
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s with value model {model!r}. Pictures:\n"
           f"  {out / 'bench_plots'}   predicted vs ground-truth progress per trajectory\n"

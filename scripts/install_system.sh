@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian runtime libraries the project needs: EGL/Mesa for offscreen MuJoCo rendering and the FFmpeg
-# shared libraries that torchcodec loads. Installed only when running as root and only when missing,
+# Debian runtime libraries the project needs: EGL/Mesa for offscreen MuJoCo rendering, the FFmpeg
+# shared libraries that torchcodec loads, and Chromium for the browser test of `value_labeling annotate`
+# (Playwright drives /usr/bin/chromium; no browser is downloaded). Installed only when running as root and only when missing,
 # so `make install` stays fast and never asks for a password.
 set -euo pipefail
-pkgs=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 libavdevice59 libavfilter8)
+pkgs=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 libavdevice59 libavfilter8 chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,7 +3,7 @@
 The dataset is what `curate label-values` leaves behind: camera, state, action, and a float32 `value`
 feature of shape (1,). Even episodes make progress (value rises), odd ones regress, so every weighting
 scheme has samples to keep and samples to drop. The tokenizer stands in for PaliGemma's (no hub access):
-a word-level vocabulary that covers π0.5's prompt format ("Task: ..., State: 12 200 ...;\nAction: ").
+`policy_ft make-tokenizer`'s word-level vocabulary, re-exported here.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from policy_ft.tokenizer import make_word_tokenizer  # noqa: F401  (the fixture is the user-facing command's)
 
 
 def make_value_dataset(root: str | Path, episodes: int = 4, length: int = 20, image_size: int = 32,
@@ -44,20 +46,3 @@ def make_value_dataset(root: str | Path, episodes: int = 4, length: int = 20, im
         ds.save_episode()
     ds.finalize()
     return ds
-
-
-def make_word_tokenizer(directory: str | Path, extra_words: tuple[str, ...] = ()) -> Path:
-    """A PreTrainedTokenizerFast saved to `directory` covering π0.5's prompt words and the digits 0-255."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    words = ["<pad>", "<unk>", "<bos>", "<eos>", "Task", "State", "Action", ":", ",", ";", "lift", "the", "cube",
-             "pick", "place", "bread", "open", "door", *extra_words, *map(str, range(256))]
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<bos>",
-                                   eos_token="<eos>")
-    directory = Path(directory)
-    fast.save_pretrained(directory)
-    return directory

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from robodata.annotations import read_annotations
-from value_labeling.bench.protocol import resample_indices
+from robodata.resample import resample_indices
 from value_labeling.cli import main
 from value_labeling.models import load_value_model
 

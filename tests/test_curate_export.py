@@ -9,9 +9,9 @@ import pytest
 
 from curate.advantage_math import chunk_advantage
 from curate.cli import main
+from robodata.annotations import read_annotations
 from robodata.columns import commit_columns
 from robodata.dataset import frame_table, read_column
-from robodata.annotations import read_annotations
 from robodata.ground_truth import progress_curve
 
 

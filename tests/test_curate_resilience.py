@@ -184,7 +184,7 @@ def test_staging_directory_is_listed_once_per_run(dataset, monkeypatch):
 def test_flag_rule_is_linear_on_a_long_finished_tail():
     import time
 
-    from curate.flag import find_segments
+    from value_labeling.segments import find_segments
 
     v = np.r_[np.linspace(0, 1, 100), np.ones(20_000)]  # a task done early, then a long wait
     t0 = time.perf_counter()
@@ -209,7 +209,7 @@ def test_workers_zero_labels_in_process_without_ray(dataset, monkeypatch):
 
 
 def test_turning_points_of_a_retreat_are_not_stalls():
-    from curate.flag import find_segments
+    from value_labeling.segments import find_segments
     from robodata.ground_truth import progress_curve
 
     # A retry: forward, back 10 frames, forward. With a short minimum stall the smoothed peak and

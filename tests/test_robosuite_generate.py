@@ -85,3 +85,28 @@ def test_out_dir_with_something_else_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--out", str(tmp_path), "--episodes", "1"])
     assert "not a LeRobot dataset" in capsys.readouterr().err and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_generate_outside_make_is_quiet_and_leaves_no_empty_images_folder(tmp_path):
+    """Run as a user would after `source .venv/bin/activate` (no SVT_LOG from the Makefile): no encoder chatter,
+    each robosuite warning once, no nested `Map:` bars, and a dataset of videos without an empty images/."""
+    import os
+    import subprocess
+    import sys
+    from collections import Counter
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"} | {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "lift"
+    res = subprocess.run([sys.executable, "-m", "robosuite_eval.cli", "generate", "--out", str(out), "--episodes", "1",
+                          "--image-size", "32", "--workers", "0"], env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    text = res.stdout + res.stderr
+    assert "Svt[info]" not in text
+    assert "Map:" not in text
+    # robosuite's own handler writes "[robosuite WARNING] msg (file:line)", the root logger "WARNING:robosuite_logs:msg"
+    warnings = Counter(line.split("WARNING", 1)[1].replace(":robosuite_logs:", "").split(" (")[0].strip(" :]")
+                       for line in text.splitlines() if "robosuite" in line and "WARNING" in line)
+    assert warnings and max(warnings.values()) == 1, warnings
+    assert open_dataset(out).meta.total_episodes == 1 and not (out / "images").exists()

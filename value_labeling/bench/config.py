@@ -38,6 +38,13 @@ class BenchConfig:
     debug: bool = False
     """Show full tracebacks instead of one-line errors."""
 
+    def validate(self) -> None:
+        """Cheap checks run by the CLI before torch and the value models load."""
+        from robodata.dataset import check_dataset_dir
+
+        for root in self.data:
+            check_dataset_dir(root)
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelsConfig:

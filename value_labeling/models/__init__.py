@@ -2,7 +2,8 @@
 
 A value model has `name`, `target_fps`, `fingerprint()` and `predict(frames, fps, instruction)` (the
 `ValueModel` protocol below). The bench and `curate label-values` only ever talk to this interface, so
-baselines, the WVM and user models are interchangeable.
+baselines, the WVM and user models are interchangeable; `label_episode` is how every caller gets one
+episode's values at the native frame rate.
 
 `load_value_model(name_or_path)` looks a name up in `VALUE_MODELS` (name -> zero-argument factory), or
 loads a filesystem path with the first `CHECKPOINT_LOADERS` entry whose predicate accepts it (a WVM
@@ -102,3 +103,25 @@ def load_value_model(name_or_path: str) -> ValueModel:
         f"unknown value model {name_or_path!r}: not a registered name ({', '.join(sorted(VALUE_MODELS))}) "
         f"and no such checkpoint path"
     )
+
+
+def label_episode(ds, model, ep: int, camera: str) -> np.ndarray:
+    """(T,) float32 values in [0, 1] for every native frame of episode `ep`.
+
+    The model sees the frames at its own `target_fps` (native rate when None); values at the frames
+    in between are linearly interpolated, and the last sampled value holds to the episode's end.
+    """
+    from robodata.dataset import episode_length, episode_task, read_episode_frames
+    from robodata.resample import resample_indices, to_native
+
+    T = episode_length(ds, ep)
+    native = float(ds.meta.fps)
+    fps = native if model.target_fps is None else min(float(model.target_fps), native)
+    idx = resample_indices(T, native, fps)
+    frames = read_episode_frames(ds, ep, camera, idx)
+    pred = np.asarray(model.predict(frames, fps, episode_task(ds, ep)), dtype=np.float64).reshape(-1)
+    if pred.shape != idx.shape:
+        raise ValueError(f"episode {ep}: model {model.name!r} returned {pred.size} values for {idx.size} frames")
+    if not np.all(np.isfinite(pred)):
+        raise ValueError(f"episode {ep}: model {model.name!r} returned NaN/inf values")
+    return np.clip(to_native(T, idx, pred), 0.0, 1.0).astype(np.float32)

@@ -47,7 +47,8 @@ def write_step(out: Path, step: int, model, optimizer, text_cache, history: list
     ckdir.mkdir(parents=True, exist_ok=True)
     final = ckdir / f"step_{step:07d}"
     with atomic.replace_dir(final, tag="save") as tmp:
-        sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        sd = model if isinstance(model, dict) else model.state_dict()  # a module or its full state dict
+        sd = {k: v.detach().to("cpu").contiguous() for k, v in sd.items()}
         save_file(sd, str(tmp / "model.safetensors"))
         if optimizer is not None:
             osd = optimizer.state_dict()

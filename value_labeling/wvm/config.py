@@ -95,7 +95,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
         for k in ("patch_size", "vae_dim_mult", "vae_temporal_downsample", "image_size", "latents_mean",
                   "latents_std"):
@@ -228,7 +228,9 @@ class TrainConfig:
     optimizer: Annotated[OptimizerConfig, tyro.conf.OmitArgPrefixes] = OptimizerConfig()
     schedule: Annotated[ScheduleConfig, tyro.conf.OmitArgPrefixes] = ScheduleConfig()
     batch_size: int = 16
-    """Per-process batch size (global batch = this x world size)."""
+    """Per-process batch size of one micro-batch (global batch = this x world size x grad_accum_steps)."""
+    grad_accum_steps: int = 1
+    """Micro-batches per optimizer step: the global batch without the activations of all of it at once."""
     save_every: int = 500
     log_every: int = 25
     keep_checkpoints: int = 2
@@ -237,6 +239,11 @@ class TrainConfig:
     """auto = cuda when available else cpu."""
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     """auto = bf16 autocast on GPU, fp32 on CPU."""
+    parallel: Literal["ddp", "fsdp"] = "ddp"
+    """Data parallelism over torchrun processes: ddp replicates the model; fsdp shards weights, gradients
+    and AdamW moments per joint layer (FSDP2; wvm-5b needs it on 80 GB cards: the README's memory plan)."""
+    activation_checkpointing: bool = False
+    """Recompute each joint layer's activations in backward instead of storing them."""
     debug: bool = False
     """Show full tracebacks instead of one-line errors."""
     mode: tyro.conf.Suppress[Mode] = "value"
@@ -264,8 +271,8 @@ class TrainConfig:
             raise ValueError(f"unknown training mode {self.mode!r}; choose one of {', '.join(COMMAND)}")
         if not self.data.roots:
             raise ValueError("no training data: pass --data DATASET_DIR (repeat for several)")
-        if self.schedule.steps < 1 or self.batch_size < 1:
-            raise ValueError("--steps and --batch-size must be >= 1")
+        if self.schedule.steps < 1 or self.batch_size < 1 or self.grad_accum_steps < 1:
+            raise ValueError("--steps, --batch-size and --grad-accum-steps must be >= 1")
         default = MODE_DEFAULTS[self.mode]
         for key, modes in _ONLY_IN.items():
             if self.mode in modes:
@@ -295,6 +302,9 @@ _ONLY_IN: dict[str, tuple[str, ...]] = {
     "save_every": ("value", "video"),
     "keep_checkpoints": ("value", "video"),
     "precision": ("value", "video"),
+    "parallel": ("value", "video"),
+    "grad_accum_steps": ("value", "video"),
+    "activation_checkpointing": ("value", "video"),
 }
 
 _M = tyro.MISSING  # required on the command line

@@ -29,13 +29,19 @@ latent, which does not exist at inference ("inference needs only prefix + curren
 future tokens still attend to the clean current tokens, as Wan2.2-TI2V's clean first-frame
 conditioning does. With `block_causal=False` the video stream is exactly diffusers' Wan forward.
 
+Training runs the layers as `JointLayer`s (`WVM.joint_layers`): module i holds Wan's block i and value
+block i and its forward is the whole joint layer, so FSDP2 can shard and gather one joint layer at a
+time and activation checkpointing can recompute one (`value_labeling/wvm/sharding.py`). The joint
+layers hold the very same submodule objects as `video.blocks[i]` and `value_blocks[i]`; state_dict
+keeps only those canonical names, so checkpoints are unchanged. Inference keeps the two-pass form
+(video stream, then value stream over cached k/v), which computes the same numbers.
+
 Video flow matching uses Wan's own convention (x_sigma = (1-sigma) x + sigma eps, the DiT predicts
 eps - x, timestep = 1000 sigma); with tau = 1-sigma this is eq. 5 with the velocity's sign flipped.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -44,7 +50,6 @@ import torch.nn.functional as F
 
 from value_labeling.wvm import heads
 from value_labeling.wvm.config import ModelConfig
-
 
 # ---------------------------------------------------------------------------------------------------
 # builders for diffusers' own Wan modules
@@ -175,7 +180,8 @@ class ValueBlock(nn.Module):
         o = sdpa(q, torch.cat([vid_k.to(q.dtype), k], 1), torch.cat([vid_v.to(q.dtype), v], 1))
         x = (x.float() + self.to_out(o.flatten(2)) * gate).type_as(x)
         # 2. Cross-attention to the instruction.
-        n = self.norm2(x.float()).type_as(x)
+        n2 = self.norm2  # in fp32 whatever the weights' dtype (bf16 under FSDP mixed precision), as Wan's FP32LayerNorm
+        n = F.layer_norm(x.float(), n2.normalized_shape, n2.weight.float(), n2.bias.float(), n2.eps).type_as(x)
         q = self.cnorm_q(self.cq(n)).unflatten(2, (self.heads, -1))
         k = self.cnorm_k(self.ck(text)).unflatten(2, (self.heads, -1))
         v = self.cv(text).unflatten(2, (self.heads, -1))
@@ -183,6 +189,56 @@ class ValueBlock(nn.Module):
         # 3. FFN.
         n = (self.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)
         return (x.float() + self.ffn(n).float() * c_gate).type_as(x)
+
+
+def wan_block(blk, x, text, tproj, rope, mask):
+    """Wan's WanTransformerBlock.forward (per-token timestep branch) with the self-attention's
+    key/value exposed for the value stream and an optional attention mask.
+    x (B, S, D); text (B, L, D); tproj (B, S, 6, D) -> x (B, S, D), k, v (B, S, Hj, Dh)."""
+    shift, scale, gate, c_shift, c_scale, c_gate = (blk.scale_shift_table.unsqueeze(0) + tproj.float()).unbind(2)
+    attn = blk.attn1
+    n = (blk.norm1(x.float()) * (1 + scale) + shift).type_as(x)
+    q = attn.norm_q(attn.to_q(n)).unflatten(2, (attn.heads, -1))
+    k = attn.norm_k(attn.to_k(n)).unflatten(2, (attn.heads, -1))
+    v = attn.to_v(n).unflatten(2, (attn.heads, -1))
+    q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+    o = sdpa(q, k, v, mask).flatten(2).type_as(q)
+    o = attn.to_out[1](attn.to_out[0](o))
+    x = (x.float() + o * gate).type_as(x)
+    n = blk.norm2(x.float()).type_as(x)
+    x = x + blk.attn2(n, text, None, None)
+    n = (blk.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)
+    x = (x.float() + blk.ffn(n).float() * c_gate).type_as(x)
+    return x, k, v
+
+
+class JointLayer(nn.Module):
+    """Joint (MoT) layer i as one module: Wan's block i on the video tokens, then value block i on the
+    value tokens reading that layer's current-video keys/values. FSDP2 all-gathers its parameters in
+    its forward pre-hook and reduce-scatters their gradients after its backward; with `checkpoint`
+    set, its activations are recomputed in backward instead of stored."""
+
+    def __init__(self, video_block: nn.Module, value_block: ValueBlock):
+        super().__init__()
+        self.video = video_block  # the same object as WVM.video.blocks[i]
+        self.value = value_block  # the same object as WVM.value_blocks[i]
+        self.checkpoint = False
+
+    def forward(self, x, y, text_video, text_value, tproj, tmod, rope, mask, n_ctx: int):
+        """x (B, S, D) video tokens; y (B, V, d) value tokens or None (video only); n_ctx current-video
+        tokens the value tokens see (0 = all). -> (x, y)."""
+        if self.checkpoint and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(self._layer, x, y, text_video, text_value, tproj, tmod, rope, mask, n_ctx,
+                              use_reentrant=False)
+        return self._layer(x, y, text_video, text_value, tproj, tmod, rope, mask, n_ctx)
+
+    def _layer(self, x, y, text_video, text_value, tproj, tmod, rope, mask, n_ctx):
+        x, k, v = wan_block(self.video, x, text_video, tproj, rope, mask)
+        if y is not None:
+            y = self.value(y, k[:, :n_ctx] if n_ctx else k, v[:, :n_ctx] if n_ctx else v, text_value, tmod)
+        return x, y
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -212,6 +268,10 @@ class WVM(nn.Module):
         self.value_norm_out = nn.LayerNorm(d, 1e-6, elementwise_affine=False)
         self.value_scale_shift = nn.Parameter(torch.randn(1, 2, d) / d**0.5)
         self.value_out = nn.Linear(d, heads.head_out_dim(cfg.value_head, cfg.hl_bins))
+        # Registered last, so named_parameters() (which drops repeats) keeps the canonical names.
+        self.joint_layers = nn.ModuleList([JointLayer(vb, wb) for vb, wb in zip(self.video.blocks, self.value_blocks)])
+        self.register_state_dict_post_hook(_drop_joint_aliases)
+        self.register_load_state_dict_post_hook(_joint_aliases_not_missing)
 
     # -- tokenizer ------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -226,32 +286,11 @@ class WVM(nn.Module):
 
     # -- video stream (Wan's math, block by block) -------------------------------------------------------
     def video_block(self, blk, x, text, tproj, rope, mask):
-        """Wan's WanTransformerBlock.forward (per-token timestep branch) with the self-attention's
-        key/value exposed for the value stream and an optional attention mask."""
-        shift, scale, gate, c_shift, c_scale, c_gate = (blk.scale_shift_table.unsqueeze(0) + tproj.float()).unbind(2)
-        attn = blk.attn1
-        n = (blk.norm1(x.float()) * (1 + scale) + shift).type_as(x)
-        q = attn.norm_q(attn.to_q(n)).unflatten(2, (attn.heads, -1))
-        k = attn.norm_k(attn.to_k(n)).unflatten(2, (attn.heads, -1))
-        v = attn.to_v(n).unflatten(2, (attn.heads, -1))
-        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        o = sdpa(q, k, v, mask).flatten(2).type_as(q)
-        o = attn.to_out[1](attn.to_out[0](o))
-        x = (x.float() + o * gate).type_as(x)
-        n = blk.norm2(x.float()).type_as(x)
-        x = x + blk.attn2(n, text, None, None)
-        n = (blk.norm3(x.float()) * (1 + c_scale) + c_shift).type_as(x)
-        x = (x.float() + blk.ffn(n).float() * c_gate).type_as(x)
-        return x, k, v
+        return wan_block(blk, x, text, tproj, rope, mask)
 
-    def video_stream(self, latents, timestep, text, n_ctx: int, block_causal: bool = True, output: bool = True):
-        """latents (B, C, F, h', w'); timestep (B, S) per token; text (B, L, text_dim).
-        -> (list over layers of current-video (k, v) each (B, n_ctx, Hj, Dh), output or None).
-        output: Wan's final norm/projection, unpatchified, for the tokens after the first n_ctx
-        (all tokens when n_ctx == 0): (B, C, F_out, h', w')."""
+    def _video_embed(self, latents, timestep, text, n_ctx: int, block_causal: bool = True):
+        """-> x (B, S, D) patch tokens, temb (B, S, D), tproj (B, S, 6, D), text (B, L, D), rope, mask."""
         W = self.video
-        B, C, Fr, Hh, Ww = latents.shape
-        pt, ph, pw = W.config.patch_size
         rope = W.rope(latents)
         x = W.patch_embedding(latents).flatten(2).transpose(1, 2)  # (B, S, D)
         S = x.shape[1]
@@ -261,12 +300,15 @@ class WVM(nn.Module):
         if block_causal and 0 < n_ctx < S:
             mask = torch.ones(S, S, dtype=torch.bool, device=x.device)
             mask[:n_ctx, n_ctx:] = False  # current tokens do not see the future
-        kv = []
-        for blk in W.blocks:
-            x, k, v = self.video_block(blk, x, text_v, tproj, rope, mask)
-            kv.append((k[:, :n_ctx] if n_ctx else k, v[:, :n_ctx] if n_ctx else v))
-        if not output:
-            return kv, None
+        return x, temb, tproj, text_v, rope, mask
+
+    def _video_head(self, x, temb, shape, n_ctx: int):
+        """Wan's final norm/projection, unpatchified, for the tokens after the first n_ctx (all tokens
+        when n_ctx == 0): (B, C, F_out, h', w')."""
+        W = self.video
+        B, C, Fr, Hh, Ww = shape
+        pt, ph, pw = W.config.patch_size
+        S = x.shape[1]
         s0 = n_ctx if n_ctx < S else 0
         xo, te = x[:, s0:], temb[:, s0:]
         shift, scale = (W.scale_shift_table.unsqueeze(0) + te.unsqueeze(2)).chunk(2, dim=2)
@@ -274,23 +316,56 @@ class WVM(nn.Module):
         xo = W.proj_out(xo)
         f_out = (Fr // pt) * (S - s0) // S
         xo = xo.reshape(B, f_out, Hh // ph, Ww // pw, pt, ph, pw, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
-        return kv, xo.flatten(6, 7).flatten(4, 5).flatten(2, 3)
+        return xo.flatten(6, 7).flatten(4, 5).flatten(2, 3)
+
+    def video_stream(self, latents, timestep, text, n_ctx: int, block_causal: bool = True, output: bool = True):
+        """latents (B, C, F, h', w'); timestep (B, S) per token; text (B, L, text_dim).
+        -> (list over layers of current-video (k, v) each (B, n_ctx, Hj, Dh), output or None).
+        output: see `_video_head`."""
+        x, temb, tproj, text_v, rope, mask = self._video_embed(latents, timestep, text, n_ctx, block_causal)
+        kv = []
+        for blk in self.video.blocks:
+            x, k, v = wan_block(blk, x, text_v, tproj, rope, mask)
+            kv.append((k[:, :n_ctx] if n_ctx else k, v[:, :n_ctx] if n_ctx else v))
+        if not output:
+            return kv, None
+        return kv, self._video_head(x, temb, latents.shape, n_ctx)
 
     # -- value stream ---------------------------------------------------------------------------------
     def value_stream(self, values, tau, text, kv):
         """values (B, 1+h) token inputs [prefix, noisy values]; tau (B, 1+h) per-token flow time;
         kv per-layer current-video keys/values -> (B, h, out_dim)."""
+        x, temb, tmod, txt = self._value_embed(values, tau, text)
+        for blk, (k, v) in zip(self.value_blocks, kv):
+            x = blk(x, k, v, txt, tmod)
+        return self._value_head(x, temb)
+
+    def _value_embed(self, values, tau, text):
+        """-> value tokens (B, V, d), flow-time embedding (B, V, d), modulation (B, V, 6, d), text (B, L, d)."""
         x = self.value_in(values.unsqueeze(-1).to(self.value_in.weight.dtype)) + self.value_pos  # (B, V, d)
         B, V, d = x.shape
         t = self.value_time_proj(tau.flatten() * 1000.0)
         temb = self.value_time_emb(t.to(self.value_time_emb.linear_1.weight.dtype)).unflatten(0, (B, V))  # (B, V, d)
         tmod = self.value_time_mod(F.silu(temb)).unflatten(2, (6, d))  # (B, V, 6, d)
-        txt = self.value_text(text)
-        for blk, (k, v) in zip(self.value_blocks, kv):
-            x = blk(x, k, v, txt, tmod)
+        return x, temb, tmod, self.value_text(text)
+
+    def _value_head(self, x, temb):
         shift, scale = (self.value_scale_shift.unsqueeze(0) + temb.unsqueeze(2)).chunk(2, dim=2)
         x = (self.value_norm_out(x.float()) * (1 + scale.squeeze(2)) + shift.squeeze(2)).type_as(x)
         return self.value_out(x[:, 1:])  # drop the prefix token
+
+    def joint_stream(self, latents, timestep, text, n_ctx: int, values=None, tau=None, output: bool = True):
+        """Both streams layer by layer through `joint_layers` (the training path; same numbers as
+        video_stream followed by value_stream). values/tau None: video only.
+        -> (video output or None, value output (B, h, out_dim) or None)."""
+        x, temb, tproj, text_v, rope, mask = self._video_embed(latents, timestep, text, n_ctx)
+        y = vtemb = tmod = txt = None
+        if values is not None:
+            y, vtemb, tmod, txt = self._value_embed(values, tau, text)
+        for layer in self.joint_layers:
+            x, y = layer(x, y, text_v, txt, tproj, tmod, rope, mask, n_ctx)
+        video_out = self._video_head(x, temb, latents.shape, n_ctx) if output else None
+        return video_out, (self._value_head(y, vtemb) if values is not None else None)
 
     def _value_inputs(self, prefix, y_tau, tau):
         B, h = prefix.shape[0], self.cfg.chunk
@@ -303,40 +378,41 @@ class WVM(nn.Module):
         return (Hh // self.cfg.patch_size[1]) * (Ww // self.cfg.patch_size[2])
 
     # -- training -------------------------------------------------------------------------------------
-    def forward(self, frames, values, text, video_loss: bool = True, value_loss: bool = True):
+    def forward(self, frames, values, text, video_loss: bool = True, value_loss: bool = True, noise: dict | None = None):
         """Training losses. frames (B, 2h+1, H, W, 3) uint8; values (B, 1+h): [prefix (possibly
-        randomized), h labels]; text (B, L, text_dim). Returns {"loss", "value", "video"}."""
+        randomized), h labels]; text (B, L, text_dim); noise: `draw_noise(...)` for these B samples
+        (default: drawn here from torch's global RNG). Returns {"value", "video"}."""
         lat = self.encode(frames)  # (B, C, 3, h', w')
         ctx, fut = lat[:, :, 1:2], lat[:, :, 2:3]
         B, n = lat.shape[0], self.tokens_per_frame(lat)
         dev = lat.device
+        head = self.cfg.value_head
+        if noise is None:
+            noise = draw_noise(self.cfg, B, video_loss, value_loss, dev)
         zeros = torch.zeros(B, n, device=dev)
         if video_loss:
-            sigma = torch.rand(B, device=dev)
-            eps_v = torch.randn_like(fut)
+            sigma, eps_v = noise["sigma"].to(dev), noise["eps_video"].to(dev, fut.dtype)
             s = sigma.view(B, 1, 1, 1, 1)
-            lat_in = torch.cat([ctx, (1 - s) * fut + s * eps_v], 2)
+            lat_in = torch.cat([ctx, ((1 - s) * fut + s * eps_v).type_as(fut)], 2)
             ts = torch.cat([zeros, (sigma * 1000).view(B, 1).expand(B, n)], 1)
-            kv, pred = self.video_stream(lat_in, ts, text, n_ctx=n, output=True)
-            l_video = ((pred.float() - (eps_v - fut).float()) ** 2).mean()
         else:
-            grad = any(p.requires_grad for p in self.video.parameters())
-            with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-                kv, _ = self.video_stream(ctx, zeros, text, n_ctx=n, output=False)
-            l_video = torch.zeros((), device=dev)
-        l_value = torch.zeros((), device=dev)
+            lat_in, ts = ctx, zeros
+        values_in = tau = y = eps = None
         if value_loss:
             prefix, y = values[:, 0].float(), values[:, 1:].float()
-            head = self.cfg.value_head
             if head == "flow":
-                tau = torch.rand(B, device=dev)
-                eps = torch.randn_like(y)
+                tau, eps = noise["tau"].to(dev), noise["eps_value"].to(dev)
                 y_tau, _ = heads.flow_interpolate(y, eps, tau)
-                out = self.value_stream(*self._value_inputs(prefix, y_tau, tau), text, kv)
+                values_in, tau = self._value_inputs(prefix, y_tau, tau)
+            else:
+                values_in, tau = self._value_inputs(prefix, torch.zeros_like(y), torch.zeros(B, device=dev))
+        pred, out = self.joint_stream(lat_in, ts, text, n, values_in, tau, output=video_loss)
+        l_video = ((pred.float() - (eps_v - fut).float()) ** 2).mean() if video_loss else torch.zeros((), device=dev)
+        l_value = torch.zeros((), device=dev)
+        if value_loss:
+            if head == "flow":
                 l_value = heads.flow_loss(out[..., 0].float(), y, eps)
             else:
-                out = self.value_stream(*self._value_inputs(prefix, torch.zeros_like(y), torch.zeros(B, device=dev)),
-                                        text, kv)
                 l_value = heads.hl_loss(out, y) if head == "hlgauss" else heads.scalar_loss(out[..., 0], y)
         return {"value": l_value, "video": l_video}
 
@@ -364,6 +440,38 @@ class WVM(nn.Module):
             tau = torch.full((B,), i / steps, device=dev)
             y = y + self.value_stream(*self._value_inputs(prefix, y, tau), text, kv)[..., 0].float() / steps
         return y
+
+
+def draw_noise(cfg: ModelConfig, B: int, video_loss: bool = True, value_loss: bool = True, device="cpu",
+               generator: torch.Generator | None = None) -> dict:
+    """The training noise of B samples, drawn in the order the loss uses it: video flow time sigma (B,)
+    and noise (B, C, 1, h', w'), then value flow time tau (B,) and noise (B, h) (flow head only).
+
+    Drawing it outside the model lets a data-parallel run draw the noise of the global batch once and
+    give each rank its rows, so N processes x batch b compute the same losses and gradients as one
+    process with batch N*b."""
+    H, W = cfg.image_size
+    f = cfg.vae_scale_factor_spatial
+    out = {}
+    if video_loss:
+        out["sigma"] = torch.rand(B, device=device, generator=generator)
+        out["eps_video"] = torch.randn(B, cfg.latent_channels, 1, H // f, W // f, device=device, generator=generator)
+    if value_loss and cfg.value_head == "flow":
+        out["tau"] = torch.rand(B, device=device, generator=generator)
+        out["eps_value"] = torch.randn(B, cfg.chunk, device=device, generator=generator)
+    return out
+
+
+def _drop_joint_aliases(module, state_dict, prefix, local_metadata) -> None:
+    """state_dict names every weight once, canonically (video.blocks.i.*, value_blocks.i.*)."""
+    for k in [k for k in state_dict if k.startswith(prefix + "joint_layers.")]:
+        del state_dict[k]
+
+
+def _joint_aliases_not_missing(module, incompatible_keys) -> None:
+    """The joint layers' weights are loaded through their canonical names."""
+    keep = [k for k in incompatible_keys.missing_keys if ".joint_layers." not in "." + k]
+    incompatible_keys.missing_keys[:] = keep
 
 
 def count_parameters(model: WVM) -> dict:

@@ -5,12 +5,16 @@
 - `vae` (`value_labeling pretrain-vae`): the video VAE as an autoencoder (vae_train.py).
 
 Optimizer per Table A.1: AdamW(0.9, 0.95), weight decay 0, grad clip 1.0, peak lr 1e-4, linear warm-up,
-cosine decay to 0.1x peak; bf16 autocast on GPU. Distributed: launch with torchrun (e.g.
-`torchrun --nproc-per-node 8 -m value_labeling.cli train ...`); `runtime.device` sets up the processes,
-each samples its own windows (seeded by rank), DDP averages the gradients, rank 0 writes checkpoints.
-DDP replicates the model: wvm-5b (fp32 weights + AdamW moments, ~90 GB) needs sharding, which must wrap
-each joint MoT layer in a module of its own (WVM.video_block calls the Wan block's submodules, not the
-block's forward that FSDP hooks).
+cosine decay to 0.1x peak; bf16 autocast on GPU.
+
+Distributed: launch with torchrun (e.g. `torchrun --nproc-per-node 8 -m value_labeling.cli train ...`);
+`runtime.device` sets up the processes. Every process draws the same global batch of N x batch_size
+windows and its noise (seeded by step) and keeps its own rows, so N processes compute the losses and
+gradients of one process with batch N x batch_size; the logged losses are the global batch's.
+`--parallel ddp` replicates the model (DDP averages the gradients, rank 0 writes checkpoints);
+`--parallel fsdp` shards weights, gradients and AdamW moments per joint layer (FSDP2, `sharding.py`:
+bf16 all-gathers and fp32 reduction on GPU; sharded checkpoints under OUT/sharded/, exported to an
+ordinary checkpoint at the end) - wvm-5b's fp32 states alone (~91 GB) fit no 80 GB GPU replicated.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import dataclasses
 import json
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +31,7 @@ import torch
 
 from robodata import atomic
 from value_labeling.wvm.config import ModelConfig, TrainConfig
+from value_labeling.wvm.model import draw_noise
 
 
 def run_train(cfg: TrainConfig) -> Path:
@@ -55,7 +61,8 @@ def run_train(cfg: TrainConfig) -> Path:
     acc = make_accelerator(cfg.device, cfg.precision, find_unused_parameters=video_mode or not video_loss)
     rank, world, device = acc.process_index, acc.num_processes, process_device(acc, cfg.device)
     out = Path(cfg.out)
-    resume_meta = ck.read_meta(out) if (out / "latest.json").is_file() else None
+    fsdp = cfg.parallel == "fsdp"
+    resume_meta = _resume_meta(out, fsdp)
     mcfg = _model_config(cfg, resume_meta)
 
     trajs = load_trajectories(cfg.data.roots, cfg.data.camera, mcfg.target_fps, mcfg.image_size,
@@ -81,11 +88,28 @@ def run_train(cfg: TrainConfig) -> Path:
         for n, p in model.named_parameters():
             if not n.startswith("video."):
                 p.requires_grad_(False)
+    bf16 = acc.mixed_precision == "bf16"
+    own_group = False
+    if fsdp:
+        from value_labeling.wvm.sharding import ensure_process_group, shard_model
+
+        own_group = not torch.distributed.is_initialized()  # one process without torchrun: a 1-rank group
+        rank, world = ensure_process_group(device)
+        shard_model(model, device, mixed_precision=bf16, activation_checkpointing=cfg.activation_checkpointing)
+    else:
+        for layer in model.joint_layers:
+            layer.checkpoint = cfg.activation_checkpointing
     params = [p for p in model.parameters() if p.requires_grad]
     o = cfg.optimizer
     opt = torch.optim.AdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     start, history = 0, []
-    if resume_meta is not None:
+    if resume_meta is not None and fsdp:
+        from value_labeling.wvm.sharding import load_sharded
+
+        start, history = int(resume_meta["step"]), load_sharded(Path(resume_meta["dir"]), model, opt)["history"]
+        if rank == 0:
+            print(f"resuming {out} at step {start}")
+    elif resume_meta is not None:
         from safetensors.torch import load_file
 
         d = Path(resume_meta["dir"])
@@ -96,15 +120,23 @@ def run_train(cfg: TrainConfig) -> Path:
         if rank == 0:
             print(f"resuming {out} at step {start}")
     sched = lambda_lr(opt, cfg.warmup_steps(), steps, cfg.schedule.min_lr_ratio, start=start)
-    net = acc.prepare_model(model, device_placement=False)  # DDP when distributed; bf16 autocast on GPU
+    # DDP when distributed, bf16 autocast on GPU; FSDP2 is applied above, autocast around its forward below.
+    net = model if fsdp else acc.prepare_model(model, device_placement=False)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=fsdp and bf16)
     train_dict = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
     if rank == 0:
         n_tr = sum(p.numel() for p in params)
         print(f"{mcfg.preset}: {len(trajs)} trajectories, {n_tr / 1e6:.2f}M trainable parameters, "
-              f"{world} process(es), device {device}, {'bf16' if acc.mixed_precision == 'bf16' else 'fp32'}")
+              f"{world} process(es), {cfg.parallel}, device {device}, {'bf16' if bf16 else 'fp32'}")
 
     def save(step):
-        if rank == 0:
+        if fsdp:
+            from value_labeling.wvm.sharding import save_sharded
+
+            save_sharded(out, step, model, opt, mcfg, train_dict, cache, history, keep=cfg.keep_checkpoints)
+            if rank == 0:
+                _plot(history, out / "loss_curves.png")
+        elif rank == 0:
             ck.save_checkpoint(out, step, model, opt, mcfg, train_dict, cache, history, keep=cfg.keep_checkpoints)
             _plot(history, out / "loss_curves.png")
             if video_mode:
@@ -115,18 +147,39 @@ def run_train(cfg: TrainConfig) -> Path:
     t0, acc_losses = time.time(), []
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=rank != 0, desc="train")
     for step in bar:
-        rng = np.random.default_rng([cfg.seed, rank, step])
-        torch.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
-        clips, vals, instr = sample_batch(trajs, rng, cfg.batch_size, mcfg.chunk, aug)
-        text = cache.get(instr).to(device)
-        losses = net(clips.to(device), vals.to(device), text, video_loss=video_loss, value_loss=not video_mode)
-        loss = losses["value"] + lam * losses["video"]
+        # The global batch (world x k x batch_size windows and their noise) from one stream per step; this
+        # rank keeps rows [rank*k*b, (rank+1)*k*b) as k micro-batches of b. One process, k = 1: exactly
+        # the former per-process draw.
+        b, k = cfg.batch_size, cfg.grad_accum_steps
+        rng = np.random.default_rng([cfg.seed, 0, step])
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        rows = slice(rank * k * b, (rank + 1) * k * b)
+        clips, vals, instr = sample_batch(trajs, rng, world * k * b, mcfg.chunk, aug, rows=rows)
+        gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step)
+        noise = {n: v[rows] for n, v in draw_noise(mcfg, world * k * b, video_loss, not video_mode,
+                                                   device, gen).items()}
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        logged = torch.zeros(3, device=device)
+        for i in range(k):  # mean loss over the micro-batches: the gradient of the global batch's mean
+            mb = slice(i * b, (i + 1) * b)
+            # DDP reduces gradients once, after the last micro-batch (FSDP reduce-scatters each one: its
+            # sharded gradients accumulate without unsharded copies of all layers).
+            sync = nullcontext() if i == k - 1 or not hasattr(net, "no_sync") else net.no_sync()
+            with sync:
+                with autocast:
+                    losses = net(clips[mb].to(device), vals[mb].to(device), cache.get(instr[mb]).to(device),
+                                 video_loss=video_loss, value_loss=not video_mode,
+                                 noise={n: v[mb] for n, v in noise.items()})
+                loss = (losses["value"] + lam * losses["video"]) / k
+                loss.backward()
+            logged += torch.stack([loss.detach() * k, losses["value"].detach(), losses["video"].detach()]).float() / k
         gnorm = torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
         opt.step()
         sched.step()
-        acc_losses.append([loss.item(), losses["value"].item(), losses["video"].item(), float(gnorm)])
+        if world > 1:  # the global batch's mean losses (equal batch per rank)
+            torch.distributed.all_reduce(logged)
+            logged /= world
+        acc_losses.append([*logged.tolist(), float(gnorm)])
         if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
             a = np.mean(acc_losses, 0)
             acc_losses = []
@@ -136,12 +189,39 @@ def run_train(cfg: TrainConfig) -> Path:
             bar.set_postfix(loss=f"{a[0]:.4f}", value=f"{a[1]:.4f}", video=f"{a[2]:.4f}")
         if (step + 1) % cfg.save_every == 0 and step + 1 < steps:
             save(step + 1)
-    if start < steps or not (out / "latest.json").is_file():
+    if start < steps or resume_meta is None:
         save(steps)
+    if fsdp and rank == 0 and (not (out / "latest.json").is_file() or ck.read_meta(out)["step"] != steps):
+        from value_labeling.wvm.sharding import export_consolidated
+
+        export_consolidated(out, keep=cfg.keep_checkpoints)
+        if video_mode:
+            export_video_model(ck.load_model(out)[0], out)
     acc.wait_for_everyone()
+    if fsdp:
+        torch.distributed.barrier()
+        if own_group:
+            torch.distributed.destroy_process_group()
     if rank == 0:
         print(f"saved {out} (loss curves: {out / 'loss_curves.png'})")
     return out
+
+
+def _resume_meta(out: Path, fsdp: bool) -> dict | None:
+    """The checkpoint a rerun resumes from: OUT/sharded/latest.json with --parallel fsdp, else OUT/latest.json."""
+    from value_labeling.wvm import checkpoint as ck
+    from value_labeling.wvm.sharding import SHARDED_DIR, latest_sharded, read_sharded_meta
+
+    if fsdp:
+        d = latest_sharded(out)
+        if d is None and (out / "latest.json").is_file():
+            raise ValueError(f"{out} holds a run trained with --parallel ddp; resume it with --parallel ddp "
+                             f"(or use another --out)")
+        return read_sharded_meta(d) if d is not None else None
+    if (out / SHARDED_DIR / "latest.json").is_file():
+        raise ValueError(f"{out} holds a run trained with --parallel fsdp; resume it with --parallel fsdp "
+                         f"(or use another --out)")
+    return ck.read_meta(out) if (out / "latest.json").is_file() else None
 
 
 def _model_config(cfg: TrainConfig, resume_meta: dict | None) -> ModelConfig:

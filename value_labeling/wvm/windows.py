@@ -132,6 +132,12 @@ class Augment:
 
 def sample_window(ep: EpisodeData, h: int, rng: np.random.Generator, aug: Augment) -> tuple[np.ndarray, np.ndarray, str]:
     """One training sample: clip (2h+1, H, W, 3) uint8, values (1+h,) float32 [prefix, h labels]."""
+    idx, vals, instruction = sample_window_index(ep, h, rng, aug)
+    return ep.frames[idx], vals, instruction
+
+
+def sample_window_index(ep: EpisodeData, h: int, rng: np.random.Generator, aug: Augment):
+    """`sample_window` without reading the frames: (frame indices (2h+1,), values (1+h,), instruction)."""
     n = len(ep.frames)
     step = ep.fps / ep.target_fps
     # The current frames [base+step, base+h*step] cover the episode: from the first chunk (its prefix
@@ -143,22 +149,25 @@ def sample_window(ep: EpisodeData, h: int, rng: np.random.Generator, aug: Augmen
         idx = idx[::-1]
     elif u < aug.rewind_ratio + aug.plateau_ratio:  # plateau: one frame held over the clip
         idx = np.full_like(idx, idx[rng.integers(0, len(idx))])
-    clip = ep.frames[idx]
     vals = ep.values[idx[: h + 1]].copy()  # prefix + current labels
     if rng.random() < aug.prefix_p:
         vals[0] = rng.random()
-    return clip, vals.astype(np.float32), ep.instruction
+    return idx, vals.astype(np.float32), ep.instruction
 
 
-def sample_batch(trajs: list[EpisodeData], rng: np.random.Generator, batch: int, h: int, aug: Augment = Augment()):
+def sample_batch(trajs: list[EpisodeData], rng: np.random.Generator, batch: int, h: int, aug: Augment = Augment(),
+                 rows: slice | None = None):
     """-> clips (B, 2h+1, H, W, 3) uint8 tensor, values (B, 1+h) float32 tensor, instructions.
 
-    Episodes are drawn in proportion to their length (uniform over windows)."""
+    Episodes are drawn in proportion to their length (uniform over windows). `rows`: draw the whole
+    batch but return (and read the frames of) only these samples - one data-parallel rank's share of
+    the global batch."""
     import torch
 
     w = np.array([max(len(e.frames), 1) for e in trajs], dtype=np.float64)
     pick = rng.choice(len(trajs), size=batch, p=w / w.sum())
-    items = [sample_window(trajs[i], h, rng, aug) for i in pick]
+    items = [(i, *sample_window_index(trajs[i], h, rng, aug)) for i in pick][rows or slice(None)]
+    items = [(trajs[i].frames[idx], v, s) for i, idx, v, s in items]
     clips = torch.from_numpy(np.stack([c for c, _, _ in items]))
     vals = torch.from_numpy(np.stack([v for _, v, _ in items]))
     return clips, vals, [s for _, _, s in items]
