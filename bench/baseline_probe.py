@@ -136,6 +136,9 @@ def main() -> None:
            for f in [features(np.zeros(len(row["idx"])), row)] if "retreat_step_gt" in f]
     if gts:
         lines += ["", f"Ground-truth retreat_step: mean {np.mean(gts):+.3f} over {len(gts)} retries."]
+    lines += ["", "end_value: the last value; end_step: last minus second-to-last; end_drop_frac: share of trajectories "
+              "whose last value drops by more than 0.05 (all three over every trajectory); stall_climb: rise across a "
+              "hesitation segment; stall_bias: mean error inside it; retreat_step: change across a retry segment."]
     result["table_md"] = "\n".join(lines[6:])
     lines += ["", "Example curves: " + ", ".join(f"`baseline_probe_{mode}.png`" for mode in ("expert", "hesitation", "retry"))]
     write_results_json(out, result)
