@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from runtime.cli import run_subcommands
 from value_labeling.annotate.config import AnnotateConfig
+from value_labeling.baselines.config import TrainBaselineConfig
 from value_labeling.bench.config import BenchConfig, ModelsConfig
 from value_labeling.wvm.config import MODE_DEFAULTS
 
@@ -24,6 +25,9 @@ COMMANDS: dict[str, tuple] = {
                        "Video-only world-model pretraining: the Wan video DiT alone, future-latent flow matching. "
                        "The output directory is a diffusers-format Wan directory (transformer/ and vae/), usable "
                        "as `train --video-model DIR`."),
+    "train-baseline": (TrainBaselineConfig, "value_labeling.baselines.train:run_train_baseline",
+                       "Train a learned baseline value model (a small CNN regressing progress from one frame, or "
+                       "the last second of frames, plus a task embedding); the output loads as --model RUN."),
     "annotate": (AnnotateConfig, "value_labeling.annotate.app:run_annotate"),
 }
 

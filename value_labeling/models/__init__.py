@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from value_labeling.baselines import is_baseline_checkpoint, load_baseline_checkpoint, shipped_models
 from value_labeling.models.default import default_checkpoint_exists, load_default_model
 from value_labeling.models.reference import TimeModel
 from value_labeling.wvm import is_wvm_checkpoint, load_wvm_checkpoint
@@ -54,10 +55,12 @@ DEFAULT_MODEL = "default"
 VALUE_MODELS: dict[str, Callable[[], ValueModel]] = {"time": TimeModel}
 if default_checkpoint_exists():  # a trimmed install without the weights falls back to `time`
     VALUE_MODELS[DEFAULT_MODEL] = load_default_model
+VALUE_MODELS.update(shipped_models())  # learned baselines beside the default: baseline-frame, baseline-temporal
 
 #: (predicate(path) -> bool, loader(path) -> ValueModel), tried in order for filesystem paths.
 CHECKPOINT_LOADERS: list[tuple[Callable[[Path], bool], Callable[[Path], ValueModel]]] = [
     (is_wvm_checkpoint, load_wvm_checkpoint),
+    (is_baseline_checkpoint, load_baseline_checkpoint),
 ]
 
 

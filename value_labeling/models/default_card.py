@@ -13,8 +13,10 @@ from robodata import atomic
 from value_labeling.models.default import DEFAULT_DIR
 
 
-def write_model_card(bench: dict | None = None) -> Path:
-    """MODEL_CARD.md beside the shipped weights: data, steps, wall time and (once scored) bench scores."""
+def write_model_card(bench: dict | None = None, headline_md: str | None = None, probe: dict | None = None) -> Path:
+    """MODEL_CARD.md beside the shipped weights: data, steps, wall time and (once scored) bench scores,
+    with the learned baselines beside it when the bench script passes its headline tables (`headline_md`,
+    value_labeling.bench.headline) and `probe`, the result of bench/baseline_probe.py (why they differ)."""
     b = json.loads((DEFAULT_DIR / "build.json").read_text())
     meta = json.loads((DEFAULT_DIR / "wvm.json").read_text())
     size = sum(f.stat().st_size for f in DEFAULT_DIR.glob("*.safetensors")) / 2**20
@@ -92,5 +94,30 @@ def write_model_card(bench: dict | None = None) -> Path:
                       "(`value_labeling pretrain-vae`, 0.21 / 0.09 / 0.81) did not help against 0.18 / -0.01 / 0.82.",
                       "- Untested: larger frames (the data here is rendered at 64x64; 128x128 means re-rendering it) "
                       "and much longer training."]
+    if headline_md:
+        lines += baseline_lines(headline_md, probe)
     atomic.write_text(DEFAULT_DIR / "MODEL_CARD.md", "\n".join(lines) + "\n")
     return DEFAULT_DIR / "MODEL_CARD.md"
+
+
+def baseline_lines(headline_md: str, probe: dict | None = None) -> list[str]:
+    """The card's comparison with the learned baselines (issue 21), around the bench's headline tables."""
+    from value_labeling.baselines import SHIPPED
+
+    lines = ["", "## Beside learned baselines", "",
+             "Small CNNs trained on this model's data (its seeds, camera and labels t/(T-1)) by "
+             "`python -m bench.build_baselines` (`value_labeling train-baseline`); they ship as `baseline-frame` "
+             "(one frame + task embedding) and `baseline-temporal` (the last second: 3 frames at 2 fps). "
+             "From bench/results/robosuite_bench.json:", ""]
+    for name, d in SHIPPED.items():
+        if (d / "build.json").is_file():
+            b = json.loads((d / "build.json").read_text())
+            lines.append(f"- `{name}`: {b['data']['expert_demonstrations']}, {b['steps']} steps, batch {b['batch_size']}, "
+                         f"{b['wall_time_s']['train'] / 60:.1f} min on {b['machine']}.")
+    lines += ["", headline_md, "",
+              "The default stays this WVM: it is the method this toolkit implements. A baseline that wins a metric "
+              "shows where the WVM recipe at this scale falls short."]
+    if probe is not None:
+        lines += ["", f"Why, from the value curves (bench/results/baseline_probe.md, `{probe['command']}`):", "",
+                  probe["table_md"]]
+    return lines

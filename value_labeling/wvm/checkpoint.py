@@ -31,6 +31,15 @@ FORMAT = "wvm-checkpoint-v1"
 
 def save_checkpoint(out: Path, step: int, model, optimizer, mcfg: ModelConfig, train_cfg: dict, text_cache,
                     history: list, keep: int = 2) -> Path:
+    meta = {"format": FORMAT, "step": step, "model": mcfg.to_dict(), "train": train_cfg}
+    return write_step(out, step, model, optimizer, text_cache, history, ("wvm.json", meta), ("latest.json", {}), keep)
+
+
+def write_step(out: Path, step: int, model, optimizer, text_cache, history: list, meta: tuple[str, dict],
+               pointer: tuple[str, dict], keep: int = 2) -> Path:
+    """OUT/checkpoints/step_N (weights, optimizer, text cache, history, meta = (file name, JSON)) written
+    under a temporary name and renamed into place, then the pointer file OUT/<pointer[0]> (its JSON plus
+    step and path) replaced; keeps the newest `keep` steps. Shared by every trainer with this layout."""
     from safetensors.torch import save_file
 
     out = Path(out)
@@ -49,9 +58,8 @@ def save_checkpoint(out: Path, step: int, model, optimizer, mcfg: ModelConfig, t
             (tmp / "optimizer.json").write_text(json.dumps({"param_groups": osd["param_groups"]}))
         text_cache.save(tmp)
         (tmp / "history.json").write_text(json.dumps(history))
-        (tmp / "wvm.json").write_text(json.dumps({"format": FORMAT, "step": step, "model": mcfg.to_dict(),
-                                                  "train": train_cfg}, indent=1, default=str))
-    atomic.write_text(out / "latest.json", json.dumps({"step": step, "path": f"checkpoints/{final.name}"}))
+        (tmp / meta[0]).write_text(json.dumps(meta[1], indent=1, default=str))
+    atomic.write_text(out / pointer[0], json.dumps({**pointer[1], "step": step, "path": f"checkpoints/{final.name}"}))
     olds = sorted(p for p in ckdir.glob("step_*") if p != final)
     for p in olds[: max(0, len(olds) - (keep - 1))]:
         shutil.rmtree(p, ignore_errors=True)
@@ -121,9 +129,13 @@ def load_model(path: Path, device="cpu", expect_preset: str | None = None):
 
 
 def load_optimizer_state(d: Path, optimizer) -> None:
+    read_optimizer_state(resolve(d), optimizer)
+
+
+def read_optimizer_state(d: Path, optimizer) -> None:
+    """Restore AdamW moments and param groups from step directory `d` (written by write_step)."""
     from safetensors.torch import load_file
 
-    d = resolve(d)
     groups = json.loads((d / "optimizer.json").read_text())["param_groups"]
     flat = load_file(str(d / "optimizer.safetensors"))
     state: dict = {}
