@@ -398,8 +398,18 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
             say(f"values: {root.name} (default model, ground truth, time)")
             label(root)
             timings[f"label/{root.name}"] = time.perf_counter() - t0
-    taus = {task: choose_tau(cfg, roots[task]) for task in cfg.tasks}
-    quality = {task: value_quality(roots[task]) for task in cfg.tasks}
+    taus, quality = {}, {}
+    for task in cfg.tasks:  # cached: reading every value column three times costs minutes on a loaded machine
+        path = cfg.work / "analysis" / f"{task}.json"
+        key = {"episodes": cfg.episodes, "chunk_length": cfg.chunk_length, "clip": cfg.clip, "tau": cfg.tau}
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached is None or cached["key"] != key:
+            cached = {"key": key, "tau": choose_tau(cfg, roots[task]), "quality": value_quality(roots[task])}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(cached, indent=2))
+            os.replace(tmp, path)
+        taus[task], quality[task] = cached["tau"], cached["quality"]
     limits = {task: time_limit(cfg, roots[task]) for task in cfg.tasks}
     for task in cfg.tasks:
         say(f"{task}: rollout limit {limits[task]} control steps; tau {taus[task]['tau']:.2f} ({taus[task]['rule']}); clipped fraction at tau=10: "
