@@ -358,14 +358,15 @@ def plot(result: dict, path: Path) -> None:
         for x, g in zip(xs, [g for g in groups if (result["average"].get(arm) if g == "average"
                                                    else result["tasks"][g].get(arm)) is not None]):
             c = result["average"][arm] if g == "average" else result["tasks"][g][arm]
-            ax.text(x, 1, f"{c['successes']}/{c['trials']}", rotation=90, ha="center", va="bottom", fontsize=7)
+            ax.text(x, 100 * c["wilson95"][1] + 1, f"{c['successes']}/{c['trials']}", rotation=90, ha="center",
+                    va="bottom", fontsize=7)
     ax.set_xticks(range(len(groups)), groups)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 110)
     ax.set_ylabel("success rate (%)")
     ax.set_xlabel("task")
     ax.set_title("Suboptimal-only fine-tuning, state-only ACT: success per arm\n"
                  "(successes/trials on each bar; error bars: 95% Wilson interval)", fontsize=10)
-    ax.legend(title="arm", ncol=3, fontsize=8, loc="upper right")
+    ax.legend(title="arm", ncol=3, fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
