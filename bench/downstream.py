@@ -333,6 +333,26 @@ def write_markdown(result: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def readme_snippet(result: dict) -> str:
+    """The README's downstream table and evidence lines, generated from the results (no typed figures)."""
+    md = Path(result["md"]).read_text().splitlines()
+    start = next(i for i, line in enumerate(md) if line.startswith("| task |"))
+    end = next(i for i in range(start, len(md)) if md[i].startswith("| average |"))
+    lines = [f"From `bench/results/downstream.md` (`{result['command']}`; {result['sizes']['text']}):", ""]
+    lines += md[start:end + 1] + [""]
+    for task, t in result["tau"].items():
+        q = result["value_quality"][task]
+        lines.append(f"- {task}: τ = {t['tau']:.2f}; Δ of the default model q10/q50/q90 = "
+                     + " / ".join(f"{v:.3f}" for v in t["delta_q10_q50_q90"])
+                     + f"; AWR weight coefficient of variation {t['value']['weight_cv']:.2f} (ground truth "
+                     f"{t['value_gt']['weight_cv']:.2f}, time {t['value_time']['weight_cv']:.2f}); at τ = 10, "
+                     f"{t['value']['clipped_fraction_at_tau10']:.0%} of the chunks would sit at the clip; per-frame "
+                     f"RMSE against the ground truth: default model {q['value']['rmse_vs_gt']:.3f}, time "
+                     f"{q['value_time']['rmse_vs_gt']:.3f} (Pearson r {q['value']['pearson_vs_gt']:.3f} vs "
+                     f"{q['value_time']['pearson_vs_gt']:.3f}).")
+    return "\n".join(lines)
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -465,6 +485,8 @@ def write_results(cfg, command, runs, taus, quality, weights, timings, t_start, 
         os.replace(tmp, out.with_suffix(".json"))
         write_markdown(result, out.with_suffix(".md"))
         plot(result, out.with_suffix(".png"))
+        result["md"] = str(out.with_suffix(".md"))
+        out.with_name(out.name + "_readme.md").write_text(readme_snippet(result) + "\n")
     return result
 
 
