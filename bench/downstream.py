@@ -194,16 +194,21 @@ def choose_tau(cfg: DownstreamConfig, roots: list[Path]) -> dict:
     return info
 
 
-def value_quality(roots: list[Path]) -> dict:
+def value_quality(roots: list[Path], H: int) -> dict:
     """How close the default model's values are to the ground-truth curves (per frame), and Δ agreement."""
     from policy_ft.data import read_frame_columns
 
     out = {}
+    g = np.concatenate([read_frame_columns(r, "value_gt")[2] for r in roots])
+    dg = deltas(roots, "value_gt", H)
     for col in ("value", "value_time"):
         v = np.concatenate([read_frame_columns(r, col)[2] for r in roots])
-        g = np.concatenate([read_frame_columns(r, "value_gt")[2] for r in roots])
+        d = deltas(roots, col, H)
         out[col] = {"rmse_vs_gt": float(np.sqrt(np.mean((v - g) ** 2))),
-                    "pearson_vs_gt": float(np.corrcoef(v, g)[0, 1])}
+                    "pearson_vs_gt": float(np.corrcoef(v, g)[0, 1]),
+                    # what AWR and the filters see: the chunk advantage, against the ground truth's
+                    "delta_pearson_vs_gt": float(np.corrcoef(d, dg)[0, 1]),
+                    "delta_sign_agreement": float(np.mean((d >= 0) == (dg >= 0)))}
     return out
 
 
@@ -326,10 +331,13 @@ def write_markdown(result: dict, path: Path) -> None:
                      + " | " + " / ".join(f"{t[c]['clipped_fraction_at_tau10']:.2f}" for c in cols)
                      + " | " + " / ".join(f"{t[c]['weight_cv']:.2f}" for c in cols) + " |")
     lines += ["", "Value quality of the training data (per frame, against the ground-truth curves):", "",
-              "| task | default model RMSE | default model Pearson r | time RMSE | time Pearson r |", "|---|---|---|---|---|"]
+              "| task | default model RMSE | default model Pearson r | time RMSE | time Pearson r | Δ Pearson r: model / time "
+              "| Δ sign agreement: model / time |", "|---|---|---|---|---|---|---|"]
     for task, q in result["value_quality"].items():
         lines.append(f"| {task} | {q['value']['rmse_vs_gt']:.3f} | {q['value']['pearson_vs_gt']:.3f} | "
-                     f"{q['value_time']['rmse_vs_gt']:.3f} | {q['value_time']['pearson_vs_gt']:.3f} |")
+                     f"{q['value_time']['rmse_vs_gt']:.3f} | {q['value_time']['pearson_vs_gt']:.3f} | "
+                     f"{q['value']['delta_pearson_vs_gt']:.3f} / {q['value_time']['delta_pearson_vs_gt']:.3f} | "
+                     f"{q['value']['delta_sign_agreement']:.2f} / {q['value_time']['delta_sign_agreement']:.2f} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -349,7 +357,10 @@ def readme_snippet(result: dict) -> str:
                      f"{t['value']['clipped_fraction_at_tau10']:.0%} of the chunks would sit at the clip; per-frame "
                      f"RMSE against the ground truth: default model {q['value']['rmse_vs_gt']:.3f}, time "
                      f"{q['value_time']['rmse_vs_gt']:.3f} (Pearson r {q['value']['pearson_vs_gt']:.3f} vs "
-                     f"{q['value_time']['pearson_vs_gt']:.3f}).")
+                     f"{q['value_time']['pearson_vs_gt']:.3f}); Pearson r of Δ against the ground truth's Δ: default model "
+                     f"{q['value']['delta_pearson_vs_gt']:.3f}, time {q['value_time']['delta_pearson_vs_gt']:.3f}; sign of Δ "
+                     f"agrees with the ground truth's on {q['value']['delta_sign_agreement']:.0%} of the chunks "
+                     f"(time {q['value_time']['delta_sign_agreement']:.0%}).")
     return "\n".join(lines)
 
 
@@ -422,10 +433,11 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
     taus, quality = {}, {}
     for task in cfg.tasks:  # cached: reading every value column three times costs minutes on a loaded machine
         path = cfg.work / "analysis" / f"{task}.json"
-        key = {"episodes": cfg.episodes, "chunk_length": cfg.chunk_length, "clip": cfg.clip, "tau": cfg.tau}
+        key = {"episodes": cfg.episodes, "chunk_length": cfg.chunk_length, "clip": cfg.clip, "tau": cfg.tau, "v": 2}
         cached = json.loads(path.read_text()) if path.is_file() else None
         if cached is None or cached["key"] != key:
-            cached = {"key": key, "tau": choose_tau(cfg, roots[task]), "quality": value_quality(roots[task])}
+            cached = {"key": key, "tau": choose_tau(cfg, roots[task]),
+                      "quality": value_quality(roots[task], cfg.chunk_length)}
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(cached, indent=2))
