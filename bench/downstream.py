@@ -383,8 +383,8 @@ def plot(result: dict, path: Path) -> None:
                 continue
             xs.append(g + (i - (len(arms) - 1) / 2) * width)
             ys.append(100 * c["rate"] if "rate" in c else 100 * c["successes"] / c["trials"])
-            lo.append(ys[-1] - 100 * c["wilson95"][0])
-            hi.append(100 * c["wilson95"][1] - ys[-1])
+            lo.append(max(0.0, ys[-1] - 100 * c["wilson95"][0]))  # Wilson's bound at 0/n can be ~1e-17
+            hi.append(max(0.0, 100 * c["wilson95"][1] - ys[-1]))
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, color=colors(i), label=arm, error_kw={"lw": 0.8})
         for x, g in zip(xs, [g for g in groups if (result["average"].get(arm) if g == "average"
                                                    else result["tasks"][g].get(arm)) is not None]):
