@@ -29,9 +29,16 @@ Every stage is cached under --work and a rerun resumes where the last one stoppe
 6. results: bench/results/downstream.{json,md,png}: successes / trials with 95% Wilson intervals per arm and
    task (and per seed), mean control steps to success over the successful trials, the weight statistics.
 
-Sizes (the defaults below) were chosen from a measured arm-seed on this 2-core shared machine so that the
-whole run fits in about 80 minutes under nice -n 10, and so that plain BC lands between 0 and 100%; the
-results file repeats them. A GPU run would scale --episodes, --steps and the policy size up, and could put
+Sizes (the defaults below). Measured first on this 2-core machine with one thread: a tiny-ACT step of batch 64
+costs ~33 ms and a failed 20 s Lift rollout ~1-2 s of CPU, so one arm-seed (1000 steps + 25 trials) is ~1.5 CPU
+minutes and the 36 arm-seeds of 3 tasks about an hour of one core: 1000 steps (not the paper's 5000), batch 64,
+40 + 40 episodes per task (the feasibility run put BC on 80 Lift episodes at 20-60%), 25 trials per training
+seed, and a rollout limit of twice the longest training episode (a policy not done by then is stuck; failed
+trials then cost less than the task horizon). BC on Lift landed between 0 and 100% (the results say where).
+The machine was shared at a load far above that plan (this run got a few percent of a core for most of its
+time), so only part of the grid finished: every stage is cached, and rerunning the same command completes it.
+Slices of the grid can run as separate processes on one --work (`--tasks lift --seeds 0 --arms awr`), and
+`--report-only` gathers them. A GPU run would scale --episodes, --steps and the policy size up, and could put
 the wrist images back into the policy (image inputs need the rendered rollouts this CPU run avoids).
 """
 
