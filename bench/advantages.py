@@ -76,12 +76,22 @@ def bench_scale(frames: int, episodes: int, repeats: int) -> dict:
     values, ep = synthetic_progress(frames, episodes, seed=0)
     seconds, out = time_best(lambda: ours(values, ep), repeats)
     w = out["awr"]
-    print(f"[scale] {frames:,} frames / {episodes:,} episodes: delta + binary + percentile + AWR in "
-          f"{seconds:.3f} s (best of {repeats}); kappa(top {KEEP:.0%}) = {out['kappa']:+.4f}, "
-          f"AWR weight mean {w.mean():.3f}")
-    return {"frames": frames, "episodes": episodes, "chunk_length": H, "seconds": seconds, "repeats": repeats,
-            "target_seconds": 5.0, "meets_target": seconds < 5.0,
-            "frames_per_second": frames / seconds, "kappa_top70": out["kappa"]}
+    print(
+        f"[scale] {frames:,} frames / {episodes:,} episodes: delta + binary + percentile + AWR in "
+        f"{seconds:.3f} s (best of {repeats}); kappa(top {KEEP:.0%}) = {out['kappa']:+.4f}, "
+        f"AWR weight mean {w.mean():.3f}"
+    )
+    return {
+        "frames": frames,
+        "episodes": episodes,
+        "chunk_length": H,
+        "seconds": seconds,
+        "repeats": repeats,
+        "target_seconds": 5.0,
+        "meets_target": seconds < 5.0,
+        "frames_per_second": frames / seconds,
+        "kappa_top70": out["kappa"],
+    }
 
 
 def bench_vs_rabc(frames: int, episodes: int, rabc_batch: int, repeats: int) -> dict:
@@ -95,9 +105,17 @@ def bench_vs_rabc(frames: int, episodes: int, rabc_batch: int, repeats: int) -> 
     values, ep = synthetic_progress(frames, episodes, seed=1)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "progress.parquet"
-        pq.write_table(pa.table({"index": np.arange(frames, dtype=np.int64), "episode_index": ep,
-                                 "frame_index": np.zeros(frames, dtype=np.int64),
-                                 "progress_sparse": values}), path)
+        pq.write_table(
+            pa.table(
+                {
+                    "index": np.arange(frames, dtype=np.int64),
+                    "episode_index": ep,
+                    "frame_index": np.zeros(frames, dtype=np.int64),
+                    "progress_sparse": values,
+                }
+            ),
+            path,
+        )
 
         def run_ours():
             df = pl.read_parquet(path, columns=["index", "episode_index", "progress_sparse"])
@@ -121,19 +139,28 @@ def bench_vs_rabc(frames: int, episodes: int, rabc_batch: int, repeats: int) -> 
     max_diff = float(np.abs(rabc_delta - out["delta"]).max())
     t_rabc = t_init + t_batches
     res = {
-        "frames": frames, "episodes": episodes, "chunk_length": H, "rabc_chunk_size": H - 1,
+        "frames": frames,
+        "episodes": episodes,
+        "chunk_length": H,
+        "rabc_chunk_size": H - 1,
         "rabc_batch": rabc_batch,
-        "lerobot_init_seconds": t_init, "lerobot_batch_weights_seconds": t_batches,
+        "lerobot_init_seconds": t_init,
+        "lerobot_batch_weights_seconds": t_batches,
         "lerobot_total_seconds": t_rabc,
-        "ours_total_seconds": t_ours, "ours_compute_seconds": t_ours_compute,
-        "speedup_total": t_rabc / t_ours, "speedup_weights_only": t_batches / t_ours_compute,
-        "target_speedup": 50.0, "meets_target": t_rabc / t_ours >= 50.0,
+        "ours_total_seconds": t_ours,
+        "ours_compute_seconds": t_ours_compute,
+        "speedup_total": t_rabc / t_ours,
+        "speedup_weights_only": t_batches / t_ours_compute,
+        "target_speedup": 50.0,
+        "meets_target": t_rabc / t_ours >= 50.0,
         "max_abs_delta_difference": max_diff,
     }
-    print(f"[vs lerobot] {frames:,} frames: RABCWeights init {t_init:.2f} s + batch weights {t_batches:.2f} s = "
-          f"{t_rabc:.2f} s; ours (read + delta + 3 weightings) {t_ours:.3f} s -> {res['speedup_total']:.0f}x; "
-          f"weights alone {t_batches:.2f} s vs {t_ours_compute:.3f} s -> {res['speedup_weights_only']:.0f}x; "
-          f"max |delta difference| {max_diff:.2e}")
+    print(
+        f"[vs lerobot] {frames:,} frames: RABCWeights init {t_init:.2f} s + batch weights {t_batches:.2f} s = "
+        f"{t_rabc:.2f} s; ours (read + delta + 3 weightings) {t_ours:.3f} s -> {res['speedup_total']:.0f}x; "
+        f"weights alone {t_batches:.2f} s vs {t_ours_compute:.3f} s -> {res['speedup_weights_only']:.0f}x; "
+        f"max |delta difference| {max_diff:.2e}"
+    )
     return res
 
 
@@ -142,9 +169,12 @@ def write_results(res: dict, command: str) -> None:
     (RESULTS / "advantages.json").write_text(json.dumps(res, indent=2))
     s, r = res["scale"], res["vs_lerobot"]
     md = [
-        "# Chunk advantages and weights (curate/advantage_math.py)", "",
-        f"Command: `{command}` on {res['machine']}", "",
-        "| workload | ours | lerobot 0.4.4 RABCWeights | ratio | target |", "|---|---|---|---|---|",
+        "# Chunk advantages and weights (curate/advantage_math.py)",
+        "",
+        f"Command: `{command}` on {res['machine']}",
+        "",
+        "| workload | ours | lerobot 0.4.4 RABCWeights | ratio | target |",
+        "|---|---|---|---|---|",
         f"| delta (E.4) + binary + top-70% + AWR weights, {s['frames']:,} frames / {s['episodes']:,} episodes "
         f"| {s['seconds']:.2f} s | — | — | < 5 s: {'met' if s['meets_target'] else 'NOT met'} |",
         f"| same 1M frames from one Parquet file, end to end (read + delta + weights) "
@@ -176,16 +206,30 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-write", action="store_true", help="print only (for quick checks)")
     a = p.parse_args()
-    res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                      f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
-           "scale": bench_scale(a.frames, a.episodes, a.repeats),
-           "vs_lerobot": bench_vs_rabc(a.rabc_frames, a.rabc_episodes, a.rabc_batch, a.repeats)}
+    res = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+        "scale": bench_scale(a.frames, a.episodes, a.repeats),
+        "vs_lerobot": bench_vs_rabc(a.rabc_frames, a.rabc_episodes, a.rabc_batch, a.repeats),
+    }
     if not a.no_write:
         cmd = "OMP_NUM_THREADS=1 .venv/bin/python -m bench.advantages"
-        defaults = {"--frames": 10_000_000, "--episodes": 20_000, "--rabc-frames": 1_000_000,
-                    "--rabc-episodes": 2_000, "--rabc-batch": 256, "--repeats": 3}
-        got = {"--frames": a.frames, "--episodes": a.episodes, "--rabc-frames": a.rabc_frames,
-               "--rabc-episodes": a.rabc_episodes, "--rabc-batch": a.rabc_batch, "--repeats": a.repeats}
+        defaults = {
+            "--frames": 10_000_000,
+            "--episodes": 20_000,
+            "--rabc-frames": 1_000_000,
+            "--rabc-episodes": 2_000,
+            "--rabc-batch": 256,
+            "--repeats": 3,
+        }
+        got = {
+            "--frames": a.frames,
+            "--episodes": a.episodes,
+            "--rabc-frames": a.rabc_frames,
+            "--rabc-episodes": a.rabc_episodes,
+            "--rabc-batch": a.rabc_batch,
+            "--repeats": a.repeats,
+        }
         cmd += "".join(f" {k} {v}" for k, v in got.items() if v != defaults[k])
         write_results(res, cmd)
 

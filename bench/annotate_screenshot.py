@@ -20,8 +20,16 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def iou(a0, a1, b0, b1) -> float:
@@ -44,8 +52,11 @@ def main() -> None:
     from value_labeling.annotate.config import AnnotateConfig
 
     src = args.work / "lift_hesitation"
-    run_generate(GenerateConfig(out=src, task="lift", mode="hesitation", episodes=args.episodes, seed=0,
-                                image_size=128, workers=0))  # resumes: a rerun generates nothing
+    run_generate(
+        GenerateConfig(
+            out=src, task="lift", mode="hesitation", episodes=args.episodes, seed=0, image_size=128, workers=0
+        )
+    )  # resumes: a rerun generates nothing
     truth = {r["episode_index"]: r for r in read_annotations(src)}
     ds = args.work / "session"
     if ds.exists():
@@ -75,8 +86,10 @@ def main() -> None:
 
         def open_episode(ep: int):
             page.click(f'#episodes li[data-ep="{ep}"]')
-            page.wait_for_function(f"() => annotator.S.ep === {ep} && annotator.S.proposal !== null && "
-                                   f"annotator.S.loaded === {truth[ep]['T']}")
+            page.wait_for_function(
+                f"() => annotator.S.ep === {ep} && annotator.S.proposal !== null && "
+                f"annotator.S.loaded === {truth[ep]['T']}"
+            )
 
         open_episode(0)
         page.mouse.click(*at(truth[0]["m"] + 0.5, "axis"))
@@ -112,14 +125,24 @@ def main() -> None:
     print(f"wrote {out}; episode {shown} shown with accepted {accepted}")
 
     command = f"    nice -n 10 .venv/bin/python -m bench.annotate_screenshot --episodes {args.episodes}"
-    about = (f"Dataset: `robosuite_eval generate --task lift --mode hesitation --episodes {args.episodes} --seed 0 "
-             f"--image-size 128`, annotation table removed. Proposals: {session.proposer.source} (default rule of "
-             "`curate flag`). The page shows the agentview camera; the model reads its training camera. "
-             "Truth is the generator's own stall [m, n], which the page does not see. In the picture, episode 0 "
-             f"was marked with `[`/`]` and saved; episode {shown} shows its proposal accepted with `A` and both "
-             "handles dragged with the mouse to the generator's [m, n] (the script stands in for the annotator).")
-    lines = ["# `value_labeling annotate`: the page and its stage-1 proposals", "", command, "", about, "",
-             "| episode | T | truth [m, n] | proposed segments | best IoU with truth |", "|---|---|---|---|---|"]
+    about = (
+        f"Dataset: `robosuite_eval generate --task lift --mode hesitation --episodes {args.episodes} --seed 0 "
+        f"--image-size 128`, annotation table removed. Proposals: {session.proposer.source} (default rule of "
+        "`curate flag`). The page shows the agentview camera; the model reads its training camera. "
+        "Truth is the generator's own stall [m, n], which the page does not see. In the picture, episode 0 "
+        f"was marked with `[`/`]` and saved; episode {shown} shows its proposal accepted with `A` and both "
+        "handles dragged with the mouse to the generator's [m, n] (the script stands in for the annotator)."
+    )
+    lines = [
+        "# `value_labeling annotate`: the page and its stage-1 proposals",
+        "",
+        command,
+        "",
+        about,
+        "",
+        "| episode | T | truth [m, n] | proposed segments | best IoU with truth |",
+        "|---|---|---|---|---|",
+    ]
     rows = []
     for ep, prop in proposals.items():
         r = truth[ep]
@@ -128,13 +151,18 @@ def main() -> None:
         rows.append({"episode": ep, "T": r["T"], "m": r["m"], "n": r["n"], "proposed": prop.segments, "best_iou": best})
         lines.append(f"| {ep} | {r['T']} | [{r['m']}, {r['n']}] | {segs} | {best:.2f} |")
     found = sum(x["best_iou"] >= 0.2 for x in rows)
-    found_line = (f"Stalls found (IoU >= 0.2, `curate flag`'s matching rule): {found} of {len(rows)} episodes "
-                  f"(n = {len(rows)}: an illustration of the page, not a benchmark; `bench/flag_segments.py` scores "
-                  "the rule).")
+    found_line = (
+        f"Stalls found (IoU >= 0.2, `curate flag`'s matching rule): {found} of {len(rows)} episodes "
+        f"(n = {len(rows)}: an illustration of the page, not a benchmark; `bench/flag_segments.py` scores "
+        "the rule)."
+    )
     lines += ["", found_line, "", "![page](annotate_page.png)", ""]
     (RESULTS / "annotate_page.md").write_text("\n".join(lines))
-    (RESULTS / "annotate_page.json").write_text(json.dumps({"command": " ".join(sys.argv), "shown_episode": shown,
-                                                             "accepted": accepted, "rows": rows}, indent=1))
+    (RESULTS / "annotate_page.json").write_text(
+        json.dumps(
+            {"command": " ".join(sys.argv), "shown_episode": shown, "accepted": accepted, "rows": rows}, indent=1
+        )
+    )
     print("\n".join(lines))
 
 

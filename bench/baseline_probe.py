@@ -91,8 +91,10 @@ def features(pred: np.ndarray, row: dict) -> dict:
     a, b = seg
     gt = progress_curve(row["mode"], row["T"], row["m"], row["n"])[idx]
     if row["mode"] == "hesitation":
-        return out | {"stall_climb": float(pred[b] - pred[a]),
-                      "stall_bias": float(np.mean(pred[a : b + 1] - gt[a : b + 1]))}
+        return out | {
+            "stall_climb": float(pred[b] - pred[a]),
+            "stall_bias": float(np.mean(pred[a : b + 1] - gt[a : b + 1])),
+        }
     return out | {"retreat_step": float(pred[b] - pred[a]), "retreat_step_gt": float(gt[b] - gt[a])}
 
 
@@ -116,31 +118,63 @@ def main() -> None:
         for row in rows:
             for k, v in features(np.asarray(preds[name][row["key"]]), row).items():
                 acc.setdefault(k, []).append(v)
-        table[name] = {k: {"mean": float(np.mean(v)), "ci95": bootstrap_ci(np.asarray(v)), "n": len(v)}
-                       for k, v in acc.items()}
+        table[name] = {
+            k: {"mean": float(np.mean(v)), "ci95": bootstrap_ci(np.asarray(v)), "n": len(v)} for k, v in acc.items()
+        }
     cmd = "python -m bench.baseline_probe " + " ".join(sys.argv[1:])
-    result = {"command": cmd.strip(), "models": {n: {"fingerprint": m.fingerprint()} for n, m in models.items()},
-              "features": table}
+    result = {
+        "command": cmd.strip(),
+        "models": {n: {"fingerprint": m.fingerprint()} for n, m in models.items()},
+        "features": table,
+    }
     out = RESULTS / "baseline_probe.json"
     names = list(models)
-    lines = ["# Baseline probe: the value-curve features behind the bench metrics", "", f"Command: `{cmd.strip()}`", "",
-             f"On the bench trajectories under `{a.work.name}` (2 fps). Mean [bootstrap 95% interval] (n trajectories).",
-             "", "| feature (ground truth) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    gt_text = {"end_value": "end_value (1)", "end_step": "end_step (> 0)", "end_drop_frac": "end_drop_frac (0)", "stall_climb": "stall_climb (0)",
-               "stall_bias": "stall_bias (0)", "retreat_step": "retreat_step (< 0)"}
+    lines = [
+        "# Baseline probe: the value-curve features behind the bench metrics",
+        "",
+        f"Command: `{cmd.strip()}`",
+        "",
+        f"On the bench trajectories under `{a.work.name}` (2 fps). Mean [bootstrap 95% interval] (n trajectories).",
+        "",
+        "| feature (ground truth) | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    gt_text = {
+        "end_value": "end_value (1)",
+        "end_step": "end_step (> 0)",
+        "end_drop_frac": "end_drop_frac (0)",
+        "stall_climb": "stall_climb (0)",
+        "stall_bias": "stall_bias (0)",
+        "retreat_step": "retreat_step (< 0)",
+    }
     for k, title in gt_text.items():
-        cells = [f"{c['mean']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] (n={c['n']})" if (c := table[n].get(k))
-                 else "—" for n in names]
+        cells = [
+            f"{c['mean']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] (n={c['n']})"
+            if (c := table[n].get(k))
+            else "—"
+            for n in names
+        ]
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    gts = [f["retreat_step_gt"] for row in rows if row["mode"] == "retry"
-           for f in [features(np.zeros(len(row["idx"])), row)] if "retreat_step_gt" in f]
+    gts = [
+        f["retreat_step_gt"]
+        for row in rows
+        if row["mode"] == "retry"
+        for f in [features(np.zeros(len(row["idx"])), row)]
+        if "retreat_step_gt" in f
+    ]
     if gts:
         lines += ["", f"Ground-truth retreat_step: mean {np.mean(gts):+.3f} over {len(gts)} retries."]
-    lines += ["", "end_value: the last value; end_step: last minus second-to-last; end_drop_frac: share of trajectories "
-              "whose last value drops by more than 0.05 (all three over every trajectory); stall_climb: rise across a "
-              "hesitation segment; stall_bias: mean error inside it; retreat_step: change across a retry segment."]
+    lines += [
+        "",
+        "end_value: the last value; end_step: last minus second-to-last; end_drop_frac: share of trajectories "
+        "whose last value drops by more than 0.05 (all three over every trajectory); stall_climb: rise across a "
+        "hesitation segment; stall_bias: mean error inside it; retreat_step: change across a retry segment.",
+    ]
     result["table_md"] = "\n".join(lines[6:])
-    lines += ["", "Example curves: " + ", ".join(f"`baseline_probe_{mode}.png`" for mode in ("expert", "hesitation", "retry"))]
+    lines += [
+        "",
+        "Example curves: " + ", ".join(f"`baseline_probe_{mode}.png`" for mode in ("expert", "hesitation", "retry")),
+    ]
     write_results_json(out, result)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
@@ -150,11 +184,18 @@ def main() -> None:
     for mode in ("expert", "hesitation", "retry"):
         row = next((r for r in rows if r["mode"] == mode), None)
         if row is not None:
-            plot_trajectory(RESULTS / f"baseline_probe_{mode}.png",
-                            f"{row['dataset']} episode {row['episode_index']} ({mode}): values at 2 fps",
-                            row["native_fps"], row["T"], mode, row["m"], row["n"], np.asarray(row["idx"]),
-                            progress_curve(mode, row["T"], row["m"], row["n"]),
-                            {n: np.asarray(preds[n][row["key"]]) for n in names})
+            plot_trajectory(
+                RESULTS / f"baseline_probe_{mode}.png",
+                f"{row['dataset']} episode {row['episode_index']} ({mode}): values at 2 fps",
+                row["native_fps"],
+                row["T"],
+                mode,
+                row["m"],
+                row["n"],
+                np.asarray(row["idx"]),
+                progress_curve(mode, row["T"], row["m"], row["n"]),
+                {n: np.asarray(preds[n][row["key"]]) for n in names},
+            )
     print("\n".join(lines))
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
 

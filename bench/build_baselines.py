@@ -63,22 +63,47 @@ def main() -> None:
     for kind in a.kind or list(KINDS):
         run = a.work / f"baseline_{kind}_{CAMERA}"
         t1 = time.perf_counter()
-        value_labeling(["train-baseline", *data_flags(experts), "--out", str(run), "--kind", kind,
-                        "--steps", str(a.steps), "--batch-size", str(a.batch_size), "--width", str(a.width),
-                        "--camera", CAMERA])
+        value_labeling(
+            [
+                "train-baseline",
+                *data_flags(experts),
+                "--out",
+                str(run),
+                "--kind",
+                kind,
+                "--steps",
+                str(a.steps),
+                "--batch-size",
+                str(a.batch_size),
+                "--width",
+                str(a.width),
+                "--camera",
+                CAMERA,
+            ]
+        )
         from value_labeling.baselines.model import resolve
 
         hist = json.loads((resolve(run) / "history.json").read_text())
-        build = {"kind": kind, "data": {"expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {a.episodes} "
-                                                                 f"(seeds {TRAIN_SEED}+: the default WVM's first "
-                                                                 f"{a.episodes} per task)",
-                                        "camera": CAMERA, "image_size": 64},
-                 "steps": a.steps, "batch_size": a.batch_size, "width": a.width,
-                 "wall_time_s": {"data": round(t_data), "train": round(max((h["elapsed_s"] for h in hist),
-                                                                         default=time.perf_counter() - t1))},
-                 "command": "python -m bench.build_baselines " + " ".join(sys.argv[1:]),
-                 "machine": f"{os.cpu_count()} CPU cores, {'GPU' if torch.cuda.is_available() else 'no GPU'} "
-                            "(shared with other jobs)"}
+        build = {
+            "kind": kind,
+            "data": {
+                "expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {a.episodes} "
+                f"(seeds {TRAIN_SEED}+: the default WVM's first "
+                f"{a.episodes} per task)",
+                "camera": CAMERA,
+                "image_size": 64,
+            },
+            "steps": a.steps,
+            "batch_size": a.batch_size,
+            "width": a.width,
+            "wall_time_s": {
+                "data": round(t_data),
+                "train": round(max((h["elapsed_s"] for h in hist), default=time.perf_counter() - t1)),
+            },
+            "command": "python -m bench.build_baselines " + " ".join(sys.argv[1:]),
+            "machine": f"{os.cpu_count()} CPU cores, {'GPU' if torch.cuda.is_available() else 'no GPU'} "
+            "(shared with other jobs)",
+        }
         if not a.no_install:
             install(run, SHIPPED[KINDS[kind]], build)
 

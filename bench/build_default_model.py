@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -53,8 +52,23 @@ CAMERA = "robot0_eye_in_hand"
 def generate(out: Path, mode: str, episodes: int, seed: int) -> list[Path]:
     from robosuite_eval.cli import main as robosuite_eval
 
-    robosuite_eval(["generate", "--task", "all", "--mode", mode, "--episodes", str(episodes), "--seed", str(seed),
-                    "--image-size", str(IMAGE_SIZE), "--out", str(out)])
+    robosuite_eval(
+        [
+            "generate",
+            "--task",
+            "all",
+            "--mode",
+            mode,
+            "--episodes",
+            str(episodes),
+            "--seed",
+            str(seed),
+            "--image-size",
+            str(IMAGE_SIZE),
+            "--out",
+            str(out),
+        ]
+    )
     return [out / f"{t}_{mode}" for t in TASKS]
 
 
@@ -73,8 +87,17 @@ def run_seconds(run: Path, fallback: float) -> float:
         return fallback
 
 
-def build(work: Path, episodes: int, sub_episodes: int, pretrain_steps: int, steps: int, batch: int,
-          lr: float = 1e-3, vae_steps: int = 0, camera: str = CAMERA) -> Path:
+def build(
+    work: Path,
+    episodes: int,
+    sub_episodes: int,
+    pretrain_steps: int,
+    steps: int,
+    batch: int,
+    lr: float = 1e-3,
+    vae_steps: int = 0,
+    camera: str = CAMERA,
+) -> Path:
     import torch
 
     from value_labeling.cli import main as value_labeling
@@ -95,32 +118,74 @@ def build(work: Path, episodes: int, sub_episodes: int, pretrain_steps: int, ste
     if vae_steps:
         tv = time.perf_counter()
         vae = work / f"vae_{camera}"
-        value_labeling(["pretrain-vae", *data_flags(experts + sub), "--out", str(vae), "--steps", str(vae_steps),
-                        *cam_flags])
+        value_labeling(
+            ["pretrain-vae", *data_flags(experts + sub), "--out", str(vae), "--steps", str(vae_steps), *cam_flags]
+        )
         t_vae = time.perf_counter() - tv
         vae_flags = ["--video-model", str(vae)]
     t1 = time.perf_counter()
     video = work / f"video_pretrain_{tag}"
-    value_labeling(["pretrain-video", *data_flags(experts + sub), "--out", str(video), "--steps", str(pretrain_steps),
-                    "--batch-size", str(batch), "--save-every", "500", *vae_flags, *cam_flags])
+    value_labeling(
+        [
+            "pretrain-video",
+            *data_flags(experts + sub),
+            "--out",
+            str(video),
+            "--steps",
+            str(pretrain_steps),
+            "--batch-size",
+            str(batch),
+            "--save-every",
+            "500",
+            *vae_flags,
+            *cam_flags,
+        ]
+    )
     t_pre = run_seconds(video, time.perf_counter() - t1)
 
     t2 = time.perf_counter()
     ckpt = work / f"wvm_{tag}"
-    value_labeling(["train", *data_flags(experts), "--out", str(ckpt), "--video-model", str(video),
-                    "--steps", str(steps), "--batch-size", str(batch), "--lr", str(lr), "--save-every", "500",
-                    *cam_flags])
+    value_labeling(
+        [
+            "train",
+            *data_flags(experts),
+            "--out",
+            str(ckpt),
+            "--video-model",
+            str(video),
+            "--steps",
+            str(steps),
+            "--batch-size",
+            str(batch),
+            "--lr",
+            str(lr),
+            "--save-every",
+            "500",
+            *cam_flags,
+        ]
+    )
     t_train = run_seconds(ckpt, time.perf_counter() - t2)
     card = {
         "preset": "wvm-tiny",
-        "data": {"expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {episodes} (seeds {TRAIN_SEED}+)",
-                 "world_model_extra": f"{len(TASKS)} x {sub_episodes} hesitation + {sub_episodes} retry "
-                                      f"(seeds {TRAIN_SUB_SEED}+), video pretraining only",
-                 "image_size": IMAGE_SIZE, "camera": camera, "fps": "recorded 10, windows at 2"},
-        "vae_steps": vae_steps, "pretrain_video_steps": pretrain_steps, "train_steps": steps, "batch_size": batch,
+        "data": {
+            "expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {episodes} (seeds {TRAIN_SEED}+)",
+            "world_model_extra": f"{len(TASKS)} x {sub_episodes} hesitation + {sub_episodes} retry "
+            f"(seeds {TRAIN_SUB_SEED}+), video pretraining only",
+            "image_size": IMAGE_SIZE,
+            "camera": camera,
+            "fps": "recorded 10, windows at 2",
+        },
+        "vae_steps": vae_steps,
+        "pretrain_video_steps": pretrain_steps,
+        "train_steps": steps,
+        "batch_size": batch,
         "lr": lr,
-        "wall_time_s": {"data": round(t_data), "pretrain_vae": round(t_vae), "pretrain_video": round(t_pre),
-                        "train": round(t_train)},
+        "wall_time_s": {
+            "data": round(t_data),
+            "pretrain_vae": round(t_vae),
+            "pretrain_video": round(t_pre),
+            "train": round(t_train),
+        },
         "command": "make default-model",
         "machine": f"{os.cpu_count()} CPU cores, {'GPU' if torch.cuda.is_available() else 'no GPU'}",
     }
@@ -159,19 +224,29 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
     p.add_argument("--episodes", type=int, default=40, help="expert demonstrations per task")
     p.add_argument("--sub-episodes", type=int, default=4, help="hesitation and retry videos per task (world model)")
-    p.add_argument("--vae-steps", type=int, default=0,
-                   help="train the VAE first (`value_labeling pretrain-vae`) for this many steps; 0 = random VAE")
+    p.add_argument(
+        "--vae-steps",
+        type=int,
+        default=0,
+        help="train the VAE first (`value_labeling pretrain-vae`) for this many steps; 0 = random VAE",
+    )
     p.add_argument("--pretrain-steps", type=int, default=1500)
     p.add_argument("--steps", type=int, default=4000)
-    p.add_argument("--lr", type=float, default=1e-3,
-                   help="peak lr of the WVM stage. Table A.1's 1e-4 is for the 5B model; at wvm-tiny scale 1e-3 "
-                        "trains much further in the same steps (1500 steps, bench subset: Expert-VOC 0.91 vs 0.74, "
-                        "Hesitation-RMSE 0.11 vs 0.24, against 3000 steps at 1e-4)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=1e-3,
+        help="peak lr of the WVM stage. Table A.1's 1e-4 is for the 5B model; at wvm-tiny scale 1e-3 "
+        "trains much further in the same steps (1500 steps, bench subset: Expert-VOC 0.91 vs 0.74, "
+        "Hesitation-RMSE 0.11 vs 0.24, against 3000 steps at 1e-4)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--camera", default=CAMERA, help="the view the model is trained on (see CAMERA)")
     p.add_argument("--no-install", action="store_true", help="build only; leave the shipped model alone")
     a = p.parse_args()
-    ckpt = build(a.work, a.episodes, a.sub_episodes, a.pretrain_steps, a.steps, a.batch_size, a.lr, a.vae_steps, a.camera)
+    ckpt = build(
+        a.work, a.episodes, a.sub_episodes, a.pretrain_steps, a.steps, a.batch_size, a.lr, a.vae_steps, a.camera
+    )
     if not a.no_install:
         install(ckpt, a.work)
         write_model_card()

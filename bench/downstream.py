@@ -58,8 +58,12 @@ import numpy as np
 ARMS = ("bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time")
 # arm -> (policy_ft --weighting, value column)
 ARM_WEIGHTING = {
-    "bc": ("none", "value"), "fbc_binary": ("binary", "value"), "fbc_top70": ("percentile", "value"),
-    "awr": ("awr", "value"), "awr_gt": ("awr", "value_gt"), "awr_time": ("awr", "value_time"),
+    "bc": ("none", "value"),
+    "fbc_binary": ("binary", "value"),
+    "fbc_top70": ("percentile", "value"),
+    "awr": ("awr", "value"),
+    "awr_gt": ("awr", "value_gt"),
+    "awr_time": ("awr", "value_time"),
 }
 MODES = ("hesitation", "retry")
 MODE_SEED = {"hesitation": 0, "retry": 50_000}  # different placements for the two datasets
@@ -144,8 +148,16 @@ def generate(cfg: DownstreamConfig, task: str, mode: str) -> Path:
     from robosuite_eval.tasks import get_task
 
     out = dataset_dir(cfg, task, mode)
-    gcfg = GenerateConfig(out=out, task=task, mode=mode, episodes=cfg.episodes, seed=MODE_SEED[mode],
-                          image_size=cfg.image_size, cameras=(CAMERA,), workers=0)
+    gcfg = GenerateConfig(
+        out=out,
+        task=task,
+        mode=mode,
+        episodes=cfg.episodes,
+        seed=MODE_SEED[mode],
+        image_size=cfg.image_size,
+        cameras=(CAMERA,),
+        workers=0,
+    )
     return generate_task(gcfg, get_task(task), out)
 
 
@@ -173,9 +185,14 @@ def label(root: Path) -> None:
         curve = progress_curve(row["mode"], T, row.get("m"), row.get("n"))
         gt[frames["index"][rows]] = curve[fi[rows]]
         tm[frames["index"][rows]] = fi[rows] / (T - 1)
-    commit_columns(root, {"value_gt": gt, "value_time": tm}, {
-        "value_gt": {"model": "ground_truth", "source": "meta/suboptimal_annotations.parquet (eqs. B.2/B.3)"},
-        "value_time": {"model": "time", "source": "t / (T - 1)"}})
+    commit_columns(
+        root,
+        {"value_gt": gt, "value_time": tm},
+        {
+            "value_gt": {"model": "ground_truth", "source": "meta/suboptimal_annotations.parquet (eqs. B.2/B.3)"},
+            "value_time": {"model": "time", "source": "t / (T - 1)"},
+        },
+    )
 
 
 def deltas(roots: list[Path], column: str, H: int) -> np.ndarray:
@@ -189,15 +206,23 @@ def choose_tau(cfg: DownstreamConfig, roots: list[Path]) -> dict:
     d = deltas(roots, "value", cfg.chunk_length)
     q90 = float(np.quantile(d, 0.9))
     tau = cfg.tau if cfg.tau is not None else math.log(cfg.clip) / max(q90, 1e-3)
-    info = {"tau": tau, "rule": "given" if cfg.tau is not None else "ln(clip) / q90(delta of the default model)",
-            "delta_q10_q50_q90": [float(np.quantile(d, q)) for q in (0.1, 0.5, 0.9)], "frames": int(d.size)}
+    info = {
+        "tau": tau,
+        "rule": "given" if cfg.tau is not None else "ln(clip) / q90(delta of the default model)",
+        "delta_q10_q50_q90": [float(np.quantile(d, q)) for q in (0.1, 0.5, 0.9)],
+        "frames": int(d.size),
+    }
     for col in ("value", "value_gt", "value_time"):
         dc = deltas(roots, col, cfg.chunk_length)
         w = np.minimum(np.exp(tau * dc), cfg.clip)
-        info[col] = {"clipped_fraction": float(np.mean(np.exp(tau * dc) >= cfg.clip)),
-                     "clipped_fraction_at_tau10": float(np.mean(np.exp(10.0 * dc) >= cfg.clip)),
-                     "weight_mean": float(w.mean()), "weight_cv": float(w.std() / w.mean()),
-                     "delta_mean": float(dc.mean()), "delta_q50": float(np.median(dc))}
+        info[col] = {
+            "clipped_fraction": float(np.mean(np.exp(tau * dc) >= cfg.clip)),
+            "clipped_fraction_at_tau10": float(np.mean(np.exp(10.0 * dc) >= cfg.clip)),
+            "weight_mean": float(w.mean()),
+            "weight_cv": float(w.std() / w.mean()),
+            "delta_mean": float(dc.mean()),
+            "delta_q50": float(np.median(dc)),
+        }
     return info
 
 
@@ -211,11 +236,13 @@ def value_quality(roots: list[Path], H: int) -> dict:
     for col in ("value", "value_time"):
         v = np.concatenate([read_frame_columns(r, col)[2] for r in roots])
         d = deltas(roots, col, H)
-        out[col] = {"rmse_vs_gt": float(np.sqrt(np.mean((v - g) ** 2))),
-                    "pearson_vs_gt": float(np.corrcoef(v, g)[0, 1]),
-                    # what AWR and the filters see: the chunk advantage, against the ground truth's
-                    "delta_pearson_vs_gt": float(np.corrcoef(d, dg)[0, 1]),
-                    "delta_sign_agreement": float(np.mean((d >= 0) == (dg >= 0)))}
+        out[col] = {
+            "rmse_vs_gt": float(np.sqrt(np.mean((v - g) ** 2))),
+            "pearson_vs_gt": float(np.corrcoef(v, g)[0, 1]),
+            # what AWR and the filters see: the chunk advantage, against the ground truth's
+            "delta_pearson_vs_gt": float(np.corrcoef(d, dg)[0, 1]),
+            "delta_sign_agreement": float(np.mean((d >= 0) == (dg >= 0))),
+        }
     return out
 
 
@@ -223,7 +250,9 @@ def time_limit(cfg: DownstreamConfig, roots: list[Path]) -> int:
     """Rollout limit in control steps: --max-steps, else 2 x the longest training episode (10 fps -> 20 Hz)."""
     if cfg.max_steps is not None:
         return cfg.max_steps
-    longest = max(e["T"] for r in roots for e in json.loads((r / "meta" / "robosuite_eval.json").read_text())["episodes"])
+    longest = max(
+        e["T"] for r in roots for e in json.loads((r / "meta" / "robosuite_eval.json").read_text())["episodes"]
+    )
     return 2 * 2 * int(longest)
 
 
@@ -236,10 +265,27 @@ def train(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Pat
     if summary.is_file() and json.loads(summary.read_text())["steps"] >= cfg.steps:
         return Path(json.loads(summary.read_text())["checkpoint"])
     weighting, column = ARM_WEIGHTING[arm]
-    tcfg = TrainConfig(dataset=tuple(roots), out=out, policy="act", size=cfg.size, weighting=weighting,
-                       preset="none", chunk_length=cfg.chunk_length, tau=tau, clip=cfg.clip, percentile=70.0,
-                       value_column=column, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                       inputs=INPUTS, save_every=cfg.steps, log_every=50, seed=seed, device="cpu")
+    tcfg = TrainConfig(
+        dataset=tuple(roots),
+        out=out,
+        policy="act",
+        size=cfg.size,
+        weighting=weighting,
+        preset="none",
+        chunk_length=cfg.chunk_length,
+        tau=tau,
+        clip=cfg.clip,
+        percentile=70.0,
+        value_column=column,
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        inputs=INPUTS,
+        save_every=cfg.steps,
+        log_every=50,
+        seed=seed,
+        device="cpu",
+    )
     return Path(run_train(tcfg)["checkpoint"])
 
 
@@ -263,15 +309,26 @@ def rollout(cfg: DownstreamConfig, task: str, arm: str, seed: int, checkpoint: P
     res = cached_rollout(cfg, task, arm, seed, max_steps)
     if res is not None and res["policy"] == str(checkpoint):
         return res
-    return run_rollout(RolloutConfig(policy=str(checkpoint), task=task, trials=cfg.trials, seed=first,
-                                     max_steps=max_steps, replan_steps=cfg.replan_steps, videos=0, out=out))
+    return run_rollout(
+        RolloutConfig(
+            policy=str(checkpoint),
+            task=task,
+            trials=cfg.trials,
+            seed=first,
+            max_steps=max_steps,
+            replan_steps=cfg.replan_steps,
+            videos=0,
+            out=out,
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------- results
 
 
-def summarise(cfg: DownstreamConfig, command: str, runs: dict, taus: dict, quality: dict, weights: dict,
-              sizes: dict) -> dict:
+def summarise(
+    cfg: DownstreamConfig, command: str, runs: dict, taus: dict, quality: dict, weights: dict, sizes: dict
+) -> dict:
     from robosuite_eval.rollout import wilson_interval
 
     tasks: dict = {}
@@ -282,8 +339,11 @@ def summarise(cfg: DownstreamConfig, command: str, runs: dict, taus: dict, quali
             ok = [t for t in trials if t["success"]]
             lo, hi = wilson_interval(len(ok), len(trials))
             tasks[task][arm] = {
-                "successes": len(ok), "trials": len(trials), "seeds": sorted(per_seed),
-                "rate": len(ok) / len(trials) if trials else None, "wilson95": [lo, hi],
+                "successes": len(ok),
+                "trials": len(trials),
+                "seeds": sorted(per_seed),
+                "rate": len(ok) / len(trials) if trials else None,
+                "wilson95": [lo, hi],
                 "mean_steps_to_success": float(np.mean([t["control_steps"] for t in ok])) if ok else None,
                 "per_seed": {str(s): {"successes": r["successes"], "trials": r["trials"]} for s, r in per_seed.items()},
                 "weights": weights.get(task, {}).get(arm),
@@ -294,19 +354,33 @@ def summarise(cfg: DownstreamConfig, command: str, runs: dict, taus: dict, quali
         if cells:
             s, n = sum(c["successes"] for c in cells), sum(c["trials"] for c in cells)
             average[arm] = {"successes": s, "trials": n, "rate": s / n, "wilson95": list(wilson_interval(s, n))}
-    return {"command": command, "config": json.loads(json.dumps(asdict(cfg), default=str)), "sizes": sizes,
-            "n": "trials per arm and task = trials x seeds (rollouts)", "tasks": tasks, "average": average,
-            "tau": taus, "value_quality": quality}
+    return {
+        "command": command,
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "sizes": sizes,
+        "n": "trials per arm and task = trials x seeds (rollouts)",
+        "tasks": tasks,
+        "average": average,
+        "tau": taus,
+        "value_quality": quality,
+    }
 
 
 def write_markdown(result: dict, path: Path) -> None:
     arms = [a for a in ARMS if a in result["average"]]
-    lines = ["# Downstream: value-weighted BC vs plain BC (RoboSuite, state-only ACT from scratch)", "",
-             f"Command: `{result['command']}`", "",
-             f"Sizes: {result['sizes']['text']}", "",
-             "Success = successes / trials (training seeds x rollouts each), 95% Wilson interval; steps = mean "
-             "control steps (20 Hz) to success over the successful trials.", "",
-             "| task | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
+    lines = [
+        "# Downstream: value-weighted BC vs plain BC (RoboSuite, state-only ACT from scratch)",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        f"Sizes: {result['sizes']['text']}",
+        "",
+        "Success = successes / trials (training seeds x rollouts each), 95% Wilson interval; steps = mean "
+        "control steps (20 Hz) to success over the successful trials.",
+        "",
+        "| task | " + " | ".join(arms) + " |",
+        "|---|" + "---|" * len(arms),
+    ]
     for task, cells in result["tasks"].items():
         row = []
         for a in arms:
@@ -319,32 +393,69 @@ def write_markdown(result: dict, path: Path) -> None:
             row.append(f"{c['successes']}/{c['trials']} [{lo:.2f}, {hi:.2f}], {steps} steps")
         lines.append(f"| {task} | " + " | ".join(row) + " |")
     avg = result["average"]
-    lines.append("| average | " + " | ".join(
-        f"{avg[a]['successes']}/{avg[a]['trials']} = {avg[a]['rate']:.2f} [{avg[a]['wilson95'][0]:.2f}, "
-        f"{avg[a]['wilson95'][1]:.2f}]" for a in arms) + " |")
-    lines += ["", "Per training seed (successes/trials):", "", "| task | " + " | ".join(arms) + " |",
-              "|---|" + "---|" * len(arms)]
+    lines.append(
+        "| average | "
+        + " | ".join(
+            f"{avg[a]['successes']}/{avg[a]['trials']} = {avg[a]['rate']:.2f} [{avg[a]['wilson95'][0]:.2f}, "
+            f"{avg[a]['wilson95'][1]:.2f}]"
+            for a in arms
+        )
+        + " |"
+    )
+    lines += [
+        "",
+        "Per training seed (successes/trials):",
+        "",
+        "| task | " + " | ".join(arms) + " |",
+        "|---|" + "---|" * len(arms),
+    ]
     for task, cells in result["tasks"].items():
-        lines.append(f"| {task} | " + " | ".join(
-            ", ".join(f"s{s}: {v['successes']}/{v['trials']}" for s, v in cells[a]["per_seed"].items())
-            if a in cells else "not run" for a in arms) + " |")
-    lines += ["", "AWR temperature per task (rule: " + next(iter(result["tau"].values()))["rule"] + "):", "",
-              "| task | τ | Δ q10/q50/q90 (model) | clipped at τ: model / gt / time | clipped at τ=10: model / gt / time "
-              "| AWR weight CV: model / gt / time |", "|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {task} | "
+            + " | ".join(
+                ", ".join(f"s{s}: {v['successes']}/{v['trials']}" for s, v in cells[a]["per_seed"].items())
+                if a in cells
+                else "not run"
+                for a in arms
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "AWR temperature per task (rule: " + next(iter(result["tau"].values()))["rule"] + "):",
+        "",
+        "| task | τ | Δ q10/q50/q90 (model) | clipped at τ: model / gt / time | clipped at τ=10: model / gt / time "
+        "| AWR weight CV: model / gt / time |",
+        "|---|---|---|---|---|---|",
+    ]
     for task, t in result["tau"].items():
         cols = ("value", "value_gt", "value_time")
-        lines.append(f"| {task} | {t['tau']:.2f} | " + " / ".join(f"{q:.3f}" for q in t["delta_q10_q50_q90"])
-                     + " | " + " / ".join(f"{t[c]['clipped_fraction']:.2f}" for c in cols)
-                     + " | " + " / ".join(f"{t[c]['clipped_fraction_at_tau10']:.2f}" for c in cols)
-                     + " | " + " / ".join(f"{t[c]['weight_cv']:.2f}" for c in cols) + " |")
-    lines += ["", "Value quality of the training data (per frame, against the ground-truth curves):", "",
-              "| task | default model RMSE | default model Pearson r | time RMSE | time Pearson r | Δ Pearson r: model / time "
-              "| Δ sign agreement: model / time |", "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {task} | {t['tau']:.2f} | "
+            + " / ".join(f"{q:.3f}" for q in t["delta_q10_q50_q90"])
+            + " | "
+            + " / ".join(f"{t[c]['clipped_fraction']:.2f}" for c in cols)
+            + " | "
+            + " / ".join(f"{t[c]['clipped_fraction_at_tau10']:.2f}" for c in cols)
+            + " | "
+            + " / ".join(f"{t[c]['weight_cv']:.2f}" for c in cols)
+            + " |"
+        )
+    lines += [
+        "",
+        "Value quality of the training data (per frame, against the ground-truth curves):",
+        "",
+        "| task | default model RMSE | default model Pearson r | time RMSE | time Pearson r | Δ Pearson r: model / time "
+        "| Δ sign agreement: model / time |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for task, q in result["value_quality"].items():
-        lines.append(f"| {task} | {q['value']['rmse_vs_gt']:.3f} | {q['value']['pearson_vs_gt']:.3f} | "
-                     f"{q['value_time']['rmse_vs_gt']:.3f} | {q['value_time']['pearson_vs_gt']:.3f} | "
-                     f"{q['value']['delta_pearson_vs_gt']:.3f} / {q['value_time']['delta_pearson_vs_gt']:.3f} | "
-                     f"{q['value']['delta_sign_agreement']:.2f} / {q['value_time']['delta_sign_agreement']:.2f} |")
+        lines.append(
+            f"| {task} | {q['value']['rmse_vs_gt']:.3f} | {q['value']['pearson_vs_gt']:.3f} | "
+            f"{q['value_time']['rmse_vs_gt']:.3f} | {q['value_time']['pearson_vs_gt']:.3f} | "
+            f"{q['value']['delta_pearson_vs_gt']:.3f} / {q['value_time']['delta_pearson_vs_gt']:.3f} | "
+            f"{q['value']['delta_sign_agreement']:.2f} / {q['value_time']['delta_sign_agreement']:.2f} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -354,20 +465,22 @@ def readme_snippet(result: dict) -> str:
     start = next(i for i, line in enumerate(md) if line.startswith("| task |"))
     end = next(i for i in range(start, len(md)) if md[i].startswith("| average |"))
     lines = [f"From `bench/results/downstream.md` (`{result['command']}`; {result['sizes']['text']}):", ""]
-    lines += md[start:end + 1] + [""]
+    lines += md[start : end + 1] + [""]
     for task, t in result["tau"].items():
         q = result["value_quality"][task]
-        lines.append(f"- {task}: τ = {t['tau']:.2f}; Δ of the default model q10/q50/q90 = "
-                     + " / ".join(f"{v:.3f}" for v in t["delta_q10_q50_q90"])
-                     + f"; AWR weight coefficient of variation {t['value']['weight_cv']:.2f} (ground truth "
-                     f"{t['value_gt']['weight_cv']:.2f}, time {t['value_time']['weight_cv']:.2f}); at τ = 10, "
-                     f"{t['value']['clipped_fraction_at_tau10']:.0%} of the chunks would sit at the clip; per-frame "
-                     f"RMSE against the ground truth: default model {q['value']['rmse_vs_gt']:.3f}, time "
-                     f"{q['value_time']['rmse_vs_gt']:.3f} (Pearson r {q['value']['pearson_vs_gt']:.3f} vs "
-                     f"{q['value_time']['pearson_vs_gt']:.3f}); Pearson r of Δ against the ground truth's Δ: default model "
-                     f"{q['value']['delta_pearson_vs_gt']:.3f}, time {q['value_time']['delta_pearson_vs_gt']:.3f}; sign of Δ "
-                     f"agrees with the ground truth's on {q['value']['delta_sign_agreement']:.0%} of the chunks "
-                     f"(time {q['value_time']['delta_sign_agreement']:.0%}).")
+        lines.append(
+            f"- {task}: τ = {t['tau']:.2f}; Δ of the default model q10/q50/q90 = "
+            + " / ".join(f"{v:.3f}" for v in t["delta_q10_q50_q90"])
+            + f"; AWR weight coefficient of variation {t['value']['weight_cv']:.2f} (ground truth "
+            f"{t['value_gt']['weight_cv']:.2f}, time {t['value_time']['weight_cv']:.2f}); at τ = 10, "
+            f"{t['value']['clipped_fraction_at_tau10']:.0%} of the chunks would sit at the clip; per-frame "
+            f"RMSE against the ground truth: default model {q['value']['rmse_vs_gt']:.3f}, time "
+            f"{q['value_time']['rmse_vs_gt']:.3f} (Pearson r {q['value']['pearson_vs_gt']:.3f} vs "
+            f"{q['value_time']['pearson_vs_gt']:.3f}); Pearson r of Δ against the ground truth's Δ: default model "
+            f"{q['value']['delta_pearson_vs_gt']:.3f}, time {q['value_time']['delta_pearson_vs_gt']:.3f}; sign of Δ "
+            f"agrees with the ground truth's on {q['value']['delta_sign_agreement']:.0%} of the chunks "
+            f"(time {q['value_time']['delta_sign_agreement']:.0%})."
+        )
     return "\n".join(lines)
 
 
@@ -393,17 +506,33 @@ def plot(result: dict, path: Path) -> None:
             lo.append(max(0.0, ys[-1] - 100 * c["wilson95"][0]))  # Wilson's bound at 0/n can be ~1e-17
             hi.append(max(0.0, 100 * c["wilson95"][1] - ys[-1]))
         ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, color=colors(i), label=arm, error_kw={"lw": 0.8})
-        for x, g in zip(xs, [g for g in groups if (result["average"].get(arm) if g == "average"
-                                                   else result["tasks"][g].get(arm)) is not None]):
+        for x, g in zip(
+            xs,
+            [
+                g
+                for g in groups
+                if (result["average"].get(arm) if g == "average" else result["tasks"][g].get(arm)) is not None
+            ],
+        ):
             c = result["average"][arm] if g == "average" else result["tasks"][g][arm]
-            ax.text(x, 100 * c["wilson95"][1] + 1, f"{c['successes']}/{c['trials']}", rotation=90, ha="center",
-                    va="bottom", fontsize=7)
+            ax.text(
+                x,
+                100 * c["wilson95"][1] + 1,
+                f"{c['successes']}/{c['trials']}",
+                rotation=90,
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylim(0, 110)
     ax.set_ylabel("success rate (%)")
     ax.set_xlabel("task")
-    ax.set_title("Suboptimal-only fine-tuning, state-only ACT: success per arm\n"
-                 "(successes/trials on each bar; error bars: 95% Wilson interval)", fontsize=10)
+    ax.set_title(
+        "Suboptimal-only fine-tuning, state-only ACT: success per arm\n"
+        "(successes/trials on each bar; error bars: 95% Wilson interval)",
+        fontsize=10,
+    )
     ax.legend(title="arm", ncol=3, fontsize=8, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -443,8 +572,11 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
         key = {"episodes": cfg.episodes, "chunk_length": cfg.chunk_length, "clip": cfg.clip, "tau": cfg.tau, "v": 2}
         cached = json.loads(path.read_text()) if path.is_file() else None
         if cached is None or cached["key"] != key:
-            cached = {"key": key, "tau": choose_tau(cfg, roots[task]),
-                      "quality": value_quality(roots[task], cfg.chunk_length)}
+            cached = {
+                "key": key,
+                "tau": choose_tau(cfg, roots[task]),
+                "quality": value_quality(roots[task], cfg.chunk_length),
+            }
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(cached, indent=2))
@@ -452,8 +584,10 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
         taus[task], quality[task] = cached["tau"], cached["quality"]
     limits = {task: time_limit(cfg, roots[task]) for task in cfg.tasks}
     for task in cfg.tasks:
-        say(f"{task}: rollout limit {limits[task]} control steps; tau {taus[task]['tau']:.2f} ({taus[task]['rule']}); clipped fraction at tau=10: "
-            f"{taus[task]['value']['clipped_fraction_at_tau10']:.2f}")
+        say(
+            f"{task}: rollout limit {limits[task]} control steps; tau {taus[task]['tau']:.2f} ({taus[task]['rule']}); clipped fraction at tau=10: "
+            f"{taus[task]['value']['clipped_fraction_at_tau10']:.2f}"
+        )
     runs: dict = {t: {} for t in cfg.tasks}
     weights: dict = {t: {} for t in cfg.tasks}
     total = len(cfg.tasks) * len(cfg.arms) * len(cfg.seeds)
@@ -486,13 +620,24 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
 
 
 def write_results(cfg, command, runs, taus, quality, weights, timings, t_start, limits) -> dict:
-    sizes = {"episodes_per_mode": cfg.episodes, "steps": cfg.steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
-             "policy": f"act/{cfg.size}", "chunk_length": cfg.chunk_length, "replan_steps": cfg.replan_steps,
-             "max_steps": limits, "trials_per_seed": cfg.trials, "seeds": list(cfg.seeds)}
-    sizes["text"] = (f"{cfg.episodes} hesitation + {cfg.episodes} retry episodes per task; ACT {cfg.size}, "
-                     f"{cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}, H {cfg.chunk_length}, executing "
-                     f"{cfg.replan_steps} actions per chunk; rollout limit "
-                     f"{', '.join(f'{t} {n}' for t, n in limits.items())} control steps; {cfg.trials} trials x {len(cfg.seeds)} seeds")
+    sizes = {
+        "episodes_per_mode": cfg.episodes,
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "policy": f"act/{cfg.size}",
+        "chunk_length": cfg.chunk_length,
+        "replan_steps": cfg.replan_steps,
+        "max_steps": limits,
+        "trials_per_seed": cfg.trials,
+        "seeds": list(cfg.seeds),
+    }
+    sizes["text"] = (
+        f"{cfg.episodes} hesitation + {cfg.episodes} retry episodes per task; ACT {cfg.size}, "
+        f"{cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}, H {cfg.chunk_length}, executing "
+        f"{cfg.replan_steps} actions per chunk; rollout limit "
+        f"{', '.join(f'{t} {n}' for t, n in limits.items())} control steps; {cfg.trials} trials x {len(cfg.seeds)} seeds"
+    )
     result = summarise(cfg, command, {t: a for t, a in runs.items() if a}, taus, quality, weights, sizes)
     result["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
@@ -516,8 +661,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     argv = sys.argv[1:] if argv is None else argv
     cfg = tyro.cli(DownstreamConfig, args=argv, description=__doc__)
-    for k, v in {"MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl", "HF_HUB_OFFLINE": "1",
-                 "TOKENIZERS_PARALLELISM": "false", "SVT_LOG": "1"}.items():
+    for k, v in {
+        "MUJOCO_GL": "egl",
+        "PYOPENGL_PLATFORM": "egl",
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "SVT_LOG": "1",
+    }.items():
         os.environ.setdefault(k, v)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     keep_normal_priority()

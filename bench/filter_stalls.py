@@ -65,8 +65,12 @@ def evaluate(root: Path, still_fraction: float) -> list[dict]:
     from robodata.annotations import read_annotations
 
     record = json.loads((root / "meta" / "robosuite_eval.json").read_text())["episodes"]
-    p = plan(root, FilterConfig(dataset=root, out=root.parent / "unused", cut="stalls",
-                                stall=StallCutConfig(still_fraction=still_fraction)))
+    p = plan(
+        root,
+        FilterConfig(
+            dataset=root, out=root.parent / "unused", cut="stalls", stall=StallCutConfig(still_fraction=still_fraction)
+        ),
+    )
     out = []
     for a, info in zip(read_annotations(root), record):
         e = p["episodes"][a["episode_index"]]
@@ -74,11 +78,21 @@ def evaluate(root: Path, still_fraction: float) -> list[dict]:
         stall = np.zeros(len(cut), dtype=bool)
         stall[a["m"] : a["n"] + 1] = True
         moving = motion(p["states"][e["rows"]], p["scale"])  # (T,) in units of each dimension's typical change
-        out.append({"dataset": root.name, "episode": a["episode_index"], "style": info["injection"]["style"],
-                    "m": a["m"], "n": a["n"], "T": a["T"], "stall_cut": float(cut[stall].mean()),
-                    "other_cut": int(cut[~stall].sum()), "other": int((~stall).sum()),
-                    "cut_segments": [list(r) for r in runs(cut)],
-                    "uncut_stall_motion": {int(t): round(float(moving[t]), 2) for t in np.flatnonzero(stall & ~cut)}})
+        out.append(
+            {
+                "dataset": root.name,
+                "episode": a["episode_index"],
+                "style": info["injection"]["style"],
+                "m": a["m"],
+                "n": a["n"],
+                "T": a["T"],
+                "stall_cut": float(cut[stall].mean()),
+                "other_cut": int(cut[~stall].sum()),
+                "other": int((~stall).sum()),
+                "cut_segments": [list(r) for r in runs(cut)],
+                "uncut_stall_motion": {int(t): round(float(moving[t]), 2) for t in np.flatnonzero(stall & ~cut)},
+            }
+        )
     return out
 
 
@@ -89,8 +103,13 @@ def main() -> None:
     ap.add_argument("--data", type=Path, action="append", required=True)
     ap.add_argument("--model", action="append", default=[], help="value models to run besides the ground truth")
     ap.add_argument("--noise", type=float, default=0.02)
-    ap.add_argument("--still-fraction", type=float, action="append", default=[],
-                    help="extra rows with this --stall.still-fraction (ground truth values)")
+    ap.add_argument(
+        "--still-fraction",
+        type=float,
+        action="append",
+        default=[],
+        help="extra rows with this --stall.still-fraction (ground truth values)",
+    )
     ap.add_argument("--name", default="filter_stalls")
     args = ap.parse_args()
     variants = [("ground truth", 0.0), ("ground truth", args.noise)] + [(m, 0.0) for m in args.model]
@@ -110,17 +129,27 @@ def main() -> None:
                     rows[f] += evaluate(root, f)
             for f in fractions:
                 results[label if f == DEFAULT_STILL else f"{label}, still fraction {f:g}"] = rows[f]
-    lines = ["# curate filter --cut stalls on RoboSuite hesitations\n",
-             f"Command: `OMP_NUM_THREADS=1 .venv/bin/python -m bench.filter_stalls {' '.join(sys.argv[1:])}`\n",
-             ("Defaults of `curate filter --cut stalls` (value stall >= 0.5 s within 0.02 after a 0.3 s moving "
-              f"average; still: no state dimension changes by more than {DEFAULT_STILL:g} of its 90th-percentile "
-              "per-frame change). Targets (issue 19): >= 90% of each labelled stall cut, <= 5% of the other frames.\n"),
-             ("| values | stalls (stop / micro) | stalls cut >= 90% [95% CI] | mean share of a stall cut | "
-              "other frames cut [95% CI] |"), "|---|---|---|---|---|"]
+    lines = [
+        "# curate filter --cut stalls on RoboSuite hesitations\n",
+        f"Command: `OMP_NUM_THREADS=1 .venv/bin/python -m bench.filter_stalls {' '.join(sys.argv[1:])}`\n",
+        (
+            "Defaults of `curate filter --cut stalls` (value stall >= 0.5 s within 0.02 after a 0.3 s moving "
+            f"average; still: no state dimension changes by more than {DEFAULT_STILL:g} of its 90th-percentile "
+            "per-frame change). Targets (issue 19): >= 90% of each labelled stall cut, <= 5% of the other frames.\n"
+        ),
+        (
+            "| values | stalls (stop / micro) | stalls cut >= 90% [95% CI] | mean share of a stall cut | "
+            "other frames cut [95% CI] |"
+        ),
+        "|---|---|---|---|---|",
+    ]
     for src in reversed(args.data):
         rec = json.loads((src / "meta" / "robosuite_eval.json").read_text())
-        lines.insert(3, f"- data: `robosuite_eval generate --task {rec['task']} --mode {rec['mode']} --episodes "
-                        f"{len(rec['episodes'])} --seed {rec['seed']} --image-size {rec['image_size']}`")
+        lines.insert(
+            3,
+            f"- data: `robosuite_eval generate --task {rec['task']} --mode {rec['mode']} --episodes "
+            f"{len(rec['episodes'])} --seed {rec['seed']} --image-size {rec['image_size']}`",
+        )
     lines.insert(3 + len(args.data), "")
     for label, rows in results.items():
         n = len(rows)
@@ -129,18 +158,24 @@ def main() -> None:
         oc, ot = sum(r["other_cut"] for r in rows), sum(r["other"] for r in rows)
         olo, ohi = wilson_interval(oc, ot)
         styles = f"{sum(r['style'] == 'stop' for r in rows)} / {sum(r['style'] == 'micro' for r in rows)}"
-        lines.append(f"| {label} | {n} ({styles}) | {k}/{n} [{lo:.2f}, {hi:.2f}] | "
-                     f"{np.mean([r['stall_cut'] for r in rows]):.3f} | {oc}/{ot} = {oc / ot:.3f} [{olo:.3f}, {ohi:.3f}] |")
+        lines.append(
+            f"| {label} | {n} ({styles}) | {k}/{n} [{lo:.2f}, {hi:.2f}] | "
+            f"{np.mean([r['stall_cut'] for r in rows]):.3f} | {oc}/{ot} = {oc / ot:.3f} [{olo:.3f}, {ohi:.3f}] |"
+        )
     missed = [(label, r) for label, rows in results.items() for r in rows if r["stall_cut"] < 0.9]
     if missed:
         lines.append("\nStalls cut below 90%:\n")
         for label, r in missed:
-            lines.append(f"- {label}: {r['dataset']} episode {r['episode']} ({r['style']}), stall [{r['m']}, {r['n']}], "
-                         f"cut {r['stall_cut']:.2f}, cut segments {r['cut_segments']}; state motion of the uncut "
-                         f"labelled frames (x typical): {r['uncut_stall_motion']}")
+            lines.append(
+                f"- {label}: {r['dataset']} episode {r['episode']} ({r['style']}), stall [{r['m']}, {r['n']}], "
+                f"cut {r['stall_cut']:.2f}, cut segments {r['cut_segments']}; state motion of the uncut "
+                f"labelled frames (x typical): {r['uncut_stall_motion']}"
+            )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / f"{args.name}.json").write_text(json.dumps({"command": " ".join(sys.argv), "results": results}, indent=1))
+    (RESULTS / f"{args.name}.json").write_text(
+        json.dumps({"command": " ".join(sys.argv), "results": results}, indent=1)
+    )
     print("\n".join(lines))
 
 

@@ -46,7 +46,8 @@ class SquarePositionModel:
     def __init__(self, target_fps: float | None = None, noise: float = 0.0):
         self.target_fps, self.noise = target_fps, noise
         self.name = f"square-pixels{'' if target_fps is None else f'@{target_fps:g}fps'}" + (
-            f"+noise{noise:g}" if noise else "")
+            f"+noise{noise:g}" if noise else ""
+        )
 
     def fingerprint(self) -> str:
         return f"{self.name}-v1"
@@ -117,14 +118,19 @@ def robosuite_section(roots: list[Path]) -> dict:
     if len(fps_set) != 1:
         raise ValueError(f"RoboSuite datasets with different fps: {sorted(fps_set)}")
     fps = fps_set.pop()
-    out = {"datasets": [str(r) for r in roots], "fps": fps, "annotated": len(annotations),
-           "segment_seconds": {"min": min(durations), "median": float(np.median(durations)), "max": max(durations)},
-           "results": {}}
+    out = {
+        "datasets": [str(r) for r in roots],
+        "fps": fps,
+        "annotated": len(annotations),
+        "segment_seconds": {"min": min(durations), "median": float(np.median(durations)), "max": max(durations)},
+        "results": {},
+    }
     for stall_seconds in (1.0, 0.5):
         for noise in (0.0, 0.02):
             label = f"ground truth{f' + noise {noise:g}' if noise else ''}, stall >= {stall_seconds:g} s"
-            out["results"][label] = score(ground_truth_rows(annotations, fps, noise, stall_seconds=stall_seconds),
-                                          annotations)
+            out["results"][label] = score(
+                ground_truth_rows(annotations, fps, noise, stall_seconds=stall_seconds), annotations
+            )
     return out
 
 
@@ -137,8 +143,13 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--robosuite", type=Path, nargs="*", default=[],
-                    help="annotated RoboSuite datasets from `robosuite_eval generate` to score as well")
+    ap.add_argument(
+        "--robosuite",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="annotated RoboSuite datasets from `robosuite_eval generate` to score as well",
+    )
     args = ap.parse_args()
 
     from curate.config import LabelConfig
@@ -161,8 +172,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="flag-bench-"))
     try:
         t0 = time.perf_counter()
-        root = make_synthetic_bench(tmp / "bench", args.expert, args.hesitation, args.retry, fps=args.fps,
-                                    size=args.size, seed=args.seed)
+        root = make_synthetic_bench(
+            tmp / "bench", args.expert, args.hesitation, args.retry, fps=args.fps, size=args.size, seed=args.seed
+        )
         make_s = time.perf_counter() - t0
         annotations = read_annotations(root)
         results = {"ground truth": score(ground_truth_rows(annotations, args.fps), annotations)}
@@ -180,14 +192,22 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     command = "OMP_NUM_THREADS=1 .venv/bin/python -m bench.flag_segments" + (
-        "" if (args.expert, args.hesitation, args.retry, args.fps, args.size, args.seed) == (4, 10, 10, 10, 48, 0)
+        ""
+        if (args.expert, args.hesitation, args.retry, args.fps, args.size, args.seed) == (4, 10, 10, 10, 48, 0)
         else f" --expert {args.expert} --hesitation {args.hesitation} --retry {args.retry} --fps {args.fps}"
-             f" --size {args.size} --seed {args.seed}")
+        f" --size {args.size} --seed {args.seed}"
+    )
     rule = "curate flag defaults: smooth 0.5 s, stall >= 1.0 s within 0.02 (below v=0.97), fall drop >= 0.05"
-    result = {"command": command, "episodes": {"expert": args.expert, "hesitation": args.hesitation,
-                                                "retry": args.retry}, "fps": args.fps, "size": args.size,
-              "rule": rule, "match": "stall<->hesitation, fall<->retry, IoU >= 0.2",
-              "dataset_seconds": make_s, "results": results}
+    result = {
+        "command": command,
+        "episodes": {"expert": args.expert, "hesitation": args.hesitation, "retry": args.retry},
+        "fps": args.fps,
+        "size": args.size,
+        "rule": rule,
+        "match": "stall<->hesitation, fall<->retry, IoU >= 0.2",
+        "dataset_seconds": make_s,
+        "results": results,
+    }
     if args.robosuite:
         result["robosuite"] = robosuite_section(args.robosuite)
         command += " --robosuite " + " ".join(str(r) for r in args.robosuite)
@@ -198,29 +218,42 @@ def main() -> None:
     def f(x):
         return "—" if x != x else f"{x:.2f}"
 
-    md = ["# curate flag: segment precision/recall against the bench annotations", "",
-          f"Command: `{command}`", "",
-          f"Synthetic bench: {args.expert} expert, {args.hesitation} hesitation, {args.retry} retry episodes at "
-          f"{args.fps} fps, {args.size}x{args.size} AV1 video. Rule: {rule}. Match: {result['match']}.", "",
-          "| values | precision | recall | stall P / R (hesitation) | fall P / R (retry) | flags on expert episodes |",
-          "|---|---|---|---|---|---|"]
+    md = [
+        "# curate flag: segment precision/recall against the bench annotations",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Synthetic bench: {args.expert} expert, {args.hesitation} hesitation, {args.retry} retry episodes at "
+        f"{args.fps} fps, {args.size}x{args.size} AV1 video. Rule: {rule}. Match: {result['match']}.",
+        "",
+        "| values | precision | recall | stall P / R (hesitation) | fall P / R (retry) | flags on expert episodes |",
+        "|---|---|---|---|---|---|",
+    ]
     for label, r in results.items():
-        md.append(f"| {label} | {f(r['precision'])} | {f(r['recall'])} | {f(r['stall_precision'])} / "
-                  f"{f(r['stall_recall'])} | {f(r['fall_precision'])} / {f(r['fall_recall'])} | "
-                  f"{r['flags_on_expert_episodes']} |")
+        md.append(
+            f"| {label} | {f(r['precision'])} | {f(r['recall'])} | {f(r['stall_precision'])} / "
+            f"{f(r['stall_recall'])} | {f(r['fall_precision'])} / {f(r['fall_recall'])} | "
+            f"{r['flags_on_expert_episodes']} |"
+        )
     if args.robosuite:
         rs = result["robosuite"]
         d = rs["segment_seconds"]
-        md += ["", f"RoboSuite (`robosuite_eval generate`, {rs['annotated']} annotated episodes at {rs['fps']:g} fps; "
-               f"segments {d['min']:.1f}-{d['max']:.1f} s, median {d['median']:.1f} s). No trained value model "
-               "ships yet: these rows flag the annotated ground-truth curve (plus noise standing in for model "
-               "error), so they test the rule's durations, not a model.", "",
-               "| values | precision | recall | stall P / R (hesitation) | fall P / R (retry) | flags on expert episodes |",
-               "|---|---|---|---|---|---|"]
+        md += [
+            "",
+            f"RoboSuite (`robosuite_eval generate`, {rs['annotated']} annotated episodes at {rs['fps']:g} fps; "
+            f"segments {d['min']:.1f}-{d['max']:.1f} s, median {d['median']:.1f} s). No trained value model "
+            "ships yet: these rows flag the annotated ground-truth curve (plus noise standing in for model "
+            "error), so they test the rule's durations, not a model.",
+            "",
+            "| values | precision | recall | stall P / R (hesitation) | fall P / R (retry) | flags on expert episodes |",
+            "|---|---|---|---|---|---|",
+        ]
         for label, r in rs["results"].items():
-            md.append(f"| {label} | {f(r['precision'])} | {f(r['recall'])} | {f(r['stall_precision'])} / "
-                      f"{f(r['stall_recall'])} | {f(r['fall_precision'])} / {f(r['fall_recall'])} | "
-                      f"{r['flags_on_expert_episodes']} |")
+            md.append(
+                f"| {label} | {f(r['precision'])} | {f(r['recall'])} | {f(r['stall_precision'])} / "
+                f"{f(r['stall_recall'])} | {f(r['fall_precision'])} / {f(r['fall_recall'])} | "
+                f"{r['flags_on_expert_episodes']} |"
+            )
     (args.out / "flag_segments.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

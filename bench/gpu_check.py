@@ -42,9 +42,21 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Dense bf16 tensor-core peak, FLOP/s (NVIDIA datasheets; first matching name wins).
-BF16_PEAK = [("H200", 989.4e12), ("H100 NVL", 835e12), ("H100 PCIe", 756e12), ("H100", 989.4e12),
-             ("GH200", 989.4e12), ("B200", 2250e12), ("A100", 312e12), ("L40S", 362e12), ("L40", 181e12),
-             ("A10G", 70e12), ("L4", 121e12), ("A10", 125e12), ("RTX 4090", 165e12)]
+BF16_PEAK = [
+    ("H200", 989.4e12),
+    ("H100 NVL", 835e12),
+    ("H100 PCIe", 756e12),
+    ("H100", 989.4e12),
+    ("GH200", 989.4e12),
+    ("B200", 2250e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+    ("L40", 181e12),
+    ("A10G", 70e12),
+    ("L4", 121e12),
+    ("A10", 125e12),
+    ("RTX 4090", 165e12),
+]
 
 
 def bf16_peak(name: str) -> float | None:
@@ -65,10 +77,14 @@ class Check:
         self.res = {
             "command": "python -m bench.gpu_check " + " ".join(sys.argv[1:]),
             "ran_on_gpu": self.cuda,
-            "status": (f"measured on {name}" if self.cuda else
-                       "NOT RUN ON A GPU: CPU dry run (wvm-tiny, tiny π0.5) of the same code paths; "
-                       "no number here describes GPU performance"),
-            "device": name, "torch": torch.__version__,
+            "status": (
+                f"measured on {name}"
+                if self.cuda
+                else "NOT RUN ON A GPU: CPU dry run (wvm-tiny, tiny π0.5) of the same code paths; "
+                "no number here describes GPU performance"
+            ),
+            "device": name,
+            "torch": torch.__version__,
             "gpu_memory_gib": torch.cuda.get_device_properties(0).total_memory / 2**30 if self.cuda else None,
             "bf16_peak_flops": bf16_peak(name) if self.cuda else None,
             "preset": "wvm-tiny" if dry_run else "wvm-5b",
@@ -89,13 +105,18 @@ class Check:
 
     def peak(self) -> dict:
         if self.cuda:
-            return {"peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
-                    "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30}
+            return {
+                "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+                "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
+            }
         return {"process_max_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
     def section(self, name: str, fn, need_s: float = 0.0):
         if self.left() < need_s:
-            self.res["sections"][name] = {"ok": False, "skipped": f"time budget: {self.left():.0f} s left, needs ~{need_s:.0f} s"}
+            self.res["sections"][name] = {
+                "ok": False,
+                "skipped": f"time budget: {self.left():.0f} s left, needs ~{need_s:.0f} s",
+            }
             self.write()
             return None
         t = time.time()
@@ -112,8 +133,11 @@ class Check:
         if self.cuda:
             torch.cuda.empty_cache()
         self.write()
-        print(f"[gpu_check] {name}: {'ok' if rec['ok'] else rec.get('error', rec.get('skipped'))} "
-              f"({rec['wall_s']:.1f} s)", flush=True)
+        print(
+            f"[gpu_check] {name}: {'ok' if rec['ok'] else rec.get('error', rec.get('skipped'))} "
+            f"({rec['wall_s']:.1f} s)",
+            flush=True,
+        )
         return rec
 
     def write(self):
@@ -164,11 +188,17 @@ def build(ck: Check, state: dict) -> dict:
     state["dataset"], state["task"] = ds, task
     state["cache"] = random_text_cache(cfg, [task])
     t = time.time()
-    ckpt.save_checkpoint(state["tmp"] / "run", 0, model, None, cfg, {"note": "gpu_check: random init"},
-                         state["cache"], [], keep=1)
-    return {"parameters": count_parameters(model), "build_s": t_build, "checkpoint_write_s": time.time() - t,
-            "checkpoint_gib": (state["tmp"] / "run" / "checkpoints" / "step_0000000" / "model.safetensors").stat().st_size / 2**30,
-            **ck.peak()}
+    ckpt.save_checkpoint(
+        state["tmp"] / "run", 0, model, None, cfg, {"note": "gpu_check: random init"}, state["cache"], [], keep=1
+    )
+    return {
+        "parameters": count_parameters(model),
+        "build_s": t_build,
+        "checkpoint_write_s": time.time() - t,
+        "checkpoint_gib": (state["tmp"] / "run" / "checkpoints" / "step_0000000" / "model.safetensors").stat().st_size
+        / 2**30,
+        **ck.peak(),
+    }
 
 
 def inference(ck: Check, state: dict) -> dict:
@@ -190,7 +220,7 @@ def inference(ck: Check, state: dict) -> dict:
     with torch.autocast(ck.device.type, dtype=torch.bfloat16, enabled=ck.bf16):
         chunked_predict(model, frames[: 2 * cfg.chunk], text)  # warm-up (kernels, allocator)
         ck.reset_peak()
-        for bw in ((4,) if ck.dry_run else (8, 32)):
+        for bw in (4,) if ck.dry_run else (8, 32):
             times = []
             for _ in range(2):
                 ck.sync()
@@ -199,15 +229,27 @@ def inference(ck: Check, state: dict) -> dict:
                 ck.sync()
                 times.append(time.perf_counter() - t)
             s = statistics.median(times)
-            rows.append({"batch_windows": bw, "seconds": s, "frames_per_s": n_frames / s,
-                         "achieved_flops": windows * flops / s,
-                         "fraction_of_bf16_peak": (windows * flops / s / peak) if peak else None,
-                         "values_finite": bool(np.isfinite(v).all())})
+            rows.append(
+                {
+                    "batch_windows": bw,
+                    "seconds": s,
+                    "frames_per_s": n_frames / s,
+                    "achieved_flops": windows * flops / s,
+                    "fraction_of_bf16_peak": (windows * flops / s / peak) if peak else None,
+                    "values_finite": bool(np.isfinite(v).all()),
+                }
+            )
     del model
     best = max(rows, key=lambda r: r["frames_per_s"])
-    return {"episode_frames": n_frames, "windows": windows, "flops_per_chunk": flops, "sweep": rows,
-            "best_frames_per_s": best["frames_per_s"], "best_fraction_of_bf16_peak": best["fraction_of_bf16_peak"],
-            **ck.peak()}
+    return {
+        "episode_frames": n_frames,
+        "windows": windows,
+        "flops_per_chunk": flops,
+        "sweep": rows,
+        "best_frames_per_s": best["frames_per_s"],
+        "best_fraction_of_bf16_peak": best["fraction_of_bf16_peak"],
+        **ck.peak(),
+    }
 
 
 def train(ck: Check, state: dict) -> dict:
@@ -247,12 +289,18 @@ def train(ck: Check, state: dict) -> dict:
                 times.append(time.perf_counter() - t)
                 losses.append(float(loss.detach()))
             out["activation_checkpointing" if ac else "no_activation_checkpointing"] = {
-                "seconds_per_step": statistics.median(times[1:]), "first_step_s": times[0], "losses": losses,
-                "losses_finite": all(np.isfinite(losses)), **ck.peak()}
+                "seconds_per_step": statistics.median(times[1:]),
+                "first_step_s": times[0],
+                "losses": losses,
+                "losses_finite": all(np.isfinite(losses)),
+                **ck.peak(),
+            }
         except torch.OutOfMemoryError as e:
             opt.zero_grad(set_to_none=True)
             out["activation_checkpointing" if ac else "no_activation_checkpointing"] = {
-                "error": f"out of memory: {str(e).splitlines()[0]}", **ck.peak()}
+                "error": f"out of memory: {str(e).splitlines()[0]}",
+                **ck.peak(),
+            }
             if ck.cuda:
                 torch.cuda.empty_cache()
     del model, opt, params
@@ -271,14 +319,26 @@ def pi05(ck: Check, state: dict) -> dict:
     tok = make_word_tokenizer(state["tmp"] / "tok")
     B = 2 if ck.dry_run else 32
     t = time.time()
-    tr = Trainer(TrainConfig(dataset=root, out=state["tmp"] / "pi05_out", policy="pi05",
-                             size="tiny" if ck.dry_run else "default", steps=3, batch_size=B, tokenizer=tok,
-                             dtype="float32" if ck.dry_run else "bfloat16", device=str(ck.device),
-                             weighting="awr", lr=1e-4))
+    tr = Trainer(
+        TrainConfig(
+            dataset=root,
+            out=state["tmp"] / "pi05_out",
+            policy="pi05",
+            size="tiny" if ck.dry_run else "default",
+            steps=3,
+            batch_size=B,
+            tokenizer=tok,
+            dtype="float32" if ck.dry_run else "bfloat16",
+            device=str(ck.device),
+            weighting="awr",
+            lr=1e-4,
+        )
+    )
     n_params = sum(p.numel() for p in tr.policy.parameters())
     t_build = time.time() - t
-    loader = torch.utils.data.DataLoader(tr.dataset, batch_size=B, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0))
+    loader = torch.utils.data.DataLoader(
+        tr.dataset, batch_size=B, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
     batch = next(iter(loader))
     ck.reset_peak()
     times, losses = [], []
@@ -289,9 +349,17 @@ def pi05(ck: Check, state: dict) -> dict:
         times.append(time.perf_counter() - t)
         losses.append(rec["loss"])
     del tr
-    return {"size": "tiny" if ck.dry_run else "full (default)", "parameters": n_params, "batch_size": B,
-            "build_s": t_build, "seconds_per_step": statistics.median(times[1:]), "first_step_s": times[0],
-            "losses": losses, "losses_finite": all(np.isfinite(losses)), **ck.peak()}
+    return {
+        "size": "tiny" if ck.dry_run else "full (default)",
+        "parameters": n_params,
+        "batch_size": B,
+        "build_s": t_build,
+        "seconds_per_step": statistics.median(times[1:]),
+        "first_step_s": times[0],
+        "losses": losses,
+        "losses_finite": all(np.isfinite(losses)),
+        **ck.peak(),
+    }
 
 
 def label(ck: Check, state: dict) -> dict:
@@ -308,16 +376,27 @@ def label(ck: Check, state: dict) -> dict:
     n = open_dataset(ds).meta.total_frames
     df = pd.concat(pd.read_parquet(p) for p in sorted((ds / "data").rglob("*.parquet")))
     v = df["value"].to_numpy()
-    return {"frames": int(n), "seconds_including_model_load": dt, "frames_per_s_including_load": n / dt,
-            "values_in_unit_interval": bool(((v >= 0) & (v <= 1)).all() and len(v) == n), **ck.peak()}
+    return {
+        "frames": int(n),
+        "seconds_including_model_load": dt,
+        "frames_per_s_including_load": n / dt,
+        "values_in_unit_interval": bool(((v >= 0) & (v <= 1)).all() and len(v) == n),
+        **ck.peak(),
+    }
 
 
 def markdown(res: dict) -> str:
     s = res["sections"]
-    lines = [f"Command: `{res['command']}`", "", "# GPU check", "",
-             f"**{res['status']}**", "",
-             f"Device: {res['device']}; torch {res['torch']}; model {res['preset']}; elapsed {res.get('elapsed_s', 0):.0f} s.",
-             ""]
+    lines = [
+        f"Command: `{res['command']}`",
+        "",
+        "# GPU check",
+        "",
+        f"**{res['status']}**",
+        "",
+        f"Device: {res['device']}; torch {res['torch']}; model {res['preset']}; elapsed {res.get('elapsed_s', 0):.0f} s.",
+        "",
+    ]
 
     def g(x, f="{:.2f}"):
         return "—" if x is None else f.format(x)
@@ -336,25 +415,42 @@ def markdown(res: dict) -> str:
             continue
         if name == "build":
             p = r["parameters"]
-            txt = (f"{p['two_stream_transformer']:,} two-stream + {p['vae']:,} VAE parameters in {r['build_s']:.1f} s; "
-                   f"checkpoint {r['checkpoint_gib']:.1f} GiB written in {r['checkpoint_write_s']:.1f} s; {mem(r)}")
+            txt = (
+                f"{p['two_stream_transformer']:,} two-stream + {p['vae']:,} VAE parameters in {r['build_s']:.1f} s; "
+                f"checkpoint {r['checkpoint_gib']:.1f} GiB written in {r['checkpoint_write_s']:.1f} s; {mem(r)}"
+            )
         elif name == "inference":
-            txt = "; ".join(f"window batch {x['batch_windows']}: {x['frames_per_s']:.1f} frames/s, "
-                            f"{g(x['fraction_of_bf16_peak'], '{:.1%}')} of bf16 peak" for x in r["sweep"])
-            txt += f" ({r['episode_frames']}-frame episode, {r['flops_per_chunk'] / 1e12:.3f} TFLOP per chunk); {mem(r)}"
+            txt = "; ".join(
+                f"window batch {x['batch_windows']}: {x['frames_per_s']:.1f} frames/s, "
+                f"{g(x['fraction_of_bf16_peak'], '{:.1%}')} of bf16 peak"
+                for x in r["sweep"]
+            )
+            txt += (
+                f" ({r['episode_frames']}-frame episode, {r['flops_per_chunk'] / 1e12:.3f} TFLOP per chunk); {mem(r)}"
+            )
         elif name == "train":
             parts = []
             for k in ("no_activation_checkpointing", "activation_checkpointing"):
                 x = r.get(k, {})
-                parts.append(f"{k.replace('_', ' ')}: " + (x["error"] if "error" in x else
-                             f"{x['seconds_per_step']:.2f} s/step, {mem(x)}, losses finite {x['losses_finite']}"))
+                parts.append(
+                    f"{k.replace('_', ' ')}: "
+                    + (
+                        x["error"]
+                        if "error" in x
+                        else f"{x['seconds_per_step']:.2f} s/step, {mem(x)}, losses finite {x['losses_finite']}"
+                    )
+                )
             txt = f"FSDP2 one rank, batch {r['batch_per_gpu']}, {r['mixed_precision']}; " + "; ".join(parts)
         elif name == "pi05":
-            txt = (f"π0.5 {r['size']} ({r['parameters']:,} parameters), batch {r['batch_size']}: "
-                   f"{r['seconds_per_step']:.2f} s/step, {mem(r)}, losses finite {r['losses_finite']}")
+            txt = (
+                f"π0.5 {r['size']} ({r['parameters']:,} parameters), batch {r['batch_size']}: "
+                f"{r['seconds_per_step']:.2f} s/step, {mem(r)}, losses finite {r['losses_finite']}"
+            )
         elif name == "label":
-            txt = (f"{r['frames']} frames in {r['seconds_including_model_load']:.1f} s including the model load "
-                   f"({r['frames_per_s_including_load']:.1f} frames/s); values in [0, 1]: {r['values_in_unit_interval']}")
+            txt = (
+                f"{r['frames']} frames in {r['seconds_including_model_load']:.1f} s including the model load "
+                f"({r['frames_per_s_including_load']:.1f} frames/s); values in [0, 1]: {r['values_in_unit_interval']}"
+            )
         else:
             txt = json.dumps(r)
         lines.append(f"| {name} | {txt} |")

@@ -77,7 +77,7 @@ def timed_label(src: Path, work: Path, tag: str, **cfg) -> tuple[float, int]:
 def steady_rate(results, lengths: dict[int, int]) -> float:
     """Frames/s from the first finished episode to the last (fixed start-up costs excluded)."""
     stamps, frames = [], []
-    for ep, values, error in results:
+    for ep, _values, error in results:
         if error is not None:
             raise RuntimeError(f"episode {ep} failed: {error}")
         stamps.append(time.perf_counter())
@@ -90,8 +90,25 @@ def make_wvm_tiny(data: Path, out: Path) -> Path:
     from value_labeling.cli import main as value_labeling
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        value_labeling(["train", "-d", str(data), "--out", str(out), "--preset", "wvm-tiny", "--steps", "2",
-                        "--batch-size", "2", "--save-every", "2", "--device", "cpu"])
+        value_labeling(
+            [
+                "train",
+                "-d",
+                str(data),
+                "--out",
+                str(out),
+                "--preset",
+                "wvm-tiny",
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--save-every",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
     return out
 
 
@@ -121,36 +138,55 @@ def bench_model(src: Path, work: Path, spec: str, repeats: int, name: str) -> di
                 s, _ = timed_label(src, work, f"warm{w}", model=spec, address="auto", workers=w)
                 runs[f"ray_warm_{w}"].append(s)
             steady["ray_1"].append(steady_rate(label_on_ray(src, spec, camera, eps, 0, 1, 0.5, 0.0), lengths))
-        print(f"[{name}] repeat {r + 1}/{repeats}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items())
-              + f" (ray start {starts[-1]:.1f} s); steady frames/s: "
-              + ", ".join(f"{k} {v[-1]:.0f}" for k, v in steady.items()), flush=True)
+        print(
+            f"[{name}] repeat {r + 1}/{repeats}: "
+            + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items())
+            + f" (ray start {starts[-1]:.1f} s); steady frames/s: "
+            + ", ".join(f"{k} {v[-1]:.0f}" for k, v in steady.items()),
+            flush=True,
+        )
     med = {k: statistics.median(v) for k, v in runs.items()}
     # Overheads from paired (same-repeat) ratios, then the median: load drift hits both sides of a pair.
-    paired = {k: statistics.median([x / b - 1.0 for x, b in zip(v, runs["in_process"])])
-              for k, v in runs.items() if k != "in_process"}
+    paired = {
+        k: statistics.median([x / b - 1.0 for x, b in zip(v, runs["in_process"])])
+        for k, v in runs.items()
+        if k != "in_process"
+    }
     steady_overhead = statistics.median([b / x - 1.0 for x, b in zip(steady["ray_1"], steady["in_process"])])
     res = {
-        "model": spec, "frames": frames, "episodes": len(eps), "repeats": repeats,
-        "seconds_runs": runs, "seconds_median": med, "frames_per_second": {k: frames / v for k, v in med.items()},
+        "model": spec,
+        "frames": frames,
+        "episodes": len(eps),
+        "repeats": repeats,
+        "seconds_runs": runs,
+        "seconds_median": med,
+        "frames_per_second": {k: frames / v for k, v in med.items()},
         "overhead_vs_in_process": paired,
         "steady_runs_frames_per_second": steady,
         "steady_frames_per_second": {k: statistics.median(v) for k, v in steady.items()},
         "steady_ray_overhead_1_actor": steady_overhead,
         "ray_start_seconds_median": statistics.median(starts),
         "fixed_cost_seconds_warm_1": med["ray_warm_1"] - frames / statistics.median(steady["ray_1"]),
-        "target_overhead": 0.20, "meets_target_steady": steady_overhead < 0.20,
+        "target_overhead": 0.20,
+        "meets_target_steady": steady_overhead < 0.20,
         "meets_target_end_to_end_warm": paired["ray_warm_1"] < 0.20,
     }
     for k in med:
         extra = "" if k == "in_process" else f"  overhead {paired[k]:+.0%}"
         print(f"[{name}] {k:>12}: {med[k]:6.2f} s  {frames / med[k]:8.1f} frames/s{extra}")
-    print(f"[{name}] steady: in-process {res['steady_frames_per_second']['in_process']:.0f} frames/s, "
-          f"Ray 1 actor {res['steady_frames_per_second']['ray_1']:.0f} frames/s, overhead {steady_overhead:+.0%}")
+    print(
+        f"[{name}] steady: in-process {res['steady_frames_per_second']['in_process']:.0f} frames/s, "
+        f"Ray 1 actor {res['steady_frames_per_second']['ray_1']:.0f} frames/s, overhead {steady_overhead:+.0%}"
+    )
     return res
 
 
-NAMES = {"in_process": "in-process (`--address local`)", "ray_warm_1": "Ray session running, 1 actor",
-         "ray_warm_2": "Ray session running, 2 actors", "ray_cold_1": "`--address auto` (starts/stops Ray), 1 actor"}
+NAMES = {
+    "in_process": "in-process (`--address local`)",
+    "ray_warm_1": "Ray session running, 1 actor",
+    "ray_warm_2": "Ray session running, 2 actors",
+    "ray_cold_1": "`--address auto` (starts/stops Ray), 1 actor",
+}
 
 
 def main() -> None:
@@ -158,9 +194,13 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=24)
     p.add_argument("--size", type=int, default=96, help="square frame size of the synthetic camera")
     p.add_argument("--fps", type=int, default=10)
-    p.add_argument("--model", action="append", default=None,
-                   help="value model(s) to measure; 'wvm-tiny' = a 2-step wvm-tiny checkpoint made here "
-                        "(default: wvm-tiny and time)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="value model(s) to measure; 'wvm-tiny' = a 2-step wvm-tiny checkpoint made here "
+        "(default: wvm-tiny and time)",
+    )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-write", action="store_true")
     a = p.parse_args()
@@ -174,22 +214,32 @@ def main() -> None:
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             src = make_dataset(work / "src", a.episodes, a.size, a.fps)
-        print(f"dataset: {a.episodes} episodes, {a.size}x{a.size} video at {a.fps} fps "
-              f"(built in {time.perf_counter() - t0:.1f} s)", flush=True)
+        print(
+            f"dataset: {a.episodes} episodes, {a.size}x{a.size} video at {a.fps} fps "
+            f"(built in {time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
         for name in models:
             spec = str(make_wvm_tiny(src, work / "wvm_tiny")) if name == "wvm-tiny" else name
             res = bench_model(src, work, spec, a.repeats, name)
             res["model"] = name
             results.append(res)
 
-    out = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs), "
-                      f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
-           "episodes": a.episodes, "frame_size": a.size, "fps": a.fps, "results": results}
+    out = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared with other jobs), "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+        "episodes": a.episodes,
+        "frame_size": a.size,
+        "fps": a.fps,
+        "results": results,
+    }
     if a.no_write:
         return
-    cmd = ("OMP_NUM_THREADS=1 .venv/bin/python -m bench.label_throughput"
-           f" --episodes {a.episodes} --size {a.size} --fps {a.fps} --repeats {a.repeats}"
-           + "".join(f" --model {m}" for m in models))
+    cmd = (
+        "OMP_NUM_THREADS=1 .venv/bin/python -m bench.label_throughput"
+        f" --episodes {a.episodes} --size {a.size} --fps {a.fps} --repeats {a.repeats}"
+        + "".join(f" --model {m}" for m in models)
+    )
     write_results(out, cmd)
 
 
@@ -213,30 +263,50 @@ def write_results(out: dict, cmd: str) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "label_throughput.json").write_text(json.dumps(out, indent=2))
     frames = results[0]["frames"]
-    md = ["# curate label-values throughput (end to end: decode + model + stage + commit)", "",
-          f"Command: `{cmd}` on {out['machine']}", "",
-          f"{frames} native frames in {a_episodes} episodes ({out['frame_size']}x{out['frame_size']} AV1 video, "
-          f"{out['fps']} fps); median of {results[0]['repeats']} alternating repeats, overheads from paired ratios.", "",
-          "| model | variant | seconds | frames/s | vs in-process |", "|---|---|---|---|---|"]
+    md = [
+        "# curate label-values throughput (end to end: decode + model + stage + commit)",
+        "",
+        f"Command: `{cmd}` on {out['machine']}",
+        "",
+        f"{frames} native frames in {a_episodes} episodes ({out['frame_size']}x{out['frame_size']} AV1 video, "
+        f"{out['fps']} fps); median of {results[0]['repeats']} alternating repeats, overheads from paired ratios.",
+        "",
+        "| model | variant | seconds | frames/s | vs in-process |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         for k, label in NAMES.items():
             rel = "—" if k == "in_process" else f"{r['overhead_vs_in_process'][k]:+.0%}"
-            md.append(f"| {r['model']} | {label} | {r['seconds_median'][k]:.2f} | "
-                      f"{r['frames_per_second'][k]:.0f} | {rel} |")
-    md += ["", "Steady state (first to last finished episode: Ray and actor start-up excluded), 1 replica:", "",
-           "| model | in-process frames/s | Ray frames/s | Ray overhead | < 20% | end to end within 20% from |",
-           "|---|---|---|---|---|---|"]
+            md.append(
+                f"| {r['model']} | {label} | {r['seconds_median'][k]:.2f} | {r['frames_per_second'][k]:.0f} | {rel} |"
+            )
+    md += [
+        "",
+        "Steady state (first to last finished episode: Ray and actor start-up excluded), 1 replica:",
+        "",
+        "| model | in-process frames/s | Ray frames/s | Ray overhead | < 20% | end to end within 20% from |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in results:
         st, n = r["steady_frames_per_second"], r["break_even_frames_20pct"]
-        md.append(f"| {r['model']} | {st['in_process']:.0f} | {st['ray_1']:.0f} | "
-                  f"{r['steady_ray_overhead_1_actor']:+.0%} | {'met' if r['meets_target_steady'] else 'NOT met'} | "
-                  + ("never (steady overhead > 20%)" if n is None else f"~{n:,.0f} frames") + " |")
-    md += ["", "Fixed costs per run (they do not grow with the dataset): "
-           + "; ".join(f"{r['model']}: Ray start {r['ray_start_seconds_median']:.1f} s (cold runs only), "
-                       f"actor start-up + commit ≈ {r['fixed_cost_seconds_warm_1']:.1f} s" for r in results)
-           + ". The actor start-up is a fresh Python process importing torch + lerobot and loading the model; "
-             "on this small dataset it dominates, so end to end the Ray runs are far slower than in-process. "
-             "The last column extrapolates from the measured fixed costs and steady rates (not measured directly)."]
+        md.append(
+            f"| {r['model']} | {st['in_process']:.0f} | {st['ray_1']:.0f} | "
+            f"{r['steady_ray_overhead_1_actor']:+.0%} | {'met' if r['meets_target_steady'] else 'NOT met'} | "
+            + ("never (steady overhead > 20%)" if n is None else f"~{n:,.0f} frames")
+            + " |"
+        )
+    md += [
+        "",
+        "Fixed costs per run (they do not grow with the dataset): "
+        + "; ".join(
+            f"{r['model']}: Ray start {r['ray_start_seconds_median']:.1f} s (cold runs only), "
+            f"actor start-up + commit ≈ {r['fixed_cost_seconds_warm_1']:.1f} s"
+            for r in results
+        )
+        + ". The actor start-up is a fresh Python process importing torch + lerobot and loading the model; "
+        "on this small dataset it dominates, so end to end the Ray runs are far slower than in-process. "
+        "The last column extrapolates from the measured fixed costs and steady rates (not measured directly).",
+    ]
     (RESULTS / "label_throughput.md").write_text("\n".join(md) + "\n")
     print(f"wrote {RESULTS / 'label_throughput.json'} and {RESULTS / 'label_throughput.md'}")
 

@@ -36,17 +36,19 @@ from bench.robosuite_bench import RESULTS, TASKS, bench_data  # noqa: E402
 def probe_videos(frames: np.ndarray) -> dict[str, tuple[np.ndarray, slice]]:
     """name -> (video, the positions where ground truth falls)."""
     k = len(frames) // 2
-    return {"reversed": (frames[::-1].copy(), slice(0, len(frames))),
-            "long_retreat": (np.concatenate([frames[:k], frames[:k][::-1]]), slice(k, 2 * k))}
+    return {
+        "reversed": (frames[::-1].copy(), slice(0, len(frames))),
+        "long_retreat": (np.concatenate([frames[:k], frames[:k][::-1]]), slice(k, 2 * k)),
+    }
 
 
 def main() -> None:
     from tqdm import tqdm
 
-    from value_labeling.bench.metrics import value_order_correlation
-    from robodata.resample import resample_indices
-    from value_labeling.bench.tables import nanmean
     from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
+    from robodata.resample import resample_indices
+    from value_labeling.bench.metrics import value_order_correlation
+    from value_labeling.bench.tables import nanmean
     from value_labeling.models import load_value_model, model_camera
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -77,19 +79,29 @@ def main() -> None:
                 scores[spec][name].append(value_order_correlation(pred, -np.arange(len(pred), dtype=np.float64)))
     summary = {s: {k: nanmean(v) for k, v in by.items()} for s, by in scores.items()}
     cmd = ("python -m bench.retreat_probe " + " ".join(sys.argv[1:])).strip()
-    lines = ["# Retreat probe (RoboSuite expert trajectories, reversed and retraced)", "", f"Command: `{cmd}`", "",
-             f"{len(episodes)} expert trajectories ({len(TASKS)} tasks), sampled at {a.fps:g} fps. VOC against the "
-             "falling ground truth: +1 = the model tracks the fall, -1 = its values keep rising. See the script's "
-             "docstring for why this probe exists.", "",
-             "| model | Expert-VOC (forward) | reversed video: VOC of the fall | long retreat: VOC of the fall |",
-             "|---|---|---|---|"]
+    lines = [
+        "# Retreat probe (RoboSuite expert trajectories, reversed and retraced)",
+        "",
+        f"Command: `{cmd}`",
+        "",
+        f"{len(episodes)} expert trajectories ({len(TASKS)} tasks), sampled at {a.fps:g} fps. VOC against the "
+        "falling ground truth: +1 = the model tracks the fall, -1 = its values keep rising. See the script's "
+        "docstring for why this probe exists.",
+        "",
+        "| model | Expert-VOC (forward) | reversed video: VOC of the fall | long retreat: VOC of the fall |",
+        "|---|---|---|---|",
+    ]
     for s in specs:
         v = summary[s]
         lines.append(f"| {s} | {v['expert_voc']:.3f} | {v['reversed']:.3f} | {v['long_retreat']:.3f} |")
     md = "\n".join(lines)
     out = RESULTS / f"{a.name}.json"
-    out.write_text(json.dumps({"command": cmd, "fps": a.fps, "trajectories": len(episodes), "summary": summary},
-                              indent=2, allow_nan=True) + "\n")
+    out.write_text(
+        json.dumps(
+            {"command": cmd, "fps": a.fps, "trajectories": len(episodes), "summary": summary}, indent=2, allow_nan=True
+        )
+        + "\n"
+    )
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")

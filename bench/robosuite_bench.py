@@ -55,8 +55,23 @@ def bench_data(work: Path, hesitation: int, retry: int, expert: int) -> list[Pat
     for mode, n in (("hesitation", hesitation), ("retry", retry), ("expert", expert)):
         if n <= 0:
             continue
-        robosuite_eval(["generate", "--task", "all", "--mode", mode, "--episodes", str(n), "--seed", str(BENCH_SEED),
-                        "--image-size", "64", "--out", str(work)])
+        robosuite_eval(
+            [
+                "generate",
+                "--task",
+                "all",
+                "--mode",
+                mode,
+                "--episodes",
+                str(n),
+                "--seed",
+                str(BENCH_SEED),
+                "--image-size",
+                "64",
+                "--out",
+                str(work),
+            ]
+        )
         roots += [work / f"{t}_{mode}" for t in TASKS]
     return roots
 
@@ -64,8 +79,16 @@ def bench_data(work: Path, hesitation: int, retry: int, expert: int) -> list[Pat
 def score(models: list[str], roots: list[Path], out: Path, camera: str | None = None) -> dict:
     from value_labeling.cli import main as value_labeling
 
-    value_labeling(["bench", *[a for r in roots for a in ("--data", str(r))], *(["--camera", camera] if camera else []),
-                    *[a for m in models for a in ("--model", m)], "--out", str(out)])
+    value_labeling(
+        [
+            "bench",
+            *[a for r in roots for a in ("--data", str(r))],
+            *(["--camera", camera] if camera else []),
+            *[a for m in models for a in ("--model", m)],
+            "--out",
+            str(out),
+        ]
+    )
     return json.loads(out.read_text())
 
 
@@ -97,8 +120,15 @@ def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, c
                 rows = [t for t in part["trajectories"] if t["dataset"] == str(r) and t["model"] == name_of[spec]]
                 files[spec, r].parent.mkdir(parents=True, exist_ok=True)
                 tmp = files[spec, r].with_suffix(".tmp")
-                tmp.write_text(json.dumps({"models": {name_of[spec]: part["models"][name_of[spec]]},
-                                           "config": part["config"], "trajectories": rows}))
+                tmp.write_text(
+                    json.dumps(
+                        {
+                            "models": {name_of[spec]: part["models"][name_of[spec]]},
+                            "config": part["config"],
+                            "trajectories": rows,
+                        }
+                    )
+                )
                 os.replace(tmp, files[spec, r])
     merged = {"config": None, "models": {}, "trajectories": []}
     for spec in models:
@@ -108,15 +138,20 @@ def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, c
             merged["config"] = merged["config"] or part["config"]
             merged["trajectories"] += part["trajectories"]
     merged["config"] = {**merged["config"], "data": [str(r) for r in roots], "model": list(models), "out": str(out)}
-    merged["summary"] = summarize([{**t, "value": float("nan") if t["value"] is None else t["value"]}
-                                   for t in merged["trajectories"]])
+    merged["summary"] = summarize(
+        [{**t, "value": float("nan") if t["value"] is None else t["value"]} for t in merged["trajectories"]]
+    )
     return merged
 
 
 def existing_data(work: Path) -> list[Path]:
     """The bench datasets already under `work` (--no-generate), in bench_data's order."""
-    return [work / f"{t}_{mode}" for mode in ("hesitation", "retry", "expert") for t in TASKS
-            if (work / f"{t}_{mode}" / "meta" / "info.json").is_file()]
+    return [
+        work / f"{t}_{mode}"
+        for mode in ("hesitation", "retry", "expert")
+        for t in TASKS
+        if (work / f"{t}_{mode}" / "meta" / "info.json").is_file()
+    ]
 
 
 def per_task(result: dict) -> dict:
@@ -153,26 +188,45 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
     models = list(result["summary"])
     # Each model reads its training camera unless --camera forced one (robodata.dataset.resolve_camera).
     cams = {r["model"]: r.get("camera", "?").split(".")[-1] for r in result["trajectories"]}
-    titles = {"hesitation_rmse": "Hesitation-RMSE (lower is better)", "retry_voc": "Retry-VOC (higher is better)",
-              "expert_voc": "Expert-VOC (higher is better)"}
-    lines = ["# RoboSuite Suboptimal-Value-Bench", "",
-             f"Command: `{command}`", "",
-             f"Data: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry trajectories, "
-             f"+ {sizes['expert']} expert trajectories per task; simulator seeds {BENCH_SEED}.. (training used "
-             "100000+); 64x64 frames, camera per model: " + ", ".join(f"{m} `{c}`" for m, c in cams.items())
-             + "; recorded at 10 fps, scored at 2 fps.", "",
-             "## Headline", "", headline_markdown(result), "",
-             "## Tables 1-3 (RoboSuite row)", "",
-             "| metric | " + " | ".join(models) + " | WVM (reported by the paper) | target |",
-             "|---|" + "---|" * (len(models) + 2)]
+    titles = {
+        "hesitation_rmse": "Hesitation-RMSE (lower is better)",
+        "retry_voc": "Retry-VOC (higher is better)",
+        "expert_voc": "Expert-VOC (higher is better)",
+    }
+    lines = [
+        "# RoboSuite Suboptimal-Value-Bench",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Data: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry trajectories, "
+        f"+ {sizes['expert']} expert trajectories per task; simulator seeds {BENCH_SEED}.. (training used "
+        "100000+); 64x64 frames, camera per model: "
+        + ", ".join(f"{m} `{c}`" for m, c in cams.items())
+        + "; recorded at 10 fps, scored at 2 fps.",
+        "",
+        "## Headline",
+        "",
+        headline_markdown(result),
+        "",
+        "## Tables 1-3 (RoboSuite row)",
+        "",
+        "| metric | " + " | ".join(models) + " | WVM (reported by the paper) | target |",
+        "|---|" + "---|" * (len(models) + 2),
+    ]
     paper_rows = {"hesitation_rmse": "RoboSuite", "retry_voc": "RoboSuite", "expert_voc": "RoboSuite"}
     for metric, title in titles.items():
         cells = [_fmt(result["summary"][m].get(metric, {}).get("mean", {}).get("RoboSuite")) for m in models]
         ref = paper_value(metric, paper_rows[metric])
         op, tgt = TARGETS[metric]
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {_fmt(ref)} | {op} {tgt} |")
-    lines += ["", "Paper column: numbers the paper reports (its Expert-VOC row is 'Self-collected (3 embodiments)'; "
-              "the paper has no RoboSuite expert row). Not measured here.", "", "## Per task", ""]
+    lines += [
+        "",
+        "Paper column: numbers the paper reports (its Expert-VOC row is 'Self-collected (3 embodiments)'; "
+        "the paper has no RoboSuite expert row). Not measured here.",
+        "",
+        "## Per task",
+        "",
+    ]
     pt = per_task(result)
     for metric, title in titles.items():
         lines += [f"**{title}**", "", "| task | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
@@ -190,10 +244,14 @@ def readme_rows(result: dict, command: str) -> str:
     sizes = result["bench_sizes"]
     ref = result.get("reference")
     keys = ("hesitation_rmse", "retry_voc", "expert_voc")
-    rows = [f"RoboSuite Suboptimal-Value-Bench, 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry + "
-            f"{sizes['expert']} expert trajectories (`robosuite_bench.md`: `{command}`). Mean [bootstrap 95% interval "
-            "over trajectories]; last column: paired 95% interval against the default (better / worse / tie).", "",
-            "| model | Hesitation-RMSE ↓ | Retry-VOC ↑ | Expert-VOC ↑ | vs default (H / R / E) |", "|---|---|---|---|---|"]
+    rows = [
+        f"RoboSuite Suboptimal-Value-Bench, 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry + "
+        f"{sizes['expert']} expert trajectories (`robosuite_bench.md`: `{command}`). Mean [bootstrap 95% interval "
+        "over trajectories]; last column: paired 95% interval against the default (better / worse / tie).",
+        "",
+        "| model | Hesitation-RMSE ↓ | Retry-VOC ↑ | Expert-VOC ↑ | vs default (H / R / E) |",
+        "|---|---|---|---|---|",
+    ]
     for m, by in result["headline"].items():
         cells = []
         for k in keys:
@@ -225,10 +283,18 @@ def main() -> None:
     p.add_argument("--hesitation", type=int, default=25)
     p.add_argument("--retry", type=int, default=25)
     p.add_argument("--expert", type=int, default=5)
-    p.add_argument("--model", action="append", default=None,
-                   help=f"models to score (default: those of {', '.join(DEFAULT_MODELS)} that ship)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help=f"models to score (default: those of {', '.join(DEFAULT_MODELS)} that ship)",
+    )
     p.add_argument("--name", default="robosuite_bench", help="results file stem under bench/results/")
-    p.add_argument("--camera", default=None, help="camera every model reads (default: each model's training camera, else the first camera)")
+    p.add_argument(
+        "--camera",
+        default=None,
+        help="camera every model reads (default: each model's training camera, else the first camera)",
+    )
     p.add_argument("--no-generate", action="store_true", help="score the datasets already under --work as they are")
     a = p.parse_args()
     roots = existing_data(a.work) if a.no_generate else bench_data(a.work, a.hesitation, a.retry, a.expert)
@@ -254,7 +320,9 @@ def main() -> None:
         from value_labeling.models.default_card import write_model_card
 
         probe = RESULTS / "baseline_probe.json"  # bench/baseline_probe.py: why the baselines differ
-        card = write_model_card(result, headline_markdown(result), json.loads(probe.read_text()) if probe.is_file() else None)
+        card = write_model_card(
+            result, headline_markdown(result), json.loads(probe.read_text()) if probe.is_file() else None
+        )
         print(f"updated {card}")
         if update_readme(result, cmd):
             print("updated the README's bench rows")

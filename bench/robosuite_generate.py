@@ -46,12 +46,18 @@ def measure(mode: str, episodes: int, size: int, workers: int, work: Path) -> di
             continue
         root = work / f"{task}_{mode}"
         shutil.rmtree(root, ignore_errors=True)
-        run_generate(GenerateConfig(out=root, task=task, mode=mode, episodes=n, seed=500_000, image_size=size,
-                                    workers=workers))
+        run_generate(
+            GenerateConfig(out=root, task=task, mode=mode, episodes=n, seed=500_000, image_size=size, workers=workers)
+        )
         frames += check_dataset_dir(root)["total_frames"]
     wall = time.perf_counter() - t0
-    return {"episodes": episodes, "frames": frames, "wall_s": wall, "episodes_per_min": 60 * episodes / wall,
-            "frames_per_s": frames / wall}
+    return {
+        "episodes": episodes,
+        "frames": frames,
+        "wall_s": wall,
+        "episodes_per_min": 60 * episodes / wall,
+        "frames_per_s": frames / wall,
+    }
 
 
 def main() -> None:
@@ -65,24 +71,46 @@ def main() -> None:
         for mode in ("expert", "hesitation", "retry"):
             rows[mode] = measure(mode, a.episodes, a.size, a.workers, Path(tmp))
             r = rows[mode]
-            print(f"{mode:10s} {r['episodes']} episodes, {r['frames']} frames in {r['wall_s']:.1f} s: "
-                  f"{r['episodes_per_min']:.1f} episodes/min", flush=True)
+            print(
+                f"{mode:10s} {r['episodes']} episodes, {r['frames']} frames in {r['wall_s']:.1f} s: "
+                f"{r['episodes_per_min']:.1f} episodes/min",
+                flush=True,
+            )
     projected = sum(n / rows[m]["episodes_per_min"] * 60 for m, n in WORKLOAD.items())
-    result = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "image_size": a.size, "fps": 10,
-              "cameras": 2, "workers": a.workers, "rows": rows, "workload": WORKLOAD,
-              "projected_workload_s": projected, "target_s": TARGET_S}
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "image_size": a.size,
+        "fps": 10,
+        "cameras": 2,
+        "workers": a.workers,
+        "rows": rows,
+        "workload": WORKLOAD,
+        "projected_workload_s": projected,
+        "target_s": TARGET_S,
+    }
     out = ROOT / "bench" / "results" / "robosuite_generate.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["# robosuite_eval generate throughput", "",
-             f"Command: `.venv/bin/python -m bench.robosuite_generate {' '.join(sys.argv[1:])}`".replace(" `", " `"), "",
-             f"{result['machine']}; two {a.size}x{a.size} cameras, 10 fps recorded, physics 20 Hz, "
-             f"{a.workers} worker processes; wall time includes worker start-up and the dataset write.", "",
-             "| mode | episodes | frames | wall s | episodes/min |", "|---|---|---|---|---|"]
-    lines += [f"| {m} | {r['episodes']} | {r['frames']} | {r['wall_s']:.1f} | {r['episodes_per_min']:.1f} |"
-              for m, r in rows.items()]
+    lines = [
+        "# robosuite_eval generate throughput",
+        "",
+        f"Command: `.venv/bin/python -m bench.robosuite_generate {' '.join(sys.argv[1:])}`".replace(" `", " `"),
+        "",
+        f"{result['machine']}; two {a.size}x{a.size} cameras, 10 fps recorded, physics 20 Hz, "
+        f"{a.workers} worker processes; wall time includes worker start-up and the dataset write.",
+        "",
+        "| mode | episodes | frames | wall s | episodes/min |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {m} | {r['episodes']} | {r['frames']} | {r['wall_s']:.1f} | {r['episodes_per_min']:.1f} |"
+        for m, r in rows.items()
+    ]
     ok = "met" if projected <= TARGET_S else "NOT met"
-    lines += ["", f"Projected full budget (300 bench trajectories + 600 expert demonstrations): "
-              f"{projected / 60:.0f} min (target < 120 min: {ok})."]
+    lines += [
+        "",
+        f"Projected full budget (300 bench trajectories + 600 expert demonstrations): "
+        f"{projected / 60:.0f} min (target < 120 min: {ok}).",
+    ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

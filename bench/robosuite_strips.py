@@ -20,9 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from robodata.ground_truth import progress_curve  # noqa: E402
 from robosuite_eval.episode import plan_injection, run_episode  # noqa: E402
 from robosuite_eval.tasks import get_task, make_env  # noqa: E402
-from robodata.ground_truth import progress_curve  # noqa: E402
 
 OUT = Path(__file__).parent / "results"
 
@@ -35,8 +35,11 @@ def strip(task_name: str, mode: str, seed: int, size: int = 128, n_cols: int = 1
     assert res.success and res.m is not None, "the generated trajectory must succeed and carry a label"
     m, n, T = res.m, res.n, res.T
     # columns: a few before, the span's ends and inside, a few after
-    idx = sorted(set(np.linspace(0, m - 1, 3).astype(int)) | set(np.linspace(m, n, 5).astype(int))
-                 | set(np.linspace(n + 1, T - 1, n_cols - 8).astype(int)))
+    idx = sorted(
+        set(np.linspace(0, m - 1, 3).astype(int))
+        | set(np.linspace(m, n, 5).astype(int))
+        | set(np.linspace(n + 1, T - 1, n_cols - 8).astype(int))
+    )
     fig = plt.figure(figsize=(1.3 * len(idx), 5.2))
     gs = fig.add_gridspec(3, len(idx), height_ratios=[1, 1, 1.3])
     for j, t in enumerate(idx):

@@ -51,15 +51,28 @@ def make_checkpoint(tmp: Path) -> Path:
     from testing.synthetic_policy import make_value_dataset
 
     make_value_dataset(tmp / "ds", episodes=2, length=8, image_size=32)
-    result = Trainer(TrainConfig(dataset=tmp / "ds", out=tmp / "run", policy="act", size="tiny", steps=2,
-                                 batch_size=4, weighting="none", chunk_length=10, device="cpu")).run()
+    result = Trainer(
+        TrainConfig(
+            dataset=tmp / "ds",
+            out=tmp / "run",
+            policy="act",
+            size="tiny",
+            steps=2,
+            batch_size=4,
+            weighting="none",
+            chunk_length=10,
+            device="cpu",
+        )
+    ).run()
     return Path(result["checkpoint"])
 
 
 def observation(seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {"observation/images/cam": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
-            "observation/state": rng.standard_normal(3).astype(np.float32)}
+    return {
+        "observation/images/cam": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+        "observation/state": rng.standard_normal(3).astype(np.float32),
+    }
 
 
 class ForwardTimer:
@@ -103,8 +116,9 @@ def start_server(ckpt: Path) -> tuple[subprocess.Popen, int]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "policy_ft.cli", "serve", str(ckpt), "--port", str(port), "--device", "cpu"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # the "policy_ft serve: ..." line is printed once it listens
         line = proc.stdout.readline()
@@ -152,11 +166,17 @@ def run_level(port: int, clients: int, per_client: int, warmup: int) -> dict:
     if errors:
         raise errors[0]
     all_lat = [x for xs in lat for x in xs]
-    return {"clients": clients, "requests": len(all_lat), "dropped_warmup": clients * warmup, "wall_s": wall,
-            "requests_per_s": len(all_lat) / wall, "latency_ms_p50": quantile_ci(all_lat, 0.5),
-            "latency_ms_p99": quantile_ci(all_lat, 0.99),
-            "server_infer_ms_p50": quantile_ci([x for xs in server_ms for x in xs], 0.5),
-            "server_infer_ms_mean": float(np.mean([x for xs in server_ms for x in xs]))}
+    return {
+        "clients": clients,
+        "requests": len(all_lat),
+        "dropped_warmup": clients * warmup,
+        "wall_s": wall,
+        "requests_per_s": len(all_lat) / wall,
+        "latency_ms_p50": quantile_ci(all_lat, 0.5),
+        "latency_ms_p99": quantile_ci(all_lat, 0.99),
+        "server_infer_ms_p50": quantile_ci([x for xs in server_ms for x in xs], 0.5),
+        "server_infer_ms_mean": float(np.mean([x for xs in server_ms for x in xs])),
+    }
 
 
 def write(result: dict, command: str) -> None:
@@ -175,7 +195,8 @@ def write(result: dict, command: str) -> None:
         f"{r['requests_per_s']:.1f} | {q(r['server_infer_ms_p50'])} | {q(r['forward_ms_p50_adjacent'])} | "
         f"{r['latency_ms_p50']['value'] / r['server_infer_ms_p50']['value']:.2f} | "
         f"{r['latency_ms_p50']['value'] / r['forward_ms_p50_adjacent']['value']:.2f} | {busy(r):.2f} |"
-        for r in result["levels"])
+        for r in result["levels"]
+    )
     (RESULTS / "serve_latency.md").write_text(
         "# policy_ft serve: latency and throughput\n\n"
         f"Command: `{command}`\n\n"
@@ -200,21 +221,29 @@ def write(result: dict, command: str) -> None:
         "`forward p50` comes from another process at other moments and differs from the server's own inference "
         "time by up to 2x on this machine. `inference busy` = requests/s x server inference time (the mean where "
         "recorded, else the p50): the fraction of time the single inference worker was computing; with several "
-        "clients the latency includes waiting for the other clients' inferences.\n")
+        "clients the latency includes waiting for the other clients' inferences.\n"
+    )
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--requests", type=int, default=240, help="timed requests per concurrency level (split evenly)")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16], help="concurrency levels")
     ap.add_argument("--warmup", type=int, default=3, help="untimed requests per client, dropped")
-    ap.add_argument("--forward-repeats", type=int, default=40,
-                    help="timed forward passes per block (a block before and after each level)")
+    ap.add_argument(
+        "--forward-repeats",
+        type=int,
+        default=40,
+        help="timed forward passes per block (a block before and after each level)",
+    )
     args = ap.parse_args(argv)
-    command = ("nice -n 10 .venv/bin/python -m bench.serve_latency --requests "
-               f"{args.requests} --clients {' '.join(map(str, args.clients))} --warmup {args.warmup} "
-               f"--forward-repeats {args.forward_repeats}")
+    command = (
+        "nice -n 10 .venv/bin/python -m bench.serve_latency --requests "
+        f"{args.requests} --clients {' '.join(map(str, args.clients))} --warmup {args.warmup} "
+        f"--forward-repeats {args.forward_repeats}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         print("training a tiny ACT checkpoint (2 steps) ...", flush=True)
         ckpt = make_checkpoint(Path(tmp))
@@ -232,19 +261,31 @@ def main(argv=None) -> None:
                 infer_all += before[1]
                 before = after
                 levels.append(r)
-                print(f"  {c:>2} clients: p50 {r['latency_ms_p50']['value']:.1f} ms, p99 "
-                      f"{r['latency_ms_p99']['value']:.1f} ms, {r['requests_per_s']:.1f} req/s; forward p50 "
-                      f"{r['forward_ms_p50_adjacent']['value']:.1f} ms", flush=True)
+                print(
+                    f"  {c:>2} clients: p50 {r['latency_ms_p50']['value']:.1f} ms, p99 "
+                    f"{r['latency_ms_p99']['value']:.1f} ms, {r['requests_per_s']:.1f} req/s; forward p50 "
+                    f"{r['forward_ms_p50_adjacent']['value']:.1f} ms",
+                    flush=True,
+                )
             fwd_all += before[0]
             infer_all += before[1]
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    forward = {"forward_ms_p50": quantile_ci(fwd_all, 0.5), "forward_ms_p99": quantile_ci(fwd_all, 0.99),
-               "in_process_infer_ms_p50": quantile_ci(infer_all, 0.5), "params": timer.params,
-               "torch_threads": timer.torch.get_num_threads()}
-    result = {"forward": forward, "levels": levels, "warmup": args.warmup, "forward_repeats": args.forward_repeats,
-              "machine": "shared 2-core CPU machine, no GPU; other jobs running"}
+    forward = {
+        "forward_ms_p50": quantile_ci(fwd_all, 0.5),
+        "forward_ms_p99": quantile_ci(fwd_all, 0.99),
+        "in_process_infer_ms_p50": quantile_ci(infer_all, 0.5),
+        "params": timer.params,
+        "torch_threads": timer.torch.get_num_threads(),
+    }
+    result = {
+        "forward": forward,
+        "levels": levels,
+        "warmup": args.warmup,
+        "forward_repeats": args.forward_repeats,
+        "machine": "shared 2-core CPU machine, no GPU; other jobs running",
+    }
     write(result, command)
     print(f"wrote {RESULTS / 'serve_latency.json'} and {RESULTS / 'serve_latency.md'}")
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from bench.robosuite_bench import RESULTS, TASKS, bench_data, score  # noqa: E402
 from bench.build_default_model import CAMERA, run_seconds  # noqa: E402
+from bench.robosuite_bench import RESULTS, TASKS, bench_data, score  # noqa: E402
 
 #: row -> (extra `value_labeling train` flags, uses the pretrained video stream, paper Table 4 column)
 ROWS = {
@@ -61,9 +61,26 @@ def train_row(name: str, work: Path, steps: int, batch: int, lr: float, camera: 
         flags = [f for f in flags if f != "@train_sub"]
         experts = experts + [work / "train_sub" / f"{t}_{m}" for t in TASKS for m in ("hesitation", "retry")]
     t0 = time.perf_counter()
-    value_labeling(["train", *[a for r in experts for a in ("--data", str(r))], "--out", str(out),
-                    *(["--video-model", str(video)] if pretrained else []), *flags, "--camera", camera,
-                    "--steps", str(steps), "--batch-size", str(batch), "--lr", str(lr), "--save-every", "500"])
+    value_labeling(
+        [
+            "train",
+            *[a for r in experts for a in ("--data", str(r))],
+            "--out",
+            str(out),
+            *(["--video-model", str(video)] if pretrained else []),
+            *flags,
+            "--camera",
+            camera,
+            "--steps",
+            str(steps),
+            "--batch-size",
+            str(batch),
+            "--lr",
+            str(lr),
+            "--save-every",
+            "500",
+        ]
+    )
     return out, run_seconds(out, time.perf_counter() - t0)
 
 
@@ -87,8 +104,11 @@ def paired_differences(result: dict, names: list[str]) -> dict:
     for n, mname in zip(names, models):
         out[n] = {}
         for metric in METRICS:
-            d = [v - base[k] for k, v in by.get(mname, {}).items()
-                 if k[2] == metric and k in base and math.isfinite(v) and math.isfinite(base[k])]
+            d = [
+                v - base[k]
+                for k, v in by.get(mname, {}).items()
+                if k[2] == metric and k in base and math.isfinite(v) and math.isfinite(base[k])
+            ]
             if len(d) < 2:
                 out[n][metric] = (float("nan"), float("nan"))
                 continue
@@ -98,16 +118,23 @@ def paired_differences(result: dict, names: list[str]) -> dict:
     return out
 
 
-def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr: float = 1e-3,
-             camera: str = "agentview") -> str:
-    lines = ["# WVM ablations (wvm-tiny, RoboSuite Suboptimal-Value-Bench)", "", f"Command: `{command}`", "",
-             f"Every row: camera `{camera}` (64x64), {steps} training steps, batch 16, peak lr {lr:g}, same expert data and pretrained video stream (except "
-             f"`video_scratch`); bench: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry "
-             f"+ {sizes['expert']} expert. Paper columns: Table 4 as reported (not measured here). "
-             "'holds?' = whether our change from the default has the same sign as the paper's (yes/no); '(n.s.)' = "
-             "our change is under 2 standard errors of the paired, trajectory-by-trajectory difference, i.e. not "
-             "distinguishable from noise on this bench. 'train s' "
-             "is the wall time of this invocation (a resumed, finished row shows only its loading time).", ""]
+def markdown(
+    rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr: float = 1e-3, camera: str = "agentview"
+) -> str:
+    lines = [
+        "# WVM ablations (wvm-tiny, RoboSuite Suboptimal-Value-Bench)",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Every row: camera `{camera}` (64x64), {steps} training steps, batch 16, peak lr {lr:g}, same expert data and pretrained video stream (except "
+        f"`video_scratch`); bench: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry "
+        f"+ {sizes['expert']} expert. Paper columns: Table 4 as reported (not measured here). "
+        "'holds?' = whether our change from the default has the same sign as the paper's (yes/no); '(n.s.)' = "
+        "our change is under 2 standard errors of the paired, trajectory-by-trajectory difference, i.e. not "
+        "distinguishable from noise on this bench. 'train s' "
+        "is the wall time of this invocation (a resumed, finished row shows only its loading time).",
+        "",
+    ]
     head = ["row", "train s"]
     for m in METRICS:
         head += [m, f"paper {m}", "holds?"]
@@ -138,9 +165,12 @@ def markdown(rows: dict, paper: dict, steps: int, sizes: dict, command: str, lr:
             cells += [_fmt(v), _fmt(pv), holds]
         lines.append("| " + " | ".join(cells) + " |")
     if "plus_suboptimal_labels" in rows:
-        lines += ["", "`plus_suboptimal_labels` is not a Table 4 row and not the default recipe: it adds the labelled "
-                  "hesitation/retry training split (6 tasks x 4 + 4, seeds 200000+, disjoint from the bench) to the "
-                  "expert value data, to show what seeing real suboptimal behaviour is worth beside rewinding."]
+        lines += [
+            "",
+            "`plus_suboptimal_labels` is not a Table 4 row and not the default recipe: it adds the labelled "
+            "hesitation/retry training split (6 tasks x 4 + 4, seeds 200000+, disjoint from the bench) to the "
+            "expert value data, to show what seeing real suboptimal behaviour is worth beside rewinding.",
+        ]
     return "\n".join(lines)
 
 
@@ -155,10 +185,15 @@ def main() -> None:
     p.add_argument("--retry", type=int, default=25)
     p.add_argument("--expert", type=int, default=5)
     p.add_argument("--only", default=None, help="comma-separated rows (default: all)")
-    p.add_argument("--camera", default=CAMERA, help="the view every row trains and scores on (default: the default model's)")
+    p.add_argument(
+        "--camera", default=CAMERA, help="the view every row trains and scores on (default: the default model's)"
+    )
     p.add_argument("--name", default="wvm_ablations", help="results file stem under bench/results/")
-    p.add_argument("--markdown-only", action="store_true",
-                   help="rewrite wvm_ablations.md from the saved wvm_ablations.json (no training, no scoring)")
+    p.add_argument(
+        "--markdown-only",
+        action="store_true",
+        help="rewrite wvm_ablations.md from the saved wvm_ablations.json (no training, no scoring)",
+    )
     a = p.parse_args()
     if a.markdown_only:
         from value_labeling.bench.tables import paper_results
@@ -167,8 +202,15 @@ def main() -> None:
         for r in saved["rows"].values():
             r["train_s"] = run_seconds(Path(r["checkpoint"]), r["train_s"])
         (RESULTS / f"{a.name}.json").write_text(json.dumps(saved, indent=2, allow_nan=True))
-        md = markdown(saved["rows"], paper_results()["ablations"], saved["steps"], saved["bench_sizes"],
-                      saved.get("command", "python -m bench.wvm_ablations"), saved["lr"], saved.get("camera", "agentview"))
+        md = markdown(
+            saved["rows"],
+            paper_results()["ablations"],
+            saved["steps"],
+            saved["bench_sizes"],
+            saved.get("command", "python -m bench.wvm_ablations"),
+            saved["lr"],
+            saved.get("camera", "agentview"),
+        )
         (RESULTS / f"{a.name}.md").write_text(md + "\n")
         print(md)
         return
@@ -188,16 +230,32 @@ def main() -> None:
     rows = {}
     for n, mname in zip(names, model_names):
         summ = res["summary"][mname]
-        rows[n] = {"checkpoint": str(trained[n][0]), "train_s": trained[n][1],
-                   "scores": {m: summ.get(m, {}).get("mean", {}).get("RoboSuite") for m in METRICS},
-                   "paired": paired[n]}
+        rows[n] = {
+            "checkpoint": str(trained[n][0]),
+            "train_s": trained[n][1],
+            "scores": {m: summ.get(m, {}).get("mean", {}).get("RoboSuite") for m in METRICS},
+            "paired": paired[n],
+        }
     from value_labeling.bench.tables import paper_results
 
     sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
     cmd = ("python -m bench.wvm_ablations " + " ".join(sys.argv[1:])).strip()
     md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd, a.lr, a.camera)
-    out.write_text(json.dumps({"steps": a.steps, "lr": a.lr, "camera": a.camera, "bench_sizes": sizes, "command": cmd, "rows": rows,
-                               "paper_table4": paper_results()["ablations"]}, indent=2, allow_nan=True))
+    out.write_text(
+        json.dumps(
+            {
+                "steps": a.steps,
+                "lr": a.lr,
+                "camera": a.camera,
+                "bench_sizes": sizes,
+                "command": cmd,
+                "rows": rows,
+                "paper_table4": paper_results()["ablations"],
+            },
+            indent=2,
+            allow_nan=True,
+        )
+    )
     out.with_suffix(".md").write_text(md + "\n")
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")

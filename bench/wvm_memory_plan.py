@@ -49,14 +49,18 @@ PAPER_GLOBAL_BATCH = 1024  # Table A.1
 GPUS = (1, 8, 32)
 
 
-def efficient_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+def efficient_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+):
     """SDPA as a GPU runs it (the memory-efficient kernel saves output + logsumexp, not the S x S
     weights); meta tensors would otherwise take PyTorch's math path. (B, H, S, Dh) layout."""
     q, k, v = query, key, value
     bias = None
     if attn_mask is not None:
         if attn_mask.dtype == torch.bool:
-            attn_mask = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device).masked_fill(~attn_mask, float("-inf"))
+            attn_mask = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device).masked_fill(
+                ~attn_mask, float("-inf")
+            )
         bias = attn_mask.expand(q.shape[0], q.shape[1], q.shape[2], k.shape[2])
     return torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, bias, True, scale=scale)[0]
 
@@ -112,13 +116,18 @@ def measure() -> dict:
     full1, full2 = (saved_activation_bytes(model, b, False) for b in (1, 2))
     ac1 = saved_activation_bytes(model, 1, True)
     H, W = cfg.image_size
-    n = (H // cfg.vae_scale_factor_spatial // cfg.patch_size[1]) * (W // cfg.vae_scale_factor_spatial // cfg.patch_size[2])
+    n = (H // cfg.vae_scale_factor_spatial // cfg.patch_size[1]) * (
+        W // cfg.vae_scale_factor_spatial // cfg.patch_size[2]
+    )
     S = 2 * n  # current + future latent tokens
     layer_inputs = (S * cfg.video_width + (1 + cfg.chunk) * cfg.value_dim) * 2  # bf16 x and y per window
     per_layer = (full1 - ac1) / cfg.num_layers  # one joint layer's saved activations per window
     return {
-        "parameters": params, "joint_layers": cfg.num_layers, "params_per_joint_layer": layer,
-        "root_params": root, "video_tokens_per_window": S,
+        "parameters": params,
+        "joint_layers": cfg.num_layers,
+        "params_per_joint_layer": layer,
+        "root_params": root,
+        "video_tokens_per_window": S,
         "activations_per_window_bytes": {
             "no_checkpointing": full1,
             "no_checkpointing_batch2_over_2": full2 / 2,
@@ -136,8 +145,12 @@ def per_gpu(m: dict, strategy: str, N: int, checkpointing: bool, micro: int) -> 
     if strategy == "ddp":
         parts = {"weights_fp32": 4 * P, "grads_fp32": 4 * P, "adamw_moments_fp32": 8 * P, "bf16_weight_copies": 2 * P}
     else:
-        parts = {"weights_fp32": 4 * P / N, "grads_fp32": 4 * P / N, "adamw_moments_fp32": 8 * P / N,
-                 "bf16_gathered_root_and_2_layers": 2 * m["root_params"] + 2 * 8 * m["params_per_joint_layer"]}
+        parts = {
+            "weights_fp32": 4 * P / N,
+            "grads_fp32": 4 * P / N,
+            "adamw_moments_fp32": 8 * P / N,
+            "bf16_gathered_root_and_2_layers": 2 * m["root_params"] + 2 * 8 * m["params_per_joint_layer"],
+        }
     parts["vae_fp32_frozen"] = 4 * m["parameters"]["vae"]
     parts["activations"] = micro * a
     parts["total"] = sum(parts.values())
@@ -159,14 +172,21 @@ def plan(m: dict) -> list[dict]:
             if strategy == "ddp" and N == 1:
                 continue  # one GPU: nothing to shard; fsdp rows below keep bf16 gathers (same states)
             for ckpt in (False, True):
-                r = {"gpus": N, "per_gpu_batch": b, "strategy": strategy, "activation_checkpointing": ckpt,
-                     "bytes_at_full_per_gpu_batch": per_gpu(m, strategy, N, ckpt, b),
-                     "bytes_without_activations": per_gpu(m, strategy, N, ckpt, 0)["total"]}
+                r = {
+                    "gpus": N,
+                    "per_gpu_batch": b,
+                    "strategy": strategy,
+                    "activation_checkpointing": ckpt,
+                    "bytes_at_full_per_gpu_batch": per_gpu(m, strategy, N, ckpt, b),
+                    "bytes_without_activations": per_gpu(m, strategy, N, ckpt, 0)["total"],
+                }
                 for card, cap in CARDS.items():
                     mb = largest_micro_batch(m, strategy, N, ckpt, cap)
-                    r[card] = {"largest_micro_batch": mb,
-                               "accumulation_steps": math.ceil(b / mb) if mb else None,
-                               "fits_full_batch": mb >= b}
+                    r[card] = {
+                        "largest_micro_batch": mb,
+                        "accumulation_steps": math.ceil(b / mb) if mb else None,
+                        "fits_full_batch": mb >= b,
+                    }
                 rows.append(r)
     return rows
 
@@ -176,45 +196,67 @@ def markdown(res: dict) -> str:
     p = m["parameters"]
     a = m["activations_per_window_bytes"]
     g = lambda x: f"{x / GiB:.1f}"  # noqa: E731
-    lines = [f"Command: `{res['command']}`", "",
-             "## wvm-5b training memory per GPU (plan)", "",
-             f"Trainable parameters P = {p['two_stream_transformer']:,} (video DiT {p['video_dit']:,} + value stream "
-             f"{p['value_stream']:,}); frozen VAE {p['vae']:,}; {m['joint_layers']} joint layers of "
-             f"{m['params_per_joint_layer']:,}; root (embeddings, heads) {m['root_params']:,}. One training window: "
-             f"9 frames 480x640, {m['video_tokens_per_window']} video tokens.", "",
-             f"Saved activations per window (bf16, measured on meta tensors): {g(a['no_checkpointing'])} GiB without "
-             f"activation checkpointing (batch 2 / 2: {g(a['no_checkpointing_batch2_over_2'])} GiB); "
-             f"{g(a['checkpointing'])} GiB with it (layer inputs {g(a['checkpointing_layer_inputs'])} + outside the "
-             f"layers {g(a['checkpointing_outside_layers'])} + one layer recomputed {g(a['checkpointing_recompute_one_layer'])}).", "",
-             f"Paper batch: {PAPER_GLOBAL_BATCH} windows per step (Table A.1), i.e. {PAPER_GLOBAL_BATCH} / N per GPU. "
-             f"GiB per GPU at that batch; 'fits' = at most {USABLE:.0%} of the card; 'micro / accum' = the largest "
-             f"per-GPU micro-batch that fits and the gradient-accumulation steps the paper's batch would need.", "",
-             "| GPUs | per-GPU batch | setting | weights | grads | AdamW | bf16 copies / gathers | VAE | activations | total | "
-             + " | ".join(f"{c}: micro / accum" for c in CARDS) + " |",
-             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(CARDS)]
+    lines = [
+        f"Command: `{res['command']}`",
+        "",
+        "## wvm-5b training memory per GPU (plan)",
+        "",
+        f"Trainable parameters P = {p['two_stream_transformer']:,} (video DiT {p['video_dit']:,} + value stream "
+        f"{p['value_stream']:,}); frozen VAE {p['vae']:,}; {m['joint_layers']} joint layers of "
+        f"{m['params_per_joint_layer']:,}; root (embeddings, heads) {m['root_params']:,}. One training window: "
+        f"9 frames 480x640, {m['video_tokens_per_window']} video tokens.",
+        "",
+        f"Saved activations per window (bf16, measured on meta tensors): {g(a['no_checkpointing'])} GiB without "
+        f"activation checkpointing (batch 2 / 2: {g(a['no_checkpointing_batch2_over_2'])} GiB); "
+        f"{g(a['checkpointing'])} GiB with it (layer inputs {g(a['checkpointing_layer_inputs'])} + outside the "
+        f"layers {g(a['checkpointing_outside_layers'])} + one layer recomputed {g(a['checkpointing_recompute_one_layer'])}).",
+        "",
+        f"Paper batch: {PAPER_GLOBAL_BATCH} windows per step (Table A.1), i.e. {PAPER_GLOBAL_BATCH} / N per GPU. "
+        f"GiB per GPU at that batch; 'fits' = at most {USABLE:.0%} of the card; 'micro / accum' = the largest "
+        f"per-GPU micro-batch that fits and the gradient-accumulation steps the paper's batch would need.",
+        "",
+        "| GPUs | per-GPU batch | setting | weights | grads | AdamW | bf16 copies / gathers | VAE | activations | total | "
+        + " | ".join(f"{c}: micro / accum" for c in CARDS)
+        + " |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(CARDS),
+    ]
     for r in res["plan"]:
         x = r["bytes_at_full_per_gpu_batch"]
         cop = x.get("bf16_weight_copies", x.get("bf16_gathered_root_and_2_layers"))
         cells = []
         for c in CARDS:
             f = r[c]
-            cells.append("does not fit" if not f["largest_micro_batch"] else
-                         f"{'**fits**' if f['fits_full_batch'] else f['largest_micro_batch']} / {f['accumulation_steps']}")
-        lines.append(f"| {r['gpus']} | {r['per_gpu_batch']} | {r['strategy']}{' + AC' if r['activation_checkpointing'] else ''} | "
-                     f"{g(x['weights_fp32'])} | {g(x['grads_fp32'])} | {g(x['adamw_moments_fp32'])} | {g(cop)} | "
-                     f"{g(x['vae_fp32_frozen'])} | {g(x['activations'])} | {g(x['total'])} | " + " | ".join(cells) + " |")
-    lines += ["", "AC = activation checkpointing per joint layer (`--activation-checkpointing`); fsdp = `--parallel fsdp` "
-              "(bf16 all-gathers, fp32 reduce-scatter, fp32 master weights and AdamW moments sharded over the N GPUs).",
-              "'does not fit': not even one window per GPU fits beside the model states.",
-              "Not measured here: peak memory on a real GPU (bench/gpu_check.py measures one sharded step)."]
+            cells.append(
+                "does not fit"
+                if not f["largest_micro_batch"]
+                else f"{'**fits**' if f['fits_full_batch'] else f['largest_micro_batch']} / {f['accumulation_steps']}"
+            )
+        lines.append(
+            f"| {r['gpus']} | {r['per_gpu_batch']} | {r['strategy']}{' + AC' if r['activation_checkpointing'] else ''} | "
+            f"{g(x['weights_fp32'])} | {g(x['grads_fp32'])} | {g(x['adamw_moments_fp32'])} | {g(cop)} | "
+            f"{g(x['vae_fp32_frozen'])} | {g(x['activations'])} | {g(x['total'])} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        "AC = activation checkpointing per joint layer (`--activation-checkpointing`); fsdp = `--parallel fsdp` "
+        "(bf16 all-gathers, fp32 reduce-scatter, fp32 master weights and AdamW moments sharded over the N GPUs).",
+        "'does not fit': not even one window per GPU fits beside the model states.",
+        "Not measured here: peak memory on a real GPU (bench/gpu_check.py measures one sharded step).",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main():
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     m = measure()
-    res = {"command": "python -m bench.wvm_memory_plan", "model": m, "cards_bytes": CARDS, "usable_fraction": USABLE,
-           "paper_global_batch": PAPER_GLOBAL_BATCH, "plan": plan(m)}
+    res = {
+        "command": "python -m bench.wvm_memory_plan",
+        "model": m,
+        "cards_bytes": CARDS,
+        "usable_fraction": USABLE,
+        "paper_global_batch": PAPER_GLOBAL_BATCH,
+        "plan": plan(m),
+    }
     out = ROOT / "bench" / "results" / "wvm_memory_plan.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")

@@ -17,8 +17,10 @@ def _finite(name: str, x) -> np.ndarray:
         raise ValueError(f"{name} must be 1-D (one value per frame), got shape {arr.shape}")
     bad = ~np.isfinite(arr)
     if bad.any():
-        raise ValueError(f"{name} holds {int(bad.sum())} NaN/inf entries (first at row {int(np.argmax(bad))}); "
-                         "relabel the dataset with `curate label-values` before computing advantages")
+        raise ValueError(
+            f"{name} holds {int(bad.sum())} NaN/inf entries (first at row {int(np.argmax(bad))}); "
+            "relabel the dataset with `curate label-values` before computing advantages"
+        )
     return arr
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from curate.advantage_math import chunk_advantage
@@ -31,10 +31,20 @@ def _run_advantages(cfg: AdvantagesConfig) -> None:
             raise ValueError(f"column {cfg.column!r} exists; drop --no-overwrite to recompute it")
     values, episodes = load_values(root, cfg.value_column)
     delta = chunk_advantage(values, episodes, cfg.chunk_length)
-    commit_columns(root, {cfg.column: delta}, {cfg.column: {
-        "derived_from": cfg.value_column, "chunk_length": cfg.chunk_length, "formula": "V(min(t+H-1,T-1)) - V(t)",
-        "source_fingerprint": read_provenance(root).get(cfg.value_column, {}).get("fingerprint"),
-        "labelled_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }})
-    print(f"wrote {cfg.column!r} (H={cfg.chunk_length}) for {len(delta)} frames: mean {delta.mean():+.4f}, "
-          f"fraction >= 0: {(delta >= 0).mean():.3f} -> {root}")
+    commit_columns(
+        root,
+        {cfg.column: delta},
+        {
+            cfg.column: {
+                "derived_from": cfg.value_column,
+                "chunk_length": cfg.chunk_length,
+                "formula": "V(min(t+H-1,T-1)) - V(t)",
+                "source_fingerprint": read_provenance(root).get(cfg.value_column, {}).get("fingerprint"),
+                "labelled_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        },
+    )
+    print(
+        f"wrote {cfg.column!r} (H={cfg.chunk_length}) for {len(delta)} frames: mean {delta.mean():+.4f}, "
+        f"fraction >= 0: {(delta >= 0).mean():.3f} -> {root}"
+    )

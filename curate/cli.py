@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from curate.config import AdvantagesConfig, FilterConfig, FlagConfig, LabelConfig, ReportConfig
 from curate.export import ExportConfig

@@ -74,15 +74,17 @@ class ExportConfig:
     debug: bool = False
 
 
-def progress_table(frames: dict[str, np.ndarray], sparse: np.ndarray, dense: np.ndarray | None = None,
-                   metadata: dict | None = None):
+def progress_table(
+    frames: dict[str, np.ndarray], sparse: np.ndarray, dense: np.ndarray | None = None, metadata: dict | None = None
+):
     """LeRobot's RA-BC progress layout for values indexed by the global frame index."""
     import pyarrow as pa
 
     order = np.argsort(frames["index"], kind="stable")
     idx = frames["index"][order]  # (N,) global frame index, ascending
-    cols = {k: pa.array(np.asarray(frames[k])[order], type=pa.int64())
-            for k in ("index", "episode_index", "frame_index")}
+    cols = {
+        k: pa.array(np.asarray(frames[k])[order], type=pa.int64()) for k in ("index", "episode_index", "frame_index")
+    }
     cols["progress_sparse"] = pa.array(np.asarray(sparse, dtype=np.float32)[idx], type=pa.float32())
     if dense is not None:
         cols["progress_dense"] = pa.array(np.asarray(dense, dtype=np.float32)[idx], type=pa.float32())
@@ -90,8 +92,15 @@ def progress_table(frames: dict[str, np.ndarray], sparse: np.ndarray, dense: np.
     return table.replace_schema_metadata({b"wvm_export": json.dumps(metadata or {}).encode()})
 
 
-def frame_weights(delta: np.ndarray, weighting: str, *, tau: float = 10.0, clip: float = 2.0, kappa: float = 0.0,
-                  percentile: float = 70.0) -> tuple[np.ndarray, float | None]:
+def frame_weights(
+    delta: np.ndarray,
+    weighting: str,
+    *,
+    tau: float = 10.0,
+    clip: float = 2.0,
+    kappa: float = 0.0,
+    percentile: float = 70.0,
+) -> tuple[np.ndarray, float | None]:
     """(raw weight per frame (N,) float32, the κ a filter used or None) from the chunk advantage Δ."""
     from curate.advantage_math import awr_weights, binary_weights, percentile_threshold
 
@@ -109,8 +118,9 @@ def frame_weights(delta: np.ndarray, weighting: str, *, tau: float = 10.0, clip:
     raise ValueError(f"unknown weighting {weighting!r}; choose binary, percentile or awr")
 
 
-def keep_ranges(keep: np.ndarray, frames: dict[str, np.ndarray],
-                min_frames: int = 1) -> tuple[dict[str, list], list[int]]:
+def keep_ranges(
+    keep: np.ndarray, frames: dict[str, np.ndarray], min_frames: int = 1
+) -> tuple[dict[str, list], list[int]]:
     """openpi keep-list {str(episode): [[start, end), ...]} of kept frames, and the episodes with none.
 
     keep: (N,) bool by global frame index; runs shorter than `min_frames` are not kept.
@@ -122,8 +132,11 @@ def keep_ranges(keep: np.ndarray, frames: dict[str, np.ndarray],
     for ep, rows in episode_rows(frames).items():  # rows in time order
         k = np.asarray(keep)[frames["index"][rows]].astype(np.int8)  # (T,)
         edges = np.diff(np.r_[0, k, 0])
-        runs = [[int(s), int(e)] for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
-                if e - s >= min_frames]
+        runs = [
+            [int(s), int(e)]
+            for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))
+            if e - s >= min_frames
+        ]
         ranges[str(ep)] = runs
         if not runs:
             dropped.append(int(ep))
@@ -145,8 +158,8 @@ def _json_writer(obj):
 def run_export(cfg: ExportConfig) -> dict:
     import pyarrow.parquet as pq
 
-    from curate.values import load_values
     from curate.advantage_math import chunk_advantage
+    from curate.values import load_values
     from robodata.columns import read_provenance
     from robodata.dataset import frame_table
 
@@ -157,8 +170,11 @@ def run_export(cfg: ExportConfig) -> dict:
         raise ValueError(f"--out {out}: --format {cfg.format} writes a {want} file; name it *{want}")
     values, _ = load_values(root, cfg.value_column)
     frames = frame_table(root)
-    provenance = {"dataset": str(root), "value_column": cfg.value_column,
-                  "value_source": read_provenance(root).get(cfg.value_column, {})}
+    provenance = {
+        "dataset": str(root),
+        "value_column": cfg.value_column,
+        "value_source": read_provenance(root).get(cfg.value_column, {}),
+    }
 
     if cfg.format == "lerobot-progress":
         dense = load_values(root, cfg.dense_column)[0] if cfg.dense_column else None
@@ -167,10 +183,13 @@ def run_export(cfg: ExportConfig) -> dict:
                 raise ValueError(f"{root}: column {name!r} holds NaN/inf; relabel with `curate label-values`")
         table = progress_table(frames, values, dense, provenance | {"dense_column": cfg.dense_column})
         write_atomic(out, lambda p: pq.write_table(table, p))
-        print(f"wrote {table.num_rows} frames of progress ({cfg.value_column} -> progress_sparse"
-              + (f", {cfg.dense_column} -> progress_dense" if dense is not None else "") + f") -> {out}\n"
-              f"train: lerobot-train --use_rabc=true --rabc_progress_path={out.resolve()} ... (RA-BC's Δ with the "
-              "policy's chunk_size C equals ours with H = C + 1)")
+        print(
+            f"wrote {table.num_rows} frames of progress ({cfg.value_column} -> progress_sparse"
+            + (f", {cfg.dense_column} -> progress_dense" if dense is not None else "")
+            + f") -> {out}\n"
+            f"train: lerobot-train --use_rabc=true --rabc_progress_path={out.resolve()} ... (RA-BC's Δ with the "
+            "policy's chunk_size C equals ours with H = C + 1)"
+        )
         return {"frames": table.num_rows}
 
     if cfg.chunk_length is None:
@@ -178,10 +197,10 @@ def run_export(cfg: ExportConfig) -> dict:
     weighting = cfg.weighting or ("awr" if cfg.format == "weights" else "binary")
     delta = chunk_advantage(values, frames["episode_index"], cfg.chunk_length)  # (N,) by global index
     if cfg.format == "keep-ranges" and weighting == "awr":
-        raise ValueError("AWR gives every frame a positive weight and drops none; keep-ranges takes "
-                         "--weighting binary or percentile")
-    w, kappa = frame_weights(delta, weighting, tau=cfg.tau, clip=cfg.clip, kappa=cfg.kappa,
-                             percentile=cfg.percentile)
+        raise ValueError(
+            "AWR gives every frame a positive weight and drops none; keep-ranges takes --weighting binary or percentile"
+        )
+    w, kappa = frame_weights(delta, weighting, tau=cfg.tau, clip=cfg.clip, kappa=cfg.kappa, percentile=cfg.percentile)
     if not np.any(w > 0):
         raise ValueError(f"--weighting {weighting} (kappa={kappa}) keeps no frame of {root}; lower the threshold")
     params = {"weighting": weighting, "chunk_length": cfg.chunk_length, "kappa": kappa}
@@ -190,13 +209,16 @@ def run_export(cfg: ExportConfig) -> dict:
     if cfg.format == "weights":
         import pyarrow as pa
 
-        table = pa.table({"index": pa.array(np.arange(len(w)), type=pa.int64()),
-                          "weight": pa.array(w, type=pa.float32())})
+        table = pa.table(
+            {"index": pa.array(np.arange(len(w)), type=pa.int64()), "weight": pa.array(w, type=pa.float32())}
+        )
         table = table.replace_schema_metadata({b"wvm_export": json.dumps(provenance | params).encode()})
         write_atomic(out, lambda p: pq.write_table(table, p))
-        print(f"wrote {len(w)} weights ({weighting}, H={cfg.chunk_length}"
-              + (f", kappa={kappa:.4f}" if kappa is not None else f", tau={cfg.tau:g}, clip={cfg.clip:g}")
-              + f"): mean {w.mean():.4f}, nonzero {(w > 0).mean():.3f} -> {out}")
+        print(
+            f"wrote {len(w)} weights ({weighting}, H={cfg.chunk_length}"
+            + (f", kappa={kappa:.4f}" if kappa is not None else f", tau={cfg.tau:g}, clip={cfg.clip:g}")
+            + f"): mean {w.mean():.4f}, nonzero {(w > 0).mean():.3f} -> {out}"
+        )
         return {"frames": len(w), **params}
 
     if cfg.min_range_frames < 1:
@@ -206,7 +228,9 @@ def run_export(cfg: ExportConfig) -> dict:
     write_atomic(dropped_path, _json_writer(dropped))
     write_atomic(out, _json_writer(ranges))
     kept = sum(e - s for runs in ranges.values() for s, e in runs)
-    print(f"kept {kept} of {len(w)} frames in {sum(map(len, ranges.values()))} ranges ({weighting}, "
-          f"H={cfg.chunk_length}, kappa={kappa:.4f}); {len(dropped)} of {len(ranges)} episodes dropped entirely\n"
-          f"-> {out} (openpi keep-list) and {dropped_path}")
+    print(
+        f"kept {kept} of {len(w)} frames in {sum(map(len, ranges.values()))} ranges ({weighting}, "
+        f"H={cfg.chunk_length}, kappa={kappa:.4f}); {len(dropped)} of {len(ranges)} episodes dropped entirely\n"
+        f"-> {out} (openpi keep-list) and {dropped_path}"
+    )
     return {"frames_kept": kept, "episodes_dropped": dropped, **params}

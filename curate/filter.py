@@ -50,6 +50,7 @@ FILTER_RECORD_FILE = "meta/curate_filter.json"
 
 # ---------------------------------------------------------------- the rules (pure numpy, per episode)
 
+
 def frame_changes(states: np.ndarray) -> np.ndarray:
     """(T, D) states -> (T, D) |s[t+1] - s[t]|: how far each dimension moves from frame t on (last: as t-1)."""
     s = np.asarray(states, dtype=np.float64).reshape(len(states), -1)
@@ -74,17 +75,22 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def stall_cut_mask(values: np.ndarray, states: np.ndarray, scale: np.ndarray, fps: float,
-                   rule: StallCutConfig) -> np.ndarray:
+def stall_cut_mask(
+    values: np.ndarray, states: np.ndarray, scale: np.ndarray, fps: float, rule: StallCutConfig
+) -> np.ndarray:
     """(T,) bool, True where value and state agree that the robot stalls (see the module docstring)."""
     v = np.asarray(values, dtype=np.float64)
     T = len(v)
     cut = np.zeros(T, dtype=bool)
     if T < 3:
         return cut
-    stalls = [(s, e) for s, e, kind, _ in find_segments(v, fps, stall_seconds=rule.min_seconds,
-                                                           stall_tolerance=rule.tolerance,
-                                                           smooth_seconds=rule.smooth_seconds) if kind == "stall"]
+    stalls = [
+        (s, e)
+        for s, e, kind, _ in find_segments(
+            v, fps, stall_seconds=rule.min_seconds, stall_tolerance=rule.tolerance, smooth_seconds=rule.smooth_seconds
+        )
+        if kind == "stall"
+    ]
     if not stalls:
         return cut
     still = motion(states, scale) <= rule.still_fraction
@@ -112,11 +118,15 @@ def episode_score(kind: str, values: np.ndarray, cut: np.ndarray | None, fps: fl
     raise ValueError(f"unknown --score {kind!r}; choose one of {', '.join(HIGHER_IS_BETTER)}")
 
 
-def choose_drops(scores: dict[int, float], kind: str, drop_below: float | None, drop_above: float | None,
-                 drop_worst: float | None) -> list[int]:
+def choose_drops(
+    scores: dict[int, float], kind: str, drop_below: float | None, drop_above: float | None, drop_worst: float | None
+) -> list[int]:
     """Episodes to drop: below/above the thresholds, plus the worst PCT percent (rounded down)."""
-    drop = {ep for ep, s in scores.items()
-            if (drop_below is not None and s < drop_below) or (drop_above is not None and s > drop_above)}
+    drop = {
+        ep
+        for ep, s in scores.items()
+        if (drop_below is not None and s < drop_below) or (drop_above is not None and s > drop_above)
+    }
     if drop_worst is not None:
         if not 0 <= drop_worst < 100:
             raise ValueError(f"--drop-worst is a percentage in [0, 100), got {drop_worst}")
@@ -127,6 +137,7 @@ def choose_drops(scores: dict[int, float], kind: str, drop_below: float | None, 
 
 
 # ---------------------------------------------------------------- reading the source
+
 
 def _read_states(root: Path, key: str) -> np.ndarray:
     """(N, D) float64 state rows indexed by the global frame index."""
@@ -155,8 +166,10 @@ def plan(root: Path, cfg: FilterConfig) -> dict:
     values, _ = load_values(root, cfg.value_column)
     needs_state = cfg.cut == "stalls" or cfg.score == "stall-seconds"
     if needs_state and cfg.stall.state_key not in info["features"]:
-        raise ValueError(f"{root} has no {cfg.stall.state_key!r} feature, which --cut stalls and --score "
-                         f"stall-seconds need (name the robot-state feature with --stall.state-key)")
+        raise ValueError(
+            f"{root} has no {cfg.stall.state_key!r} feature, which --cut stalls and --score "
+            f"stall-seconds need (name the robot-state feature with --stall.state-key)"
+        )
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{root}: column {cfg.value_column!r} holds NaN/inf; relabel with `curate label-values`")
     states = _read_states(root, cfg.stall.state_key) if needs_state else None
@@ -169,14 +182,19 @@ def plan(root: Path, cfg: FilterConfig) -> dict:
         rows = frames["index"][sel]
         v = values[rows]
         cut = stall_cut_mask(v, states[rows], scale, fps, cfg.stall) if needs_state else np.zeros(len(v), dtype=bool)
-        episodes[ep] = {"values": v, "rows": rows, "cut": cut if cfg.cut == "stalls" else np.zeros(len(v), dtype=bool),
-                        "score": episode_score(cfg.score, v, cut, fps, cfg.chunk_length)}
+        episodes[ep] = {
+            "values": v,
+            "rows": rows,
+            "cut": cut if cfg.cut == "stalls" else np.zeros(len(v), dtype=bool),
+            "score": episode_score(cfg.score, v, cut, fps, cfg.chunk_length),
+        }
     scores = {ep: e["score"] for ep, e in episodes.items()}
     drops = choose_drops(scores, cfg.score, cfg.drop_below, cfg.drop_above, cfg.drop_worst)
     if len(drops) == len(episodes):
-        raise ValueError(f"the rule drops all {len(episodes)} episodes of {root}; loosen --drop-below/--drop-above/--drop-worst")
-    return {"fps": fps, "episodes": episodes, "drop": drops, "states": states,
-            "scale": scale if needs_state else None}
+        raise ValueError(
+            f"the rule drops all {len(episodes)} episodes of {root}; loosen --drop-below/--drop-above/--drop-worst"
+        )
+    return {"fps": fps, "episodes": episodes, "drop": drops, "states": states, "scale": scale if needs_state else None}
 
 
 def print_plan(p: dict, cfg: FilterConfig) -> None:
@@ -190,11 +208,14 @@ def print_plan(p: dict, cfg: FilterConfig) -> None:
         print(f"{ep:>7} {e['score']:>14.4f} {len(e['values']):>6} {n_cut:>4} {n_cut / fps:>6.1f}  {verdict}")
     kept = [ep for ep in p["episodes"] if ep not in p["drop"]]
     frames_after = sum(len(p["episodes"][ep]["values"]) - int(p["episodes"][ep]["cut"].sum()) for ep in kept)
-    print(f"keep {len(kept)}/{len(p['episodes'])} episodes, {frames_after}/"
-          f"{sum(len(e['values']) for e in p['episodes'].values())} frames")
+    print(
+        f"keep {len(kept)}/{len(p['episodes'])} episodes, {frames_after}/"
+        f"{sum(len(e['values']) for e in p['episodes'].values())} frames"
+    )
 
 
 # ---------------------------------------------------------------- writing
+
 
 def _work_dir(out: Path) -> Path:
     """Scratch space beside --out (lerobot's delete_episodes writes its stage here)."""
@@ -241,22 +262,28 @@ def _fill_missing_stats(root: Path) -> None:
     info = json.loads((root / "meta" / "info.json").read_text())
     stats_path = root / "meta" / "stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
-    missing = [k for k, f in info["features"].items()
-               if k not in stats and f["dtype"] in ("float32", "float64", "int64", "int32") and list(f["shape"]) == [1]]
+    missing = [
+        k
+        for k, f in info["features"].items()
+        if k not in stats and f["dtype"] in ("float32", "float64", "int64", "int32") and list(f["shape"]) == [1]
+    ]
     for k in missing:
         stats[k] = column_stats(read_column(root, k))
     if missing:
         stats_path.write_text(json.dumps(stats, indent=4))
 
 
-def _write_source_table(root: Path, new_of_old: dict[int, int], source_frames: dict[int, np.ndarray],
-                        source_rows: dict[int, np.ndarray]) -> None:
+def _write_source_table(
+    root: Path, new_of_old: dict[int, int], source_frames: dict[int, np.ndarray], source_rows: dict[int, np.ndarray]
+) -> None:
     """meta/filter_source_frames.parquet: every kept frame's new and source coordinates."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cols = {k: [] for k in ("index", "episode_index", "frame_index", "source_episode_index",
-                            "source_frame_index", "source_index")}
+    cols = {
+        k: []
+        for k in ("index", "episode_index", "frame_index", "source_episode_index", "source_frame_index", "source_index")
+    }
     start = 0
     for old, new in sorted(new_of_old.items(), key=lambda kv: kv[1]):
         sf = source_frames[old]
@@ -267,10 +294,14 @@ def _write_source_table(root: Path, new_of_old: dict[int, int], source_frames: d
         cols["source_frame_index"].append(sf)
         cols["source_index"].append(source_rows[old][sf])
         start += len(sf)
-    pq.write_table(pa.table({k: np.concatenate(v).astype(np.int64) for k, v in cols.items()}), root / SOURCE_FRAMES_FILE)
+    pq.write_table(
+        pa.table({k: np.concatenate(v).astype(np.int64) for k, v in cols.items()}), root / SOURCE_FRAMES_FILE
+    )
 
 
-def _write_annotations(src: Path, dst: Path, new_of_old: dict[int, int], source_frames: dict[int, np.ndarray]) -> list[int]:
+def _write_annotations(
+    src: Path, dst: Path, new_of_old: dict[int, int], source_frames: dict[int, np.ndarray]
+) -> list[int]:
     """Carry the bench's annotation table over: new episode indices, lengths and [m, n] in kept frames.
 
     A suboptimal segment with fewer than two kept frames (a hesitation that was cut) is gone: the episode
@@ -314,13 +345,17 @@ def build(src: Path, p: dict, cfg: FilterConfig, dst: Path, work: Path) -> dict:
     if p["drop"]:
         print(f"dropping {len(p['drop'])} episodes with lerobot's delete_episodes ...", flush=True)
         stage = work / "kept"
-        delete_episodes(LeRobotDataset(f"local/{src.name}", root=src), p["drop"], output_dir=stage,
-                        repo_id=f"local/{cfg.out.name}")
+        delete_episodes(
+            LeRobotDataset(f"local/{src.name}", root=src), p["drop"], output_dir=stage, repo_id=f"local/{cfg.out.name}"
+        )
     keep = {new_of_old[old]: ~p["episodes"][old]["cut"] for old in kept}
     if any(not k.all() for k in keep.values()):
         n = sum(int((~k).sum()) for k in keep.values())
-        print(f"cutting {n} stalled frames from {sum(not k.all() for k in keep.values())} episodes "
-              f"(re-encoding the videos that hold them) ...", flush=True)
+        print(
+            f"cutting {n} stalled frames from {sum(not k.all() for k in keep.values())} episodes "
+            f"(re-encoding the videos that hold them) ...",
+            flush=True,
+        )
         cut_frames(stage, keep, dst, repo_id=f"local/{cfg.out.name}")
     elif stage != src:
         stage.rename(dst)
@@ -352,22 +387,38 @@ def write_report(src: Path, dst: Path, p: dict, built: dict, cfg: FilterConfig, 
     for ep, e in p["episodes"].items():
         new = built["new_of_old"].get(ep)
         after = 0 if new is None else len(built["source_frames"][ep])
-        rows.append({"source_episode": ep, "episode": new, "score": round(e["score"], 6), "dropped": new is None,
-                     "frames_before": len(e["values"]), "frames_after": after,
-                     "seconds_removed": round((len(e["values"]) - after) / fps, 3),
-                     "cut_frames": " ".join(f"{a}-{b}" for a, b in runs(e["cut"])) if new is not None else ""})
+        rows.append(
+            {
+                "source_episode": ep,
+                "episode": new,
+                "score": round(e["score"], 6),
+                "dropped": new is None,
+                "frames_before": len(e["values"]),
+                "frames_after": after,
+                "seconds_removed": round((len(e["values"]) - after) / fps, 3),
+                "cut_frames": " ".join(f"{a}-{b}" for a, b in runs(e["cut"])) if new is not None else "",
+            }
+        )
     with open(out / "episodes.csv", "w") as fh:
         fh.write(",".join(rows[0]) + "\n")
         fh.writelines(",".join("" if v is None else str(v) for v in r.values()) + "\n" for r in rows)
     frames_before = sum(r["frames_before"] for r in rows)
     frames_after = sum(r["frames_after"] for r in rows)
     summary = {
-        "command": ("curate filter " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["filter"]
-                    else f"curate filter (called from {Path(sys.argv[0]).name})"),
-        "source": str(src), "out": str(cfg.out), "score": cfg.score, "cut": cfg.cut,
-        "episodes_before": len(rows), "episodes_after": sum(not r["dropped"] for r in rows),
+        "command": (
+            "curate filter " + " ".join(sys.argv[2:])
+            if sys.argv[1:2] == ["filter"]
+            else f"curate filter (called from {Path(sys.argv[0]).name})"
+        ),
+        "source": str(src),
+        "out": str(cfg.out),
+        "score": cfg.score,
+        "cut": cfg.cut,
+        "episodes_before": len(rows),
+        "episodes_after": sum(not r["dropped"] for r in rows),
         "episodes_dropped": [r["source_episode"] for r in rows if r["dropped"]],
-        "frames_before": frames_before, "frames_after": frames_after,
+        "frames_before": frames_before,
+        "frames_after": frames_after,
         "seconds_removed": round((frames_before - frames_after) / fps, 3),
         "seconds_cut_in_kept_episodes": round(sum(r["seconds_removed"] for r in rows if not r["dropped"]), 3),
     }
@@ -384,11 +435,16 @@ def write_report(src: Path, dst: Path, p: dict, built: dict, cfg: FilterConfig, 
         ax.plot(np.arange(len(before)) / fps, before, color="tab:gray", lw=2, label="before (source)")
         ax.plot(np.arange(len(after)) / fps, after, color="tab:blue", lw=1.5, label="after (filtered)")
         for i, (a, b) in enumerate(runs(p["episodes"][ep]["cut"])):
-            ax.axvspan(a / fps, (b + 1) / fps, color="tab:orange", alpha=0.3, label="cut (source time)" if i == 0 else None)
+            ax.axvspan(
+                a / fps, (b + 1) / fps, color="tab:orange", alpha=0.3, label="cut (source time)" if i == 0 else None
+            )
         ax.set_ylim(-0.05, 1.05)
         ax.set_ylabel(f"{cfg.value_column} (progress)")
-        ax.set_title(f"source episode {ep} -> episode {r['episode']}: {r['frames_before']} -> "
-                     f"{r['frames_after']} frames ({r['seconds_removed']:.1f} s removed)", fontsize=9)
+        ax.set_title(
+            f"source episode {ep} -> episode {r['episode']}: {r['frames_before']} -> "
+            f"{r['frames_after']} frames ({r['seconds_removed']:.1f} s removed)",
+            fontsize=9,
+        )
         ax.legend(fontsize=7, loc="upper left")
     axes[-1, 0].set_xlabel("time in the episode (s)")
     fig.suptitle(f"curate filter {src.name} -> {cfg.out.name}: value before and after", fontsize=10)
@@ -423,16 +479,21 @@ def run_filter(cfg: FilterConfig) -> dict | None:
             # create=False: lerobot's writers create the dataset root themselves
             with replace_dir(out, tag="filter", create=False) as new:
                 built = build(src, p, cfg, new, work)
-                record = {"source": str(src), "config": json.loads(json.dumps(asdict(cfg), default=str)),
-                          "dropped_source_episodes": p["drop"],
-                          "annotated_expert_after_cut": built["annotations_cleared"],
-                          "written_at": datetime.now(UTC).isoformat(timespec="seconds")}
+                record = {
+                    "source": str(src),
+                    "config": json.loads(json.dumps(asdict(cfg), default=str)),
+                    "dropped_source_episodes": p["drop"],
+                    "annotated_expert_after_cut": built["annotations_cleared"],
+                    "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
                 (new / FILTER_RECORD_FILE).write_text(json.dumps(record, indent=2))
                 with replace_dir(report_dir(out), tag="filter") as report:
                     summary = write_report(src, new, p, built, cfg, report)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"wrote {out}: {summary['episodes_after']}/{summary['episodes_before']} episodes, "
-          f"{summary['frames_after']}/{summary['frames_before']} frames ({summary['seconds_removed']} s removed)")
+    print(
+        f"wrote {out}: {summary['episodes_after']}/{summary['episodes_before']} episodes, "
+        f"{summary['frames_after']}/{summary['frames_before']} frames ({summary['seconds_removed']} s removed)"
+    )
     print(f"report: {report_dir(out)}/value_curves.png, episodes.csv, summary.json")
     return summary

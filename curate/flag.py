@@ -27,8 +27,16 @@ def flag_curves(curves: dict[int, np.ndarray], fps: float, **rule) -> list[dict]
     rows = []
     for ep, v in curves.items():
         for s, e, kind, size in find_segments(v, fps, **rule):
-            rows.append({"episode_index": int(ep), "start": s, "end": e, "kind": kind, "frames": e - s + 1,
-                         "value_drop": round(size, 4) if kind == "fall" else None})
+            rows.append(
+                {
+                    "episode_index": int(ep),
+                    "start": s,
+                    "end": e,
+                    "kind": kind,
+                    "frames": e - s + 1,
+                    "value_drop": round(size, 4) if kind == "fall" else None,
+                }
+            )
     return rows
 
 
@@ -47,16 +55,23 @@ def segment_scores(predicted: list[dict], annotations: list[dict], min_iou: floa
     pred = [(p["episode_index"], p["start"], p["end"], p["kind"]) for p in predicted]
     tp_pred = sum(matched(p, truth) for p in pred)
     tp_truth = sum(matched(t, pred) for t in truth)
-    return {"precision": tp_pred / len(pred) if pred else float("nan"),
-            "recall": tp_truth / len(truth) if truth else float("nan"),
-            "predicted": len(pred), "annotated": len(truth)}
+    return {
+        "precision": tp_pred / len(pred) if pred else float("nan"),
+        "recall": tp_truth / len(truth) if truth else float("nan"),
+        "predicted": len(pred),
+        "annotated": len(truth),
+    }
 
 
 def run_flag(cfg: FlagConfig) -> list[dict]:
     root = Path(cfg.dataset).resolve()
     fps = dataset_fps(root)
-    rule = dict(stall_seconds=cfg.stall_seconds, stall_tolerance=cfg.stall_tolerance,
-                fall_min_drop=cfg.fall_min_drop, smooth_seconds=cfg.smooth_seconds)
+    rule = dict(
+        stall_seconds=cfg.stall_seconds,
+        stall_tolerance=cfg.stall_tolerance,
+        fall_min_drop=cfg.fall_min_drop,
+        smooth_seconds=cfg.smooth_seconds,
+    )
     curves = episode_curves(root, cfg.value_column)
     rows = flag_curves(curves, fps, **rule)
     annotations = episode_annotations(root)  # each episode's mode, when the dataset has the table
@@ -69,19 +84,33 @@ def run_flag(cfg: FlagConfig) -> list[dict]:
         mode = f" {r['mode'] or '-':>10}" if annotations else ""
         drop = "" if r["value_drop"] is None else f"{r['value_drop']:.3f}"
         print(f"{r['episode_index']:>7}{mode} {r['start']:>6} {r['end']:>6} {r['kind']:>6} {r['frames']:>7} {drop:>10}")
-    print(f"{len(rows)} segments ({sum(r['kind'] == 'stall' for r in rows)} stalls, "
-          f"{sum(r['kind'] == 'fall' for r in rows)} falls)")
+    print(
+        f"{len(rows)} segments ({sum(r['kind'] == 'stall' for r in rows)} stalls, "
+        f"{sum(r['kind'] == 'fall' for r in rows)} falls)"
+    )
     if annotations:
-        by_mode = {m: sorted(e for e, a in annotations.items() if a["mode"] == m and e in curves)
-                   for m in ("expert", "hesitation", "retry")}
-        print("episodes by annotated mode: " + "; ".join(
-            f"{m} {len(e)}" + (f" ({', '.join(map(str, e[:10]))}{', ...' if len(e) > 10 else ''})" if e else "")
-            for m, e in by_mode.items()))
+        by_mode = {
+            m: sorted(e for e, a in annotations.items() if a["mode"] == m and e in curves)
+            for m in ("expert", "hesitation", "retry")
+        }
+        print(
+            "episodes by annotated mode: "
+            + "; ".join(
+                f"{m} {len(e)}" + (f" ({', '.join(map(str, e[:10]))}{', ...' if len(e) > 10 else ''})" if e else "")
+                for m, e in by_mode.items()
+            )
+        )
     if cfg.out is not None:
         import polars as pl
 
-        schema = {"episode_index": pl.Int64, "start": pl.Int64, "end": pl.Int64, "kind": pl.Utf8,
-                  "frames": pl.Int64, "value_drop": pl.Float64}
+        schema = {
+            "episode_index": pl.Int64,
+            "start": pl.Int64,
+            "end": pl.Int64,
+            "kind": pl.Utf8,
+            "frames": pl.Int64,
+            "value_drop": pl.Float64,
+        }
         df = pl.DataFrame(rows, schema=schema | ({"mode": pl.Utf8} if annotations else {}))
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         df.write_parquet(cfg.out) if str(cfg.out).endswith(".parquet") else df.write_csv(cfg.out)

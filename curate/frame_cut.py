@@ -62,8 +62,9 @@ def column_array(col: pa.ChunkedArray) -> np.ndarray:
     return col.to_numpy()
 
 
-def _cut_video_file(src: Path, dst: Path, keep_frames: np.ndarray, ep_of_frame: np.ndarray, fps: int,
-                    info: dict, work: Path) -> dict[int, list[str]]:
+def _cut_video_file(
+    src: Path, dst: Path, keep_frames: np.ndarray, ep_of_frame: np.ndarray, fps: int, info: dict, work: Path
+) -> dict[int, list[str]]:
     """Re-encode `src` keeping frames where `keep_frames`; returns episode -> its kept frames' PNG paths."""
     import av
     from lerobot.datasets.video_utils import encode_video_frames
@@ -81,11 +82,19 @@ def _cut_video_file(src: Path, dst: Path, keep_frames: np.ndarray, ep_of_frame: 
                 k += 1
             n += 1
     if n != len(keep_frames):
-        raise ValueError(f"{src} holds {n} frames but its episodes' timestamps span {len(keep_frames)}; "
-                         f"the dataset's video metadata is inconsistent (check it with lerobot-info)")
+        raise ValueError(
+            f"{src} holds {n} frames but its episodes' timestamps span {len(keep_frames)}; "
+            f"the dataset's video metadata is inconsistent (check it with lerobot-info)"
+        )
     codec = info.get("video.codec", "av1")
-    encode_video_frames(frames_dir, dst, fps, vcodec=_VCODEC.get(codec, codec),
-                        pix_fmt=info.get("video.pix_fmt", "yuv420p"), overwrite=True)
+    encode_video_frames(
+        frames_dir,
+        dst,
+        fps,
+        vcodec=_VCODEC.get(codec, codec),
+        pix_fmt=info.get("video.pix_fmt", "yuv420p"),
+        overwrite=True,
+    )
     return pngs
 
 
@@ -116,9 +125,16 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
     cut_eps = {ep for ep in range(n_eps) if not keep[ep].all()}
 
     dst = LeRobotDatasetMetadata.create(
-        repo_id=repo_id, fps=fps, features=src.features, robot_type=src.robot_type, root=out_root,
-        use_videos=len(src.video_keys) > 0, chunks_size=src.chunks_size,
-        data_files_size_in_mb=src.data_files_size_in_mb, video_files_size_in_mb=src.video_files_size_in_mb)
+        repo_id=repo_id,
+        fps=fps,
+        features=src.features,
+        robot_type=src.robot_type,
+        root=out_root,
+        use_videos=len(src.video_keys) > 0,
+        chunks_size=src.chunks_size,
+        data_files_size_in_mb=src.data_files_size_in_mb,
+        video_files_size_in_mb=src.video_files_size_in_mb,
+    )
     write_tasks(src.tasks, out_root)
     dst.tasks = src.tasks.copy()
     work = Path(tempfile.mkdtemp(prefix=".frame-cut-", dir=out_root.parent))
@@ -152,7 +168,9 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
             replace = {"frame_index": new_fi, "index": new_index, "timestamp": new_fi.astype(np.float32) / fps}
             for name, values in replace.items():
                 col = table.schema.get_field_index(name)
-                table = table.set_column(col, table.schema.field(col), pa.array(values).cast(table.schema.field(col).type))
+                table = table.set_column(
+                    col, table.schema.field(col), pa.array(values).cast(table.schema.field(col).type)
+                )
             rel = f.relative_to(src_root)
             (out_root / rel).parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, out_root / rel)
@@ -170,7 +188,9 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
             files: dict[tuple[int, int], list[int]] = {}
             for ep in range(n_eps):
                 e = src.episodes[ep]
-                files.setdefault((int(e[f"videos/{key}/chunk_index"]), int(e[f"videos/{key}/file_index"])), []).append(ep)
+                files.setdefault((int(e[f"videos/{key}/chunk_index"]), int(e[f"videos/{key}/file_index"])), []).append(
+                    ep
+                )
             for (chunk, file), eps in sorted(files.items()):
                 rel = src.video_path.format(video_key=key, chunk_index=chunk, file_index=file)
                 eps = sorted(eps, key=lambda ep: float(src.episodes[ep][f"videos/{key}/from_timestamp"]))
@@ -196,8 +216,15 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
                     video_meta[ep][f"videos/{key}/from_timestamp"] = t
                     video_meta[ep][f"videos/{key}/to_timestamp"] = t + n_kept / fps
                     t += n_kept / fps
-                pngs = _cut_video_file(src_root / rel, out_root / rel, keep_frames, ep_of_frame, fps,
-                                       src.features[key].get("info", {}), work)
+                pngs = _cut_video_file(
+                    src_root / rel,
+                    out_root / rel,
+                    keep_frames,
+                    ep_of_frame,
+                    fps,
+                    src.features[key].get("info", {}),
+                    work,
+                )
                 for ep in cut_eps.intersection(eps):
                     video_pngs[ep][key] = pngs[ep]
 
@@ -216,8 +243,13 @@ def cut_frames(src_root: Path, keep: dict[int, np.ndarray], out_root: Path, repo
                     stats[key] = old_stats[ep][key]
             all_stats.append(stats)
             chunk, file = data_loc[ep]
-            dst.save_episode(ep, int(keep[ep].sum()), list(src.episodes[ep]["tasks"]), stats,
-                             {"data/chunk_index": chunk, "data/file_index": file, **video_meta[ep]})
+            dst.save_episode(
+                ep,
+                int(keep[ep].sum()),
+                list(src.episodes[ep]["tasks"]),
+                stats,
+                {"data/chunk_index": chunk, "data/file_index": file, **video_meta[ep]},
+            )
         dst._close_writer()  # flushes the buffered episode rows (as lerobot's dataset_tools do)
         write_info(dst.info, out_root)
         write_stats(aggregate_stats(all_stats), out_root)

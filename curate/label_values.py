@@ -13,7 +13,7 @@ import json
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +41,10 @@ def resolve_model_spec(spec: str | None) -> str:
         return spec
     default = default_model_name()
     if default is None:
-        raise ValueError("no --model given and no embedded default model ships with this installation; "
-                         "pass --model NAME_OR_CHECKPOINT (`value_labeling models` lists the names)")
+        raise ValueError(
+            "no --model given and no embedded default model ships with this installation; "
+            "pass --model NAME_OR_CHECKPOINT (`value_labeling models` lists the names)"
+        )
     return default
 
 
@@ -54,15 +56,16 @@ def check_column(root: Path, info: dict, column: str, provenance: dict, overwrit
         return False
     previous = read_provenance(root).get(column)
     if previous is None:
-        raise ValueError(f"{root} already has a feature {column!r} that curate did not write; "
-                         "choose another --column")
+        raise ValueError(f"{root} already has a feature {column!r} that curate did not write; choose another --column")
     same = all(previous.get(k) == provenance[k] for k in ("fingerprint", "camera"))
     if same and not overwrite:
         return True
     if not overwrite:
-        raise ValueError(f"column {column!r} was written by model {previous.get('model')!r} "
-                         f"(fingerprint {previous.get('fingerprint')}, camera {previous.get('camera')}); "
-                         "pass --overwrite to replace it, or --column NAME to keep both")
+        raise ValueError(
+            f"column {column!r} was written by model {previous.get('model')!r} "
+            f"(fingerprint {previous.get('fingerprint')}, camera {previous.get('camera')}); "
+            "pass --overwrite to replace it, or --column NAME to keep both"
+        )
     return False
 
 
@@ -88,14 +91,18 @@ def _run_label(cfg: LabelConfig) -> dict:
     ds = open_dataset(root)
     camera = resolve_camera(ds, cfg.camera, model_camera(model))
     provenance = {
-        "model": model.name, "spec": spec, "fingerprint": model.fingerprint(), "camera": camera,
-        "model_fps": model.target_fps, "native_fps": float(ds.meta.fps),
+        "model": model.name,
+        "spec": spec,
+        "fingerprint": model.fingerprint(),
+        "camera": camera,
+        "model_fps": model.target_fps,
+        "native_fps": float(ds.meta.fps),
     }
     if not sidecar and check_column(root, info, cfg.column, provenance, cfg.overwrite):
         print(f"{root}: column {cfg.column!r} already holds {model.name} values for {camera}; nothing to do")
         return {"skipped": True}
 
-    staging_dir = (Path(cfg.out).with_suffix(".staging") if sidecar else root / STAGING_DIR / cfg.column)
+    staging_dir = Path(cfg.out).with_suffix(".staging") if sidecar else root / STAGING_DIR / cfg.column
     staging = Staging(staging_dir, {k: provenance[k] for k in ("fingerprint", "camera")} | {"column": cfg.column})
     episodes = list(range(ds.meta.total_episodes))
     done = staging.done()  # one directory listing, not one per episode (20k episodes -> 4e8 stats)
@@ -109,9 +116,11 @@ def _run_label(cfg: LabelConfig) -> dict:
         failures = _label(cfg, root, spec, camera, todo, staging)
     if failures:
         lines = "\n".join(f"  episode {ep}: {err.splitlines()[0]}" for ep, err in sorted(failures.items()))
-        raise ValueError(f"{len(failures)} of {len(episodes)} episodes failed after {cfg.retries} retries:\n{lines}\n"
-                         f"The other episodes are staged in {staging_dir}; nothing was written to the dataset. "
-                         "Fix the cause and rerun: finished episodes are not recomputed.")
+        raise ValueError(
+            f"{len(failures)} of {len(episodes)} episodes failed after {cfg.retries} retries:\n{lines}\n"
+            f"The other episodes are staged in {staging_dir}; nothing was written to the dataset. "
+            "Fix the cause and rerun: finished episodes are not recomputed."
+        )
 
     frames = frame_table(root)
     values = np.empty(len(frames["index"]), dtype=np.float32)
@@ -120,10 +129,11 @@ def _run_label(cfg: LabelConfig) -> dict:
         rows = rows_of.get(ep, np.zeros(0, dtype=np.int64))
         staged = staging.load(ep)
         if staged.shape[0] != rows.size:
-            raise ValueError(f"episode {ep}: {staged.shape[0]} staged values for {rows.size} frames; "
-                             f"delete {staging_dir} and rerun")
+            raise ValueError(
+                f"episode {ep}: {staged.shape[0]} staged values for {rows.size} frames; delete {staging_dir} and rerun"
+            )
         values[frames["index"][rows]] = staged[frames["frame_index"][rows]]
-    provenance["labelled_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    provenance["labelled_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     if sidecar:
         _write_sidecar(Path(cfg.out), frames, values, cfg.column)
         staging.clear()
@@ -132,8 +142,10 @@ def _run_label(cfg: LabelConfig) -> dict:
         commit_columns(root, {cfg.column: values}, {cfg.column: provenance})
         where = root
     elapsed = time.perf_counter() - t0
-    print(f"labelled {len(values)} frames of {len(episodes)} episodes with {model.name} "
-          f"({len(todo)} computed now, {elapsed:.1f} s) -> {where} [{cfg.column}]")
+    print(
+        f"labelled {len(values)} frames of {len(episodes)} episodes with {model.name} "
+        f"({len(todo)} computed now, {elapsed:.1f} s) -> {where} [{cfg.column}]"
+    )
     return {"frames": int(len(values)), "episodes": len(episodes), "computed": len(todo), "seconds": elapsed}
 
 
@@ -149,12 +161,15 @@ def _label(cfg: LabelConfig, root: Path, spec: str, camera: str, todo: list[int]
     if cfg.address != "local" and cfg.workers != 0:
         try:
             with RaySession(cfg.address):
-                results = label_on_ray(root, spec, camera, todo, cfg.retries, cfg.workers,
-                                       cfg.cpus_per_worker, cfg.gpus_per_worker)
+                results = label_on_ray(
+                    root, spec, camera, todo, cfg.retries, cfg.workers, cfg.cpus_per_worker, cfg.gpus_per_worker
+                )
                 return _stage_all(results, staging, len(todo))
         except RayStartError as err:
-            print(f"warning: {err}; labelling in this process instead (slower; `--address local` skips Ray)",
-                  file=sys.stderr)
+            print(
+                f"warning: {err}; labelling in this process instead (slower; `--address local` skips Ray)",
+                file=sys.stderr,
+            )
     return _stage_all(label_in_process(root, spec, camera, todo, cfg.retries), staging, len(todo))
 
 
@@ -173,8 +188,14 @@ def _stage_all(results, staging: Staging, total: int) -> dict[int, str]:
 
 def _write_sidecar(out: Path, frames: dict, values: np.ndarray, column: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table({"index": frames["index"], "episode_index": frames["episode_index"],
-                      "frame_index": frames["frame_index"], column: pa.array(values, type=pa.float32())})
+    table = pa.table(
+        {
+            "index": frames["index"],
+            "episode_index": frames["episode_index"],
+            "frame_index": frames["frame_index"],
+            column: pa.array(values, type=pa.float32()),
+        }
+    )
     with atomic.replace_file(out) as tmp:
         pq.write_table(table, tmp)
 

@@ -52,16 +52,20 @@ def check_inputs(roots: list[Path], out: Path) -> list[dict]:
     first = infos[0]
     for root, info in zip(roots[1:], infos[1:]):
         if info["fps"] != first["fps"]:
-            raise ValueError(f"{root} is recorded at {info['fps']} fps but {roots[0]} at {first['fps']}; "
-                             "datasets of one fps only")
+            raise ValueError(
+                f"{root} is recorded at {info['fps']} fps but {roots[0]} at {first['fps']}; datasets of one fps only"
+            )
         if info.get("robot_type") != first.get("robot_type"):
-            raise ValueError(f"{root} has robot_type {info.get('robot_type')!r} but {roots[0]} "
-                             f"{first.get('robot_type')!r}")
+            raise ValueError(
+                f"{root} has robot_type {info.get('robot_type')!r} but {roots[0]} {first.get('robot_type')!r}"
+            )
         a, b = first["features"], info["features"]
         differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if differ:
-            raise ValueError(f"{root} and {roots[0]} differ in features {differ}; merge datasets with the same "
-                             "features (label or drop value columns in all of them alike)")
+            raise ValueError(
+                f"{root} and {roots[0]} differ in features {differ}; merge datasets with the same "
+                "features (label or drop value columns in all of them alike)"
+            )
     return infos
 
 
@@ -81,9 +85,18 @@ def merged_annotations(roots: list[Path], offsets: list[int]) -> list[dict] | No
 def all_expert_rows(root: Path) -> list[dict]:
     """An unannotated dataset's rows as the bench reads it (value_labeling.bench.run): every episode expert."""
     ds = open_dataset(root)
-    return [{"episode_index": i, "mode": "expert", "m": None, "n": None, "T": episode_length(ds, i),
-             "embodiment": ds.meta.robot_type or root.name, "task": episode_task(ds, i)}
-            for i in range(ds.meta.total_episodes)]
+    return [
+        {
+            "episode_index": i,
+            "mode": "expert",
+            "m": None,
+            "n": None,
+            "T": episode_length(ds, i),
+            "embodiment": ds.meta.robot_type or root.name,
+            "task": episode_task(ds, i),
+        }
+        for i in range(ds.meta.total_episodes)
+    ]
 
 
 def merged_provenance(roots: list[Path], offsets: list[int], counts: list[int], columns: set[str]) -> dict:
@@ -94,17 +107,25 @@ def merged_provenance(roots: list[Path], offsets: list[int], counts: list[int], 
         entries = [p.get(col) for p in provs]
         if any(e is None for e in entries):
             missing = next(r for r, e in zip(roots, entries) if e is None)
-            raise ValueError(f"column {col!r}: {missing} has no provenance for it in {PROVENANCE_FILE}; "
-                             f"relabel it (`curate label-values {missing}`) before merging")
+            raise ValueError(
+                f"column {col!r}: {missing} has no provenance for it in {PROVENANCE_FILE}; "
+                f"relabel it (`curate label-values {missing}`) before merging"
+            )
         stable = [{k: v for k, v in e.items() if k not in VOLATILE} for e in entries]
         for root, s in zip(roots[1:], stable[1:]):
             if s != stable[0]:
                 diff = sorted(k for k in set(s) | set(stable[0]) if s.get(k) != stable[0].get(k))
-                raise ValueError(f"column {col!r} of {root} differs from {roots[0]}'s in {diff}; relabel the inputs "
-                                 f"alike (same model, same -H) so the merged column means one thing")
-        merged[col] = dict(stable[0], merged_from=[
-            {"dataset": str(r), "episodes": [o, o + c - 1], **{k: e[k] for k in VOLATILE if k in e}}
-            for r, e, o, c in zip(roots, entries, offsets, counts)])
+                raise ValueError(
+                    f"column {col!r} of {root} differs from {roots[0]}'s in {diff}; relabel the inputs "
+                    f"alike (same model, same -H) so the merged column means one thing"
+                )
+        merged[col] = dict(
+            stable[0],
+            merged_from=[
+                {"dataset": str(r), "episodes": [o, o + c - 1], **{k: e[k] for k in VOLATILE if k in e}}
+                for r, e, o, c in zip(roots, entries, offsets, counts)
+            ],
+        )
     return merged
 
 
@@ -128,9 +149,11 @@ def run_merge(cfg: MergeConfig) -> Path:
         if rows is not None:
             for r in rows:
                 if lengths.get(r["episode_index"]) != r["T"]:
-                    raise RuntimeError(f"merged episode {r['episode_index']} has {lengths.get(r['episode_index'])} "
-                                       f"frames but its annotation says T={r['T']}; aggregate_datasets did not keep "
-                                       "the input order (nothing was written to --out)")
+                    raise RuntimeError(
+                        f"merged episode {r['episode_index']} has {lengths.get(r['episode_index'])} "
+                        f"frames but its annotation says T={r['T']}; aggregate_datasets did not keep "
+                        "the input order (nothing was written to --out)"
+                    )
             write_annotations(staging, rows)
         if provenance:
             atomic.write_json(staging / PROVENANCE_FILE, provenance)
@@ -142,8 +165,10 @@ def run_merge(cfg: MergeConfig) -> Path:
     for r in rows or []:
         modes[r["mode"]] = modes.get(r["mode"], 0) + 1
     per_mode = f" ({', '.join(f'{n} {m}' for m, n in modes.items())})" if modes else ""
-    print(f"merged {len(roots)} datasets: {sum(counts)} episodes{per_mode}, {sum(i['total_frames'] for i in infos)} "
-          f"frames -> {out}" + (f"; columns with provenance: {', '.join(provenance)}" if provenance else ""))
+    print(
+        f"merged {len(roots)} datasets: {sum(counts)} episodes{per_mode}, {sum(i['total_frames'] for i in infos)} "
+        f"frames -> {out}" + (f"; columns with provenance: {', '.join(provenance)}" if provenance else "")
+    )
     for r, o, c in zip(roots, offsets, counts):
         print(f"  episodes {o}-{o + c - 1} <- {r}")
     return out

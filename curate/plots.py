@@ -54,8 +54,9 @@ def legend_handles(value_column: str, truth: bool):
     return handles
 
 
-def draw_curve(ax, ep: int, v: np.ndarray, segments: list[dict], annotation: dict | None = None,
-               fps: float | None = None) -> bool:
+def draw_curve(
+    ax, ep: int, v: np.ndarray, segments: list[dict], annotation: dict | None = None, fps: float | None = None
+) -> bool:
     """One episode's value curve on `ax` (x: native frames), its stalls and falls shaded, the ground truth
     dashed when known. Returns whether the ground truth was drawn."""
     ax.plot(np.arange(len(v)), v, color="tab:blue", lw=1.5)
@@ -74,9 +75,15 @@ def draw_curve(ax, ep: int, v: np.ndarray, segments: list[dict], annotation: dic
     return truth is not None
 
 
-def plot_episode_curves(curves: dict[int, np.ndarray], value_column: str, segments: list[dict], out: Path,
-                        max_episodes: int | None = None, annotations: dict[int, dict] | None = None,
-                        fps: float | None = None) -> list[Path]:
+def plot_episode_curves(
+    curves: dict[int, np.ndarray],
+    value_column: str,
+    segments: list[dict],
+    out: Path,
+    max_episodes: int | None = None,
+    annotations: dict[int, dict] | None = None,
+    fps: float | None = None,
+) -> list[Path]:
     """One PNG per episode: the value curve, stalls and falls shaded, the ground truth when annotated."""
     plt = pyplot()
     out.mkdir(parents=True, exist_ok=True)
@@ -94,8 +101,15 @@ def plot_episode_curves(curves: dict[int, np.ndarray], value_column: str, segmen
     return paths
 
 
-def plot_value_grid(curves: dict[int, np.ndarray], value_column: str, segments: list[dict], out: Path,
-                    title: str, annotations: dict[int, dict] | None = None, fps: float | None = None) -> Path:
+def plot_value_grid(
+    curves: dict[int, np.ndarray],
+    value_column: str,
+    segments: list[dict],
+    out: Path,
+    title: str,
+    annotations: dict[int, dict] | None = None,
+    fps: float | None = None,
+) -> Path:
     """All episodes' curves in one grid (3 columns), one legend for the figure."""
     plt = pyplot()
     annotations = annotations or {}
@@ -106,7 +120,7 @@ def plot_value_grid(curves: dict[int, np.ndarray], value_column: str, segments: 
     truth = False
     for ax, ep in zip(axes.flat, eps):
         truth |= draw_curve(ax, ep, curves[ep], segments, annotations.get(ep), fps)
-    for ax in list(axes.flat)[len(eps):]:
+    for ax in list(axes.flat)[len(eps) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.legend(handles=legend_handles(value_column, truth), loc="lower center", ncol=4, fontsize=7, frameon=False)
@@ -116,8 +130,19 @@ def plot_value_grid(curves: dict[int, np.ndarray], value_column: str, segments: 
     return out
 
 
-def plot_advantages(delta: np.ndarray, awr: np.ndarray, ess: float, kept: dict[str, float], kappa: float, out: Path,
-                    title: str, chunk_length: int, keep: float, tau: float, clip: float) -> Path:
+def plot_advantages(
+    delta: np.ndarray,
+    awr: np.ndarray,
+    ess: float,
+    kept: dict[str, float],
+    kappa: float,
+    out: Path,
+    title: str,
+    chunk_length: int,
+    keep: float,
+    tau: float,
+    clip: float,
+) -> Path:
     """Three panels, one quantity per axis: the Δ histogram (frames), the fraction of frames each filter
     keeps, and the distribution of AWR weights (frames) with its effective sample size in the legend."""
     plt = pyplot()
@@ -127,8 +152,9 @@ def plot_advantages(delta: np.ndarray, awr: np.ndarray, ess: float, kept: dict[s
     a1.hist(delta, bins=50, color="tab:blue", label=f"{len(delta)} frames")
     a1.axvline(0, color="k", lw=1, label="Δ = 0 (binary filter keeps Δ ≥ 0)")
     a1.axvline(kappa, color="tab:green", ls="--", label=f"κ = {kappa:.3f} (top-{keep:.0%} filter keeps Δ ≥ κ)")
-    a1.set_title(f"Chunk advantage Δ = V(min(t+H-1, T-1)) - V(t) (eq. E.4)\nchunk length H = {chunk_length} frames",
-                 fontsize=9)
+    a1.set_title(
+        f"Chunk advantage Δ = V(min(t+H-1, T-1)) - V(t) (eq. E.4)\nchunk length H = {chunk_length} frames", fontsize=9
+    )
     a1.set_xlabel("Δ (change in progress over one chunk, 0-1 scale)")
     a1.set_ylabel("frames (count)")
     a1.legend(fontsize=7)
@@ -141,11 +167,18 @@ def plot_advantages(delta: np.ndarray, awr: np.ndarray, ess: float, kept: dict[s
     a2.set_xlabel("fraction of frames kept")
     a2.tick_params(axis="y", labelsize=7)
 
-    a3.hist(awr, bins=40, range=(0, clip), color="tab:purple",
-            label=f"effective sample size {ess:.0%} of frames\n(Kish: (Σw)² / (N Σw²))")
+    a3.hist(
+        awr,
+        bins=40,
+        range=(0, clip),
+        color="tab:purple",
+        label=f"effective sample size {ess:.0%} of frames\n(Kish: (Σw)² / (N Σw²))",
+    )
     a3.axvline(1, color="k", lw=1, label="w = 1 (Δ = 0)")
-    a3.set_title(f"AWR weights w = min(exp(τΔ), δ) (eq. E.7)\nτ = {tau:g}, clip δ = {clip:g}: every frame trains, weighted",
-                 fontsize=9)
+    a3.set_title(
+        f"AWR weights w = min(exp(τΔ), δ) (eq. E.7)\nτ = {tau:g}, clip δ = {clip:g}: every frame trains, weighted",
+        fontsize=9,
+    )
     a3.set_xlabel("weight w (before per-batch renormalisation)")
     a3.set_ylabel("frames (count)")
     a3.legend(fontsize=7)

@@ -33,8 +33,15 @@ def run_report(cfg: ReportConfig) -> dict:
     modes = {ep: annotations[ep]["mode"] for ep in curves if ep in annotations}
     shown = dict(list(curves.items())[: cfg.max_episodes])
     more = f", first {len(shown)} of {len(curves)} episodes" if len(shown) < len(curves) else ""
-    plot_value_grid(shown, cfg.value_column, segments, out / "value_curves.png",
-                    f"{root.name}: {cfg.value_column} per episode{more}", annotations, fps)
+    plot_value_grid(
+        shown,
+        cfg.value_column,
+        segments,
+        out / "value_curves.png",
+        f"{root.name}: {cfg.value_column} per episode{more}",
+        annotations,
+        fps,
+    )
 
     values = np.concatenate([curves[e] for e in curves])
     episodes = np.concatenate([np.full(len(curves[e]), e) for e in curves])
@@ -49,14 +56,33 @@ def run_report(cfg: ReportConfig) -> dict:
     # 1 when all weights are equal, 1/N when one frame carries all the weight.
     ess = float(awr.sum() ** 2 / (len(awr) * (awr**2).sum()))
     kept = filters | {f"AWR effective sample size (tau={cfg.tau:g}, clip={cfg.clip:g})": ess}
-    plot_advantages(delta, awr, ess, filters, kappa, out / "advantages.png",
-                    f"{root.name}: {len(values)} frames, {len(curves)} episodes", cfg.chunk_length, cfg.keep,
-                    cfg.tau, cfg.clip)
+    plot_advantages(
+        delta,
+        awr,
+        ess,
+        filters,
+        kappa,
+        out / "advantages.png",
+        f"{root.name}: {len(values)} frames, {len(curves)} episodes",
+        cfg.chunk_length,
+        cfg.keep,
+        cfg.tau,
+        cfg.clip,
+    )
 
-    summary = {"dataset": str(root), "frames": int(len(values)), "episodes": len(curves),
-               "chunk_length": cfg.chunk_length, "delta_mean": float(delta.mean()), "kappa_top": kappa,
-               "kept": kept, "segments": {"stall": sum(s["kind"] == "stall" for s in segments),
-                                          "fall": sum(s["kind"] == "fall" for s in segments)}}
+    summary = {
+        "dataset": str(root),
+        "frames": int(len(values)),
+        "episodes": len(curves),
+        "chunk_length": cfg.chunk_length,
+        "delta_mean": float(delta.mean()),
+        "kappa_top": kappa,
+        "kept": kept,
+        "segments": {
+            "stall": sum(s["kind"] == "stall" for s in segments),
+            "fall": sum(s["kind"] == "fall" for s in segments),
+        },
+    }
     if modes:  # from meta/suboptimal_annotations.parquet
         summary["modes"] = {str(ep): m for ep, m in modes.items()}
         summary["episodes_per_mode"] = {m: sum(v == m for v in modes.values()) for m in sorted(set(modes.values()))}

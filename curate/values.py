@@ -14,8 +14,10 @@ def load_values(root: Path, value_column: str) -> tuple[np.ndarray, np.ndarray]:
     """(values by global index, episode_index by global index); clear errors when the column is missing."""
     info = check_dataset_dir(root)
     if value_column not in info["features"]:
-        raise ValueError(f"{root} has no {value_column!r} column; make it first with "
-                         f"`curate label-values {root}` (or name the column with --value-column)")
+        raise ValueError(
+            f"{root} has no {value_column!r} column; make it first with "
+            f"`curate label-values {root}` (or name the column with --value-column)"
+        )
     return read_column(root, value_column), frame_table(root)["episode_index"]
 
 

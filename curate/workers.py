@@ -144,9 +144,11 @@ class RaySession:
                 ray.init(address=address, **kwargs)
             except Exception as err:  # noqa: BLE001  (any failure to join is the same user-facing fact)
                 self.__exit__()
-                raise ValueError(f"cannot join the Ray cluster at {address} ({_first_line(err)}); check that it "
-                                 "is running (`ray status`), or pass --address auto (an embedded Ray) or "
-                                 "--address local (no Ray)") from None
+                raise ValueError(
+                    f"cannot join the Ray cluster at {address} ({_first_line(err)}); check that it "
+                    "is running (`ray status`), or pass --address auto (an embedded Ray) or "
+                    "--address local (no Ray)"
+                ) from None
             return self
         errors = []
         for attempt in range(self.attempts):
@@ -172,9 +174,15 @@ class RaySession:
         os.environ["RAY_AUTH_MODE"] = "disabled"
         os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_ENV.items()})
         try:
-            ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count(), _temp_dir=self.tmp,
-                     _node_ip_address="127.0.0.1", _system_config=dict(EMBEDDED_SYSTEM_CONFIG),
-                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}}, **kwargs)
+            ray.init(
+                address="local",
+                num_cpus=self.num_cpus or os.cpu_count(),
+                _temp_dir=self.tmp,
+                _node_ip_address="127.0.0.1",
+                _system_config=dict(EMBEDDED_SYSTEM_CONFIG),
+                runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}},
+                **kwargs,
+            )
             # The GCS state client connects lazily: probe it here, so its failure ("Failed to connect
             # to GCS") counts as a failed start (retried, then the fallback), not as a labelling error.
             ray.cluster_resources()
@@ -184,8 +192,12 @@ class RaySession:
 
     def _start_reaper(self) -> None:
         read_fd, self.reaper_fd = os.pipe()  # not inheritable: Ray's processes do not hold the write end
-        self.reaper = subprocess.Popen([sys.executable, "-c", REAPER, str(read_fd), self.tmp], pass_fds=(read_fd,),
-                                       start_new_session=True, stdin=subprocess.DEVNULL)
+        self.reaper = subprocess.Popen(
+            [sys.executable, "-c", REAPER, str(read_fd), self.tmp],
+            pass_fds=(read_fd,),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+        )
         os.close(read_fd)
 
     def __exit__(self, *exc):
@@ -235,8 +247,16 @@ def _actor_class():
     return LabelActor
 
 
-def label_on_ray(root: Path, model_spec: str, camera: str, episodes: list[int], retries: int, workers: int,
-                 cpus_per_worker: float, gpus_per_worker: float | None) -> Iterator:
+def label_on_ray(
+    root: Path,
+    model_spec: str,
+    camera: str,
+    episodes: list[int],
+    retries: int,
+    workers: int,
+    cpus_per_worker: float,
+    gpus_per_worker: float | None,
+) -> Iterator:
     import ray
 
     LabelActor = _actor_class()

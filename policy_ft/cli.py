@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from policy_ft.config import PresetsConfig, ServeConfig, TrainConfig
 from policy_ft.tokenizer import MakeTokenizerConfig
@@ -28,8 +28,10 @@ def run_presets(cfg: PresetsConfig) -> None:
         return
     print(f"{'preset':<10} {'H':>4} {'tau':>5} {'clip':>5} {'kappa_top70':>12} {'steps':>7} {'lr':>8} {'batch':>6}")
     for name, p in PRESETS.items():
-        print(f"{name:<10} {p.chunk_length:>4} {p.tau:>5g} {p.clip:>5g} {p.kappa_top70:>12g} {p.steps:>7} "
-              f"{p.lr:>8.1e} {p.batch_size:>6}")
+        print(
+            f"{name:<10} {p.chunk_length:>4} {p.tau:>5g} {p.clip:>5g} {p.kappa_top70:>12g} {p.steps:>7} "
+            f"{p.lr:>8.1e} {p.batch_size:>6}"
+        )
 
 
 def main(argv: Sequence[str] | None = None):

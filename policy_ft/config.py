@@ -126,15 +126,16 @@ class TrainConfig:
         if not 0 < c.percentile <= 100:
             raise ValueError(f"--percentile must be in (0, 100], got {c.percentile:g}")
         if c.pretrained is not None and not (Path(c.pretrained) / "config.json").is_file():
-            raise FileNotFoundError(f"--pretrained {c.pretrained} is not a lerobot checkpoint directory: "
-                                    "no config.json")
+            raise FileNotFoundError(
+                f"--pretrained {c.pretrained} is not a lerobot checkpoint directory: no config.json"
+            )
         if c.policy in ("pi05", "pi0") and (problem := tokenizer_problem(c.policy, c.tokenizer)):
             raise ValueError(problem)
         for pair in c.rename:
             if "=" not in pair:
                 raise ValueError(f"--rename expects old=new, got {pair!r}")
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """Fill the preset's values into the fields left unset."""
         p = PRESETS.get(self.preset)
         if p is None:

@@ -26,8 +26,9 @@ def read_frame_columns(root: str | Path, column: str) -> tuple[np.ndarray, np.nd
         ) from None
 
 
-def chunk_deltas(root: str | Path, chunk_length: int, value_column: str = "value",
-                 advantage_column: str | None = None) -> np.ndarray:
+def chunk_deltas(
+    root: str | Path, chunk_length: int, value_column: str = "value", advantage_column: str | None = None
+) -> np.ndarray:
     """Δ (eq. E.4) of the sample anchored at every frame, indexed by global frame index: (N,) float32."""
     if advantage_column is not None:
         _, _, delta = read_frame_columns(root, advantage_column)

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Optional
 
 import torch
 import transformers
@@ -60,7 +59,7 @@ def _cond_dim(config) -> int | None:
     return getattr(config, "adarms_cond_dim", None) or config.hidden_size
 
 
-def _rmsnorm_init(self, dim: int, eps: float = 1e-6, cond_dim: Optional[int] = None):
+def _rmsnorm_init(self, dim: int, eps: float = 1e-6, cond_dim: int | None = None):
     nn.Module.__init__(self)
     self.eps = eps
     self.dim = dim
@@ -74,7 +73,7 @@ def _rmsnorm_init(self, dim: int, eps: float = 1e-6, cond_dim: Optional[int] = N
         self.dense = None
 
 
-def _rmsnorm_forward(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None):
+def _rmsnorm_forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
     dtype = x.dtype
     var = torch.mean(torch.square(x.float()), dim=-1, keepdim=True)  # (..., 1) float32
     normed = x * torch.rsqrt(var + self.eps)  # promoted to float32
@@ -118,9 +117,9 @@ def _attention_forward(
     self,
     hidden_states: torch.Tensor,
     position_embeddings: tuple[torch.Tensor, torch.Tensor],
-    attention_mask: Optional[torch.Tensor],
+    attention_mask: torch.Tensor | None,
     past_key_value=None,
-    cache_position: Optional[torch.LongTensor] = None,
+    cache_position: torch.LongTensor | None = None,
     use_cache: bool = False,
     **kwargs,
 ):
@@ -146,8 +145,14 @@ def _attention_forward(
     kwargs.pop("position_ids", None)
     kwargs.pop("output_attentions", None)
     attn_output, attn_weights = attention_interface(
-        self, q, k, v, attention_mask,
-        dropout=0.0 if not self.training else self.attention_dropout, scaling=self.scaling, **kwargs,
+        self,
+        q,
+        k,
+        v,
+        attention_mask,
+        dropout=0.0 if not self.training else self.attention_dropout,
+        scaling=self.scaling,
+        **kwargs,
     )
     attn_output = attn_output.reshape(*input_shape, -1).contiguous()
     return self.o_proj(attn_output), attn_weights
@@ -168,21 +173,26 @@ def _decoder_layer_init(self, config, layer_idx: int):
 def _decoder_layer_forward(
     self,
     hidden_states: torch.Tensor,
-    attention_mask: Optional[torch.Tensor] = None,
-    position_ids: Optional[torch.LongTensor] = None,
+    attention_mask: torch.Tensor | None = None,
+    position_ids: torch.LongTensor | None = None,
     past_key_value=None,
-    output_attentions: Optional[bool] = False,
-    use_cache: Optional[bool] = False,
-    cache_position: Optional[torch.LongTensor] = None,
+    output_attentions: bool | None = False,
+    use_cache: bool | None = False,
+    cache_position: torch.LongTensor | None = None,
     position_embeddings=None,
-    adarms_cond: Optional[torch.Tensor] = None,
+    adarms_cond: torch.Tensor | None = None,
     **kwargs,
 ):
     residual = hidden_states
     h, gate = self.input_layernorm(hidden_states, adarms_cond)
     h, attn_weights = self.self_attn(
-        hidden_states=h, attention_mask=attention_mask, past_key_value=past_key_value, use_cache=use_cache,
-        cache_position=cache_position, position_embeddings=position_embeddings, **kwargs,
+        hidden_states=h,
+        attention_mask=attention_mask,
+        past_key_value=past_key_value,
+        use_cache=use_cache,
+        cache_position=cache_position,
+        position_embeddings=position_embeddings,
+        **kwargs,
     )
     hidden_states = gated_residual(residual, h, gate)
     residual = hidden_states
@@ -196,9 +206,7 @@ def _gemma_model_init(self, config):
     self.padding_idx = config.pad_token_id
     self.vocab_size = config.vocab_size
     self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, self.padding_idx)
-    self.layers = nn.ModuleList(
-        [modeling_gemma.GemmaDecoderLayer(config, i) for i in range(config.num_hidden_layers)]
-    )
+    self.layers = nn.ModuleList([modeling_gemma.GemmaDecoderLayer(config, i) for i in range(config.num_hidden_layers)])
     self.norm = modeling_gemma.GemmaRMSNorm(config.hidden_size, eps=config.rms_norm_eps, cond_dim=_cond_dim(config))
     self.rotary_emb = modeling_gemma.GemmaRotaryEmbedding(config=config)
     self.gradient_checkpointing = False
@@ -207,17 +215,17 @@ def _gemma_model_init(self, config):
 
 def _gemma_model_forward(
     self,
-    input_ids: Optional[torch.LongTensor] = None,
-    attention_mask: Optional[torch.Tensor] = None,
-    position_ids: Optional[torch.LongTensor] = None,
+    input_ids: torch.LongTensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    position_ids: torch.LongTensor | None = None,
     past_key_values=None,
-    inputs_embeds: Optional[torch.FloatTensor] = None,
-    use_cache: Optional[bool] = None,
-    output_attentions: Optional[bool] = None,
-    output_hidden_states: Optional[bool] = None,
-    cache_position: Optional[torch.LongTensor] = None,
-    adarms_cond: Optional[torch.Tensor] = None,
-    return_dict: Optional[bool] = None,
+    inputs_embeds: torch.FloatTensor | None = None,
+    use_cache: bool | None = None,
+    output_attentions: bool | None = None,
+    output_hidden_states: bool | None = None,
+    cache_position: torch.LongTensor | None = None,
+    adarms_cond: torch.Tensor | None = None,
+    return_dict: bool | None = None,
     **kwargs,
 ) -> BaseModelOutputWithPast:
     output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
@@ -240,8 +248,12 @@ def _gemma_model_forward(
         causal_mask = attention_mask  # π0 passes a prepared additive (B, 1, Tq, Tk) mask
     else:
         causal_mask = create_causal_mask(
-            config=self.config, input_embeds=inputs_embeds, attention_mask=attention_mask,
-            cache_position=cache_position, past_key_values=past_key_values, position_ids=position_ids,
+            config=self.config,
+            input_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            cache_position=cache_position,
+            past_key_values=past_key_values,
+            position_ids=position_ids,
         )
     hidden_states = inputs_embeds
     if len(self.layers) > 0 and self.layers[0].self_attn.q_proj.weight.dtype == torch.bfloat16:
@@ -254,9 +266,16 @@ def _gemma_model_forward(
         if output_hidden_states:
             all_hidden_states += (hidden_states,)
         out = layer(
-            hidden_states, attention_mask=causal_mask, position_ids=position_ids, past_key_value=past_key_values,
-            output_attentions=output_attentions, use_cache=use_cache, cache_position=cache_position,
-            position_embeddings=position_embeddings, adarms_cond=adarms_cond, **kwargs,
+            hidden_states,
+            attention_mask=causal_mask,
+            position_ids=position_ids,
+            past_key_value=past_key_values,
+            output_attentions=output_attentions,
+            use_cache=use_cache,
+            cache_position=cache_position,
+            position_embeddings=position_embeddings,
+            adarms_cond=adarms_cond,
+            **kwargs,
         )
         hidden_states = out[0]
         if output_attentions:
@@ -282,7 +301,7 @@ def _make_init_weights(original):
 
 
 def _make_config_init(original):
-    def __init__(self, *args, use_adarms: bool = False, adarms_cond_dim: Optional[int] = None, **kwargs):
+    def __init__(self, *args, use_adarms: bool = False, adarms_cond_dim: int | None = None, **kwargs):
         original(self, *args, **kwargs)
         self.use_adarms = use_adarms
         self.adarms_cond_dim = adarms_cond_dim if adarms_cond_dim is not None or not use_adarms else self.hidden_size
@@ -346,9 +365,11 @@ def install() -> None:
 
     check = types.ModuleType("transformers.models.siglip.check")
     check.__doc__ = "Supplied by policy_ft.pi05_compat (openpi's transformers_replace marker)."
-    check.check_whether_transformers_replace_is_installed_correctly = check_whether_transformers_replace_is_installed_correctly
+    check.check_whether_transformers_replace_is_installed_correctly = (
+        check_whether_transformers_replace_is_installed_correctly
+    )
     sys.modules["transformers.models.siglip.check"] = check
-    setattr(sys.modules["transformers.models.siglip"], "check", check)
+    sys.modules["transformers.models.siglip"].check = check
     setattr(g.GemmaRMSNorm, _MARK, True)
 
 

@@ -57,8 +57,12 @@ register_gemma_variant("gemma_tiny_expert", GemmaVariant(width=16, depth=2, mlp_
 
 def _lerobot_gemma_config(module, variant: GemmaVariant):
     cfg = module.GemmaConfig(
-        width=variant.width, depth=variant.depth, mlp_dim=variant.mlp_dim, num_heads=variant.num_heads,
-        num_kv_heads=variant.num_kv_heads, head_dim=variant.head_dim,
+        width=variant.width,
+        depth=variant.depth,
+        mlp_dim=variant.mlp_dim,
+        num_heads=variant.num_heads,
+        num_kv_heads=variant.num_kv_heads,
+        head_dim=variant.head_dim,
     )
     cfg.variant = variant
     return cfg
@@ -91,13 +95,29 @@ def _make_config_post_init(original):
 
 
 def _make_with_expert_init(module, original):
-    def __init__(self, vlm_config, action_expert_config, use_adarms=None, precision="bfloat16", image_size=224,
-                 freeze_vision_encoder=False, train_expert_only=False):
+    def __init__(
+        self,
+        vlm_config,
+        action_expert_config,
+        use_adarms=None,
+        precision="bfloat16",
+        image_size=224,
+        freeze_vision_encoder=False,
+        train_expert_only=False,
+    ):
         vlm_v = getattr(vlm_config, "variant", None)
         exp_v = getattr(action_expert_config, "variant", None)
         if vlm_v is None and exp_v is None:
-            return original(self, vlm_config, action_expert_config, use_adarms, precision, image_size,
-                            freeze_vision_encoder, train_expert_only)
+            return original(
+                self,
+                vlm_config,
+                action_expert_config,
+                use_adarms,
+                precision,
+                image_size,
+                freeze_vision_encoder,
+                train_expert_only,
+            )
         # Same construction as lerobot's PaliGemmaWithExpertModel.__init__, sizes from the variants.
         use_adarms = use_adarms or [False, False]
         module.nn.Module.__init__(self)
@@ -105,7 +125,8 @@ def _make_with_expert_init(module, original):
         self.train_expert_only = train_expert_only
         vocab = vlm_v.vocab_size if vlm_v is not None else 257152
         vision = (vlm_v.vision if vlm_v is not None else None) or SiglipSize(
-            hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16)
+            hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16
+        )
         hf = module.CONFIG_MAPPING["paligemma"]()
         hf._vocab_size = vocab
         hf.image_token_index = vocab
@@ -124,11 +145,16 @@ def _make_with_expert_init(module, original):
         vc.projector_hidden_act, vc.torch_dtype = "gelu_fast", "float32"
         hf.text_config.num_image_tokens = (image_size // vision.patch_size) ** 2
         expert_hf = module.CONFIG_MAPPING["gemma"](
-            head_dim=action_expert_config.head_dim, hidden_size=action_expert_config.width,
-            intermediate_size=action_expert_config.mlp_dim, num_attention_heads=action_expert_config.num_heads,
-            num_hidden_layers=action_expert_config.depth, num_key_value_heads=action_expert_config.num_kv_heads,
-            vocab_size=exp_v.vocab_size if exp_v is not None else 257152, hidden_activation="gelu_pytorch_tanh",
-            torch_dtype="float32", use_adarms=use_adarms[1],
+            head_dim=action_expert_config.head_dim,
+            hidden_size=action_expert_config.width,
+            intermediate_size=action_expert_config.mlp_dim,
+            num_attention_heads=action_expert_config.num_heads,
+            num_hidden_layers=action_expert_config.depth,
+            num_key_value_heads=action_expert_config.num_kv_heads,
+            vocab_size=exp_v.vocab_size if exp_v is not None else 257152,
+            hidden_activation="gelu_pytorch_tanh",
+            torch_dtype="float32",
+            use_adarms=use_adarms[1],
             adarms_cond_dim=action_expert_config.width if use_adarms[1] else None,
         )
         self.paligemma = module.PaliGemmaForConditionalGeneration(config=hf)
@@ -144,12 +170,16 @@ def install() -> None:
     from lerobot.policies.pi0 import configuration_pi0, modeling_pi0
     from lerobot.policies.pi05 import configuration_pi05, modeling_pi05
 
-    for module, cfg_cls in ((modeling_pi0, configuration_pi0.PI0Config), (modeling_pi05, configuration_pi05.PI05Config)):
+    for module, cfg_cls in (
+        (modeling_pi0, configuration_pi0.PI0Config),
+        (modeling_pi05, configuration_pi05.PI05Config),
+    ):
         if getattr(module, "_wvm_variants", False):
             continue
         module.get_gemma_config = _make_get_gemma_config(module, module.get_gemma_config)
         module.PaliGemmaWithExpertModel.__init__ = _make_with_expert_init(
-            module, module.PaliGemmaWithExpertModel.__init__)
+            module, module.PaliGemmaWithExpertModel.__init__
+        )
         cfg_cls.__post_init__ = _make_config_post_init(cfg_cls.__post_init__)
         module._wvm_variants = True
 

@@ -34,8 +34,14 @@ def policy_class(policy_type: str):
     return get_policy_class(policy_type)
 
 
-def make_config(policy_type: str, chunk_length: int, size: str = "default", image_resolution: int | None = None,
-                dtype: str = "float32", device: str = "cpu"):
+def make_config(
+    policy_type: str,
+    chunk_length: int,
+    size: str = "default",
+    image_resolution: int | None = None,
+    dtype: str = "float32",
+    device: str = "cpu",
+):
     """A fresh lerobot config whose action chunk is H (the H of the advantage, eq. E.4)."""
     _import_policy_modules(policy_type)
     from lerobot.policies.factory import make_policy_config
@@ -46,17 +52,31 @@ def make_config(policy_type: str, chunk_length: int, size: str = "default", imag
         if image_resolution:
             kw["image_resolution"] = (image_resolution, image_resolution)
         if size == "tiny":
-            kw.update(paligemma_variant="gemma_tiny", action_expert_variant="gemma_tiny_expert",
-                      max_action_dim=8, max_state_dim=8, tokenizer_max_length=48, num_inference_steps=3)
+            kw.update(
+                paligemma_variant="gemma_tiny",
+                action_expert_variant="gemma_tiny_expert",
+                max_action_dim=8,
+                max_state_dim=8,
+                tokenizer_max_length=48,
+                num_inference_steps=3,
+            )
             kw.setdefault("image_resolution", (28, 28))
     elif policy_type == "smolvla":
         kw.update(chunk_size=chunk_length, n_action_steps=chunk_length)
     elif policy_type == "act":
         kw.update(chunk_size=chunk_length, n_action_steps=chunk_length)
         if size == "tiny":
-            kw.update(dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_decoder_layers=1,
-                      n_vae_encoder_layers=1, latent_dim=8, vision_backbone="resnet_tiny",
-                      pretrained_backbone_weights=None)
+            kw.update(
+                dim_model=32,
+                n_heads=2,
+                dim_feedforward=64,
+                n_encoder_layers=1,
+                n_decoder_layers=1,
+                n_vae_encoder_layers=1,
+                latent_dim=8,
+                vision_backbone="resnet_tiny",
+                pretrained_backbone_weights=None,
+            )
     elif policy_type == "diffusion":
         # lerobot needs the horizon to be a multiple of 2**len(down_dims): round H up to one.
         stages = 2 if size == "tiny" else 3
@@ -64,8 +84,13 @@ def make_config(policy_type: str, chunk_length: int, size: str = "default", imag
         horizon = max(mult, -(-chunk_length // mult) * mult)
         kw.update(horizon=horizon, n_action_steps=min(chunk_length, horizon - 1), drop_n_last_frames=0)
         if size == "tiny":
-            kw.update(down_dims=(16, 32), diffusion_step_embed_dim=16, n_groups=4, spatial_softmax_num_keypoints=8,
-                      num_train_timesteps=20)
+            kw.update(
+                down_dims=(16, 32),
+                diffusion_step_embed_dim=16,
+                n_groups=4,
+                spatial_softmax_num_keypoints=8,
+                num_train_timesteps=20,
+            )
     else:
         raise ValueError(f"unknown policy type {policy_type!r}")
     return make_policy_config(policy_type, **kw)
@@ -78,8 +103,10 @@ def load_config(pretrained: Path, policy_type: str):
         raise FileNotFoundError(f"{pretrained} is not a lerobot checkpoint directory: no config.json")
     found = json.loads(cfg_file.read_text()).get("type")
     if found != policy_type:
-        raise ValueError(f"{pretrained} is a '{found}' checkpoint but --policy is '{policy_type}'; "
-                         f"pass --policy {found} or another checkpoint")
+        raise ValueError(
+            f"{pretrained} is a '{found}' checkpoint but --policy is '{policy_type}'; "
+            f"pass --policy {found} or another checkpoint"
+        )
     _import_policy_modules(policy_type)
     from lerobot.configs.policies import PreTrainedConfig
 
@@ -120,12 +147,16 @@ def check_features(policy_cfg, features: dict, pretrained: bool) -> None:
             policy_cfg.max_state_dim = max(policy_cfg.max_state_dim, state_dim)
         where = "the checkpoint was trained with" if pretrained else "the policy has"
         if act_dim > policy_cfg.max_action_dim:
-            raise ValueError(f"action has {act_dim} dims but {where} max_action_dim {policy_cfg.max_action_dim}; "
-                             "train from scratch (no --pretrained) or on a dataset with fewer action dims")
+            raise ValueError(
+                f"action has {act_dim} dims but {where} max_action_dim {policy_cfg.max_action_dim}; "
+                "train from scratch (no --pretrained) or on a dataset with fewer action dims"
+            )
         if state_dim > policy_cfg.max_state_dim:
-            raise ValueError(f"observation.state has {state_dim} dims but {where} max_state_dim "
-                             f"{policy_cfg.max_state_dim}; train from scratch (no --pretrained) or on a dataset "
-                             "with fewer state dims")
+            raise ValueError(
+                f"observation.state has {state_dim} dims but {where} max_state_dim "
+                f"{policy_cfg.max_state_dim}; train from scratch (no --pretrained) or on a dataset "
+                "with fewer state dims"
+            )
         if not any(v.type is FeatureType.VISUAL for v in features.values()):
             raise ValueError(f"{policy_type} needs at least one camera feature; the dataset has none")
         return
@@ -135,8 +166,10 @@ def check_features(policy_cfg, features: dict, pretrained: bool) -> None:
     have = {k: tuple(v.shape) for k, v in features.items()}
     problems = [f"{k}: checkpoint {s}, dataset {have.get(k, 'missing')}" for k, s in want.items() if have.get(k) != s]
     if problems:
-        raise ValueError("the checkpoint's features do not match the dataset (use --rename old=new for names): "
-                         + "; ".join(problems))
+        raise ValueError(
+            "the checkpoint's features do not match the dataset (use --rename old=new for names): "
+            + "; ".join(problems)
+        )
 
 
 @contextlib.contextmanager
@@ -176,7 +209,9 @@ def make_processors(policy_cfg, stats, tokenizer: Path | None, pretrained: Path 
             if tokenizer is not None and policy_cfg.type in PI_TYPES:
                 overrides["tokenizer_processor"] = {"tokenizer_name": str(Path(tokenizer).resolve())}
             return make_pre_post_processors(
-                policy_cfg, pretrained_path=str(pretrained), dataset_stats=stats,
+                policy_cfg,
+                pretrained_path=str(pretrained),
+                dataset_stats=stats,
                 preprocessor_overrides=overrides,
                 postprocessor_overrides={"unnormalizer_processor": {"stats": stats}},
             )
@@ -233,11 +268,13 @@ def load_weights_checked(policy, state: dict, what: str) -> None:
     """load_state_dict that tolerates only missing tied aliases (e.g. embed_tokens <-> lm_head)."""
     missing, unexpected = policy.load_state_dict(state, strict=False)
     params = dict(policy.named_parameters(remove_duplicate=False))
-    untied = [k for k in missing
-              if params.get(k) is None or not any(params.get(o) is params[k] for o in state if o != k)]
+    untied = [
+        k for k in missing if params.get(k) is None or not any(params.get(o) is params[k] for o in state if o != k)
+    ]
     if untied or unexpected:
-        raise ValueError(f"{what}: missing {untied[:4]}{'...' if len(untied) > 4 else ''}, "
-                         f"unexpected {list(unexpected)[:4]}")
+        raise ValueError(
+            f"{what}: missing {untied[:4]}{'...' if len(untied) > 4 else ''}, unexpected {list(unexpected)[:4]}"
+        )
 
 
 def save_tokenizer_copy(tokenizer: Path | None, dest: Path) -> None:
@@ -294,8 +331,9 @@ def _diffusion_per_sample(policy, batch: dict) -> torch.Tensor:
     global_cond = model._prepare_global_conditioning(batch)  # (B, cond)
     trajectory = batch[ACTION]  # (B, horizon, D)
     eps = torch.randn(trajectory.shape, device=trajectory.device)
-    timesteps = torch.randint(0, model.noise_scheduler.config.num_train_timesteps, (trajectory.shape[0],),
-                              device=trajectory.device).long()
+    timesteps = torch.randint(
+        0, model.noise_scheduler.config.num_train_timesteps, (trajectory.shape[0],), device=trajectory.device
+    ).long()
     noisy = model.noise_scheduler.add_noise(trajectory, eps, timesteps)
     pred = model.unet(noisy, timesteps, global_cond=global_cond)
     target = eps if cfg.prediction_type == "epsilon" else trajectory

@@ -65,8 +65,9 @@ class Session:
 class PolicyRunner:
     """obs dict -> action chunk for one checkpoint; thread-safe (one inference at a time)."""
 
-    def __init__(self, checkpoint, device: str = "cpu", tokenizer=None, resize_images: bool = False,
-                 clip_actions: bool = False):
+    def __init__(
+        self, checkpoint, device: str = "cpu", tokenizer=None, resize_images: bool = False, clip_actions: bool = False
+    ):
         from policy_ft.policies import load_checkpoint
 
         self.policy, self.pre, self.post = load_checkpoint(checkpoint, device=device, tokenizer=tokenizer)
@@ -80,17 +81,25 @@ class PolicyRunner:
         self.action_dim = int(cfg.output_features["action"].shape[0])
         self.clip = action_range(self.post) if clip_actions else None
         if clip_actions and self.clip is None:
-            raise ValueError(f"--clip-actions: {checkpoint} stores no action min/max in its postprocessor stats "
-                             "(policy_ft train saves them); serve without --clip-actions or retrain")
+            raise ValueError(
+                f"--clip-actions: {checkpoint} stores no action min/max in its postprocessor stats "
+                "(policy_ft train saves them); serve without --clip-actions or retrain"
+            )
         self._session = Session()
 
     def metadata(self) -> dict:
         cfg = self.policy.config
-        meta = {"policy_type": cfg.type, "checkpoint": self.checkpoint, "action_dim": self.action_dim,
-                "chunk_size": int(getattr(cfg, "chunk_size", getattr(cfg, "horizon", 1))),
-                "n_action_steps": int(getattr(cfg, "n_action_steps", 1)), "input_features": self.input_shapes,
-                "protocol": "openpi-websocket/msgpack-numpy", "resize_images": self.spec.resize_images,
-                "clip_actions": self.clip is not None}
+        meta = {
+            "policy_type": cfg.type,
+            "checkpoint": self.checkpoint,
+            "action_dim": self.action_dim,
+            "chunk_size": int(getattr(cfg, "chunk_size", getattr(cfg, "horizon", 1))),
+            "n_action_steps": int(getattr(cfg, "n_action_steps", 1)),
+            "input_features": self.input_shapes,
+            "protocol": "openpi-websocket/msgpack-numpy",
+            "resize_images": self.spec.resize_images,
+            "clip_actions": self.clip is not None,
+        }
         if self.clip is not None:
             meta["action_low"], meta["action_high"] = (v[: self.action_dim].tolist() for v in self.clip)
         return meta
@@ -169,8 +178,16 @@ class _ClientSlots:
             self.active -= 1
 
 
-def make_server(runner: PolicyRunner, host: str, port: int, *, max_message_bytes: int | None = None,
-                request_timeout_s: float = 10.0, max_clients: int = 64, debug: bool = False):
+def make_server(
+    runner: PolicyRunner,
+    host: str,
+    port: int,
+    *,
+    max_message_bytes: int | None = None,
+    request_timeout_s: float = 10.0,
+    max_clients: int = 64,
+    debug: bool = False,
+):
     """A websockets sync server speaking the openpi protocol; call .serve_forever() / .shutdown().
 
     `server.clients.active` counts the connections being served (tests watch it return to 0)."""
@@ -195,8 +212,10 @@ def make_server(runner: PolicyRunner, host: str, port: int, *, max_message_bytes
             actions, infer_ms = future.result(timeout=max(0.0, request_timeout_s - (t1 - t0)))
         except TimeoutError:
             future.cancel()  # still queued: never runs; running: its result is dropped
-            raise TimeoutError(f"no actions within --request-timeout-s {request_timeout_s:g} s (queueing "
-                               "included); stale actions are not sent") from None
+            raise TimeoutError(
+                f"no actions within --request-timeout-s {request_timeout_s:g} s (queueing "
+                "included); stale actions are not sent"
+            ) from None
         wait_ms = 1000 * (time.perf_counter() - t1) - infer_ms
         return runner.reply(actions, infer_ms, validate_ms=1000 * (t1 - t0), wait_ms=wait_ms, t0=t0)
 
@@ -232,8 +251,7 @@ def make_server(runner: PolicyRunner, host: str, port: int, *, max_message_bytes
             return connection.respond(http.HTTPStatus.OK, "OK\n")
         return None
 
-    server = serve(handler, host, port, compression=None, max_size=max_bytes, max_queue=4,
-                   process_request=health)
+    server = serve(handler, host, port, compression=None, max_size=max_bytes, max_queue=4, process_request=health)
     server.clients = clients
     server.metadata = metadata
     stop = server.shutdown
@@ -258,15 +276,18 @@ def _error_reply(err: Exception, peer: str, debug: bool) -> str:
         text = f"timed out: {err}"
         log.error("%s (client %s)", err, peer)
     else:
-        text = (f"internal error during inference ({type(err).__name__}); the server log has the details"
-                + ("" if debug else "; start the server with --debug to receive them here"))
+        text = f"internal error during inference ({type(err).__name__}); the server log has the details" + (
+            "" if debug else "; start the server with --debug to receive them here"
+        )
         log.exception("inference failed for a request from %s", peer)
     return text + "\n" + traceback.format_exc() if debug else text
 
 
 def _neutral_observation(runner: PolicyRunner) -> dict:
-    obs = {k: (np.zeros((s[1], s[2], s[0]), np.uint8) if k in runner.image_keys else np.zeros(s, np.float32))
-           for k, s in runner.input_shapes.items()}
+    obs = {
+        k: (np.zeros((s[1], s[2], s[0]), np.uint8) if k in runner.image_keys else np.zeros(s, np.float32))
+        for k, s in runner.input_shapes.items()
+    }
     obs["prompt"] = "warm up"
     return obs
 
@@ -275,8 +296,13 @@ def run_serve(cfg: ServeConfig) -> None:
     from runtime.device import pick_device
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    runner = PolicyRunner(cfg.checkpoint, device=pick_device(cfg.device), tokenizer=cfg.tokenizer,
-                          resize_images=cfg.resize_images, clip_actions=cfg.clip_actions)
+    runner = PolicyRunner(
+        cfg.checkpoint,
+        device=pick_device(cfg.device),
+        tokenizer=cfg.tokenizer,
+        resize_images=cfg.resize_images,
+        clip_actions=cfg.clip_actions,
+    )
     max_bytes = int(cfg.max_message_mb * 2**20) if cfg.max_message_mb else None
     # One inference before listening: the first request of a robot is not the slow one, and a checkpoint
     # that answers NaN on a neutral observation is reported before anyone connects.
@@ -286,16 +312,28 @@ def run_serve(cfg: ServeConfig) -> None:
     except NonFiniteActions as err:
         log.warning("warm-up on an all-zero observation: %s; such requests will be refused", err)
     runner.reset()
-    server = make_server(runner, cfg.host, cfg.port, max_message_bytes=max_bytes,
-                         request_timeout_s=cfg.request_timeout_s, max_clients=cfg.max_clients, debug=cfg.debug)
+    server = make_server(
+        runner,
+        cfg.host,
+        cfg.port,
+        max_message_bytes=max_bytes,
+        request_timeout_s=cfg.request_timeout_s,
+        max_clients=cfg.max_clients,
+        debug=cfg.debug,
+    )
     if cfg.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s: any machine that reaches this port can command the robot (the protocol has "
-                    "no authentication); use it only on a trusted network", cfg.host)
+        log.warning(
+            "listening on %s: any machine that reaches this port can command the robot (the protocol has "
+            "no authentication); use it only on a trusted network",
+            cfg.host,
+        )
     m = server.metadata
-    print(f"policy_ft serve: {m['policy_type']} from {cfg.checkpoint} on ws://{cfg.host}:{cfg.port} "
-          f"(messages up to {m['max_message_bytes'] / 2**20:.1f} MiB, timeout {cfg.request_timeout_s:g} s, "
-          f"clip actions {'on' if m['clip_actions'] else 'off'}, resize images {'on' if m['resize_images'] else 'off'})",
-          flush=True)
+    print(
+        f"policy_ft serve: {m['policy_type']} from {cfg.checkpoint} on ws://{cfg.host}:{cfg.port} "
+        f"(messages up to {m['max_message_bytes'] / 2**20:.1f} MiB, timeout {cfg.request_timeout_s:g} s, "
+        f"clip actions {'on' if m['clip_actions'] else 'off'}, resize images {'on' if m['resize_images'] else 'off'})",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

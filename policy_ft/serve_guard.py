@@ -53,8 +53,10 @@ def _strict_array_hook(obj: dict):
         if dtype.kind not in _ARRAY_KINDS:
             raise RequestError(f"arrays of dtype {dtype} are not accepted (numbers only)")
         if any(s < 0 for s in shape) or not isinstance(data, bytes) or len(data) != math.prod(shape) * dtype.itemsize:
-            raise RequestError(f"malformed ndarray: shape {shape} of {dtype} does not match its "
-                               f"{len(data) if isinstance(data, bytes) else type(data).__name__} bytes")
+            raise RequestError(
+                f"malformed ndarray: shape {shape} of {dtype} does not match its "
+                f"{len(data) if isinstance(data, bytes) else type(data).__name__} bytes"
+            )
         return np.frombuffer(data, dtype=dtype).reshape(shape)
     if b"__npgeneric__" in obj:
         try:
@@ -116,8 +118,9 @@ class InputSpec:
         """Validated observation -> lerobot batch (leading batch axis of 1); raises RequestError."""
         unknown = sorted(k for k in obs if k.startswith("observation.") and k not in self.shapes)
         if unknown:
-            raise RequestError(f"{unknown[0]}: not a feature of this checkpoint (it declares "
-                               f"{', '.join(sorted(self.shapes))})")
+            raise RequestError(
+                f"{unknown[0]}: not a feature of this checkpoint (it declares {', '.join(sorted(self.shapes))})"
+            )
         batch: dict = {}
         for key, shape in self.shapes.items():
             if key not in obs:
@@ -132,8 +135,10 @@ class InputSpec:
         if prompt is not None and not isinstance(prompt, str):
             raise RequestError(f"prompt: expected a string, got {type(prompt).__name__}")
         if self.needs_prompt and not prompt:
-            raise RequestError(f"prompt: missing; this {self.policy_type} policy is language-conditioned: send the "
-                               "instruction as 'prompt'")
+            raise RequestError(
+                f"prompt: missing; this {self.policy_type} policy is language-conditioned: send the "
+                "instruction as 'prompt'"
+            )
         batch["task"] = [prompt or ""]
         return batch
 
@@ -154,8 +159,10 @@ class InputSpec:
         bad = ~np.isfinite(x32)
         if bad.any():
             what = "NaN" if np.isnan(x32).any() else "inf (or a value beyond float32's range)"
-            raise RequestError(f"{key}: {int(bad.sum())} non-finite value(s) ({what}) at index "
-                               f"{tuple(int(i) for i in np.argwhere(bad)[0])}")
+            raise RequestError(
+                f"{key}: {int(bad.sum())} non-finite value(s) ({what}) at index "
+                f"{tuple(int(i) for i in np.argwhere(bad)[0])}"
+            )
         return x32
 
     def _vector(self, key: str, value, shape: tuple) -> np.ndarray:
@@ -177,17 +184,22 @@ class InputSpec:
             x = self._finite32(key, x)
             lo, hi = float(x.min(initial=0.0)), float(x.max(initial=0.0))
             if lo < 0.0 or hi > 1.0:
-                raise RequestError(f"{key}: float images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
-                                   "(send uint8 0-255, or divide by 255)")
+                raise RequestError(
+                    f"{key}: float images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
+                    "(send uint8 0-255, or divide by 255)"
+                )
             img = torch.from_numpy(np.ascontiguousarray(x))
         else:
             raise RequestError(f"{key}: images must be uint8 (0-255) or float in [0, 1], got {x.dtype}")
         if tuple(img.shape[1:]) != (h, w):
             if not self.resize_images:
-                raise RequestError(f"{key}: image is {img.shape[1]}x{img.shape[2]} (HxW), the checkpoint expects "
-                                   f"{h}x{w}; send {h}x{w} images or start the server with --resize-images")
-            img = torch.nn.functional.interpolate(img[None], size=(h, w), mode="bilinear", align_corners=False,
-                                                  antialias=True)[0].clamp_(0.0, 1.0)
+                raise RequestError(
+                    f"{key}: image is {img.shape[1]}x{img.shape[2]} (HxW), the checkpoint expects "
+                    f"{h}x{w}; send {h}x{w} images or start the server with --resize-images"
+                )
+            img = torch.nn.functional.interpolate(
+                img[None], size=(h, w), mode="bilinear", align_corners=False, antialias=True
+            )[0].clamp_(0.0, 1.0)
         return img
 
 
@@ -206,8 +218,10 @@ def action_range(postprocessor) -> tuple[np.ndarray, np.ndarray] | None:
         stats = getattr(step, "_tensor_stats", None) or {}
         act = stats.get("action", {})
         if "min" in act and "max" in act:
-            return (act["min"].detach().cpu().numpy().astype(np.float32).reshape(-1),
-                    act["max"].detach().cpu().numpy().astype(np.float32).reshape(-1))
+            return (
+                act["min"].detach().cpu().numpy().astype(np.float32).reshape(-1),
+                act["max"].detach().cpu().numpy().astype(np.float32).reshape(-1),
+            )
     return None
 
 
@@ -215,8 +229,9 @@ def guard_actions(actions: np.ndarray, clip: tuple[np.ndarray, np.ndarray] | Non
     """(H, D) actions -> (actions, number of clipped entries); raises NonFiniteActions."""
     bad = ~np.isfinite(actions)
     if bad.any():
-        raise NonFiniteActions(f"the policy produced {int(bad.sum())} non-finite action value(s) of "
-                               f"{actions.size} for this observation")
+        raise NonFiniteActions(
+            f"the policy produced {int(bad.sum())} non-finite action value(s) of {actions.size} for this observation"
+        )
     if clip is None:
         return actions, 0
     lo, hi = clip

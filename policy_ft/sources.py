@@ -26,8 +26,11 @@ POLICY_PREFIXES = ("observation.", "action")
 def policy_feature_spec(root: Path) -> tuple[int, dict]:
     """(fps, {feature: (dtype, shape, names)}) of what a policy may read, from meta/info.json."""
     info = json.loads((Path(root) / "meta" / "info.json").read_text())
-    feats = {k: (v.get("dtype"), list(v.get("shape") or []), v.get("names"))
-             for k, v in info["features"].items() if k.startswith(POLICY_PREFIXES)}
+    feats = {
+        k: (v.get("dtype"), list(v.get("shape") or []), v.get("names"))
+        for k, v in info["features"].items()
+        if k.startswith(POLICY_PREFIXES)
+    }
     return int(info["fps"]), feats
 
 
@@ -37,14 +40,17 @@ def check_same_features(roots: list[Path]) -> None:
     for root in roots[1:]:
         fps, feats = policy_feature_spec(root)
         if fps != first_fps:
-            raise ValueError(f"--dataset {root} is recorded at {fps} fps but {roots[0]} at {first_fps}; "
-                             "train on datasets of one fps")
+            raise ValueError(
+                f"--dataset {root} is recorded at {fps} fps but {roots[0]} at {first_fps}; train on datasets of one fps"
+            )
         for key in sorted(set(first) | set(feats)):
             if first.get(key) != feats.get(key):
                 a = first.get(key, "missing")
                 b = feats.get(key, "missing")
-                raise ValueError(f"--dataset {root} does not match {roots[0]} on feature {key!r} "
-                                 f"({b} vs {a}); train on datasets with the same features")
+                raise ValueError(
+                    f"--dataset {root} does not match {roots[0]} on feature {key!r} "
+                    f"({b} vs {a}); train on datasets with the same features"
+                )
 
 
 def total_frames(root: Path) -> int:

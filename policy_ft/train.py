@@ -78,7 +78,13 @@ def check_resume_config(out: Path, cfg: TrainConfig) -> None:
         old = json.loads(path.read_text())
     else:
         marker = out / "checkpoints" / "last.txt"
-        meta = out / "checkpoints" / (marker.read_text().strip() if marker.is_file() else "") / PRETRAINED_DIR / "policy_ft.json"
+        meta = (
+            out
+            / "checkpoints"
+            / (marker.read_text().strip() if marker.is_file() else "")
+            / PRETRAINED_DIR
+            / "policy_ft.json"
+        )
         if marker.is_file() and meta.is_file():
             old = json.loads(meta.read_text()).get("train_config")
     if old is None:
@@ -90,8 +96,10 @@ def check_resume_config(out: Path, cfg: TrainConfig) -> None:
     diff = [k for k in sorted(set(old) & set(new)) if k not in RESUMABLE_FIELDS and old[k] != new[k]]
     if diff:
         detail = ", ".join(f"{k} ({old.get(k)!r} there, {new.get(k)!r} now)" for k in diff)
-        raise ValueError(f"--out {out} holds a run with another config: {detail}; use another --out, the same "
-                         f"settings to resume, or --no-resume to start it over")
+        raise ValueError(
+            f"--out {out} holds a run with another config: {detail}; use another --out, the same "
+            f"settings to resume, or --no-resume to start it over"
+        )
 
 
 class _LossModule(torch.nn.Module):
@@ -160,11 +168,17 @@ class Trainer:
 
         # 1. Weights (cheap, and the most common bad input): before any model is built. Plain BC reads no
         # value column (Δ is then 0 everywhere and unused). Several datasets: Δ within each, concatenated.
-        self.delta = np.concatenate([
-            np.zeros(sources.total_frames(root), dtype=np.float32) if cfg.weighting == "none"
-            else chunk_deltas(root, cfg.chunk_length, cfg.value_column, cfg.advantage_column) for root in roots])
-        self.weights = make_weight_table(self.delta, cfg.weighting, tau=cfg.tau, clip=cfg.clip, kappa=cfg.kappa,
-                                         keep_percent=cfg.percentile)
+        self.delta = np.concatenate(
+            [
+                np.zeros(sources.total_frames(root), dtype=np.float32)
+                if cfg.weighting == "none"
+                else chunk_deltas(root, cfg.chunk_length, cfg.value_column, cfg.advantage_column)
+                for root in roots
+            ]
+        )
+        self.weights = make_weight_table(
+            self.delta, cfg.weighting, tau=cfg.tau, clip=cfg.clip, kappa=cfg.kappa, keep_percent=cfg.percentile
+        )
 
         # 2. Policy config and features.
         metas = [LeRobotDatasetMetadata(repo_id=f"local/{root.name}", root=root) for root in roots]
@@ -174,8 +188,10 @@ class Trainer:
         if cfg.inputs:
             unknown = [k for k in cfg.inputs if self.rename.get(k, k) not in features]
             if unknown:
-                raise ValueError(f"--inputs {', '.join(unknown)}: not a feature of {roots[0]} "
-                                 f"(features: {', '.join(sorted(features))})")
+                raise ValueError(
+                    f"--inputs {', '.join(unknown)}: not a feature of {roots[0]} "
+                    f"(features: {', '.join(sorted(features))})"
+                )
             wanted = {self.rename.get(k, k) for k in cfg.inputs}
             features = {k: v for k, v in features.items() if k in wanted or k == "action"}
         if cfg.pretrained is not None:
@@ -206,16 +222,19 @@ class Trainer:
         parts = []
         read = {k for k, v in self.meta.features.items() if self.rename.get(k, k) in pcfg.input_features}
         for root, meta in zip(roots, metas):
-            ds = LeRobotDataset(repo_id=f"local/{root.name}", root=root, video_backend=default_video_backend(),
-                                delta_timestamps=resolve_delta_timestamps(pcfg, meta))
+            ds = LeRobotDataset(
+                repo_id=f"local/{root.name}",
+                root=root,
+                video_backend=default_video_backend(),
+                delta_timestamps=resolve_delta_timestamps(pcfg, meta),
+            )
             sources.drop_unread_videos(ds, read)
             if not any(self.meta.features[k]["dtype"] in ("video", "image") for k in read):
                 ds = sources.InMemory(ds)  # camera-free: every item built once, column-wise
             parts.append(ds)
         self.dataset = sources.concat_datasets(parts)
         if len(self.delta) != len(self.dataset):
-            raise ValueError(f"value column has {len(self.delta)} rows but the dataset has "
-                             f"{len(self.dataset)} frames")
+            raise ValueError(f"value column has {len(self.delta)} rows but the dataset has {len(self.dataset)} frames")
         stats = self._renamed(sources.aggregate_stats(metas))
 
         # 4. Model, processors, optimiser. Seeded here, before the weights are initialised, so that the same
@@ -229,8 +248,9 @@ class Trainer:
         self.policy.to(self.device)
         self.pre, self.post = policies.make_processors(pcfg, stats, cfg.tokenizer, cfg.pretrained)
         params = [p for p in self.policy.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8,
-                                           weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            params, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=cfg.weight_decay
+        )
         self.model = _LossModule(self.policy)  # what the loop calls; DDP-wrapped by accelerate when distributed
         self._opt = self.scheduler = None  # accelerate's wrappers, made by `prepare` (after a resume)
         self.step = 0
@@ -260,13 +280,24 @@ class Trainer:
         self.pre.save_pretrained(pretrained)
         self.post.save_pretrained(pretrained)
         save_tokenizer_copy(self.cfg.tokenizer, pretrained)
-        (pretrained / "policy_ft.json").write_text(json.dumps(
-            {"train_config": json.loads(json.dumps(asdict(self.cfg), default=str)), "step": self.step,
-             "weights": self.weights.summary()}, indent=2))
-        torch.save({
-            "step": self.step, "optimizer": self.optimizer.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
-        }, tmp / STATE_FILE)
+        (pretrained / "policy_ft.json").write_text(
+            json.dumps(
+                {
+                    "train_config": json.loads(json.dumps(asdict(self.cfg), default=str)),
+                    "step": self.step,
+                    "weights": self.weights.summary(),
+                },
+                indent=2,
+            )
+        )
+        torch.save(
+            {
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+            },
+            tmp / STATE_FILE,
+        )
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -285,8 +316,9 @@ class Trainer:
         weights = load_file(str(last / PRETRAINED_DIR / "model.safetensors"))
         from policy_ft.policies import load_weights_checked
 
-        load_weights_checked(self.policy, weights,
-                             f"checkpoint {last} does not fit this policy (use another --out or --no-resume)")
+        load_weights_checked(
+            self.policy, weights, f"checkpoint {last} does not fit this policy (use another --out or --no-resume)"
+        )
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         if self.accelerator.process_index == 0:
@@ -314,7 +346,8 @@ class Trainer:
             self.model, self._opt, self.scheduler = self.accelerator.prepare(self.model, self.optimizer, scheduler)
             return None
         self.model, self._opt, loader, self.scheduler = self.accelerator.prepare(
-            self.model, self.optimizer, loader, scheduler)
+            self.model, self.optimizer, loader, scheduler
+        )
         return loader
 
     def train_step(self, batch: dict) -> dict:
@@ -339,17 +372,37 @@ class Trainer:
         loss_v, unweighted = float(loss.detach()), float(losses.detach().mean())
         samples = int(index.numel())
         if self.num_processes > 1:  # log the mean over processes (and all processes see the same loss)
-            local = torch.tensor([loss_v, unweighted, stats["weight_raw_mean"], stats["weight_frac_zero"],
-                                  stats["weight_frac_clipped"], samples], dtype=torch.float64, device=self.device)
+            local = torch.tensor(
+                [
+                    loss_v,
+                    unweighted,
+                    stats["weight_raw_mean"],
+                    stats["weight_frac_zero"],
+                    stats["weight_frac_clipped"],
+                    samples,
+                ],
+                dtype=torch.float64,
+                device=self.device,
+            )
             total = acc.reduce(local, reduction="sum")
             n = self.num_processes
             loss_v, unweighted = float(total[0]) / n, float(total[1]) / n
-            stats = {"weight_raw_mean": float(total[2]) / n, "weight_frac_zero": float(total[3]) / n,
-                     "weight_frac_clipped": float(total[4]) / n}
+            stats = {
+                "weight_raw_mean": float(total[2]) / n,
+                "weight_frac_zero": float(total[3]) / n,
+                "weight_frac_clipped": float(total[4]) / n,
+            }
             samples = int(total[5])
-        return {"step": self.step, "loss": loss_v, "loss_unweighted": unweighted,
-                "grad_norm": float(grad_norm), "lr": self._lr(self.step - 1), **stats,
-                "num_processes": self.num_processes, "samples": samples}
+        return {
+            "step": self.step,
+            "loss": loss_v,
+            "loss_unweighted": unweighted,
+            "grad_norm": float(grad_norm),
+            "lr": self._lr(self.step - 1),
+            **stats,
+            "num_processes": self.num_processes,
+            "samples": samples,
+        }
 
     def run(self) -> dict:
         cfg = self.cfg
@@ -369,14 +422,23 @@ class Trainer:
             (self.out / RUN_CONFIG).write_text(json.dumps(_config_record(cfg), indent=2))
         log_path = self.out / "train_log.jsonl"
         loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.num_workers, drop_last=False,
+            self.dataset,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            num_workers=cfg.num_workers,
+            drop_last=False,
             pin_memory=self.device.startswith("cuda"),
             generator=torch.Generator().manual_seed(cfg.seed + self.step),
         )
         # Each process gets its own batches of one shuffled order (the same generator seed everywhere).
         loader = self.prepare(loader)
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"policy_ft {cfg.policy}/{cfg.weighting}", unit="step",
-                   disable=not self.is_main)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc=f"policy_ft {cfg.policy}/{cfg.weighting}",
+            unit="step",
+            disable=not self.is_main,
+        )
         t0 = time.perf_counter()
         last = {}
         with open(log_path, "a") if self.is_main else contextlib.nullcontext() as logf:
@@ -400,9 +462,16 @@ class Trainer:
             done = self.last_checkpoint()
             final = done if done is not None and done.name == final.name else self.save_checkpoint()
         acc.wait_for_everyone()  # the checkpoint is complete before any process returns
-        result = {"steps": self.step, "seconds": time.perf_counter() - t0, "checkpoint": str(final / PRETRAINED_DIR),
-                  "last": last, "weights": summary, "resumed": bool(resumed), "num_processes": self.num_processes,
-                  "global_batch_size": cfg.batch_size * self.num_processes}
+        result = {
+            "steps": self.step,
+            "seconds": time.perf_counter() - t0,
+            "checkpoint": str(final / PRETRAINED_DIR),
+            "last": last,
+            "weights": summary,
+            "resumed": bool(resumed),
+            "num_processes": self.num_processes,
+            "global_batch_size": cfg.batch_size * self.num_processes,
+        }
         if self.is_main:
             (self.out / "train_summary.json").write_text(json.dumps(result, indent=2, default=str))
         return result

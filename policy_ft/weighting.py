@@ -27,8 +27,9 @@ SCHEMES = ("none", "binary", "percentile", "awr")
 def weighted_bc_loss(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Eq. E.5: sum(w * l) / (sum(w) + 1e-6) over per-sample losses (B,) and weights (B,)."""
     if losses.ndim != 1 or weights.shape != losses.shape:
-        raise ValueError(f"expected per-sample losses (B,) and weights (B,), got {tuple(losses.shape)} and "
-                         f"{tuple(weights.shape)}")
+        raise ValueError(
+            f"expected per-sample losses (B,) and weights (B,), got {tuple(losses.shape)} and {tuple(weights.shape)}"
+        )
     weights = weights.to(dtype=losses.dtype, device=losses.device)
     return (weights * losses).sum() / (weights.sum() + EPS)
 
@@ -125,5 +126,6 @@ def make_weight_table(
     if not np.any(raw > 0):
         raise ValueError(
             f"weighting {scheme!r} gives every one of the {delta.size} training samples weight 0 "
-            f"(kappa={used_kappa}); nothing would be learned. Check the value labels or lower the threshold.")
+            f"(kappa={used_kappa}); nothing would be learned. Check the value labels or lower the threshold."
+        )
     return WeightTable(scheme=scheme, raw=raw.astype(np.float32), clipped=clipped, delta=delta, kappa=used_kappa)

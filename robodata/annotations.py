@@ -71,7 +71,9 @@ def read_annotations(root: str | Path) -> list[dict] | None:
     path = Path(root) / ANNOTATIONS_FILE
     if not path.is_file():
         return None
-    with open(path, "rb") as fh:  # one open file: pq.read_table(path) opens it twice, and a save in between tears the read
+    with open(
+        path, "rb"
+    ) as fh:  # one open file: pq.read_table(path) opens it twice, and a save in between tears the read
         table = pq.read_table(fh)
     missing = set(SCHEMA.names) - set(table.column_names)
     if missing:

@@ -36,9 +36,11 @@ class DiskFullError(ValueError):
 
 def _disk_full(err: BaseException, where: Path, target: Path) -> DiskFullError | None:
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFullError(f"no space left on the device of {where} while writing beside {target}; the partial "
-                             f"copy was removed and {target} is unchanged: free space there (a rewrite needs room "
-                             "for the rewritten files) and rerun")
+        return DiskFullError(
+            f"no space left on the device of {where} while writing beside {target}; the partial "
+            f"copy was removed and {target} is unchanged: free space there (a rewrite needs room "
+            "for the rewritten files) and rerun"
+        )
     return None
 
 
@@ -178,8 +180,14 @@ def _drop_leftovers(path: Path, new: Path, old: Path, marker: str | None) -> Non
 
 
 @contextlib.contextmanager
-def replace_dir(path: str | Path, tag: str = "commit", new: Path | None = None, old: Path | None = None,
-                marker: str | None = MARKER, create: bool = True):
+def replace_dir(
+    path: str | Path,
+    tag: str = "commit",
+    new: Path | None = None,
+    old: Path | None = None,
+    marker: str | None = MARKER,
+    create: bool = True,
+):
     """Yield a new directory beside `path` (`.<name>.<tag>-new`); on success it replaces `path`.
 
     The caller fills the directory; then every file in it is fsynced, the marker written, and the
@@ -243,6 +251,7 @@ def writer_lock(path: str | Path, tag: str = "commit", busy: str = "another writ
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"{busy} is writing to {path} right now (it holds {lock}); wait for it to finish, "
-                             "then rerun") from None
+            raise ValueError(
+                f"{busy} is writing to {path} right now (it holds {lock}); wait for it to finish, then rerun"
+            ) from None
         yield

@@ -72,9 +72,11 @@ def recover(root: Path) -> None:
 def check_writable(root: Path) -> None:
     for d in (root, root / "data", root / "meta", root.parent):
         if not os.access(d, os.W_OK):
-            raise PermissionError(f"cannot write to {d}: the dataset (and its parent directory, for the atomic "
-                                  "swap) must be writable. For a read-only dataset write a sidecar table with "
-                                  "--out FILE.parquet")
+            raise PermissionError(
+                f"cannot write to {d}: the dataset (and its parent directory, for the atomic "
+                "swap) must be writable. For a read-only dataset write a sidecar table with "
+                "--out FILE.parquet"
+            )
 
 
 def column_stats(values: np.ndarray) -> dict:
@@ -82,9 +84,16 @@ def column_stats(values: np.ndarray) -> dict:
     v = np.asarray(values, dtype=np.float64)
     q = np.quantile(v, [0.01, 0.10, 0.50, 0.90, 0.99]) if len(v) else np.zeros(5)
     return {
-        "min": [float(v.min())], "max": [float(v.max())], "mean": [float(v.mean())], "std": [float(v.std())],
-        "count": [int(len(v))], "q01": [float(q[0])], "q10": [float(q[1])], "q50": [float(q[2])],
-        "q90": [float(q[3])], "q99": [float(q[4])],
+        "min": [float(v.min())],
+        "max": [float(v.max())],
+        "mean": [float(v.mean())],
+        "std": [float(v.std())],
+        "count": [int(len(v))],
+        "q01": [float(q[0])],
+        "q10": [float(q[1])],
+        "q50": [float(q[2])],
+        "q90": [float(q[3])],
+        "q99": [float(q[4])],
     }
 
 

@@ -98,8 +98,10 @@ def data_files(root: str | Path) -> list[Path]:
 
 
 def _damaged(path: Path, err: Exception) -> DatasetError:
-    return DatasetError(f"{path} is not a readable Parquet file ({type(err).__name__}: {str(err).splitlines()[0]}); "
-                        "the dataset is damaged: restore that file from a backup or re-create the dataset")
+    return DatasetError(
+        f"{path} is not a readable Parquet file ({type(err).__name__}: {str(err).splitlines()[0]}); "
+        "the dataset is damaged: restore that file from a backup or re-create the dataset"
+    )
 
 
 def check_data_files(root: str | Path) -> None:
@@ -158,8 +160,11 @@ def resolve_camera(ds, camera: str | None, model_camera: str | None = None) -> s
         found = _match_camera(keys, model_camera)
         if found is not None:
             return found
-        print(f"warning: the value model was trained on camera {model_camera!r}, which dataset {ds.root} lacks; "
-              f"using {keys[0]!r} (choose one with --camera; valid: {', '.join(keys)})", file=sys.stderr)
+        print(
+            f"warning: the value model was trained on camera {model_camera!r}, which dataset {ds.root} lacks; "
+            f"using {keys[0]!r} (choose one with --camera; valid: {', '.join(keys)})",
+            file=sys.stderr,
+        )
     return keys[0]
 
 
@@ -193,7 +198,9 @@ def read_episode_frames(ds, ep_idx: int, camera: str, frame_indices: np.ndarray 
         # Decode in slices so that long episodes do not hold every float frame at once.
         for s in range(0, len(ts), 256):
             frames = decode_video_frames(path, ts[s : s + 256], ds.tolerance_s, ds.video_backend)
-            out.append((frames.clamp(0, 1) * 255).round().to(dtype=__import__("torch").uint8).permute(0, 2, 3, 1).numpy())
+            out.append(
+                (frames.clamp(0, 1) * 255).round().to(dtype=__import__("torch").uint8).permute(0, 2, 3, 1).numpy()
+            )
         return np.concatenate(out) if out else np.zeros((0, 1, 1, 3), np.uint8)
     # Image features stored in the Parquet data files.
     ds._ensure_hf_dataset_loaded()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from robosuite_eval.config import ExpertsConfig, GenerateConfig, RolloutConfig
 from runtime.cli import run_subcommands

@@ -27,8 +27,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from robosuite_eval.oracle import GraspFailure, Oracle, Ref, Tracker
-from robosuite_eval.tasks import (CAMERAS, CONTROL_FREQ, TaskSpec, environment_state, render_cameras, reset_env,
-                                  robot_state)
+from robosuite_eval.tasks import (
+    CAMERAS,
+    CONTROL_FREQ,
+    TaskSpec,
+    environment_state,
+    render_cameras,
+    reset_env,
+    robot_state,
+)
 
 MODES = ("expert", "hesitation", "retry")
 MOTION_PHASES = ("approach", "descend", "lift", "transport", "place")
@@ -73,11 +80,26 @@ class EpisodeResult:
         return len(self.states)
 
     def annotation(self, embodiment: str = "RoboSuite") -> dict:
-        return {"mode": self.injection.mode, "m": self.m, "n": self.n, "T": self.T, "embodiment": embodiment, "task": self.task}
+        return {
+            "mode": self.injection.mode,
+            "m": self.m,
+            "n": self.n,
+            "T": self.T,
+            "embodiment": embodiment,
+            "task": self.task,
+        }
 
     def info(self) -> dict:
-        return {"task": self.task, "seed": self.seed, "success": self.success, "steps": self.steps,
-                "m": self.m, "n": self.n, "T": self.T, "injection": asdict(self.injection)}
+        return {
+            "task": self.task,
+            "seed": self.seed,
+            "success": self.success,
+            "steps": self.steps,
+            "m": self.m,
+            "n": self.n,
+            "T": self.T,
+            "injection": asdict(self.injection),
+        }
 
 
 def _stride(fps: int) -> int:
@@ -94,8 +116,11 @@ def plan_injection(env, task: TaskSpec, mode: str, seed: int, fps: int = 10) -> 
     if mode == "expert":
         return Injection()
     if mode == "retry":
-        return Injection(mode="retry", frames=int(rng.integers(RETRY_FRAMES[0], RETRY_FRAMES[1] + 1)),
-                         offset=float(rng.uniform(0.01, 0.03)))
+        return Injection(
+            mode="retry",
+            frames=int(rng.integers(RETRY_FRAMES[0], RETRY_FRAMES[1] + 1)),
+            offset=float(rng.uniform(0.01, 0.03)),
+        )
     stride = _stride(fps)
     dry = run_episode(env, task, seed, Injection(), fps=fps, render_size=None)
     steps = np.arange(len(dry.phases)) * stride  # the phase at each recorded frame's control step
@@ -123,8 +148,9 @@ def _stall(last: Ref, inj: Injection, n_steps: int) -> list[Ref]:
     return [Ref(last.pos + o * np.asarray(inj.direction), last.yaw, last.grip, "hesitate") for o in off]
 
 
-def run_episode(env, task: TaskSpec, seed: int, injection: Injection, fps: int = 10,
-                render_size: int | None = 128, cameras=CAMERAS) -> EpisodeResult:
+def run_episode(
+    env, task: TaskSpec, seed: int, injection: Injection, fps: int = 10, render_size: int | None = 128, cameras=CAMERAS
+) -> EpisodeResult:
     """Run the oracle (with the injection) on `env` reset to `seed`; render recorded frames if asked."""
     stride = _stride(fps)
     obs = reset_env(env, seed)
@@ -171,10 +197,18 @@ def run_episode(env, task: TaskSpec, seed: int, injection: Injection, fps: int =
     success = bool(env._check_success())
 
     res = EpisodeResult(
-        task=task.name, seed=seed, injection=injection, success=success, steps=step, stride=stride,
-        states=np.asarray(states, dtype=np.float32), actions=np.asarray(actions, dtype=np.float32),
+        task=task.name,
+        seed=seed,
+        injection=injection,
+        success=success,
+        steps=step,
+        stride=stride,
+        states=np.asarray(states, dtype=np.float32),
+        actions=np.asarray(actions, dtype=np.float32),
         env_states=np.asarray(env_states, dtype=np.float32),
-        eef_pos=np.asarray(eef), target_pos=np.asarray(target), phases=phases,
+        eef_pos=np.asarray(eef),
+        target_pos=np.asarray(target),
+        phases=phases,
         images={c: np.stack(v) for c, v in images.items()} if render_size else {},
     )
     if injection.mode == "hesitation":

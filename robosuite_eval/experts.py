@@ -37,7 +37,10 @@ def run_experts(cfg: ExpertsConfig) -> dict:
         key = task.name if cfg.mode == "expert" else f"{task.name}/{cfg.mode}"
         table[key] = measure_task(task, cfg.trials, cfg.seed, cfg.mode)
         r = table[key]
-        print(f"{key:28s} {r['successes']:3d}/{r['trials']:<3d} {100 * r['rate']:.0f}%  failed seeds: {r['failed_seeds']}", flush=True)
+        print(
+            f"{key:28s} {r['successes']:3d}/{r['trials']:<3d} {100 * r['rate']:.0f}%  failed seeds: {r['failed_seeds']}",
+            flush=True,
+        )
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_json(out, table)
     md = ["| task | successes | trials | rate |", "|---|---|---|---|"]

@@ -20,7 +20,6 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,15 @@ from robodata import atomic
 from robodata.annotations import write_annotations
 from robodata.dataset import dataset_info
 from robosuite_eval.config import GenerateConfig
-from robosuite_eval.tasks import (ACTION_NAMES, CAMERAS, STATE_NAMES, TaskSpec, environment_state_names, get_task,
-                                  resolve_tasks)
+from robosuite_eval.tasks import (
+    ACTION_NAMES,
+    CAMERAS,
+    STATE_NAMES,
+    TaskSpec,
+    environment_state_names,
+    get_task,
+    resolve_tasks,
+)
 
 RECORD_FILE = "meta/robosuite_eval.json"  # our generation record beside lerobot's metadata
 COMMIT_EVERY = 10
@@ -42,7 +48,11 @@ def features(image_size: int, cameras=CAMERAS, task: TaskSpec | None = None) -> 
     """The dataset's features, declared once (LeRobot style); with `task`, also the objects' poses
     (observation.environment_state, privileged state for policies trained without cameras)."""
     feats = {
-        f"observation.images.{cam}": {"dtype": "video", "shape": (image_size, image_size, 3), "names": ["height", "width", "channels"]}
+        f"observation.images.{cam}": {
+            "dtype": "video",
+            "shape": (image_size, image_size, 3),
+            "names": ["height", "width", "channels"],
+        }
         for cam in cameras
     }
     feats["observation.state"] = {"dtype": "float32", "shape": (len(STATE_NAMES),), "names": STATE_NAMES}
@@ -65,7 +75,9 @@ def parse_mix(mode: str, mix: str | None) -> tuple[int, int, int] | None:
     except ValueError:
         weights = ()
     if len(weights) != 3 or min(weights) < 0 or sum(weights) == 0:
-        raise ValueError(f"--mix {mix!r}: give three non-negative integers expert:hesitation:retry, e.g. 1:1:1 or 2:1:1")
+        raise ValueError(
+            f"--mix {mix!r}: give three non-negative integers expert:hesitation:retry, e.g. 1:1:1 or 2:1:1"
+        )
     return weights
 
 
@@ -113,26 +125,46 @@ def simulate_to_npz(job: tuple) -> str:
     env = _worker_env(task, size)
     for attempt in range(MAX_ATTEMPTS):
         s = attempt_seed(seed, attempt)
-        res = run_episode(env, task, s, plan_injection(env, task, mode, s, fps), fps=fps, render_size=size,
-                          cameras=tuple(cameras))
+        res = run_episode(
+            env, task, s, plan_injection(env, task, mode, s, fps), fps=fps, render_size=size, cameras=tuple(cameras)
+        )
         if res.success and (mode == "expert" or res.m is not None):
             break
     else:
-        raise RuntimeError(f"{task_name} {mode} episode {episode}: the scripted oracle failed on {MAX_ATTEMPTS} seeds from {seed}")
+        raise RuntimeError(
+            f"{task_name} {mode} episode {episode}: the scripted oracle failed on {MAX_ATTEMPTS} seeds from {seed}"
+        )
     info = res.info() | {"episode_index": episode, "mode": mode, "requested_seed": seed, "attempt": attempt}
     with atomic.replace_file(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, states=res.states, env_states=res.env_states, actions=res.actions, info=json.dumps(info),
-                 **{f"img_{cam}": res.images[cam] for cam in res.images})
+        np.savez(
+            fh,
+            states=res.states,
+            env_states=res.env_states,
+            actions=res.actions,
+            info=json.dumps(info),
+            **{f"img_{cam}": res.images[cam] for cam in res.images},
+        )
     return str(path)
 
 
 # ------------------------------------------------------------------------------- the dataset
 
+
 def _record(cfg: GenerateConfig, task: TaskSpec) -> dict:
-    return {"format": "robosuite_eval/v1", "task": task.name, "env": task.env_name, "mode": cfg.mode, "fps": cfg.fps,
-            "image_size": cfg.image_size, "seed": cfg.seed, "embodiment": cfg.embodiment, "instruction": task.instruction,
-            "cameras": list(cfg.cameras), "environment_state": environment_state_names(task),
-            "mix": ":".join(map(str, w)) if (w := parse_mix(cfg.mode, cfg.mix)) else None}
+    return {
+        "format": "robosuite_eval/v1",
+        "task": task.name,
+        "env": task.env_name,
+        "mode": cfg.mode,
+        "fps": cfg.fps,
+        "image_size": cfg.image_size,
+        "seed": cfg.seed,
+        "embodiment": cfg.embodiment,
+        "instruction": task.instruction,
+        "cameras": list(cfg.cameras),
+        "environment_state": environment_state_names(task),
+        "mix": ":".join(map(str, w)) if (w := parse_mix(cfg.mode, cfg.mix)) else None,
+    }
 
 
 def check_existing(out: Path, record: dict) -> int:
@@ -147,16 +179,22 @@ def check_existing(out: Path, record: dict) -> int:
     if info is None:
         raise ValueError(f"--out {out} is not empty and is not a LeRobot dataset; choose a new or empty directory")
     if info.get("codebase_version") != "v3.0":
-        raise ValueError(f"--out {out} holds a LeRobot {info.get('codebase_version')} dataset, not v3.0; choose another directory")
+        raise ValueError(
+            f"--out {out} holds a LeRobot {info.get('codebase_version')} dataset, not v3.0; choose another directory"
+        )
     if not rec_path.is_file():
-        raise ValueError(f"--out {out} holds a LeRobot dataset that robosuite_eval did not generate; choose another directory")
+        raise ValueError(
+            f"--out {out} holds a LeRobot dataset that robosuite_eval did not generate; choose another directory"
+        )
     old = json.loads(rec_path.read_text())
     keys = ["format", "task", "mode", "mix", "fps", "image_size", "seed", "embodiment", "cameras", "environment_state"]
     old.setdefault("cameras", list(CAMERAS))  # records written before these keys existed
     diff = {k: (old.get(k), record[k]) for k in keys if old.get(k) != record[k]}
     if diff:
         detail = ", ".join(f"{k}: dataset has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
-        raise ValueError(f"--out {out} holds another dataset ({detail}); use a new --out or the same settings to resume")
+        raise ValueError(
+            f"--out {out} holds another dataset ({detail}); use a new --out or the same settings to resume"
+        )
     return int(info["total_episodes"])
 
 
@@ -183,9 +221,14 @@ def _open_staging(out: Path, staging: Path, cfg: GenerateConfig, task: TaskSpec)
     if dataset_info(out) is not None:
         shutil.copytree(out, staging)
         return LeRobotDataset(repo_id, root=staging)
-    return LeRobotDataset.create(repo_id, fps=cfg.fps, features=features(cfg.image_size, cfg.cameras, task),
-                                 root=staging,
-                                 robot_type="panda", use_videos=True)
+    return LeRobotDataset.create(
+        repo_id,
+        fps=cfg.fps,
+        features=features(cfg.image_size, cfg.cameras, task),
+        root=staging,
+        robot_type="panda",
+        use_videos=True,
+    )
 
 
 def _append(ds, npz: Path, instruction: str, cameras=CAMERAS) -> dict:
@@ -213,8 +256,18 @@ def _commit(ds, staging: Path, out: Path, work: Path, record: dict, infos: list[
         shutil.rmtree(images)
     # Expert datasets carry the table too (m, n null): the bench then reads their embodiment and task
     # name from it instead of guessing from lerobot's robot_type and the instruction.
-    rows = [{"episode_index": i["episode_index"], "mode": i.get("mode", record["mode"]), "m": i.get("m"), "n": i.get("n"),
-             "T": i["T"], "embodiment": record["embodiment"], "task": record["task"]} for i in infos]
+    rows = [
+        {
+            "episode_index": i["episode_index"],
+            "mode": i.get("mode", record["mode"]),
+            "m": i.get("m"),
+            "n": i.get("n"),
+            "T": i["T"],
+            "embodiment": record["embodiment"],
+            "task": record["task"],
+        }
+        for i in infos
+    ]
     write_annotations(staging, rows)
     rec = dict(record, episodes=infos)
     atomic.write_json(staging / RECORD_FILE, rec, indent=1)
@@ -234,9 +287,19 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
     infos: list[dict] = json.loads((out / RECORD_FILE).read_text())["episodes"] if done else []
     (work / "episodes").mkdir(parents=True, exist_ok=True)
     modes = episode_modes(cfg.mode, parse_mix(cfg.mode, cfg.mix), cfg.episodes)
-    jobs = [(task.name, modes[i], i, cfg.seed + i, cfg.fps, cfg.image_size, str(work / "episodes" / f"ep_{i:06d}.npz"),
-             tuple(cfg.cameras))
-            for i in range(done, cfg.episodes)]
+    jobs = [
+        (
+            task.name,
+            modes[i],
+            i,
+            cfg.seed + i,
+            cfg.fps,
+            cfg.image_size,
+            str(work / "episodes" / f"ep_{i:06d}.npz"),
+            tuple(cfg.cameras),
+        )
+        for i in range(done, cfg.episodes)
+    ]
     staging = work / "staging"
     ds = _open_staging(out, staging, cfg, task)
     bar = tqdm(total=cfg.episodes, initial=done, desc=f"{task.name} {cfg.mode}", unit="ep")

@@ -23,8 +23,8 @@ a settled scene.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
@@ -140,7 +140,9 @@ def object_pose(env, body_name: str) -> ObjectPose:
                     lo, hi = np.minimum(lo, p), np.maximum(hi, p)
     Rb = d.xmat[bid].reshape(3, 3)
     center_local = (lo + hi) / 2.0
-    return ObjectPose(center=d.xpos[bid] + Rb @ center_local, half=(hi - lo) / 2.0, yaw=float(np.arctan2(Rb[1, 0], Rb[0, 0])))
+    return ObjectPose(
+        center=d.xpos[bid] + Rb @ center_local, half=(hi - lo) / 2.0, yaw=float(np.arctan2(Rb[1, 0], Rb[0, 0]))
+    )
 
 
 def grasp_yaw(obj: ObjectPose, round_object: bool = False) -> float:
@@ -172,7 +174,9 @@ class Oracle:
     `failure`, when given, makes the first grasp miss and inserts the reversed approach (retry mode).
     """
 
-    def __init__(self, env, task: TaskSpec, failure: GraspFailure | None = None, rng: np.random.Generator | None = None):
+    def __init__(
+        self, env, task: TaskSpec, failure: GraspFailure | None = None, rng: np.random.Generator | None = None
+    ):
         self.env, self.task, self.failure = env, task, failure
         self.rng = rng or np.random.default_rng(0)
         self.step = 0  # control steps yielded so far

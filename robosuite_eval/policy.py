@@ -28,6 +28,7 @@ import numpy as np
 
 ENV_STATE = "observation.environment_state"
 
+
 @dataclass(frozen=True)
 class PolicySpec:
     image_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # key -> (3, H, W)
@@ -59,10 +60,13 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if ckpts:
         return ckpts[-1].parent
     if not p.exists():
-        raise FileNotFoundError(f"policy checkpoint {p} does not exist; pass a lerobot `pretrained_model` "
-                                "directory or ws://HOST:PORT")
-    raise FileNotFoundError(f"{p} is not a lerobot checkpoint (no config.json there, nor in "
-                            "pretrained_model/ or checkpoints/*/pretrained_model/)")
+        raise FileNotFoundError(
+            f"policy checkpoint {p} does not exist; pass a lerobot `pretrained_model` directory or ws://HOST:PORT"
+        )
+    raise FileNotFoundError(
+        f"{p} is not a lerobot checkpoint (no config.json there, nor in "
+        "pretrained_model/ or checkpoints/*/pretrained_model/)"
+    )
 
 
 class LeRobotPolicy:
@@ -75,7 +79,8 @@ class LeRobotPolicy:
         if not (path / "policy_preprocessor.json").is_file():
             raise FileNotFoundError(
                 f"{path} has no policy_preprocessor.json: save the policy's pre/post-processors next to it "
-                "(lerobot's training script and `policy_ft train` do), so observations are normalised as in training")
+                "(lerobot's training script and `policy_ft train` do), so observations are normalised as in training"
+            )
         self.runner = PolicyRunner(path, device=device)
         meta = self.runner.metadata()
         shapes = {k: tuple(v) for k, v in self.runner.input_shapes.items()}
@@ -127,8 +132,9 @@ class WebsocketPolicy:
         try:
             self._client = WebsocketClientPolicy(self.url)
         except OSError as err:
-            raise ValueError(f"cannot reach a policy server at {self.url} ({err}); start one with "
-                             "`policy_ft serve CKPT --port PORT`") from None
+            raise ValueError(
+                f"cannot reach a policy server at {self.url} ({err}); start one with `policy_ft serve CKPT --port PORT`"
+            ) from None
 
     def reset(self) -> None:
         if self._client is not None:

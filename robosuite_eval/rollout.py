@@ -48,24 +48,30 @@ def camera_sizes(spec, cameras: tuple[str, ...], default: int = 128) -> dict[str
     """camera -> (H, W) the policy reads; refuses features the environment cannot provide."""
     valid = [IMAGE_PREFIX + c for c in cameras]
     if spec.state_dim is not None and spec.state_dim != STATE_DIM:
-        raise ValueError(f"the policy reads observation.state of size {spec.state_dim}, but RoboSuite provides "
-                         f"{STATE_DIM} (eef position 3, quaternion xyzw 4, gripper 2); train it on a dataset "
-                         "recorded by `robosuite_eval generate`")
+        raise ValueError(
+            f"the policy reads observation.state of size {spec.state_dim}, but RoboSuite provides "
+            f"{STATE_DIM} (eef position 3, quaternion xyzw 4, gripper 2); train it on a dataset "
+            "recorded by `robosuite_eval generate`"
+        )
     if spec.action_dim is not None and spec.action_dim != ACTION_DIM:
-        raise ValueError(f"the policy outputs {spec.action_dim}-d actions, but RoboSuite OSC_POSE takes "
-                         f"{ACTION_DIM} (dx dy dz drx dry drz gripper)")
+        raise ValueError(
+            f"the policy outputs {spec.action_dim}-d actions, but RoboSuite OSC_POSE takes "
+            f"{ACTION_DIM} (dx dy dz drx dry drz gripper)"
+        )
     if not spec.image_shapes:
         return {} if spec.inputs_known else {c: (default, default) for c in cameras}
     sizes = {}
     for key, shape in spec.image_shapes.items():
         if key not in valid:
-            raise ValueError(f"the policy reads camera feature {key!r}, which RoboSuite does not provide; "
-                             f"valid camera features: {', '.join(valid)}")
+            raise ValueError(
+                f"the policy reads camera feature {key!r}, which RoboSuite does not provide; "
+                f"valid camera features: {', '.join(valid)}"
+            )
         shape = tuple(int(s) for s in shape)
         if len(shape) != 3 or 3 not in (shape[0], shape[-1]):
             raise ValueError(f"camera feature {key!r} has shape {shape}; expected (3, H, W)")
         h, w = shape[1:] if shape[0] == 3 else shape[:2]
-        sizes[key[len(IMAGE_PREFIX):]] = (h, w)
+        sizes[key[len(IMAGE_PREFIX) :]] = (h, w)
     return sizes
 
 
@@ -96,14 +102,26 @@ def check_env_state(spec, task) -> bool:
         return False
     want = len(environment_state_names(task))
     if spec.env_state_dim != want:
-        raise ValueError(f"the policy reads observation.environment_state of size {spec.env_state_dim}, but {task.name} "
-                         f"provides {want} ({', '.join(task.objects)}: position 3 + quaternion xyzw 4 each); "
-                         f"train it on a {task.name} dataset recorded by `robosuite_eval generate`")
+        raise ValueError(
+            f"the policy reads observation.environment_state of size {spec.env_state_dim}, but {task.name} "
+            f"provides {want} ({', '.join(task.objects)}: position 3 + quaternion xyzw 4 each); "
+            f"train it on a {task.name} dataset recorded by `robosuite_eval generate`"
+        )
     return True
 
 
-def run_trial(env, task, policy, seed: int, sizes: dict, stride: int, replan: int | None, max_steps: int,
-              record: bool, env_state: bool = False) -> dict:
+def run_trial(
+    env,
+    task,
+    policy,
+    seed: int,
+    sizes: dict,
+    stride: int,
+    replan: int | None,
+    max_steps: int,
+    record: bool,
+    env_state: bool = False,
+) -> dict:
     from robosuite_eval.tasks import environment_state, render_cameras, reset_env, robot_state
 
     obs = reset_env(env, seed)
@@ -117,8 +135,11 @@ def run_trial(env, task, policy, seed: int, sizes: dict, stride: int, replan: in
         for cam, (h, w) in sizes.items():
             images[cam] = render_cameras(env, (h, w), cameras=(cam,))[cam]
         if record and images:
-            frames.append(np.concatenate([images[c] for c in sizes], axis=1) if len({s[0] for s in sizes.values()}) == 1
-                          else images[next(iter(sizes))])
+            frames.append(
+                np.concatenate([images[c] for c in sizes], axis=1)
+                if len({s[0] for s in sizes.values()}) == 1
+                else images[next(iter(sizes))]
+            )
         if not queue:
             o = {IMAGE_PREFIX + c: img for c, img in images.items()}
             o["observation.state"] = robot_state(obs)
@@ -138,8 +159,14 @@ def run_trial(env, task, policy, seed: int, sizes: dict, stride: int, replan: in
             if env._check_success():
                 success = True
                 break
-    return {"seed": seed, "success": bool(success), "control_steps": steps, "inferences": inferences,
-            "wall_s": round(time.perf_counter() - t0, 2), "_frames": frames}
+    return {
+        "seed": seed,
+        "success": bool(success),
+        "control_steps": steps,
+        "inferences": inferences,
+        "wall_s": round(time.perf_counter() - t0, 2),
+        "_frames": frames,
+    }
 
 
 def run_rollout(cfg) -> dict:
@@ -175,8 +202,18 @@ def run_rollout(cfg) -> dict:
     trials = []
     bar = tqdm(range(cfg.trials), desc=f"rollout {task.name}", unit="trial")
     for i in bar:
-        res = run_trial(env, task, policy, cfg.seed + i, sizes, stride, replan, max_steps, record=i < cfg.videos,
-                        env_state=env_state)
+        res = run_trial(
+            env,
+            task,
+            policy,
+            cfg.seed + i,
+            sizes,
+            stride,
+            replan,
+            max_steps,
+            record=i < cfg.videos,
+            env_state=env_state,
+        )
         frames = res.pop("_frames")
         if frames:
             res["video"] = str(write_video(frames, out / f"trial_{i:03d}.mp4", cfg.fps).name)
@@ -187,13 +224,25 @@ def run_rollout(cfg) -> dict:
     successes = sum(t["success"] for t in trials)
     lo, hi = wilson_interval(successes, len(trials))
     result = {
-        "task": task.name, "instruction": task.instruction, "policy": str(cfg.policy),
+        "task": task.name,
+        "instruction": task.instruction,
+        "policy": str(cfg.policy),
         "policy_name": getattr(policy, "name", type(policy).__name__),
-        "trials": len(trials), "successes": successes, "success_rate": successes / len(trials),
-        "wilson95": [lo, hi], "seed": cfg.seed, "fps": cfg.fps, "replan_steps": replan, "max_steps": max_steps,
-        "cameras": {c: list(s) for c, s in sizes.items()}, "environment_state": env_state, "per_trial": trials,
+        "trials": len(trials),
+        "successes": successes,
+        "success_rate": successes / len(trials),
+        "wilson95": [lo, hi],
+        "seed": cfg.seed,
+        "fps": cfg.fps,
+        "replan_steps": replan,
+        "max_steps": max_steps,
+        "cameras": {c: list(s) for c, s in sizes.items()},
+        "environment_state": env_state,
+        "per_trial": trials,
     }
     atomic.write_text(out / "rollout.json", json.dumps(result, indent=2))
-    print(f"{task.name}: {successes}/{len(trials)} = {successes / len(trials):.2f} "
-          f"(95% Wilson [{lo:.2f}, {hi:.2f}]) -> {out / 'rollout.json'}")
+    print(
+        f"{task.name}: {successes}/{len(trials)} = {successes / len(trials):.2f} "
+        f"(95% Wilson [{lo:.2f}, {hi:.2f}]) -> {out / 'rollout.json'}"
+    )
     return result

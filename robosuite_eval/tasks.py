@@ -10,7 +10,6 @@ buffer is bottom-up, so rows are flipped to put the images the right way up.
 from __future__ import annotations
 
 import functools
-
 import os
 from dataclasses import dataclass
 
@@ -158,7 +157,9 @@ def render_cameras(env, size: int | tuple[int, int], cameras=CAMERAS) -> dict[st
 
 def robot_state(obs: dict) -> np.ndarray:
     """observation.state: eef position (3), eef quaternion xyzw (4), gripper finger positions (2)."""
-    return np.concatenate([obs["robot0_eef_pos"], obs["robot0_eef_quat"], obs["robot0_gripper_qpos"]]).astype(np.float32)
+    return np.concatenate([obs["robot0_eef_pos"], obs["robot0_eef_quat"], obs["robot0_gripper_qpos"]]).astype(
+        np.float32
+    )
 
 
 POSE_NAMES = ("x", "y", "z", "qx", "qy", "qz", "qw")
@@ -170,7 +171,9 @@ def environment_state(obs: dict, task: TaskSpec) -> np.ndarray:
     Privileged low-dimensional state (what the scripted oracle plans from), for policies trained without
     cameras; (7 * objects,) float32 in the order of `task.objects`.
     """
-    return np.concatenate([np.concatenate([obs[f"{o}_pos"], obs[f"{o}_quat"]]) for o in task.objects]).astype(np.float32)
+    return np.concatenate([np.concatenate([obs[f"{o}_pos"], obs[f"{o}_quat"]]) for o in task.objects]).astype(
+        np.float32
+    )
 
 
 def environment_state_names(task: TaskSpec) -> list[str]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated, Sequence, Union
+from collections.abc import Sequence
+from typing import Annotated, Union
 
 import tyro
 
@@ -28,7 +29,7 @@ def run_subcommands(commands: dict[str, tuple], argv: Sequence[str] | None = Non
         options.append(Annotated[type(config) if not isinstance(config, type) else config, marker])
     # A union needs two members: pad with a hidden None (as tyro.extras.subcommand_cli_from_dict does).
     options.append(Annotated[None, tyro.conf.Suppress])
-    cfg = tyro.cli(Union[tuple(options)], args=argv, description=description)  # type: ignore[arg-type]
+    cfg = tyro.cli(Union[tuple(options)], args=argv, description=description)  # type: ignore[arg-type]  # noqa: UP007 (a runtime union)
     # The root parser has no arguments of its own, so the subcommand is the first positional argument.
     name = next(a for a in argv if not a.startswith("-"))
     module, func = commands[name][1].split(":")

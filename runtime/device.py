@@ -40,7 +40,8 @@ def make_accelerator(device: str = "auto", mixed_precision: str = "auto", find_u
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
     return Accelerator(
-        cpu=pick_device(device) == "cpu", mixed_precision=precision_for(device, mixed_precision),
+        cpu=pick_device(device) == "cpu",
+        mixed_precision=precision_for(device, mixed_precision),
         device_placement=False,
         step_scheduler_with_optimizer=False,  # schedules here count optimiser steps, whatever the process count
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)],

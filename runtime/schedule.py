@@ -23,5 +23,6 @@ def lambda_lr(optimizer, warmup: int, total: int, min_ratio: float, start: int =
     checkpoint of a run that had this scheduler)."""
     import torch
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup, total, min_ratio),
-                                             last_epoch=start - 1)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, warmup, total, min_ratio), last_epoch=start - 1
+    )

@@ -38,8 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0]).resolve() if args else ROOT / "demo_out"
-    say(t0, f"RoboSuite {TASK}: {len(MODES)} trajectories ({', '.join(MODES)}) -> value bench -> label values -> "
-            f"advantages -> flags -> report, into {out}. About 5-10 minutes on 2 CPU cores.")
+    say(
+        t0,
+        f"RoboSuite {TASK}: {len(MODES)} trajectories ({', '.join(MODES)}) -> value bench -> label values -> "
+        f"advantages -> flags -> report, into {out}. About 5-10 minutes on 2 CPU cores.",
+    )
     say(t0, "loading the libraries (torch, lerobot, robosuite: up to a few minutes on a busy machine) ...")
     from curate.cli import main as curate
     from robosuite_eval.cli import main as robosuite_eval
@@ -57,24 +60,61 @@ def main(argv: list[str] | None = None) -> None:
         root = data / f"{TASK}_{mode}"
         say(t0, f"step 1/4: simulating one {mode} trajectory of {TASK} ({i + 1} of {len(MODES)})")
         # Seeds from 900000: neither the bench's (0..) nor the default model's training data (100000..).
-        robosuite_eval(["generate", "--task", TASK, "--mode", mode, "--episodes", "1", "--seed", str(900_000 + i),
-                        "--image-size", "64", "--workers", "0", "--out", str(root)])
+        robosuite_eval(
+            [
+                "generate",
+                "--task",
+                TASK,
+                "--mode",
+                mode,
+                "--episodes",
+                "1",
+                "--seed",
+                str(900_000 + i),
+                "--image-size",
+                "64",
+                "--workers",
+                "0",
+                "--out",
+                str(root),
+            ]
+        )
         roots.append(root)
     models = [model] if model == "time" else [model, "time"]
     say(t0, f"step 2/4: scoring value model(s) {', '.join(models)} against the exact progress labels")
-    value_labeling(["bench", *[a for r in roots for a in ("--data", str(r))], *[a for m in models for a in ("--model", m)],
-                    "--out", str(out / "bench_results.json"), "--plots", str(out / "bench_plots")])
+    value_labeling(
+        [
+            "bench",
+            *[a for r in roots for a in ("--data", str(r))],
+            *[a for m in models for a in ("--model", m)],
+            "--out",
+            str(out / "bench_results.json"),
+            "--plots",
+            str(out / "bench_plots"),
+        ]
+    )
     for i, root in enumerate(roots):
         say(t0, f"step 3/4: labelling {root.name} with {model} ({i + 1} of {len(roots)}), advantages, flags")
         curate(["label-values", str(root), "--model", model])
         curate(["advantages", str(root), "--chunk-length", "10"])
-        curate(["flag", str(root), "--plots", str(out / "flags" / root.name), "--out", str(out / "flags" / f"{root.name}.csv")])
+        curate(
+            [
+                "flag",
+                str(root),
+                "--plots",
+                str(out / "flags" / root.name),
+                "--out",
+                str(out / "flags" / f"{root.name}.csv"),
+            ]
+        )
         say(t0, f"step 4/4: report of {root.name}")
         curate(["report", str(root), "--out", str(out / "report" / root.name)])
-    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s with value model {model!r}. Pictures:\n"
-          f"  {out / 'bench_plots'}   predicted vs ground-truth progress per trajectory\n"
-          f"  {out / 'flags'}         flagged stalls/falls on the labelled value curves\n"
-          f"  {out / 'report'}        value curves, advantage histogram, filter fractions per dataset")
+    print(
+        f"\ndemo finished in {time.perf_counter() - t0:.0f} s with value model {model!r}. Pictures:\n"
+        f"  {out / 'bench_plots'}   predicted vs ground-truth progress per trajectory\n"
+        f"  {out / 'flags'}         flagged stalls/falls on the labelled value curves\n"
+        f"  {out / 'report'}        value curves, advantage histogram, filter fractions per dataset"
+    )
 
 
 if __name__ == "__main__":

@@ -43,9 +43,17 @@ def episode_specs(n_expert: int, n_hesitation: int, n_retry: int, rng: np.random
     return specs
 
 
-def make_synthetic_bench(root: str | Path, n_expert: int = 2, n_hesitation: int = 2, n_retry: int = 2,
-                         fps: int = 10, size: int = 32, seed: int = 0, embodiment: str = "Synthetic",
-                         task: str = "slide the square to the goal") -> Path:
+def make_synthetic_bench(
+    root: str | Path,
+    n_expert: int = 2,
+    n_hesitation: int = 2,
+    n_retry: int = 2,
+    fps: int = 10,
+    size: int = 32,
+    seed: int = 0,
+    embodiment: str = "Synthetic",
+    task: str = "slide the square to the goal",
+) -> Path:
     """Write a LeRobot v3.0 dataset with `meta/suboptimal_annotations.parquet` at `root` (must not exist)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
@@ -55,20 +63,23 @@ def make_synthetic_bench(root: str | Path, n_expert: int = 2, n_hesitation: int 
         "observation.state": {"dtype": "float32", "shape": (1,), "names": ["x"]},
         "action": {"dtype": "float32", "shape": (1,), "names": ["dx"]},
     }
-    ds = LeRobotDataset.create(repo_id=f"local/{root.name}", fps=fps, features=features, root=root,
-                               robot_type=embodiment, use_videos=True)
+    ds = LeRobotDataset.create(
+        repo_id=f"local/{root.name}", fps=fps, features=features, root=root, robot_type=embodiment, use_videos=True
+    )
     rng = np.random.default_rng(seed)
     rows = []
     for ep, spec in enumerate(episode_specs(n_expert, n_hesitation, n_retry, rng, fps)):
         curve = progress_curve(spec["mode"], spec["T"], spec["m"], spec["n"])
         for t, p in enumerate(curve):
             nxt = curve[min(t + 1, len(curve) - 1)]
-            ds.add_frame({
-                CAMERA: render_frame(float(p), size),
-                "observation.state": np.array([p], dtype=np.float32),
-                "action": np.array([nxt - p], dtype=np.float32),
-                "task": task,
-            })
+            ds.add_frame(
+                {
+                    CAMERA: render_frame(float(p), size),
+                    "observation.state": np.array([p], dtype=np.float32),
+                    "action": np.array([nxt - p], dtype=np.float32),
+                    "task": task,
+                }
+            )
         ds.save_episode()
         rows.append({"episode_index": ep, **spec, "embodiment": embodiment, "task": "slide"})
     ds.finalize()

@@ -15,23 +15,41 @@ import numpy as np
 from policy_ft.tokenizer import make_word_tokenizer  # noqa: F401  (the fixture is the user-facing command's)
 
 
-def make_value_dataset(root: str | Path, episodes: int = 4, length: int = 20, image_size: int = 32,
-                       state_dim: int = 3, action_dim: int = 2, fps: int = 10, seed: int = 0,
-                       with_value: bool = True, task: str = "lift the cube"):
+def make_value_dataset(
+    root: str | Path,
+    episodes: int = 4,
+    length: int = 20,
+    image_size: int = 32,
+    state_dim: int = 3,
+    action_dim: int = 2,
+    fps: int = 10,
+    seed: int = 0,
+    with_value: bool = True,
+    task: str = "lift the cube",
+):
     """Write a LeRobot v3.0 dataset under `root` (must not exist) and return its LeRobotDataset."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     rng = np.random.default_rng(seed)
     features = {
-        "observation.images.cam": {"dtype": "image", "shape": (image_size, image_size, 3),
-                                   "names": ["height", "width", "channels"]},
+        "observation.images.cam": {
+            "dtype": "image",
+            "shape": (image_size, image_size, 3),
+            "names": ["height", "width", "channels"],
+        },
         "observation.state": {"dtype": "float32", "shape": (state_dim,), "names": None},
         "action": {"dtype": "float32", "shape": (action_dim,), "names": None},
     }
     if with_value:
         features["value"] = {"dtype": "float32", "shape": (1,), "names": None}
-    ds = LeRobotDataset.create(repo_id=f"local/{Path(root).name}", fps=fps, root=root, features=features,
-                               use_videos=False, image_writer_threads=0)
+    ds = LeRobotDataset.create(
+        repo_id=f"local/{Path(root).name}",
+        fps=fps,
+        root=root,
+        features=features,
+        use_videos=False,
+        image_writer_threads=0,
+    )
     for ep in range(episodes):
         progress = np.linspace(0, 1, length) if ep % 2 == 0 else np.linspace(0.6, 0.2, length)
         for t in range(length):

@@ -80,6 +80,7 @@ if SquareTracker.name not in available_models():
 
 # ------------------------------------------------------------------------------ list, frames, propose
 
+
 def test_lists_every_episode_as_todo_then_serves_exact_frames(unannotated, truth):
     c = client(unannotated)
     info = c.get("/api/info").json()
@@ -99,7 +100,9 @@ def test_lists_every_episode_as_todo_then_serves_exact_frames(unannotated, truth
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
         img = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"), dtype=float)
         err = np.abs(img - native[i]).mean()
-        others = [np.abs(img - native[j]).mean() for j in range(T) if np.abs(native[j].astype(float) - native[i]).mean() > 5]
+        others = [
+            np.abs(img - native[j]).mean() for j in range(T) if np.abs(native[j].astype(float) - native[i]).mean() > 5
+        ]
         assert err < 3 and min(others) > 2 * err  # frame i, not a neighbour (JPEG error is small)
 
 
@@ -141,18 +144,33 @@ def test_no_proposals_still_lists_and_serves_every_episode(unannotated, truth):
 
 # ------------------------------------------------------------------------------ save and resume
 
+
 def test_save_writes_a_valid_row_and_a_reopened_session_resumes(unannotated, truth):
     c = client(unannotated)
     h, T = first(truth, "hesitation"), truth[first(truth, "hesitation")]["T"]
     r = c.put(f"/api/episodes/{h}/annotation", json={"mode": "hesitation", "m": 20, "n": 31, "T": T})
     assert r.status_code == 200, r.text
-    assert r.json()["saved"] == {"episode_index": h, "mode": "hesitation", "m": 20, "n": 31, "T": T,
-                                 "embodiment": "Synthetic", "task": "slide the square to the goal"}
+    assert r.json()["saved"] == {
+        "episode_index": h,
+        "mode": "hesitation",
+        "m": 20,
+        "n": 31,
+        "T": T,
+        "embodiment": "Synthetic",
+        "task": "slide the square to the goal",
+    }
     assert c.put("/api/episodes/0/annotation", json={"mode": "expert"}).status_code == 200
     table = pq.read_table(unannotated / ANNOTATIONS_FILE)
     assert table.column_names == ["episode_index", "mode", "m", "n", "T", "embodiment", "task"]
-    assert table.to_pylist()[0] == {"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": truth[0]["T"],
-                                    "embodiment": "Synthetic", "task": "slide the square to the goal"}
+    assert table.to_pylist()[0] == {
+        "episode_index": 0,
+        "mode": "expert",
+        "m": None,
+        "n": None,
+        "T": truth[0]["T"],
+        "embodiment": "Synthetic",
+        "task": "slide the square to the goal",
+    }
     assert not list((unannotated / "meta").glob("*.tmp*"))
     # Reopen (a new server on the same directory): both episodes done, the rest to do.
     c2 = client(unannotated)
@@ -171,7 +189,10 @@ def test_resaving_an_annotated_bench_keeps_its_embodiment_and_task_names(dataset
     assert all(e["status"] == "done" for e in c.get("/api/episodes").json())
     ep = first(truth, "retry")
     r = truth[ep]
-    assert c.put(f"/api/episodes/{ep}/annotation", json={"mode": r["mode"], "m": r["m"] + 1, "n": r["n"]}).status_code == 200
+    assert (
+        c.put(f"/api/episodes/{ep}/annotation", json={"mode": r["mode"], "m": r["m"] + 1, "n": r["n"]}).status_code
+        == 200
+    )
     rows = {x["episode_index"]: x for x in read_annotations(dataset)}
     assert rows == {**truth, ep: {**r, "m": r["m"] + 1}}
 
@@ -180,8 +201,10 @@ def test_a_saved_row_whose_T_disagrees_with_the_dataset_is_to_do_again(unannotat
     from robodata.annotations import write_annotations
 
     T0 = truth[0]["T"]
-    write_annotations(unannotated, [{"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": T0 + 5,
-                                     "embodiment": "X", "task": "t"}])
+    write_annotations(
+        unannotated,
+        [{"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": T0 + 5, "embodiment": "X", "task": "t"}],
+    )
     c = client(unannotated)
     e0 = c.get("/api/episodes").json()[0]
     assert e0["status"] == "todo" and e0["problem"] == f"saved T={T0 + 5} but the episode has {T0} frames"
@@ -190,25 +213,30 @@ def test_a_saved_row_whose_T_disagrees_with_the_dataset_is_to_do_again(unannotat
     assert c.get("/api/episodes").json()[0]["status"] == "done"
 
 
-@pytest.mark.parametrize("body,code,message", [
-    ({"mode": "hesitation", "m": 30, "n": 20}, 400, "need 0 < m < n < T-1"),
-    ({"mode": "hesitation", "m": 0, "n": 20}, 400, "need 0 < m < n < T-1"),
-    ({"mode": "retry", "m": 5, "n": "T-1"}, 400, "need 0 < m < n < T-1"),
-    ({"mode": "hesitation", "m": 5, "n": 10, "T": 7}, 400, "does not match the dataset"),
-    ({"mode": "expert", "m": 5, "n": 10}, 400, "an expert trajectory has no segment"),
-    ({"mode": "retry", "m": 1, "n": "T/2+2"}, 400, "T-2x <= 0"),
-    ({"mode": "stall", "m": 5, "n": 10}, 422, "body.mode"),
-    ({"mode": "hesitation", "m": "5", "n": 10}, 422, "body.m"),
-    ({"mode": "hesitation", "m": True, "n": 10}, 422, "body.m"),
-    ({"mode": "expert", "comment": "x"}, 422, "body.comment"),
-    ({}, 422, "body.mode"),
-])
+@pytest.mark.parametrize(
+    "body,code,message",
+    [
+        ({"mode": "hesitation", "m": 30, "n": 20}, 400, "need 0 < m < n < T-1"),
+        ({"mode": "hesitation", "m": 0, "n": 20}, 400, "need 0 < m < n < T-1"),
+        ({"mode": "retry", "m": 5, "n": "T-1"}, 400, "need 0 < m < n < T-1"),
+        ({"mode": "hesitation", "m": 5, "n": 10, "T": 7}, 400, "does not match the dataset"),
+        ({"mode": "expert", "m": 5, "n": 10}, 400, "an expert trajectory has no segment"),
+        ({"mode": "retry", "m": 1, "n": "T/2+2"}, 400, "T-2x <= 0"),
+        ({"mode": "stall", "m": 5, "n": 10}, 422, "body.mode"),
+        ({"mode": "hesitation", "m": "5", "n": 10}, 422, "body.m"),
+        ({"mode": "hesitation", "m": True, "n": 10}, 422, "body.m"),
+        ({"mode": "expert", "comment": "x"}, 422, "body.comment"),
+        ({}, 422, "body.mode"),
+    ],
+)
 def test_bad_annotations_are_refused_with_a_message_and_nothing_is_written(unannotated, truth, body, code, message):
     c = client(unannotated)
     ep = first(truth, "hesitation")
     T = truth[ep]["T"]
-    body = {k: {"T-1": T - 1, "T/2+2": T // 2 + 2}.get(v, v) if isinstance(v, str) and v.startswith("T") else v
-            for k, v in body.items()}
+    body = {
+        k: {"T-1": T - 1, "T/2+2": T // 2 + 2}.get(v, v) if isinstance(v, str) and v.startswith("T") else v
+        for k, v in body.items()
+    }
     r = c.put(f"/api/episodes/{ep}/annotation", json=body)
     assert r.status_code == code and message in r.json()["detail"], r.text
     assert not (unannotated / ANNOTATIONS_FILE).exists()
@@ -224,8 +252,16 @@ def test_malformed_requests_get_4xx(unannotated, truth):
         (c.get("/api/episodes/1/frames/-1"), 404, "frames 0.."),
         (c.get("/api/episodes/1/frames/0", params={"camera": "wrist"}), 400, "valid camera keys"),
         (c.put("/api/episodes/99/annotation", json={"mode": "expert"}), 404, "no episode 99"),
-        (c.put("/api/episodes/1/annotation", content=b"{not json", headers={"content-type": "application/json"}), 422, ""),
-        (c.put("/api/episodes/1/annotation", content=b'{"mode": "expert"}', headers={"content-type": "text/plain"}), 422, ""),
+        (
+            c.put("/api/episodes/1/annotation", content=b"{not json", headers={"content-type": "application/json"}),
+            422,
+            "",
+        ),
+        (
+            c.put("/api/episodes/1/annotation", content=b'{"mode": "expert"}', headers={"content-type": "text/plain"}),
+            422,
+            "",
+        ),
         (c.get("/api/episodes/1/proposal", params={"refresh": "maybe"}), 422, "query.refresh"),
     ]
     for r, code, message in cases:
@@ -233,12 +269,21 @@ def test_malformed_requests_get_4xx(unannotated, truth):
     assert not (unannotated / ANNOTATIONS_FILE).exists()
 
 
-@pytest.mark.parametrize("path", [
-    "/static/../meta/info.json", "/static/%2e%2e/%2e%2e/meta/info.json", "/static/..%2f..%2fmeta%2finfo.json",
-    "/static/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/static//etc/passwd", "/meta/info.json",
-    "/api/episodes/1/frames/..%2f..%2fmeta%2finfo.json", "/api/episodes/..%2fmeta/frames/0",
-    "/api/episodes/1/frames/0?camera=..%2F..%2Fmeta%2Finfo.json", "/data/chunk-000/file-000.parquet",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../meta/info.json",
+        "/static/%2e%2e/%2e%2e/meta/info.json",
+        "/static/..%2f..%2fmeta%2finfo.json",
+        "/static/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/static//etc/passwd",
+        "/meta/info.json",
+        "/api/episodes/1/frames/..%2f..%2fmeta%2finfo.json",
+        "/api/episodes/..%2fmeta/frames/0",
+        "/api/episodes/1/frames/0?camera=..%2F..%2Fmeta%2Finfo.json",
+        "/data/chunk-000/file-000.parquet",
+    ],
+)
 def test_only_the_page_and_decoded_frames_are_served(unannotated, path):
     c = client(unannotated)
     r = c.get(path)
@@ -255,6 +300,7 @@ def test_loopback_server_refuses_foreign_host_headers(unannotated):
 
 # ------------------------------------------------------------------------------ concurrent saves
 
+
 def test_concurrent_saves_from_two_tabs_and_two_servers_never_lose_or_tear_a_row(unannotated, truth):
     tabs = [client(unannotated), client(unannotated)]  # two servers (two Session objects) ...
     tabs.append(TestClient(tabs[0].app, base_url="http://127.0.0.1"))  # ... and a second tab of the first
@@ -264,9 +310,11 @@ def test_concurrent_saves_from_two_tabs_and_two_servers_never_lose_or_tear_a_row
     def worker(k):
         try:
             for rep in range(8):
-                for ep in eps[k::len(tabs)] or eps[:1]:
+                for ep in eps[k :: len(tabs)] or eps[:1]:
                     r = truth[ep]
-                    res = tabs[k].put(f"/api/episodes/{ep}/annotation", json={"mode": r["mode"], "m": r["m"], "n": r["n"] + rep % 2})
+                    res = tabs[k].put(
+                        f"/api/episodes/{ep}/annotation", json={"mode": r["mode"], "m": r["m"], "n": r["n"] + rep % 2}
+                    )
                     assert res.status_code == 200, res.text
                     tabs[k].app.state.session.store.rows()  # readable and valid at every moment (one open per read)
         except Exception as err:  # noqa: BLE001  (reported below)
@@ -300,13 +348,17 @@ def test_a_save_while_another_process_holds_the_lock_is_refused_and_the_table_ke
 
 # ------------------------------------------------------------------------------ CLI errors
 
-@pytest.mark.parametrize("args,message", [
-    (["{missing}"], "is not a directory"),
-    (["{ds}", "--propose", "vlm"], "--propose vlm needs --vlm-url"),
-    (["{ds}", "--camera", "wrist"], "valid camera keys"),
-    (["{ds}", "--propose", "values", "--model", "no-such-model"], "unknown value model 'no-such-model'"),
-    (["{ds}", "--propose", "none"], None),
-])
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["{missing}"], "is not a directory"),
+        (["{ds}", "--propose", "vlm"], "--propose vlm needs --vlm-url"),
+        (["{ds}", "--camera", "wrist"], "valid camera keys"),
+        (["{ds}", "--propose", "values", "--model", "no-such-model"], "unknown value model 'no-such-model'"),
+        (["{ds}", "--propose", "none"], None),
+    ],
+)
 def test_cli_bad_input_is_one_line(unannotated, tmp_path, capsys, monkeypatch, args, message):
     import uvicorn
 
@@ -334,6 +386,7 @@ def test_the_proposal_rule_defaults_are_curate_flags():
 
 # ------------------------------------------------------------------------------ vlm proposals
 
+
 class FakeVlm:
     """An OpenAI-format chat endpoint on 127.0.0.1 whose answer the test chooses."""
 
@@ -351,8 +404,15 @@ class FakeVlm:
                 return PlainTextResponse("upstream overloaded", status_code=500)
             if kind == "raw":
                 return PlainTextResponse(content)
-            return JSONResponse({"id": "x", "object": "chat.completion", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]})
+            return JSONResponse(
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
+                }
+            )
 
         self.server = RunningServer(Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])]))
         self.url = self.server.url + "/v1"
@@ -369,27 +429,41 @@ def vlm_client(root, fake, **kw):
     return client(root, propose="vlm", vlm_url=fake.url, vlm_model="test-vlm", vlm_key_env="ANNOTATE_TEST_KEY", **kw)
 
 
-def test_vlm_request_carries_the_papers_prompt_frames_and_task_and_a_good_answer_is_used(unannotated, truth, fake_vlm, monkeypatch):
+def test_vlm_request_carries_the_papers_prompt_frames_and_task_and_a_good_answer_is_used(
+    unannotated, truth, fake_vlm, monkeypatch
+):
     monkeypatch.setenv("ANNOTATE_TEST_KEY", "sk-test")
     h = first(truth, "hesitation")
     T, m, n = truth[h]["T"], truth[h]["m"], truth[h]["n"]
-    fake_vlm.answer = ("json", json.dumps({
-        "non_progress_segments": [{"start_frame": m, "end_frame": n, "description": "the square waits"},
-                                  {"start_frame": T - 3, "end_frame": T + 5, "description": "past the end"}],
-        "task_completed": True, "summary": "slides, waits, arrives"}))
+    fake_vlm.answer = (
+        "json",
+        json.dumps(
+            {
+                "non_progress_segments": [
+                    {"start_frame": m, "end_frame": n, "description": "the square waits"},
+                    {"start_frame": T - 3, "end_frame": T + 5, "description": "past the end"},
+                ],
+                "task_completed": True,
+                "summary": "slides, waits, arrives",
+            }
+        ),
+    )
     fake_vlm.requests.clear()
     c = vlm_client(unannotated, fake_vlm)
     p = c.get(f"/api/episodes/{h}/proposal").json()
-    assert p["segments"] == [{"start": m, "end": n, "kind": "vlm", "description": "the square waits"},
-                             {"start": T - 3, "end": T - 1, "kind": "vlm", "description": "past the end"}]
+    assert p["segments"] == [
+        {"start": m, "end": n, "kind": "vlm", "description": "the square waits"},
+        {"start": T - 3, "end": T - 1, "kind": "vlm", "description": "past the end"},
+    ]
     assert p["summary"] == "slides, waits, arrives" and "clipped" in p["warnings"][0]
 
     (req,) = fake_vlm.requests
     assert req["auth"] == "Bearer sk-test" and req["body"]["model"] == "test-vlm"
     parts = req["body"]["messages"][0]["content"]
     idx = resample_indices(T, 10, 2)  # the bench's evaluation rate for this embodiment
-    assert parts[0]["text"].startswith("Below are frames sampled from a 10fps robot manipulation video\n"
-                                       f"(total {idx[-1]} frames).")
+    assert parts[0]["text"].startswith(
+        f"Below are frames sampled from a 10fps robot manipulation video\n(total {idx[-1]} frames)."
+    )
     labels = [p["text"] for p in parts[1:-1] if p["type"] == "text"]
     images = [p["image_url"]["url"] for p in parts[1:-1] if p["type"] == "image_url"]
     assert labels == [f"[frame={i}]" for i in idx] and len(images) == len(idx)
@@ -407,14 +481,17 @@ def test_vlm_request_carries_the_papers_prompt_frames_and_task_and_a_good_answer
     assert fake_vlm.requests == []
 
 
-@pytest.mark.parametrize("answer,warning", [
-    (("json", "Sure! The robot hesitates from frame 20 to 30."), "not JSON"),
-    (("json", json.dumps({"segments": [[20, 30]]})), "lacks a 'non_progress_segments' list"),
-    (("json", json.dumps({"non_progress_segments": "frames 20-30"})), "lacks a 'non_progress_segments' list"),
-    (("json", json.dumps([1, 2])), "lacks a 'non_progress_segments' list"),
-    (("raw", "<html>gateway</html>"), "did not answer JSON"),
-    (("http500", None), "HTTP 500"),
-])
+@pytest.mark.parametrize(
+    "answer,warning",
+    [
+        (("json", "Sure! The robot hesitates from frame 20 to 30."), "not JSON"),
+        (("json", json.dumps({"segments": [[20, 30]]})), "lacks a 'non_progress_segments' list"),
+        (("json", json.dumps({"non_progress_segments": "frames 20-30"})), "lacks a 'non_progress_segments' list"),
+        (("json", json.dumps([1, 2])), "lacks a 'non_progress_segments' list"),
+        (("raw", "<html>gateway</html>"), "did not answer JSON"),
+        (("http500", None), "HTTP 500"),
+    ],
+)
 def test_bad_vlm_answers_become_empty_proposals_with_a_warning(unannotated, fake_vlm, answer, warning):
     fake_vlm.answer = answer
     c = vlm_client(unannotated, fake_vlm)
@@ -431,9 +508,22 @@ def test_bad_vlm_answers_become_empty_proposals_with_a_warning(unannotated, fake
 
 
 def test_vlm_segments_that_break_the_format_are_dropped_one_by_one(unannotated, fake_vlm):
-    fake_vlm.answer = ("json", "```json\n" + json.dumps({"non_progress_segments": [
-        {"start_frame": 30, "end_frame": 20}, {"start_frame": "ten", "end_frame": 12}, "oops",
-        {"start_frame": 500, "end_frame": 600}, {"start_frame": 10.0, "end_frame": 14, "description": None}]}) + "\n```")
+    fake_vlm.answer = (
+        "json",
+        "```json\n"
+        + json.dumps(
+            {
+                "non_progress_segments": [
+                    {"start_frame": 30, "end_frame": 20},
+                    {"start_frame": "ten", "end_frame": 12},
+                    "oops",
+                    {"start_frame": 500, "end_frame": 600},
+                    {"start_frame": 10.0, "end_frame": 14, "description": None},
+                ]
+            }
+        )
+        + "\n```",
+    )
     p = vlm_client(unannotated, fake_vlm).get("/api/episodes/0/proposal").json()
     assert p["segments"] == [{"start": 10, "end": 14, "kind": "vlm", "description": ""}]
     assert len(p["warnings"]) == 4

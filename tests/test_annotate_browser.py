@@ -24,8 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 10_000  # each wait in the page; a whole test is capped at 60 s (pytest-timeout)
 SERVER_START_S = 40  # the CLI subprocess imports torch and lerobot before it listens
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +71,11 @@ def wait(page, expr):
 
 
 def wait_episode(page, ep, proposal=True):
-    wait(page, f"() => annotator.S.ep === {ep} && document.getElementById('frame').dataset.frame === "
-               f"String(annotator.S.frame)" + (" && annotator.S.proposal !== null" if proposal else ""))
+    wait(
+        page,
+        f"() => annotator.S.ep === {ep} && document.getElementById('frame').dataset.frame === "
+        f"String(annotator.S.frame)" + (" && annotator.S.proposal !== null" if proposal else ""),
+    )
 
 
 def shown_frame(page, expected):
@@ -175,8 +186,15 @@ def test_page_on_a_lerobot_written_dataset(page, dataset, tmp_path):
         assert f"saved episode {r} on leaving it" in page.inner_text("#status")
         assert errors == []
     rows = {x["episode_index"]: x for x in read_annotations(dataset)}
-    assert rows[h] == {"episode_index": h, "mode": "hesitation", "m": a, "n": b, "T": T, "embodiment": "Synthetic",
-                       "task": "slide the square to the goal"}
+    assert rows[h] == {
+        "episode_index": h,
+        "mode": "hesitation",
+        "m": a,
+        "n": b,
+        "T": T,
+        "embodiment": "Synthetic",
+        "task": "slide the square to the goal",
+    }
     assert (rows[r]["mode"], rows[r]["m"], rows[r]["n"]) == ("retry", fall["start"], fall["end"]) and len(rows) == 2
     assert (tmp_path / "annotate_page.png").stat().st_size > 20_000
 
@@ -195,9 +213,25 @@ def robosuite_ds(tmp_path_factory):
 def test_page_on_a_robosuite_dataset_served_by_the_cli(page, robosuite_ds):
     (before,) = read_annotations(robosuite_ds)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "value_labeling.cli", "annotate", str(robosuite_ds), "--port", "0",
-                             "--propose", "none", "--camera", "agentview"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "value_labeling.cli",
+            "annotate",
+            str(robosuite_ds),
+            "--port",
+            "0",
+            "--propose",
+            "none",
+            "--camera",
+            "agentview",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         # A reader thread drains the server's output (a full pipe would block it) into a queue.
         out, lines, url = queue.Queue(), [], None
@@ -211,7 +245,9 @@ def test_page_on_a_robosuite_dataset_served_by_the_cli(page, robosuite_ds):
             found = re.search(r"open (http://127\.0\.0\.1:\d+) \(bound to loopback", lines[-1])
             url = found.group(1) if found else None
         assert url, "".join(lines)
-        assert any("1 already annotated" in x for x in lines) and any("reachable from this machine only" in x for x in lines)
+        assert any("1 already annotated" in x for x in lines) and any(
+            "reachable from this machine only" in x for x in lines
+        )
 
         page.goto(url)
         wait_episode(page, 0)

@@ -12,8 +12,27 @@ from value_labeling.cli import main
 
 
 def _train(data, out, kind, steps):
-    main(["train-baseline", "--data", str(data), "--out", str(out), "--kind", kind, "--steps", str(steps),
-          "--batch-size", "8", "--width", "8", "--save-every", "2", "--log-every", "1"])
+    main(
+        [
+            "train-baseline",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--kind",
+            kind,
+            "--steps",
+            str(steps),
+            "--batch-size",
+            "8",
+            "--width",
+            "8",
+            "--save-every",
+            "2",
+            "--log-every",
+            "1",
+        ]
+    )
 
 
 def _weights(run):
@@ -68,11 +87,17 @@ def test_headline_intervals_and_paired_differences():
 
     ref = [0.10, 0.20, 0.30, 0.40]
     recs = [rec("ref", i, "hesitation_rmse", v) for i, v in enumerate(ref)]
-    recs += [rec("b", i, "hesitation_rmse", v - 0.05) for i, v in enumerate(ref[:3])] + [rec("b", 3, "hesitation_rmse", None)]
+    recs += [rec("b", i, "hesitation_rmse", v - 0.05) for i, v in enumerate(ref[:3])] + [
+        rec("b", 3, "hesitation_rmse", None)
+    ]
     h = headline(recs, "ref", n_boot=500)
     assert h["headline"]["ref"]["hesitation_rmse"]["mean"] == pytest.approx(0.25)
-    assert h["headline"]["b"]["hesitation_rmse"] | {"ci95": None} == {"mean": pytest.approx(0.15), "ci95": None,
-                                                                        "n_scored": 3, "n_dropped": 1}
+    assert h["headline"]["b"]["hesitation_rmse"] | {"ci95": None} == {
+        "mean": pytest.approx(0.15),
+        "ci95": None,
+        "n_scored": 3,
+        "n_dropped": 1,
+    }
     p = h["paired_vs_reference"]["b"]["hesitation_rmse"]
     # Every paired difference is exactly -0.05: the interval collapses onto it; lower RMSE = better.
     assert p["n_pairs"] == 3 and p["mean_diff"] == pytest.approx(-0.05) and p["ci95"] == pytest.approx([-0.05, -0.05])

@@ -10,7 +10,19 @@ from value_labeling.cli import main
 
 def test_time_reference_scores(synthetic_bench, tmp_path, capsys):
     out = tmp_path / "res.json"
-    main(["bench", "--data", str(synthetic_bench), "--model", "time", "--out", str(out), "--plots", str(tmp_path / "plots")])
+    main(
+        [
+            "bench",
+            "--data",
+            str(synthetic_bench),
+            "--model",
+            "time",
+            "--out",
+            str(out),
+            "--plots",
+            str(tmp_path / "plots"),
+        ]
+    )
     printed = capsys.readouterr().out
     assert "Hesitation-RMSE" in printed and "Retry-VOC" in printed and "Expert-VOC" in printed
     res = json.loads(out.read_text())
@@ -25,8 +37,18 @@ def test_time_reference_scores(synthetic_bench, tmp_path, capsys):
 
 
 def test_annotation_round_trip_and_validation(tmp_path):
-    rows = [{"episode_index": 0, "mode": "retry", "m": 6, "n": 9, "T": 20, "embodiment": "RoboSuite", "task": "lift"},
-            {"episode_index": 1, "mode": "expert", "m": None, "n": None, "T": 12, "embodiment": "RoboSuite", "task": "lift"}]
+    rows = [
+        {"episode_index": 0, "mode": "retry", "m": 6, "n": 9, "T": 20, "embodiment": "RoboSuite", "task": "lift"},
+        {
+            "episode_index": 1,
+            "mode": "expert",
+            "m": None,
+            "n": None,
+            "T": 12,
+            "embodiment": "RoboSuite",
+            "task": "lift",
+        },
+    ]
     write_annotations(tmp_path, rows)
     assert read_annotations(tmp_path) == rows
     with pytest.raises(ValueError, match="episode 3.*T=10, m=4, n=9"):
@@ -35,8 +57,20 @@ def test_annotation_round_trip_and_validation(tmp_path):
 
 
 def test_cli_bad_input_is_one_clear_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", "from value_labeling.cli import main; main()", "bench",
-                           "--data", str(tmp_path), "--model", "time"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from value_labeling.cli import main; main()",
+            "bench",
+            "--data",
+            str(tmp_path),
+            "--model",
+            "time",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "is not a LeRobot dataset" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -9,8 +9,26 @@ from bench import downstream
 
 
 def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
-    args = ["--work", str(tmp_path / "work"), "--tasks", "lift", "--episodes", "1", "--seeds", "0", "--trials", "1",
-            "--steps", "2", "--batch-size", "4", "--max-steps", "10", "--out", str(tmp_path / "res" / "downstream")]
+    args = [
+        "--work",
+        str(tmp_path / "work"),
+        "--tasks",
+        "lift",
+        "--episodes",
+        "1",
+        "--seeds",
+        "0",
+        "--trials",
+        "1",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "10",
+        "--out",
+        str(tmp_path / "res" / "downstream"),
+    ]
     result = downstream.main(args)
     cells = result["tasks"]["lift"]
     assert set(cells) == set(downstream.ARMS)
@@ -27,8 +45,10 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     assert (tmp_path / "res" / "downstream.md").read_text().count("| lift |") == 4  # success, seeds, tau, values
     assert (tmp_path / "res" / "downstream.png").stat().st_size > 10_000
     # the BC arm trained without reading any value; the AWR arms read their own column
-    cfgs = {arm: json.loads((tmp_path / "work/train/lift" / arm / "seed0/run_config.json").read_text())
-            for arm in ("bc", "awr_gt")}
+    cfgs = {
+        arm: json.loads((tmp_path / "work/train/lift" / arm / "seed0/run_config.json").read_text())
+        for arm in ("bc", "awr_gt")
+    }
     assert cfgs["bc"]["weighting"] == "none" and cfgs["awr_gt"]["value_column"] == "value_gt"
     assert len(cfgs["bc"]["dataset"]) == 2  # hesitation and retry together
     capsys.readouterr()

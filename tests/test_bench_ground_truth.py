@@ -42,8 +42,17 @@ def test_every_curve_starts_at_0_and_ends_at_1(mode, T, m, n):
     assert v.shape == (T,) and v[0] == 0.0 and v[-1] == 1.0 and v.min() >= 0 and v.max() <= 1
 
 
-@pytest.mark.parametrize("mode,T,m,n", [("hesitation", 10, 0, 4), ("hesitation", 10, 4, 4), ("retry", 10, 3, 9),
-                                        ("retry", 10, 5, 3), ("hesitation", 10, None, 4), ("dance", 10, 2, 4)])
+@pytest.mark.parametrize(
+    "mode,T,m,n",
+    [
+        ("hesitation", 10, 0, 4),
+        ("hesitation", 10, 4, 4),
+        ("retry", 10, 3, 9),
+        ("retry", 10, 5, 3),
+        ("hesitation", 10, None, 4),
+        ("dance", 10, 2, 4),
+    ],
+)
 def test_invalid_annotations_name_the_values(mode, T, m, n):
     with pytest.raises(ValueError) as err:
         progress_curve(mode, T, m, n)

@@ -63,9 +63,11 @@ def test_segment_scored_on_sampled_frames():
 
 
 def test_average_row_is_mean_of_embodiment_rows():
-    recs = [{"model": "x", "metric": "hesitation_rmse", "embodiment": e, "value": v}
-            for e, vals in {"AgileX": [0.06, 0.08], "ARX": [0.05], "RoboSuite": [0.04, 0.04, 0.04]}.items()
-            for v in vals]
+    recs = [
+        {"model": "x", "metric": "hesitation_rmse", "embodiment": e, "value": v}
+        for e, vals in {"AgileX": [0.06, 0.08], "ARX": [0.05], "RoboSuite": [0.04, 0.04, 0.04]}.items()
+        for v in vals
+    ]
     means = summarize(recs)["x"]["hesitation_rmse"]["mean"]
     assert means["AgileX"] == pytest.approx(0.07)
     assert means["Average"] == pytest.approx((0.07 + 0.05 + 0.04) / 3)  # not the mean over trajectories

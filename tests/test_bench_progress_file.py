@@ -30,8 +30,9 @@ def _progress_file(root, path, model_name="time", eval_fps=2.0):
         cols["frame_index"] += list(range(T))
         cols["progress_sparse"] += list(np.interp(np.arange(T), idx, pred))
         start += T
-    table = pa.table({k: pa.array(v, type=pa.float32() if k == "progress_sparse" else pa.int64())
-                      for k, v in cols.items()})
+    table = pa.table(
+        {k: pa.array(v, type=pa.float32() if k == "progress_sparse" else pa.int64()) for k, v in cols.items()}
+    )
     pq.write_table(table, path)
     return table
 
@@ -88,15 +89,21 @@ def _extra_frame(d, ep):
     return {k: np.insert(v, last + 1, v[last] + (1 if k in ("index", "frame_index") else 0)) for k, v in d.items()}
 
 
-@pytest.mark.parametrize("name,edit,message", [
-    ("missing_frame", lambda d: _drop(d, (d["episode_index"] == 2) & (d["frame_index"] == 7)),
-     r"episode 2 has \d+ rows but \d+ frames.*frame 7 missing"),
-    ("long_episode", lambda d: _extra_frame(d, 3), r"episode 3 has \d+ rows but \d+ frames"),
-    ("above_one", lambda d: _set(d, 1, 4, 1.5), r"episode 1 has 1 values outside \[0, 1\] \(frame 4: 1.5\)"),
-    ("nan", lambda d: _set(d, 5, 0, np.nan), r"episode 5 has 1 NaN/inf values \(first at frame 0\)"),
-    ("no_episode", lambda d: _drop(d, d["episode_index"] == 4), r"no rows for episode 4"),
-    ("shifted_index", lambda d: {**d, "index": d["index"] + 3}, r"episode 0: frame 0 has index 3.*another dataset"),
-])
+@pytest.mark.parametrize(
+    "name,edit,message",
+    [
+        (
+            "missing_frame",
+            lambda d: _drop(d, (d["episode_index"] == 2) & (d["frame_index"] == 7)),
+            r"episode 2 has \d+ rows but \d+ frames.*frame 7 missing",
+        ),
+        ("long_episode", lambda d: _extra_frame(d, 3), r"episode 3 has \d+ rows but \d+ frames"),
+        ("above_one", lambda d: _set(d, 1, 4, 1.5), r"episode 1 has 1 values outside \[0, 1\] \(frame 4: 1.5\)"),
+        ("nan", lambda d: _set(d, 5, 0, np.nan), r"episode 5 has 1 NaN/inf values \(first at frame 0\)"),
+        ("no_episode", lambda d: _drop(d, d["episode_index"] == 4), r"no rows for episode 4"),
+        ("shifted_index", lambda d: {**d, "index": d["index"] + 3}, r"episode 0: frame 0 has index 3.*another dataset"),
+    ],
+)
 def test_bad_progress_files_name_the_episode(synthetic_bench, tmp_path, capsys, name, edit, message):
     good = _progress_file(synthetic_bench, tmp_path / "good.parquet")
     f = tmp_path / f"{name}.parquet"
@@ -118,19 +125,41 @@ def test_one_file_per_dataset_and_column_choice(synthetic_bench, tmp_path):
     one = tmp_path / "one.parquet"
     table = _progress_file(synthetic_bench, one)
     with pytest.raises(ValueError, match="several datasets"):
-        main(["bench", "--data", str(synthetic_bench), "--data", str(other), "--model", f"progress:{one}",
-              "--out", str(tmp_path / "r.json"), "--debug"])
+        main(
+            [
+                "bench",
+                "--data",
+                str(synthetic_bench),
+                "--data",
+                str(other),
+                "--model",
+                f"progress:{one}",
+                "--out",
+                str(tmp_path / "r.json"),
+                "--debug",
+            ]
+        )
     d = tmp_path / "per_dataset"
     d.mkdir()
     for root in (synthetic_bench, other):
         # progress_dense: a second head, chosen with #COLUMN
         pq.write_table(table.append_column("progress_dense", table["progress_sparse"]), d / f"{root.name}.parquet")
     out = tmp_path / "r.json"
-    main(["bench", "--data", str(synthetic_bench), "--data", str(other), "--model", f"progress:{d}#progress_dense",
-          "--out", str(out)])
+    main(
+        [
+            "bench",
+            "--data",
+            str(synthetic_bench),
+            "--data",
+            str(other),
+            "--model",
+            f"progress:{d}#progress_dense",
+            "--out",
+            str(out),
+        ]
+    )
     res = json.loads(out.read_text())
     assert {t["model"] for t in res["trajectories"]} == {"progress:per_dataset#progress_dense"}
     assert len(res["trajectories"]) == 12
     with pytest.raises(ValueError, match="no column 'nope'"):
-        main(["bench", "--data", str(synthetic_bench), "--model", f"progress:{one}#nope", "--out", str(out),
-              "--debug"])
+        main(["bench", "--data", str(synthetic_bench), "--model", f"progress:{one}#nope", "--out", str(out), "--debug"])

@@ -73,8 +73,26 @@ def test_lerobot_progress_loads_in_rabcweights_with_our_deltas(dataset, tmp_path
 def test_weights_file_matches_the_formulas(dataset, tmp_path, weighting):
     values, frames = _label(dataset)
     out = tmp_path / f"{weighting}.parquet"
-    main(["export", str(dataset), "--format", "weights", "--out", str(out), "--weighting", weighting,
-          "-H", "5", "--tau", "4", "--clip", "1.5", "--percentile", "60"])
+    main(
+        [
+            "export",
+            str(dataset),
+            "--format",
+            "weights",
+            "--out",
+            str(out),
+            "--weighting",
+            weighting,
+            "-H",
+            "5",
+            "--tau",
+            "4",
+            "--clip",
+            "1.5",
+            "--percentile",
+            "60",
+        ]
+    )
     table = pq.read_table(out)
     assert table.column_names == ["index", "weight"]
     np.testing.assert_array_equal(table["index"].to_numpy(), np.arange(len(values)))
@@ -103,8 +121,11 @@ def test_keep_ranges_read_like_openpi_and_dropped_episodes(dataset, tmp_path):
             for t in range(start, end):
                 kept.add((int(episode_key), t))
     d = _delta_by_hand(values, frames, 5)
-    expected = {(int(e), int(f)) for e, f, i in zip(frames["episode_index"], frames["frame_index"], frames["index"])
-                if d[i] >= 0.001}
+    expected = {
+        (int(e), int(f))
+        for e, f, i in zip(frames["episode_index"], frames["frame_index"], frames["index"])
+        if d[i] >= 0.001
+    }
     assert kept == expected
     assert filter_dict["1"] == []
     assert json.loads((tmp_path / "keep.dropped_episodes.json").read_text()) == [1]
@@ -126,10 +147,12 @@ def test_export_bad_input_is_one_line(dataset, tmp_path, capsys):
     _label(dataset)
     assert "--chunk-length" in error("--format", "weights", "--out", str(tmp_path / "w.parquet"))
     assert ".json" in error("--format", "keep-ranges", "--out", str(tmp_path / "k.parquet"), "-H", "5")
-    assert "binary or percentile" in error("--format", "keep-ranges", "--out", str(tmp_path / "k.json"), "-H", "5",
-                                           "--weighting", "awr")
-    assert "keeps no frame" in error("--format", "weights", "--out", str(tmp_path / "w.parquet"), "-H", "5",
-                                     "--weighting", "binary", "--kappa", "2")
+    assert "binary or percentile" in error(
+        "--format", "keep-ranges", "--out", str(tmp_path / "k.json"), "-H", "5", "--weighting", "awr"
+    )
+    assert "keeps no frame" in error(
+        "--format", "weights", "--out", str(tmp_path / "w.parquet"), "-H", "5", "--weighting", "binary", "--kappa", "2"
+    )
     assert not tmp_path.exists() or not list(tmp_path.iterdir())  # nothing written, not even a temp file
 
 
@@ -148,8 +171,14 @@ def test_per_episode_stats_read_back_through_lerobot(dataset, tmp_path):
         for name, col in (("value", value), ("advantage", advantage)):
             x = col[a:b]
             assert list(row[f"stats/{name}/count"]) == [b - a]
-            for stat, ref in (("min", x.min()), ("max", x.max()), ("mean", x.mean()), ("std", x.std()),
-                              ("q50", np.quantile(x, 0.5)), ("q99", np.quantile(x, 0.99))):
+            for stat, ref in (
+                ("min", x.min()),
+                ("max", x.max()),
+                ("mean", x.mean()),
+                ("std", x.std()),
+                ("q50", np.quantile(x, 0.5)),
+                ("q99", np.quantile(x, 0.99)),
+            ):
                 np.testing.assert_allclose(row[f"stats/{name}/{stat}"], [ref], atol=1e-6, err_msg=f"{name} {stat}")
 
     # LeRobot's dataset editing rebuilds meta/stats.json from these columns: the value column keeps its stats.

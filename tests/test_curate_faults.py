@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def _curate(*args):
     """`curate ...` as a user runs it (its own process, the CLI's error path)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "curate.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "curate.cli", *args], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 def test_truncated_data_file_is_one_line_naming_the_file(dataset):
@@ -31,8 +32,11 @@ def test_truncated_data_file_is_one_line_naming_the_file(dataset):
     curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
     bad = data_files(dataset)[0]
     bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
-    for cmd in (["label-values", str(dataset), "--model", "time", "--address", "local", "--column", "v2"],
-                ["advantages", str(dataset), "-H", "2"], ["flag", str(dataset)]):
+    for cmd in (
+        ["label-values", str(dataset), "--model", "time", "--address", "local", "--column", "v2"],
+        ["advantages", str(dataset), "-H", "2"],
+        ["flag", str(dataset)],
+    ):
         r = _curate(*cmd)
         assert r.returncode == 2, r.stderr
         err = [line for line in r.stderr.splitlines() if "error" in line]
@@ -57,8 +61,11 @@ def test_full_disk_is_one_line_and_leaves_no_partial_tree(dataset, monkeypatch, 
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(err) == 1 and "no space left" in err[0] and str(dataset) in err[0]
     assert not new_tree_path(dataset).exists() and not old_tree_path(dataset).exists()
-    after = {p.relative_to(dataset): p.read_bytes() for p in dataset.rglob("*")
-             if p.is_file() and ".curate_staging" not in p.parts}
+    after = {
+        p.relative_to(dataset): p.read_bytes()
+        for p in dataset.rglob("*")
+        if p.is_file() and ".curate_staging" not in p.parts
+    }
     assert after == before  # the dataset is untouched; the staged episodes wait for the rerun
     monkeypatch.setattr(columns, "_write_data_file", real)
     curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
@@ -85,8 +92,11 @@ def test_rewrite_keeps_file_and_directory_modes_and_owner(dataset):
     new_files = {"meta/value_labels.json"}  # written by curate: there is nothing to inherit from
     after = {k: v for k, v in _modes(dataset).items() if k not in new_files}
     assert after == before
-    assert {(p.stat().st_uid, p.stat().st_gid) for p in [dataset, *dataset.rglob("*")]
-            if p.relative_to(dataset).as_posix() not in new_files} == owners
+    assert {
+        (p.stat().st_uid, p.stat().st_gid)
+        for p in [dataset, *dataset.rglob("*")]
+        if p.relative_to(dataset).as_posix() not in new_files
+    } == owners
 
 
 @pytest.mark.parametrize("make", ["missing", "empty dir", "file"])
@@ -96,8 +106,10 @@ def test_not_a_dataset_leaves_no_lock(tmp_path, make):
         target.mkdir()
     elif make == "file":
         target.write_text("x")
-    for cmd in (["label-values", str(target), "--model", "time", "--address", "local"],
-                ["advantages", str(target), "-H", "2"]):
+    for cmd in (
+        ["label-values", str(target), "--model", "time", "--address", "local"],
+        ["advantages", str(target), "-H", "2"],
+    ):
         r = _curate(*cmd)
         assert r.returncode == 2 and "not a LeRobot dataset" in r.stderr, r.stderr
         assert not lock_path(target).exists()
@@ -132,8 +144,12 @@ def test_sigkilled_driver_leaves_no_ray_process_or_temp_dir():
         tmp = driver.stdout.readline().strip()
         assert tmp.startswith("/tmp/curate-ray-"), tmp
         deadline = time.time() + 60  # the agents start a moment after ray.init returns
-        while not any("agent" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
-                      for p in _processes_mentioning(tmp)) and time.time() < deadline:
+        while (
+            not any(
+                "agent" in Path(f"/proc/{p}/cmdline").read_text(errors="replace") for p in _processes_mentioning(tmp)
+            )
+            and time.time() < deadline
+        ):
             time.sleep(0.5)
         assert len(_processes_mentioning(tmp)) >= 3  # raylet, GCS, agents: a real cluster to leave behind
     finally:

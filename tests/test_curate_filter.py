@@ -107,7 +107,9 @@ def test_output_is_a_consistent_lerobot_dataset(hes_ds, cut_out):
         e = ds.meta.episodes[ep]
         assert e["length"] == int((table.episode_index == ep).sum())
         for cam in CAMERAS:
-            assert e[f"videos/{cam}/to_timestamp"] - e[f"videos/{cam}/from_timestamp"] == pytest.approx(e["length"] / ds.fps)
+            assert e[f"videos/{cam}/to_timestamp"] - e[f"videos/{cam}/from_timestamp"] == pytest.approx(
+                e["length"] / ds.fps
+            )
     item = ds[len(ds) - 1]  # lerobot's own __getitem__ decodes a frame at its new timestamp
     assert tuple(item[CAMERAS[0]].shape) == (3, 32, 32)
 
@@ -139,13 +141,33 @@ def test_report_beside_the_output(cut_out):
 def test_lerobot_train_runs_on_the_filtered_dataset(cut_out, tmp_path):
     """lerobot's own trainer, a tiny ACT on the CPU, offline: two optimisation steps."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    cmd = [str(Path(sys.executable).parent / "lerobot-train"), "--dataset.repo_id=local/lift_clean",
-           f"--dataset.root={cut_out}", "--dataset.video_backend=pyav", "--policy.type=act", "--policy.device=cpu",
-           "--policy.push_to_hub=false", "--policy.dim_model=32", "--policy.n_heads=2", "--policy.dim_feedforward=64",
-           "--policy.n_encoder_layers=1", "--policy.n_decoder_layers=1", "--policy.n_vae_encoder_layers=1",
-           "--policy.latent_dim=8", "--policy.pretrained_backbone_weights=null", "--policy.chunk_size=5",
-           "--policy.n_action_steps=5", "--steps=2", "--batch_size=2", "--num_workers=0", "--log_freq=1",
-           "--eval_freq=0", "--save_checkpoint=false", "--wandb.enable=false", f"--output_dir={tmp_path / 'run'}"]
+    cmd = [
+        str(Path(sys.executable).parent / "lerobot-train"),
+        "--dataset.repo_id=local/lift_clean",
+        f"--dataset.root={cut_out}",
+        "--dataset.video_backend=pyav",
+        "--policy.type=act",
+        "--policy.device=cpu",
+        "--policy.push_to_hub=false",
+        "--policy.dim_model=32",
+        "--policy.n_heads=2",
+        "--policy.dim_feedforward=64",
+        "--policy.n_encoder_layers=1",
+        "--policy.n_decoder_layers=1",
+        "--policy.n_vae_encoder_layers=1",
+        "--policy.latent_dim=8",
+        "--policy.pretrained_backbone_weights=null",
+        "--policy.chunk_size=5",
+        "--policy.n_action_steps=5",
+        "--steps=2",
+        "--batch_size=2",
+        "--num_workers=0",
+        "--log_freq=1",
+        "--eval_freq=0",
+        "--save_checkpoint=false",
+        "--wandb.enable=false",
+        f"--output_dir={tmp_path / 'run'}",
+    ]
     res = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
     log = res.stdout + res.stderr
@@ -156,7 +178,18 @@ def test_drop_and_cut_together_and_dry_run(hes_ds, tmp_path, capsys, monkeypatch
     import lerobot.datasets.dataset_tools as tools
 
     out = tmp_path / "clean"
-    args = ["filter", str(hes_ds), "--out", str(out), "--score", "stall-seconds", "--drop-worst", "50", "--cut", "stalls"]
+    args = [
+        "filter",
+        str(hes_ds),
+        "--out",
+        str(out),
+        "--score",
+        "stall-seconds",
+        "--drop-worst",
+        "50",
+        "--cut",
+        "stalls",
+    ]
     main([*args, "--dry-run"])
     printed = capsys.readouterr().out
     assert "drop" in printed and "dry run: nothing written" in printed and not out.exists()
@@ -206,13 +239,16 @@ def test_choose_drops_orientation_and_ties():
     assert choose_drops(scores, "final-value", None, None, 24) == []  # 24% of 4 rounds down to none
 
 
-@pytest.mark.parametrize("extra,message", [
-    ([], "already exists"),
-    (["--value-column", "nope"], "no 'nope' column"),
-    (["--drop-worst", "100"], "percentage"),
-    (["--drop-below", "2"], "drops all 2 episodes"),
-    (["--stall.state-key", "observation.joints", "--cut", "stalls"], "no 'observation.joints' feature"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ([], "already exists"),
+        (["--value-column", "nope"], "no 'nope' column"),
+        (["--drop-worst", "100"], "percentage"),
+        (["--drop-below", "2"], "drops all 2 episodes"),
+        (["--stall.state-key", "observation.joints", "--cut", "stalls"], "no 'observation.joints' feature"),
+    ],
+)
 def test_bad_input_is_one_line(hes_ds, tmp_path, capsys, extra, message):
     out = tmp_path / "o"
     if message == "already exists":
@@ -225,8 +261,10 @@ def test_bad_input_is_one_line(hes_ds, tmp_path, capsys, extra, message):
 
 
 def test_bad_paths_are_one_line(hes_ds, tmp_path, capsys):
-    for args, message in [([str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "is not a LeRobot dataset"),
-                          ([str(hes_ds), "--out", str(hes_ds / "inside")], "overlaps the source")]:
+    for args, message in [
+        ([str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "is not a LeRobot dataset"),
+        ([str(hes_ds), "--out", str(hes_ds / "inside")], "overlaps the source"),
+    ]:
         with pytest.raises(SystemExit):
             main(["filter", *args])
         lines = capsys.readouterr().err.strip().splitlines()

@@ -40,8 +40,20 @@ def test_label_in_process_then_lerobot_reads_the_column(dataset, capsys):
     curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
     assert "nothing to do" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        curate(["label-values", str(dataset), "--model", "time", "--camera", "front", "--address", "local",
-                "--column", "frame_index"])
+        curate(
+            [
+                "label-values",
+                str(dataset),
+                "--model",
+                "time",
+                "--camera",
+                "front",
+                "--address",
+                "local",
+                "--column",
+                "frame_index",
+            ]
+        )
 
 
 def test_advantages_hand_checked_at_episode_ends(dataset):

@@ -63,8 +63,10 @@ def test_unannotated_input_merges_as_expert_and_bad_merges_write_nothing(two_lab
     assert [r["T"] for r in rows[6:]] == [len(read_episode(open_dataset(b), e).frames) for e in range(6)]
 
     # Refused up front, one line each, nothing written: an existing --out, values of another model.
-    for args, message in ((["--out", str(out)], "exists; choose a new directory"),
-                          (["--out", str(tmp_path / "x")], "differs from")):
+    for args, message in (
+        (["--out", str(out)], "exists; choose a new directory"),
+        (["--out", str(tmp_path / "x")], "differs from"),
+    ):
         if message == "differs from":
             commit_columns(b, {"value": read_column(b, "value")}, {"value": {"model": "other", "fingerprint": "f1"}})
         with pytest.raises(SystemExit) as err:

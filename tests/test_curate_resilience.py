@@ -104,8 +104,13 @@ def test_v21_dataset_names_the_converter(dataset, capsys):
 def test_read_only_dataset_suggests_sidecar(dataset, tmp_path, monkeypatch, capsys):
     # Tests run as root, where chmod does not stop writes; simulate a read-only mount instead.
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode == os.W_OK and str(p).startswith(
-        str(dataset)) else real_access(p, mode, **kw))
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode, **kw: (
+            False if mode == os.W_OK and str(p).startswith(str(dataset)) else real_access(p, mode, **kw)
+        ),
+    )
     with pytest.raises(SystemExit):
         curate(["label-values", str(dataset), "--model", "time", "--address", "local"])
     assert "--out" in capsys.readouterr().err
@@ -138,8 +143,10 @@ def test_a_second_writer_is_refused_while_one_holds_the_dataset(dataset, capsys)
     from robodata.columns import writer_lock
 
     with writer_lock(dataset):
-        for argv in (["label-values", str(dataset), "--model", "time", "--address", "local"],
-                     ["advantages", str(dataset), "-H", "10"]):
+        for argv in (
+            ["label-values", str(dataset), "--model", "time", "--address", "local"],
+            ["advantages", str(dataset), "-H", "10"],
+        ):
             with pytest.raises(SystemExit):
                 curate(argv)
             assert "another curate command is writing" in capsys.readouterr().err
@@ -192,7 +199,7 @@ def test_flag_rule_is_linear_on_a_long_finished_tail():
     assert time.perf_counter() - t0 < 5.0  # was ~2e8 Python steps (every frame rescanned the tail)
     # A real stall before the end is still found.
     w = np.r_[np.linspace(0, 0.4, 40), np.full(30, 0.4), np.linspace(0.4, 1, 40), np.ones(5000)]
-    (start, end, kind, size), = find_segments(w, fps=10.0)
+    ((start, end, kind, size),) = find_segments(w, fps=10.0)
     assert kind == "stall" and abs(start - 40) <= 2 and abs(end - 69) <= 2  # the plateau, +-tolerance
 
 
@@ -209,19 +216,20 @@ def test_workers_zero_labels_in_process_without_ray(dataset, monkeypatch):
 
 
 def test_turning_points_of_a_retreat_are_not_stalls():
-    from value_labeling.segments import find_segments
     from robodata.ground_truth import progress_curve
+    from value_labeling.segments import find_segments
 
     # A retry: forward, back 10 frames, forward. With a short minimum stall the smoothed peak and
     # valley look flat for ~0.5 s; they belong to the fall, not to a hesitation.
     curve = progress_curve("retry", 70, 21, 34)
     segs = find_segments(curve, fps=10.0, stall_seconds=0.5)
     assert [k for _, _, k, _ in segs] == ["fall"]
-    (start, end, _, drop), = segs
+    ((start, end, _, drop),) = segs
     assert abs(start - 21) <= 1 and abs(end - 34) <= 1 and drop > 0.1
     # A hesitation of the same length is still a stall.
-    assert [k for _, _, k, _ in find_segments(progress_curve("hesitation", 70, 21, 28), 10.0, stall_seconds=0.5)] \
-        == ["stall"]
+    assert [k for _, _, k, _ in find_segments(progress_curve("hesitation", 70, 21, 28), 10.0, stall_seconds=0.5)] == [
+        "stall"
+    ]
 
 
 def test_report_writes_plots_and_hand_checkable_summary(dataset, tmp_path):

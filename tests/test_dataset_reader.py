@@ -7,8 +7,10 @@ from robodata.dataset import DatasetError, open_dataset, read_episode, read_epis
 def test_image_feature_dataset_round_trip(tmp_path):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    feats = {"observation.images.cam": {"dtype": "image", "shape": (16, 16, 3), "names": ["height", "width", "channels"]},
-             "action": {"dtype": "float32", "shape": (1,), "names": ["a"]}}
+    feats = {
+        "observation.images.cam": {"dtype": "image", "shape": (16, 16, 3), "names": ["height", "width", "channels"]},
+        "action": {"dtype": "float32", "shape": (1,), "names": ["a"]},
+    }
     ds = LeRobotDataset.create("local/img", fps=10, features=feats, root=tmp_path / "img", use_videos=False)
     frames = np.random.default_rng(0).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8)
     for f in frames:
@@ -42,13 +44,21 @@ def test_model_camera_is_used_unless_a_camera_is_named(tmp_path, capsys):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     img = {"dtype": "image", "shape": (8, 8, 3), "names": ["height", "width", "channels"]}
-    feats = {"observation.images.agentview": img, "observation.images.wrist": img,
-             "action": {"dtype": "float32", "shape": (1,), "names": ["a"]}}
+    feats = {
+        "observation.images.agentview": img,
+        "observation.images.wrist": img,
+        "action": {"dtype": "float32", "shape": (1,), "names": ["a"]},
+    }
     ds = LeRobotDataset.create("local/two", fps=10, features=feats, root=tmp_path / "two", use_videos=False)
     for _ in range(2):
-        ds.add_frame({"observation.images.agentview": np.zeros((8, 8, 3), np.uint8),
-                      "observation.images.wrist": np.zeros((8, 8, 3), np.uint8),
-                      "action": np.zeros(1, np.float32), "task": "t"})
+        ds.add_frame(
+            {
+                "observation.images.agentview": np.zeros((8, 8, 3), np.uint8),
+                "observation.images.wrist": np.zeros((8, 8, 3), np.uint8),
+                "action": np.zeros(1, np.float32),
+                "task": "t",
+            }
+        )
     ds.save_episode()
     ds.finalize()
     ds = open_dataset(tmp_path / "two")

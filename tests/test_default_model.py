@@ -22,15 +22,17 @@ def test_default_model_ships_small_with_a_model_card():
 
 
 def test_default_model_rises_on_an_unseen_robosuite_expert_episode(tmp_path):
+    from robodata.dataset import open_dataset, read_episode_frames, resolve_camera
     from robosuite_eval.config import GenerateConfig
     from robosuite_eval.generate import run_generate
     from value_labeling.bench.metrics import value_order_correlation
-    from robodata.dataset import open_dataset, read_episode_frames, resolve_camera
     from value_labeling.models import load_value_model, model_camera
 
     root = tmp_path / "lift"
     # seed 900000: neither the bench's seeds (0..) nor the training seeds (100000..)
-    run_generate(GenerateConfig(out=root, task="lift", mode="expert", episodes=1, seed=900_000, image_size=64, workers=0))
+    run_generate(
+        GenerateConfig(out=root, task="lift", mode="expert", episodes=1, seed=900_000, image_size=64, workers=0)
+    )
     ds = open_dataset(root)
     model = load_value_model("default")
     camera = resolve_camera(ds, None, model_camera(model))

@@ -13,8 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_gpu_check_dry_run(tmp_path):
     out = tmp_path / "gpu_check.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--dry-run", "--budget-s", "3600", "--out", str(out)],
-                       env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "bench.gpu_check", "--dry-run", "--budget-s", "3600", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     res = json.loads(out.read_text())
     failed = {k: v.get("error") or v.get("skipped") for k, v in res["sections"].items() if not v.get("ok")}
     assert r.returncode == 0 and not failed, (failed, r.stderr[-3000:])

@@ -35,10 +35,23 @@ def _free_port() -> int:
 
 def _start_server(ckpt: Path, port: int, log: Path) -> subprocess.Popen:
     """`policy_ft serve CKPT --host 127.0.0.1 --port P`, the console script in its own process."""
-    cmd = [sys.executable, "-m", "policy_ft.cli", "serve", str(ckpt), "--host", "127.0.0.1", "--port", str(port),
-           "--device", "cpu"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                                       os.environ.get("PYTHONPATH", "")]))
+    cmd = [
+        sys.executable,
+        "-m",
+        "policy_ft.cli",
+        "serve",
+        str(ckpt),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+    ]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]),
+    )
     return subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
 
 
@@ -60,10 +73,42 @@ def test_newcomer_chain_from_generate_to_rollout(tmp_path, capsys):
     mixed, expert = tmp_path / "lift_mixed", tmp_path / "lift_expert"
 
     # 1. Data: expert, hesitation and retry episodes in one dataset, and a second (expert) dataset.
-    robosuite_eval(["generate", "--task", "lift", "--mode", "mixed", "--mix", "1:1:1", "--episodes", "3",
-                    "--image-size", "64", "--workers", "0", "--out", str(mixed)])
-    robosuite_eval(["generate", "--task", "lift", "--mode", "expert", "--episodes", "1",
-                    "--image-size", "64", "--workers", "0", "--out", str(expert)])
+    robosuite_eval(
+        [
+            "generate",
+            "--task",
+            "lift",
+            "--mode",
+            "mixed",
+            "--mix",
+            "1:1:1",
+            "--episodes",
+            "3",
+            "--image-size",
+            "64",
+            "--workers",
+            "0",
+            "--out",
+            str(mixed),
+        ]
+    )
+    robosuite_eval(
+        [
+            "generate",
+            "--task",
+            "lift",
+            "--mode",
+            "expert",
+            "--episodes",
+            "1",
+            "--image-size",
+            "64",
+            "--workers",
+            "0",
+            "--out",
+            str(expert),
+        ]
+    )
     assert [r["mode"] for r in read_annotations(mixed)] == ["expert", "hesitation", "retry"]
     assert [r["mode"] for r in read_annotations(expert)] == ["expert"]
 
@@ -95,8 +140,27 @@ def test_newcomer_chain_from_generate_to_rollout(tmp_path, capsys):
     frames = sum(pq.read_metadata(f).num_rows for ds in (mixed, expert) for f in ds.glob("data/*/*.parquet"))
     ckpts = {}
     for w in WEIGHTINGS:
-        policy_ft(["train", "--dataset", str(mixed), "--dataset", str(expert), "--out", str(tmp_path / f"run_{w}"),
-                   "--policy", "act", "--size", "tiny", "--weighting", w, "--steps", "2", "--batch-size", "4"])
+        policy_ft(
+            [
+                "train",
+                "--dataset",
+                str(mixed),
+                "--dataset",
+                str(expert),
+                "--out",
+                str(tmp_path / f"run_{w}"),
+                "--policy",
+                "act",
+                "--size",
+                "tiny",
+                "--weighting",
+                w,
+                "--steps",
+                "2",
+                "--batch-size",
+                "4",
+            ]
+        )
         result = json.loads((tmp_path / f"run_{w}" / "train_summary.json").read_text())
         assert result["steps"] == 2 and result["weights"]["frames"] == frames
         ckpts[w] = Path(result["checkpoint"])
@@ -109,11 +173,41 @@ def test_newcomer_chain_from_generate_to_rollout(tmp_path, capsys):
     port = _free_port()
     server = _start_server(ckpts["awr"], port, tmp_path / "serve.log")  # starts while the local rollout runs
     try:
-        robosuite_eval(["rollout", "--policy", str(ckpts["awr"]), "--task", "lift", "--trials", "1", "--max-steps", "8",
-                        "--videos", "1", "--out", str(tmp_path / "rollout_ckpt")])
+        robosuite_eval(
+            [
+                "rollout",
+                "--policy",
+                str(ckpts["awr"]),
+                "--task",
+                "lift",
+                "--trials",
+                "1",
+                "--max-steps",
+                "8",
+                "--videos",
+                "1",
+                "--out",
+                str(tmp_path / "rollout_ckpt"),
+            ]
+        )
         _wait_listening(server, port, tmp_path / "serve.log")
-        robosuite_eval(["rollout", "--policy", f"ws://127.0.0.1:{port}", "--task", "lift", "--trials", "1",
-                        "--max-steps", "8", "--videos", "0", "--out", str(tmp_path / "rollout_ws")])
+        robosuite_eval(
+            [
+                "rollout",
+                "--policy",
+                f"ws://127.0.0.1:{port}",
+                "--task",
+                "lift",
+                "--trials",
+                "1",
+                "--max-steps",
+                "8",
+                "--videos",
+                "0",
+                "--out",
+                str(tmp_path / "rollout_ws"),
+            ]
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -25,8 +25,18 @@ def _losses(out: Path) -> list[float]:
 
 
 def _cfg(dataset, out, **kw):
-    base = dict(dataset=dataset, out=out, policy="act", size="tiny", steps=3, batch_size=4, lr=1e-3,
-                weighting="awr", chunk_length=4, save_every=1000)
+    base = dict(
+        dataset=dataset,
+        out=out,
+        policy="act",
+        size="tiny",
+        steps=3,
+        batch_size=4,
+        lr=1e-3,
+        weighting="awr",
+        chunk_length=4,
+        save_every=1000,
+    )
     return TrainConfig(**{**base, **kw})
 
 

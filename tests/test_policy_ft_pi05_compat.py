@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from transformers.models.gemma import modeling_gemma
+from transformers.models.gemma.configuration_gemma import GemmaConfig
 
 import policy_ft.pi_variants  # noqa: F401  (installs policy_ft.pi05_compat)
 from policy_ft import pi05_compat
-from transformers.models.gemma import modeling_gemma
-from transformers.models.gemma.configuration_gemma import GemmaConfig
 
 
 def test_check_module_is_importable():
@@ -40,7 +40,7 @@ def test_adaptive_rmsnorm_matches_formula():
     x, c = torch.randn(2, 3, D), torch.randn(2, C)
     y, gate = norm(x, c)
     mod = c @ norm.dense.weight.T + norm.dense.bias  # (B, 3D)
-    scale, shift, g = mod[:, None, :D], mod[:, None, D:2 * D], mod[:, None, 2 * D:]
+    scale, shift, g = mod[:, None, :D], mod[:, None, D : 2 * D], mod[:, None, 2 * D :]
     rms = x / torch.sqrt((x**2).mean(-1, keepdim=True) + 1e-6)
     torch.testing.assert_close(y, rms * (1 + scale) + shift, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(gate, g.expand(2, 1, D), rtol=1e-6, atol=1e-6)
@@ -57,8 +57,16 @@ def test_gated_residual():
 
 def test_gemma_model_does_not_rescale_embeddings_and_uses_condition():
     torch.manual_seed(0)
-    cfg = GemmaConfig(vocab_size=10, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, head_dim=8, use_adarms=True)
+    cfg = GemmaConfig(
+        vocab_size=10,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        use_adarms=True,
+    )
     assert cfg.adarms_cond_dim == 16
     model = modeling_gemma.GemmaModel(cfg).eval()
     assert model.norm.dense is not None and model.layers[0].input_layernorm.dense is not None
@@ -95,11 +103,21 @@ def _tiny_pi05(chunk=4):
     from lerobot.policies.pi05.configuration_pi05 import PI05Config
     from lerobot.policies.pi05.modeling_pi05 import PI05Policy
 
-    cfg = PI05Config(paligemma_variant="gemma_tiny", action_expert_variant="gemma_tiny_expert", chunk_size=chunk,
-                     n_action_steps=chunk, image_resolution=(28, 28), max_action_dim=8, max_state_dim=8, device="cpu",
-                     input_features={"observation.images.cam": PolicyFeature(FeatureType.VISUAL, (3, 28, 28)),
-                                     "observation.state": PolicyFeature(FeatureType.STATE, (3,))},
-                     output_features={"action": PolicyFeature(FeatureType.ACTION, (2,))})
+    cfg = PI05Config(
+        paligemma_variant="gemma_tiny",
+        action_expert_variant="gemma_tiny_expert",
+        chunk_size=chunk,
+        n_action_steps=chunk,
+        image_resolution=(28, 28),
+        max_action_dim=8,
+        max_state_dim=8,
+        device="cpu",
+        input_features={
+            "observation.images.cam": PolicyFeature(FeatureType.VISUAL, (3, 28, 28)),
+            "observation.state": PolicyFeature(FeatureType.STATE, (3,)),
+        },
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (2,))},
+    )
     return PI05Policy(cfg)
 
 
@@ -126,14 +144,23 @@ def test_pi05_cached_denoise_step_equals_joint_forward():
         att = make_att_2d_masks(pad, torch.cat([pam, sam], 1))
         pos = torch.cumsum(pad, 1) - 1
         (_, suffix_out), _ = m.paligemma_with_expert.forward(
-            attention_mask=m._prepare_attention_masks_4d(att), position_ids=pos, past_key_values=None,
-            inputs_embeds=[pe, se], use_cache=False, adarms_cond=[None, cond])
+            attention_mask=m._prepare_attention_masks_4d(att),
+            position_ids=pos,
+            past_key_values=None,
+            inputs_embeds=[pe, se],
+            use_cache=False,
+            adarms_cond=[None, cond],
+        )
         v_joint = m.action_out_proj(suffix_out[:, -4:].float())
         # Cached path (inference): prefix once into a KV cache, then a denoise step on the suffix.
         patt = make_att_2d_masks(ppm, pam)
         _, kv = m.paligemma_with_expert.forward(
-            attention_mask=m._prepare_attention_masks_4d(patt), position_ids=torch.cumsum(ppm, 1) - 1,
-            past_key_values=None, inputs_embeds=[pe, None], use_cache=True)
+            attention_mask=m._prepare_attention_masks_4d(patt),
+            position_ids=torch.cumsum(ppm, 1) - 1,
+            past_key_values=None,
+            inputs_embeds=[pe, None],
+            use_cache=True,
+        )
         cache_len = kv.get_seq_length()
         v_cached = m.denoise_step(ppm, kv, x_t, t)
         v_cached2 = m.denoise_step(ppm, kv, x_t, t)

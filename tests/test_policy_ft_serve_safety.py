@@ -41,8 +41,19 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     root = tmp / "ds"
     make_value_dataset(root, episodes=2, length=8, image_size=SIZE, state_dim=STATE_DIM, action_dim=ACTION_DIM)
-    result = Trainer(TrainConfig(dataset=root, out=tmp / "run", policy="act", size="tiny", steps=2, batch_size=4,
-                                 weighting="none", chunk_length=CHUNK, device="cpu")).run()
+    result = Trainer(
+        TrainConfig(
+            dataset=root,
+            out=tmp / "run",
+            policy="act",
+            size="tiny",
+            steps=2,
+            batch_size=4,
+            weighting="none",
+            chunk_length=CHUNK,
+            device="cpu",
+        )
+    ).run()
     return root, Path(result["checkpoint"])
 
 
@@ -67,8 +78,10 @@ def served(runner):
 
 def _obs(seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    return {"observation/images/cam": rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8),
-            "observation/state": rng.standard_normal(STATE_DIM).astype(np.float32)}
+    return {
+        "observation/images/cam": rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8),
+        "observation/state": rng.standard_normal(STATE_DIM).astype(np.float32),
+    }
 
 
 @pytest.fixture()
@@ -121,8 +134,11 @@ def test_metadata_and_a_valid_request(client, served, runner):
     assert 0 < timing["infer_ms"] <= timing["total_ms"]
     # The same observation in another accepted form: "." keys, (3, H, W) float in [0, 1], float64 state.
     o = _obs()
-    alt = {"observation.images.cam": np.transpose(o["observation/images/cam"], (2, 0, 1)).astype(np.float32) / 255,
-           "observation.state": o["observation/state"].astype(np.float64), "prompt": "ignored by ACT"}
+    alt = {
+        "observation.images.cam": np.transpose(o["observation/images/cam"], (2, 0, 1)).astype(np.float32) / 255,
+        "observation.state": o["observation/state"].astype(np.float64),
+        "prompt": "ignored by ACT",
+    }
     np.testing.assert_array_equal(c.infer(alt)["actions"], reply["actions"])
     # In-process inference (robosuite_eval's LeRobotPolicy path) gives the same actions.
     np.testing.assert_array_equal(runner.infer(_obs())["actions"], reply["actions"])
@@ -146,28 +162,49 @@ def _bad_requests() -> list[tuple[str, object, str]]:
         ("text frame", "hello", "text frame"),
         ("not a map", pack([1, 2, 3]), "msgpack map of observations"),
         ("integer keys", pack({1: 2}), "keys must be strings"),
-        ("object ndarray", msgpack.packb({"observation.state": _ndarray("|O", [3], b"\x00" * 24)}),
-         "dtype object are not accepted"),
-        ("shape/bytes mismatch", msgpack.packb({"observation.state": _ndarray("<f4", [1000], b"\x00" * 12)}),
-         "does not match"),
+        (
+            "object ndarray",
+            msgpack.packb({"observation.state": _ndarray("|O", [3], b"\x00" * 24)}),
+            "dtype object are not accepted",
+        ),
+        (
+            "shape/bytes mismatch",
+            msgpack.packb({"observation.state": _ndarray("<f4", [1000], b"\x00" * 12)}),
+            "does not match",
+        ),
         ("state as a string", pack({**o, state: "0 0 0"}), "observation.state: expected numbers"),
-        ("state wrong size", pack({**o, state: np.zeros(4, np.float32)}),
-         "observation.state: expected shape (3,), got (4,)"),
+        (
+            "state wrong size",
+            pack({**o, state: np.zeros(4, np.float32)}),
+            "observation.state: expected shape (3,), got (4,)",
+        ),
         ("state ragged list", pack({**o, state: [[1.0], [2.0, 3.0]]}), "observation.state: not a numeric array"),
         ("image int64", pack({**o, img: o[img].astype(np.int64)}), "observation.images.cam: images must be uint8"),
-        ("image with 4 channels", pack({**o, img: np.zeros((SIZE, SIZE, 4), np.uint8)}),
-         "observation.images.cam: expected a (32, 32, 3)"),
+        (
+            "image with 4 channels",
+            pack({**o, img: np.zeros((SIZE, SIZE, 4), np.uint8)}),
+            "observation.images.cam: expected a (32, 32, 3)",
+        ),
         ("float image in 0-255", pack({**o, img: o[img].astype(np.float32)}), "must lie in [0, 1]"),
-        ("image of another size", pack({**o, img: np.zeros((64, 48, 3), np.uint8)}),
-         "image is 64x48 (HxW), the checkpoint expects 32x32"),
+        (
+            "image of another size",
+            pack({**o, img: np.zeros((64, 48, 3), np.uint8)}),
+            "image is 64x48 (HxW), the checkpoint expects 32x32",
+        ),
         ("missing state", pack({img: o[img]}), "missing 'observation.state'"),
         ("missing image", pack({state: o[state]}), "missing 'observation.images.cam'"),
-        ("unknown camera", pack({**o, "observation/images/wrist": o[img]}),
-         "observation.images.wrist: not a feature of this checkpoint"),
+        (
+            "unknown camera",
+            pack({**o, "observation/images/wrist": o[img]}),
+            "observation.images.wrist: not a feature of this checkpoint",
+        ),
         ("NaN state", pack({**o, state: nan_state}), "observation.state: 1 non-finite value(s) (NaN) at index (1,)"),
         ("inf in a float image", pack({**o, img: inf_img}), "observation.images.cam: 1 non-finite value(s) (inf"),
-        ("float32 overflow", pack({**o, state: np.array([0, 1e39, 0], np.float64)}),
-         "observation.state: 1 non-finite value(s) (inf"),
+        (
+            "float32 overflow",
+            pack({**o, state: np.array([0, 1e39, 0], np.float64)}),
+            "observation.state: 1 non-finite value(s) (inf",
+        ),
         ("prompt not a string", pack({**o, "prompt": 3}), "prompt: expected a string"),
     ]
 
@@ -328,8 +365,10 @@ def test_error_replies_have_tracebacks_only_with_debug(client, runner, monkeypat
         assert ("Traceback" in str(internal.value)) is debug and ("/secret/" in str(internal.value)) is debug
         assert ("Traceback" in str(bad_input.value)) is debug
         # The server log always has the whole story.
-        assert any(r.exc_info and "/secret/server/path.py" in "".join(traceback.format_exception(*r.exc_info))
-                   for r in caplog.records)
+        assert any(
+            r.exc_info and "/secret/server/path.py" in "".join(traceback.format_exception(*r.exc_info))
+            for r in caplog.records
+        )
         caplog.clear()
 
 

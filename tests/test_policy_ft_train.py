@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from policy_ft.config import TrainConfig  # noqa: E402
-from testing.synthetic_policy import make_value_dataset, make_word_tokenizer  # noqa: E402
 from policy_ft.train import Trainer  # noqa: E402
+from testing.synthetic_policy import make_value_dataset, make_word_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,18 @@ def _losses(out: Path, key="loss_unweighted"):
 def test_act_per_sample_loss_mean_equals_lerobot_loss(value_dataset, tmp_path):
     from policy_ft.policies import per_sample_loss
 
-    tr = Trainer(TrainConfig(dataset=value_dataset, out=tmp_path / "o", policy="act", size="tiny", steps=1,
-                             batch_size=4, weighting="none", chunk_length=5))
+    tr = Trainer(
+        TrainConfig(
+            dataset=value_dataset,
+            out=tmp_path / "o",
+            policy="act",
+            size="tiny",
+            steps=1,
+            batch_size=4,
+            weighting="none",
+            chunk_length=5,
+        )
+    )
     batch = tr.pre(next(iter(torch.utils.data.DataLoader(tr.dataset, batch_size=4))))
     tr.policy.train()
     torch.manual_seed(3)
@@ -47,8 +57,18 @@ def test_act_per_sample_loss_mean_equals_lerobot_loss(value_dataset, tmp_path):
 
 def test_tiny_act_trains_checkpoints_and_resumes(value_dataset, tmp_path):
     out = tmp_path / "act"
-    cfg = TrainConfig(dataset=value_dataset, out=out, policy="act", size="tiny", steps=24, batch_size=8, lr=1e-3,
-                      weighting="awr", preset="robosuite", save_every=12)
+    cfg = TrainConfig(
+        dataset=value_dataset,
+        out=out,
+        policy="act",
+        size="tiny",
+        steps=24,
+        batch_size=8,
+        lr=1e-3,
+        weighting="awr",
+        preset="robosuite",
+        save_every=12,
+    )
     trainer = Trainer(cfg)
     result = trainer.run()
     losses = _losses(out)
@@ -74,8 +94,18 @@ def test_tiny_act_trains_checkpoints_and_resumes(value_dataset, tmp_path):
 
 def test_tiny_pi05_trains_and_serves_over_openpi_protocol(value_dataset, tokenizer, tmp_path):
     out = tmp_path / "pi05"
-    cfg = TrainConfig(dataset=value_dataset, out=out, policy="pi05", size="tiny", steps=60, batch_size=8, lr=3e-3,
-                      weighting="binary", tokenizer=tokenizer, save_every=1000)
+    cfg = TrainConfig(
+        dataset=value_dataset,
+        out=out,
+        policy="pi05",
+        size="tiny",
+        steps=60,
+        batch_size=8,
+        lr=3e-3,
+        weighting="binary",
+        tokenizer=tokenizer,
+        save_every=1000,
+    )
     result = Trainer(cfg).run()
     losses = _losses(out)
     assert np.mean(losses[-10:]) < 0.85 * np.mean(losses[:10])
@@ -102,8 +132,11 @@ def test_tiny_pi05_trains_and_serves_over_openpi_protocol(value_dataset, tokeniz
         client = WebsocketClientPolicy(host="127.0.0.1", port=port)
         meta = client.get_server_metadata()
         assert meta["policy_type"] == "pi05" and meta["action_dim"] == 2 and meta["chunk_size"] == 10
-        obs = {"observation/images/cam": np.zeros((32, 32, 3), np.uint8),
-               "observation/state": np.zeros(3, np.float32), "prompt": "lift the cube"}
+        obs = {
+            "observation/images/cam": np.zeros((32, 32, 3), np.uint8),
+            "observation/state": np.zeros(3, np.float32),
+            "prompt": "lift the cube",
+        }
         reply = client.infer(obs)
         assert reply["actions"].shape == (10, 2) and reply["actions"].dtype == np.float32
         assert np.all(np.isfinite(reply["actions"]))
@@ -122,8 +155,17 @@ def test_bad_input_is_refused_before_training(value_dataset, tmp_path):
         Trainer(TrainConfig(dataset=bare, out=tmp_path / "o1", policy="act", size="tiny", steps=1))
     # a weighting that keeps nothing: κ above every Δ
     with pytest.raises(ValueError, match="weight 0"):
-        Trainer(TrainConfig(dataset=value_dataset, out=tmp_path / "o2", policy="act", size="tiny", steps=1,
-                            weighting="binary", kappa=5.0))
+        Trainer(
+            TrainConfig(
+                dataset=value_dataset,
+                out=tmp_path / "o2",
+                policy="act",
+                size="tiny",
+                steps=1,
+                weighting="binary",
+                kappa=5.0,
+            )
+        )
     # a checkpoint of another policy type
     ckpt = tmp_path / "fake_ckpt"
     ckpt.mkdir()
@@ -143,8 +185,9 @@ def test_pretrained_act_with_mismatched_features_is_refused(value_dataset, tmp_p
     other = tmp_path / "other"
     make_value_dataset(other, episodes=1, length=12, state_dim=5)
     with pytest.raises(ValueError, match="observation.state"):
-        Trainer(TrainConfig(dataset=other, out=tmp_path / "o", policy="act", pretrained=Path(res["checkpoint"]),
-                            steps=1))
+        Trainer(
+            TrainConfig(dataset=other, out=tmp_path / "o", policy="act", pretrained=Path(res["checkpoint"]), steps=1)
+        )
 
 
 def test_cli_presets_and_help(capsys):
@@ -159,8 +202,16 @@ def test_tiny_diffusion_per_sample_loss_trains_and_infers(value_dataset, tmp_pat
     from policy_ft.policies import per_sample_loss
     from policy_ft.serve import PolicyRunner
 
-    cfg = TrainConfig(dataset=value_dataset, out=tmp_path / "diff", policy="diffusion", size="tiny", steps=30,
-                      batch_size=8, lr=1e-3, weighting="percentile")
+    cfg = TrainConfig(
+        dataset=value_dataset,
+        out=tmp_path / "diff",
+        policy="diffusion",
+        size="tiny",
+        steps=30,
+        batch_size=8,
+        lr=1e-3,
+        weighting="percentile",
+    )
     tr = Trainer(cfg)
     assert tr.policy.config.horizon == 12  # H=10 rounded up to the U-Net's multiple of 4
     batch = tr.pre(next(iter(torch.utils.data.DataLoader(tr.dataset, batch_size=4))))
@@ -197,13 +248,51 @@ def test_tiny_act_trains_data_parallel_on_two_cpu_processes(value_dataset, tmp_p
     out = tmp_path / "ddp"
     script = tmp_path / "policy_ft_main.py"  # what the `policy_ft` console script runs
     script.write_text("import sys\nfrom policy_ft.cli import main\nsys.exit(main())\n")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(Path(__file__).parents[1])}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), str(script),
-           "train", "--dataset", str(value_dataset), "--out", str(out), "--policy", "act", "--size", "tiny",
-           "--steps", "4", "--batch-size", "4", "--chunk-length", "5", "--weighting", "awr", "--device", "cpu"]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        str(script),
+        "train",
+        "--dataset",
+        str(value_dataset),
+        "--out",
+        str(out),
+        "--policy",
+        "act",
+        "--size",
+        "tiny",
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--chunk-length",
+        "5",
+        "--weighting",
+        "awr",
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "4 steps on 2 processes" in proc.stdout

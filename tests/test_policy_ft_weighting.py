@@ -8,6 +8,7 @@ import torch
 
 from policy_ft.weighting import make_weight_table, renormalise_mean_one, weighted_bc_loss
 
+
 def test_weighted_bc_loss_formula():
     losses = torch.tensor([1.0, 2.0, 4.0])
     weights = torch.tensor([0.5, 0.0, 2.0])

@@ -28,7 +28,15 @@ def test_generated_dataset_records_the_objects_poses(lift_no_camera):
 
     info = json.loads((lift_no_camera / "meta/info.json").read_text())
     feat = info["features"]["observation.environment_state"]
-    assert feat["shape"] == [7] and feat["names"] == ["cube_x", "cube_y", "cube_z", "cube_qx", "cube_qy", "cube_qz", "cube_qw"]
+    assert feat["shape"] == [7] and feat["names"] == [
+        "cube_x",
+        "cube_y",
+        "cube_z",
+        "cube_qx",
+        "cube_qy",
+        "cube_qz",
+        "cube_qw",
+    ]
     assert not [k for k in info["features"] if k.startswith("observation.images.")]  # --cameras () renders none
     table = pq.read_table(sorted((lift_no_camera / "data").glob("*/*.parquet"))[0]).to_pandas()
     record = json.loads((lift_no_camera / "meta/robosuite_eval.json").read_text())
@@ -49,9 +57,20 @@ def test_state_only_policy_trains_and_rolls_out_without_rendering(lift_no_camera
     from policy_ft.train import Trainer
     from robosuite_eval.rollout import run_rollout
 
-    res = Trainer(TrainConfig(dataset=lift_no_camera, out=tmp_path / "act", policy="act", size="tiny", steps=2,
-                              batch_size=4, weighting="none", chunk_length=4, save_every=1000,
-                              inputs=("observation.state", "observation.environment_state"))).run()
+    res = Trainer(
+        TrainConfig(
+            dataset=lift_no_camera,
+            out=tmp_path / "act",
+            policy="act",
+            size="tiny",
+            steps=2,
+            batch_size=4,
+            weighting="none",
+            chunk_length=4,
+            save_every=1000,
+            inputs=("observation.state", "observation.environment_state"),
+        )
+    ).run()
     seen, made = [], []
 
     def no_render(*a, **k):
@@ -74,8 +93,9 @@ def test_state_only_policy_trains_and_rolls_out_without_rendering(lift_no_camera
     monkeypatch.setattr(tasks, "render_cameras", no_render)
     monkeypatch.setattr(tasks, "make_env", make_env)
     monkeypatch.setattr(policy_mod.LeRobotPolicy, "infer", infer)
-    out = run_rollout(RolloutConfig(policy=res["checkpoint"], task="lift", trials=1, max_steps=12, videos=1,
-                                    out=tmp_path / "roll"))
+    out = run_rollout(
+        RolloutConfig(policy=res["checkpoint"], task="lift", trials=1, max_steps=12, videos=1, out=tmp_path / "roll")
+    )
     assert made == [False] and out["cameras"] == {} and out["environment_state"] is True
     assert seen and all("observation.environment_state" in keys for keys in seen)
     assert not list((tmp_path / "roll").glob("*.mp4"))

@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 
+from robodata.annotations import read_annotations  # noqa: E402
+from robodata.dataset import open_dataset, read_episode  # noqa: E402
 from robosuite_eval.cli import main  # noqa: E402
 from robosuite_eval.config import GenerateConfig  # noqa: E402
 from robosuite_eval.generate import RECORD_FILE, run_generate  # noqa: E402
-from robodata.annotations import read_annotations  # noqa: E402
-from robodata.dataset import open_dataset, read_episode  # noqa: E402
 
 
 def _states(root):
@@ -51,14 +51,43 @@ def test_rerun_appends_missing_episodes_and_recovers_from_a_killed_swap(hesitati
     (work / "staging").mkdir(parents=True)
     (work / "staging" / "half_episode.parquet").write_bytes(b"partial")
     out.rename(work / "previous")
-    main(["generate", "--out", str(out), "--task", "lift", "--mode", "hesitation", "--episodes", "3",
-          "--image-size", "32", "--workers", "1"])
+    main(
+        [
+            "generate",
+            "--out",
+            str(out),
+            "--task",
+            "lift",
+            "--mode",
+            "hesitation",
+            "--episodes",
+            "3",
+            "--image-size",
+            "32",
+            "--workers",
+            "1",
+        ]
+    )
     ds = open_dataset(out)
     assert ds.meta.total_episodes == 3 and not work.exists()
     np.testing.assert_array_equal(_states(out)[: len(before)], before)  # finished episodes untouched
     assert [r["episode_index"] for r in read_annotations(out)] == [0, 1, 2]
     # a second rerun has nothing to do
-    main(["generate", "--out", str(out), "--task", "lift", "--mode", "hesitation", "--episodes", "3", "--image-size", "32"])
+    main(
+        [
+            "generate",
+            "--out",
+            str(out),
+            "--task",
+            "lift",
+            "--mode",
+            "hesitation",
+            "--episodes",
+            "3",
+            "--image-size",
+            "32",
+        ]
+    )
     assert open_dataset(out).meta.total_episodes == 3
 
 
@@ -95,8 +124,12 @@ def test_mixed_mode_pattern_and_bad_mix():
     assert episode_modes("mixed", parse_mix("mixed", "2:1:1"), 8) == ["expert", "hesitation", "retry", "expert"] * 2
     assert episode_modes("mixed", parse_mix("mixed", "0:1:1"), 3) == ["hesitation", "retry", "hesitation"]
     assert episode_modes("retry", parse_mix("retry", None), 2) == ["retry", "retry"]
-    for mode, mix, message in (("mixed", "1:1", "three non-negative integers"), ("mixed", "0:0:0", "three"),
-                               ("mixed", "a:b:c", "three"), ("retry", "1:1:1", "only for --mode mixed")):
+    for mode, mix, message in (
+        ("mixed", "1:1", "three non-negative integers"),
+        ("mixed", "0:0:0", "three"),
+        ("mixed", "a:b:c", "three"),
+        ("retry", "1:1:1", "only for --mode mixed"),
+    ):
         with pytest.raises(ValueError, match=message):
             parse_mix(mode, mix)
 
@@ -113,14 +146,35 @@ def test_generate_outside_make_is_quiet_and_leaves_no_empty_images_folder(tmp_pa
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"} | {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "lift"
-    res = subprocess.run([sys.executable, "-m", "robosuite_eval.cli", "generate", "--out", str(out), "--episodes", "1",
-                          "--image-size", "32", "--workers", "0"], env=env, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "robosuite_eval.cli",
+            "generate",
+            "--out",
+            str(out),
+            "--episodes",
+            "1",
+            "--image-size",
+            "32",
+            "--workers",
+            "0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     text = res.stdout + res.stderr
     assert "Svt[info]" not in text
     assert "Map:" not in text
     # robosuite's own handler writes "[robosuite WARNING] msg (file:line)", the root logger "WARNING:robosuite_logs:msg"
-    warnings = Counter(line.split("WARNING", 1)[1].replace(":robosuite_logs:", "").split(" (")[0].strip(" :]")
-                       for line in text.splitlines() if "robosuite" in line and "WARNING" in line)
+    warnings = Counter(
+        line.split("WARNING", 1)[1].replace(":robosuite_logs:", "").split(" (")[0].strip(" :]")
+        for line in text.splitlines()
+        if "robosuite" in line and "WARNING" in line
+    )
     assert warnings and max(warnings.values()) == 1, warnings
     assert open_dataset(out).meta.total_episodes == 1 and not (out / "images").exists()

@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robosuite_eval.config import RolloutConfig
 from robosuite_eval.policy import PolicySpec
 from robosuite_eval.rollout import camera_sizes, wilson_interval
-from robosuite_eval.config import RolloutConfig
 
 
-def save_tiny_act(out: Path, state_dim: int = 9, action_dim: int = 7, camera: str = "agentview", size: int = 32) -> Path:
+def save_tiny_act(
+    out: Path, state_dim: int = 9, action_dim: int = 7, camera: str = "agentview", size: int = 32
+) -> Path:
     import torch
     from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.policies.act.modeling_act import ACTPolicy
@@ -27,14 +29,18 @@ def save_tiny_act(out: Path, state_dim: int = 9, action_dim: int = 7, camera: st
 
     cfg = make_config("act", chunk_length=4, size="tiny")
     img = f"observation.images.{camera}"
-    cfg.input_features = {img: PolicyFeature(FeatureType.VISUAL, (3, size, size)),
-                          "observation.state": PolicyFeature(FeatureType.STATE, (state_dim,))}
+    cfg.input_features = {
+        img: PolicyFeature(FeatureType.VISUAL, (3, size, size)),
+        "observation.state": PolicyFeature(FeatureType.STATE, (state_dim,)),
+    }
     cfg.output_features = {"action": PolicyFeature(FeatureType.ACTION, (action_dim,))}
     torch.manual_seed(0)
     policy = ACTPolicy(cfg)
-    stats = {"observation.state": {"mean": torch.zeros(state_dim), "std": torch.ones(state_dim)},
-             "action": {"mean": torch.zeros(action_dim), "std": torch.full((action_dim,), 0.3)},
-             img: {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.25)}}
+    stats = {
+        "observation.state": {"mean": torch.zeros(state_dim), "std": torch.ones(state_dim)},
+        "action": {"mean": torch.zeros(action_dim), "std": torch.full((action_dim,), 0.3)},
+        img: {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.25)},
+    }
     pre, post = make_pre_post_processors(cfg, dataset_stats=stats)
     for obj in (policy, pre, post):
         obj.save_pretrained(out)
@@ -79,8 +85,9 @@ def test_rollout_of_a_lerobot_checkpoint_writes_results_and_video(tiny_act, tmp_
     from robosuite_eval.rollout import run_rollout
 
     out = tmp_path / "ro"
-    res = run_rollout(RolloutConfig(policy=str(tiny_act), task="lift", trials=2, seed=3, out=out, max_steps=16,
-                                    videos=1))
+    res = run_rollout(
+        RolloutConfig(policy=str(tiny_act), task="lift", trials=2, seed=3, out=out, max_steps=16, videos=1)
+    )
     saved = json.loads((out / "rollout.json").read_text())
     assert saved["trials"] == 2 and [t["seed"] for t in saved["per_trial"]] == [3, 4]
     assert saved["successes"] == sum(t["success"] for t in saved["per_trial"]) == res["successes"]
@@ -106,8 +113,11 @@ def test_rollout_over_the_openpi_websocket_protocol(tiny_act, tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        res = run_rollout(RolloutConfig(policy=f"ws://127.0.0.1:{port}", task="lift", trials=1, out=tmp_path / "ws",
-                                        max_steps=16, videos=0))
+        res = run_rollout(
+            RolloutConfig(
+                policy=f"ws://127.0.0.1:{port}", task="lift", trials=1, out=tmp_path / "ws", max_steps=16, videos=0
+            )
+        )
     finally:
         server.shutdown()
     trial = res["per_trial"][0]
@@ -137,11 +147,11 @@ def test_recorded_actions_replayed_through_the_rollout_loop_succeed(tmp_path):
     """The convention shared by datasets and rollouts: a dataset frame's action, held for 20/fps control
     steps from the same seeded reset, reproduces the recorded episode; the rollout renders what the
     dataset recorded (same camera, resolution and orientation) and reads the same state."""
+    from robodata.dataset import open_dataset, read_episode_frames
     from robosuite_eval.config import GenerateConfig
     from robosuite_eval.generate import RECORD_FILE, run_generate
     from robosuite_eval.rollout import run_trial
     from robosuite_eval.tasks import get_task, make_env
-    from robodata.dataset import open_dataset, read_episode_frames
 
     root = tmp_path / "lift"
     run_generate(GenerateConfig(out=root, task="lift", mode="expert", episodes=1, seed=7, image_size=32, workers=0))
@@ -149,8 +159,9 @@ def test_recorded_actions_replayed_through_the_rollout_loop_succeed(tmp_path):
     from robodata.annotations import read_annotations
 
     T = json.loads((root / "meta" / "info.json").read_text())["total_frames"]
-    assert read_annotations(root) == [{"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": T,
-                                       "embodiment": "RoboSuite", "task": "lift"}]  # experts carry the table too
+    assert read_annotations(root) == [
+        {"episode_index": 0, "mode": "expert", "m": None, "n": None, "T": T, "embodiment": "RoboSuite", "task": "lift"}
+    ]  # experts carry the table too
     ds = open_dataset(root)
     ds._ensure_hf_dataset_loaded()
     actions = np.stack([np.asarray(a, dtype=np.float32) for a in ds.hf_dataset["action"]])
@@ -173,8 +184,17 @@ def test_recorded_actions_replayed_through_the_rollout_loop_succeed(tmp_path):
     task = get_task("lift")
     env = make_env(task, render=True)
     policy = Replay()
-    res = run_trial(env, task, policy, seed, {"agentview": (32, 32)}, stride=2, replan=None,
-                    max_steps=2 * len(actions) + 2, record=True)
+    res = run_trial(
+        env,
+        task,
+        policy,
+        seed,
+        {"agentview": (32, 32)},
+        stride=2,
+        replan=None,
+        max_steps=2 * len(actions) + 2,
+        record=True,
+    )
     env.close()
     assert res["success"] and res["inferences"] == 1
     np.testing.assert_allclose(policy.first_obs["observation.state"], states[0], atol=1e-5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -78,8 +77,16 @@ def tiny_ckpt(synthetic_bench, tmp_path_factory):
     from value_labeling.wvm.train import run_train
 
     out = tmp_path_factory.mktemp("wvm") / "run"
-    run_train(TrainConfig(out=out, data=DataConfig(roots=(synthetic_bench,), camera="front"), batch_size=2,
-                          log_every=1, save_every=100, schedule=ScheduleConfig(steps=2, warmup_steps=1)))
+    run_train(
+        TrainConfig(
+            out=out,
+            data=DataConfig(roots=(synthetic_bench,), camera="front"),
+            batch_size=2,
+            log_every=1,
+            save_every=100,
+            schedule=ScheduleConfig(steps=2, warmup_steps=1),
+        )
+    )
     return out
 
 

@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from value_labeling.wvm import heads
 from value_labeling.wvm.config import get_preset
 from value_labeling.wvm.model import WVM, apply_rope, check_video_model_dir, count_parameters, flops_per_chunk
 
@@ -45,7 +44,7 @@ def test_video_stream_is_diffusers_wan_forward(tiny):
 
 def _reference_joint_forward(model, lat, ts, text, values, tau):
     """The MoT layer written as ONE masked joint attention over [current video | future video | value]."""
-    W, cfg = model.video, model.cfg
+    W = model.video
     n = model.tokens_per_frame(lat)
     rope = W.rope(lat)
     x = W.patch_embedding(lat).flatten(2).transpose(1, 2)
@@ -119,8 +118,12 @@ def test_video_unaffected_by_value_stream_and_value_blind_to_future(tiny):
     with torch.no_grad():
         kv, vid = tiny.video_stream(torch.cat([ctx, fut], 2), ts, text, n_ctx=n)
         # Video outputs with the value stream attached: value tokens change, video must not.
-        ref_x, _ = _reference_joint_forward(tiny, torch.cat([ctx, fut], 2), ts, text, torch.rand(B, 5), torch.rand(B, 5))
-        ref_x2, _ = _reference_joint_forward(tiny, torch.cat([ctx, fut], 2), ts, text, torch.rand(B, 5), torch.rand(B, 5))
+        ref_x, _ = _reference_joint_forward(
+            tiny, torch.cat([ctx, fut], 2), ts, text, torch.rand(B, 5), torch.rand(B, 5)
+        )
+        ref_x2, _ = _reference_joint_forward(
+            tiny, torch.cat([ctx, fut], 2), ts, text, torch.rand(B, 5), torch.rand(B, 5)
+        )
         assert (ref_x - ref_x2).abs().max().item() == 0.0
         # Value stream: the noised future latent is invisible (k/v of current tokens identical).
         kv2, _ = tiny.video_stream(torch.cat([ctx, torch.randn_like(fut)], 2), ts, text, n_ctx=n, output=False)
@@ -221,8 +224,12 @@ def test_checkpoint_round_trip_and_wrong_preset(tmp_path, tiny):
     frames = torch.randint(0, 256, (1, 5, 64, 64, 3), dtype=torch.uint8)
     text = cache2.get(["lift the cube"])
     assert torch.equal(text, cache.get(["lift the cube"]))
-    a = tiny.predict_values(tiny.context_kv(frames, text), torch.zeros(1), text, generator=torch.Generator().manual_seed(0))
-    b = model.predict_values(model.context_kv(frames, text), torch.zeros(1), text, generator=torch.Generator().manual_seed(0))
+    a = tiny.predict_values(
+        tiny.context_kv(frames, text), torch.zeros(1), text, generator=torch.Generator().manual_seed(0)
+    )
+    b = model.predict_values(
+        model.context_kv(frames, text), torch.zeros(1), text, generator=torch.Generator().manual_seed(0)
+    )
     assert torch.equal(a, b)
     with pytest.raises(ValueError, match="not in the text cache"):
         cache2.get(["an unseen instruction"])
@@ -253,4 +260,6 @@ def test_latent_stats_survive_checkpoint(tmp_path, tiny):
     frames = torch.randint(0, 256, (1, 5, 64, 64, 3), dtype=torch.uint8)
     assert torch.equal(m.encode(frames), m2.encode(frames))
     raw = tiny.encode(frames)  # tiny: mean 0, std 1 -> raw latents
-    assert torch.allclose(m.encode(frames), (raw - torch.tensor(cfg.latents_mean).view(1, -1, 1, 1, 1)) / 0.5, atol=1e-5)
+    assert torch.allclose(
+        m.encode(frames), (raw - torch.tensor(cfg.latents_mean).view(1, -1, 1, 1, 1)) / 0.5, atol=1e-5
+    )

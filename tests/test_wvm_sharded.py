@@ -18,8 +18,21 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMON = ["--preset", "wvm-tiny", "--image-size", "32", "32", "--warmup-steps", "1", "--log-every", "1",
-          "--steps", "3", "--save-every", "2"]
+COMMON = [
+    "--preset",
+    "wvm-tiny",
+    "--image-size",
+    "32",
+    "32",
+    "--warmup-steps",
+    "1",
+    "--log-every",
+    "1",
+    "--steps",
+    "3",
+    "--save-every",
+    "2",
+]
 
 
 def _run(cmd, timeout=300):
@@ -51,9 +64,29 @@ def test_fsdp_two_gloo_processes_match_one_process_resume_and_export(synthetic_b
     main(["train", "--data", str(synthetic_bench), "--out", str(single), "--batch-size", "4", *COMMON])
     # Two gloo processes, FSDP2, batch 2 each (the same 4 windows and noise: rows 0-1 and 2-3).
     fsdp = tmp_path / "fsdp"
-    log = _run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
-                "-m", "value_labeling.cli", "train", "--data", synthetic_bench, "--out", fsdp, "--batch-size", "2",
-                "--parallel", "fsdp", *COMMON])
+    log = _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-port",
+            "29533",
+            "-m",
+            "value_labeling.cli",
+            "train",
+            "--data",
+            synthetic_bench,
+            "--out",
+            fsdp,
+            "--batch-size",
+            "2",
+            "--parallel",
+            "fsdp",
+            *COMMON,
+        ]
+    )
     assert "2 process(es), fsdp" in log
 
     h1, h2 = _history(single), _history(fsdp)
@@ -68,8 +101,20 @@ def test_fsdp_two_gloo_processes_match_one_process_resume_and_export(synthetic_b
 
     # Gradient accumulation: one process, 2 micro-batches of 2 = the same global batch of 4.
     accum = tmp_path / "accum"
-    main(["train", "--data", str(synthetic_bench), "--out", str(accum), "--batch-size", "2", "--grad-accum-steps", "2",
-          *COMMON])
+    main(
+        [
+            "train",
+            "--data",
+            str(synthetic_bench),
+            "--out",
+            str(accum),
+            "--batch-size",
+            "2",
+            "--grad-accum-steps",
+            "2",
+            *COMMON,
+        ]
+    )
     for a, b in zip(h1, _history(accum)):
         for k in ("loss", "value", "video", "grad_norm"):
             assert b[k] == pytest.approx(a[k], rel=1e-5), (k, a, b)
@@ -89,8 +134,23 @@ def test_fsdp_two_gloo_processes_match_one_process_resume_and_export(synthetic_b
     (sh / "latest.json").write_text(json.dumps({"step": 2, "path": "step_0000002"}))
     shutil.rmtree(fsdp / "checkpoints")
     (fsdp / "latest.json").unlink()
-    log = _run([sys.executable, "-m", "value_labeling.cli", "train", "--data", synthetic_bench, "--out", fsdp,
-                "--batch-size", "4", "--parallel", "fsdp", *COMMON])
+    log = _run(
+        [
+            sys.executable,
+            "-m",
+            "value_labeling.cli",
+            "train",
+            "--data",
+            synthetic_bench,
+            "--out",
+            fsdp,
+            "--batch-size",
+            "4",
+            "--parallel",
+            "fsdp",
+            *COMMON,
+        ]
+    )
     assert "resuming" in log and "at step 2" in log
     h3 = _history(fsdp)
     assert [r["step"] for r in h3] == [1, 2, 3]
@@ -128,9 +188,43 @@ def test_fsdp_resume_refuses_a_ddp_run(synthetic_bench, tmp_path, capsys):
     from value_labeling.cli import main
 
     out = tmp_path / "r"
-    main(["train", "--data", str(synthetic_bench), "--out", str(out), "--batch-size", "1",
-          "--preset", "wvm-tiny", "--image-size", "32", "32", "--steps", "1"])
+    main(
+        [
+            "train",
+            "--data",
+            str(synthetic_bench),
+            "--out",
+            str(out),
+            "--batch-size",
+            "1",
+            "--preset",
+            "wvm-tiny",
+            "--image-size",
+            "32",
+            "32",
+            "--steps",
+            "1",
+        ]
+    )
     with pytest.raises(SystemExit):
-        main(["train", "--data", str(synthetic_bench), "--out", str(out), "--batch-size", "1", "--parallel", "fsdp",
-              "--preset", "wvm-tiny", "--image-size", "32", "32", "--steps", "2"])
+        main(
+            [
+                "train",
+                "--data",
+                str(synthetic_bench),
+                "--out",
+                str(out),
+                "--batch-size",
+                "1",
+                "--parallel",
+                "fsdp",
+                "--preset",
+                "wvm-tiny",
+                "--image-size",
+                "32",
+                "32",
+                "--steps",
+                "2",
+            ]
+        )
     assert "holds a run trained with --parallel ddp; resume it with --parallel ddp" in capsys.readouterr().err

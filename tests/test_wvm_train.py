@@ -15,8 +15,19 @@ import torch
 
 from runtime.schedule import warmup_cosine as lr_lambda
 
-TINY = ["--preset", "wvm-tiny", "--image-size", "32", "32", "--batch-size", "2", "--warmup-steps", "1",
-        "--log-every", "1"]
+TINY = [
+    "--preset",
+    "wvm-tiny",
+    "--image-size",
+    "32",
+    "32",
+    "--batch-size",
+    "2",
+    "--warmup-steps",
+    "1",
+    "--log-every",
+    "1",
+]
 
 
 def _cli(*args):
@@ -98,13 +109,43 @@ def test_ablation_switches(synthetic_bench, tmp_path):
 
 @pytest.mark.slow
 def test_pretrain_video_output_is_a_video_model(synthetic_bench, tmp_path):
-    _cli("pretrain-video", "--data", synthetic_bench, "--out", tmp_path / "wm", "--steps", 2, "--preset", "wvm-tiny",
-         "--image-size", "32", "32", "--batch-size", "2", "--warmup-steps", "1", "--log-every", "1")
+    _cli(
+        "pretrain-video",
+        "--data",
+        synthetic_bench,
+        "--out",
+        tmp_path / "wm",
+        "--steps",
+        2,
+        "--preset",
+        "wvm-tiny",
+        "--image-size",
+        "32",
+        "32",
+        "--batch-size",
+        "2",
+        "--warmup-steps",
+        "1",
+        "--log-every",
+        "1",
+    )
     wm = tmp_path / "wm"
     assert (wm / "transformer" / "config.json").is_file() and (wm / "vae" / "config.json").is_file()
     # Its transformer initialises the WVM's video stream.
-    _cli("train", "--data", synthetic_bench, "--out", tmp_path / "ft", "--steps", 1, "--lr", "0",
-         "--video-model", wm, *TINY)
+    _cli(
+        "train",
+        "--data",
+        synthetic_bench,
+        "--out",
+        tmp_path / "ft",
+        "--steps",
+        1,
+        "--lr",
+        "0",
+        "--video-model",
+        wm,
+        *TINY,
+    )
     from safetensors.torch import load_file
 
     wm_w = load_file(str(next((wm / "transformer").glob("*.safetensors"))))
@@ -116,8 +157,12 @@ def test_pretrain_video_output_is_a_video_model(synthetic_bench, tmp_path):
 def _config(data, out, steps, image_size=None, max_episodes=None, **model):
     from value_labeling.wvm.config import DataConfig, NetworkConfig, ScheduleConfig, TrainConfig
 
-    return TrainConfig(out=out, data=DataConfig(roots=data, image_size=image_size, max_episodes=max_episodes),
-                       model=NetworkConfig(**model), schedule=ScheduleConfig(steps=steps))
+    return TrainConfig(
+        out=out,
+        data=DataConfig(roots=data, image_size=image_size, max_episodes=max_episodes),
+        model=NetworkConfig(**model),
+        schedule=ScheduleConfig(steps=steps),
+    )
 
 
 def test_bad_input_is_a_clear_error(synthetic_bench, tmp_path):
@@ -146,9 +191,25 @@ def test_bad_input_is_a_clear_error(synthetic_bench, tmp_path):
 def test_ddp_two_gloo_processes(synthetic_bench, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-           "-m", "value_labeling.cli", "train", "--data", str(synthetic_bench), "--out", str(out), "--steps", "2",
-           *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29517",
+        "-m",
+        "value_labeling.cli",
+        "train",
+        "--data",
+        str(synthetic_bench),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        *TINY,
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "2 process(es)" in r.stdout + r.stderr
@@ -159,7 +220,15 @@ def test_each_command_refuses_options_only_another_uses(synthetic_bench, tmp_pat
     # train / pretrain-video / pretrain-vae share one config; an option the mode would ignore is an error.
     for cmd, flag in (("pretrain-vae", "--freeze-video"), ("pretrain-video", "--prefix-p"), ("train", "--kl-weight")):
         with pytest.raises(SystemExit):
-            _cli(cmd, "--data", synthetic_bench, "--out", tmp_path / cmd, flag, *([] if flag == "--freeze-video" else ["0.3"]))
+            _cli(
+                cmd,
+                "--data",
+                synthetic_bench,
+                "--out",
+                tmp_path / cmd,
+                flag,
+                *([] if flag == "--freeze-video" else ["0.3"]),
+            )
         assert f"{flag} does not apply to `{cmd}`" in capsys.readouterr().err
         assert not (tmp_path / cmd).exists()
     with pytest.raises(SystemExit):

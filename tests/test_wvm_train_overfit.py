@@ -20,9 +20,32 @@ def test_wvm_tiny_overfits_the_synthetic_bench(synthetic_bench, tmp_path):
     from value_labeling.cli import main
 
     out = tmp_path / "wvm"
-    main(["train", "--data", str(synthetic_bench), "--out", str(out), "--preset", "wvm-tiny", "--image-size", "32", "32",
-          "--steps", "3000", "--batch-size", "8", "--lr", "1e-3", "--warmup-steps", "50", "--save-every", "1000",
-          "--log-every", "50"])
+    main(
+        [
+            "train",
+            "--data",
+            str(synthetic_bench),
+            "--out",
+            str(out),
+            "--preset",
+            "wvm-tiny",
+            "--image-size",
+            "32",
+            "32",
+            "--steps",
+            "3000",
+            "--batch-size",
+            "8",
+            "--lr",
+            "1e-3",
+            "--warmup-steps",
+            "50",
+            "--save-every",
+            "1000",
+            "--log-every",
+            "50",
+        ]
+    )
     res = tmp_path / "bench.json"
     main(["bench", "--data", str(synthetic_bench), "--model", str(out), "--out", str(res)])
     rows = json.loads(res.read_text())["trajectories"]

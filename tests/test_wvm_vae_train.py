@@ -19,8 +19,22 @@ def test_pretrain_vae_learns_and_feeds_pretrain_video(synthetic_bench, tmp_path)
     from safetensors.torch import load_file
 
     out = tmp_path / "vae"
-    _cli("pretrain-vae", "--data", synthetic_bench, "--out", out, "--steps", 40, "--batch-size", 4,
-         "--image-size", "32", "32", "--lr", "2e-3")
+    _cli(
+        "pretrain-vae",
+        "--data",
+        synthetic_bench,
+        "--out",
+        out,
+        "--steps",
+        40,
+        "--batch-size",
+        4,
+        "--image-size",
+        "32",
+        "32",
+        "--lr",
+        "2e-3",
+    )
     rec = json.loads((out / "vae_train.json").read_text())
     hist = rec["history"]
     # Reconstruction improves clearly over 40 steps on the synthetic clips (not a flat or rising loss).
@@ -38,8 +52,26 @@ def test_pretrain_vae_learns_and_feeds_pretrain_video(synthetic_bench, tmp_path)
 
     # pretrain-video on top keeps the trained VAE bit for bit and its latent statistics.
     wm = tmp_path / "wm"
-    _cli("pretrain-video", "--data", synthetic_bench, "--out", wm, "--video-model", out, "--steps", 2,
-         "--image-size", "32", "32", "--batch-size", "2", "--warmup-steps", "1", "--log-every", "1")
+    _cli(
+        "pretrain-video",
+        "--data",
+        synthetic_bench,
+        "--out",
+        wm,
+        "--video-model",
+        out,
+        "--steps",
+        2,
+        "--image-size",
+        "32",
+        "32",
+        "--batch-size",
+        "2",
+        "--warmup-steps",
+        "1",
+        "--log-every",
+        "1",
+    )
     a = load_file(str(next((out / "vae").glob("*.safetensors"))))
     b = load_file(str(next((wm / "vae").glob("*.safetensors"))))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -50,5 +82,7 @@ def test_pretrain_vae_refuses_a_foreign_directory(synthetic_bench, tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "keep.txt").write_text("user data")
     with pytest.raises(SystemExit):
-        _cli("pretrain-vae", "--data", synthetic_bench, "--out", tmp_path / "x", "--steps", 1, "--image-size", "32", "32")
+        _cli(
+            "pretrain-vae", "--data", synthetic_bench, "--out", tmp_path / "x", "--steps", 1, "--image-size", "32", "32"
+        )
     assert (tmp_path / "x" / "keep.txt").read_text() == "user data"

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from value_labeling.wvm.windows import Augment, EpisodeData, clip_positions, load_trajectories, sample_batch, sample_window
+from value_labeling.wvm.windows import (
+    Augment,
+    EpisodeData,
+    clip_positions,
+    load_trajectories,
+    sample_batch,
+    sample_window,
+)
 
 H = 4
 
@@ -32,7 +39,7 @@ def test_rising_window_labels_follow_frames():
         idx = clip[:, 0, 0, 0].astype(int)
         assert clip.shape == (2 * H + 1, 2, 2, 3) and instr == "do it"
         assert np.all(np.diff(idx) >= 0)  # time runs forward
-        assert np.all(np.diff(idx)[: H] <= 5)  # 2 fps from 10 fps: 5 frames apart (less only when clamped)
+        assert np.all(np.diff(idx)[:H] <= 5)  # 2 fps from 10 fps: 5 frames apart (less only when clamped)
         np.testing.assert_allclose(vals, ep.values[idx[: H + 1]])  # prefix + h current labels
         assert idx[1] <= 40 - 0 and idx[H] >= idx[1]
 

@@ -15,19 +15,31 @@ from value_labeling.wvm.config import MODE_DEFAULTS
 COMMANDS: dict[str, tuple] = {
     "bench": (BenchConfig, "value_labeling.bench.run:run_bench"),
     "models": (ModelsConfig, "value_labeling.bench.run:run_models"),
-    "train": (MODE_DEFAULTS["value"], "value_labeling.wvm.train:run_train",
-              "Train a World Value Model (L = L_value + lambda * L_video) on LeRobot v3.0 datasets."),
-    "pretrain-vae": (MODE_DEFAULTS["vae"], "value_labeling.wvm.train:run_train",
-                     "Train the video VAE as an autoencoder on the training videos (wvm-tiny has no pretrained "
-                     "VAE). The output is a diffusers-format Wan directory (trained vae/, random transformer/), "
-                     "usable as `pretrain-video --video-model DIR`."),
-    "pretrain-video": (MODE_DEFAULTS["video"], "value_labeling.wvm.train:run_train",
-                       "Video-only world-model pretraining: the Wan video DiT alone, future-latent flow matching. "
-                       "The output directory is a diffusers-format Wan directory (transformer/ and vae/), usable "
-                       "as `train --video-model DIR`."),
-    "train-baseline": (TrainBaselineConfig, "value_labeling.baselines.train:run_train_baseline",
-                       "Train a learned baseline value model (a small CNN regressing progress from one frame, or "
-                       "the last second of frames, plus a task embedding); the output loads as --model RUN."),
+    "train": (
+        MODE_DEFAULTS["value"],
+        "value_labeling.wvm.train:run_train",
+        "Train a World Value Model (L = L_value + lambda * L_video) on LeRobot v3.0 datasets.",
+    ),
+    "pretrain-vae": (
+        MODE_DEFAULTS["vae"],
+        "value_labeling.wvm.train:run_train",
+        "Train the video VAE as an autoencoder on the training videos (wvm-tiny has no pretrained "
+        "VAE). The output is a diffusers-format Wan directory (trained vae/, random transformer/), "
+        "usable as `pretrain-video --video-model DIR`.",
+    ),
+    "pretrain-video": (
+        MODE_DEFAULTS["video"],
+        "value_labeling.wvm.train:run_train",
+        "Video-only world-model pretraining: the Wan video DiT alone, future-latent flow matching. "
+        "The output directory is a diffusers-format Wan directory (transformer/ and vae/), usable "
+        "as `train --video-model DIR`.",
+    ),
+    "train-baseline": (
+        TrainBaselineConfig,
+        "value_labeling.baselines.train:run_train_baseline",
+        "Train a learned baseline value model (a small CNN regressing progress from one frame, or "
+        "the last second of frames, plus a task embedding); the output loads as --model RUN.",
+    ),
     "annotate": (AnnotateConfig, "value_labeling.annotate.app:run_annotate"),
 }
 

@@ -26,8 +26,14 @@ def smooth(v: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(padded, np.ones(window) / window, mode="valid")
 
 
-def find_segments(values: np.ndarray, fps: float, stall_seconds: float = 1.0, stall_tolerance: float = 0.02,
-                  fall_min_drop: float = 0.05, smooth_seconds: float = 0.5) -> list[tuple[int, int, str, float]]:
+def find_segments(
+    values: np.ndarray,
+    fps: float,
+    stall_seconds: float = 1.0,
+    stall_tolerance: float = 0.02,
+    fall_min_drop: float = 0.05,
+    smooth_seconds: float = 0.5,
+) -> list[tuple[int, int, str, float]]:
     """[(start, end inclusive, "stall" | "fall", size)] for one episode's per-frame values."""
     v = smooth(np.asarray(values, dtype=np.float64), int(round(smooth_seconds * fps)))
     n = len(v)
@@ -60,6 +66,5 @@ def find_segments(values: np.ndarray, fps: float, stall_seconds: float = 1.0, st
         else:
             s += 1
     falls = [(a, b) for a, b, kind, _ in segments if kind == "fall"]
-    segments = [seg for seg in segments
-                if seg[2] == "fall" or not any(seg[0] <= b and a <= seg[1] for a, b in falls)]
+    segments = [seg for seg in segments if seg[2] == "fall" or not any(seg[0] <= b and a <= seg[1] for a, b in falls)]
     return sorted(segments)

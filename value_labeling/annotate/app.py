@@ -87,10 +87,19 @@ def create_app(cfg: AnnotateConfig, background: bool = True, session: Session | 
 
     @app.get("/api/info")
     def info():
-        return {"dataset": str(s.root), "name": s.root.name, "fps": s.fps, "cameras": s.cameras, "camera": s.camera,
-                "episodes": len(s.lengths), "propose": cfg.propose, "source": s.proposer.source,
-                "embodiment": s.embodiment, "modes": ["hesitation", "retry", "expert"],
-                "annotations_file": str(s.store.path)}
+        return {
+            "dataset": str(s.root),
+            "name": s.root.name,
+            "fps": s.fps,
+            "cameras": s.cameras,
+            "camera": s.camera,
+            "episodes": len(s.lengths),
+            "propose": cfg.propose,
+            "source": s.proposer.source,
+            "embodiment": s.embodiment,
+            "modes": ["hesitation", "retry", "expert"],
+            "annotations_file": str(s.store.path),
+        }
 
     @app.get("/api/episodes")
     def episodes():
@@ -198,19 +207,28 @@ def run_annotate(cfg: AnnotateConfig) -> None:
     port = sock.getsockname()[1]
     url = f"http://[{cfg.host.strip('[]')}]:{port}" if ":" in cfg.host else f"http://{cfg.host}:{port}"
     done = sum(e["status"] == "done" for e in session.episodes())
-    print(f"annotate: {session.root} ({len(session.lengths)} episodes, {done} already annotated; "
-          f"saves to {session.store.path})")
+    print(
+        f"annotate: {session.root} ({len(session.lengths)} episodes, {done} already annotated; "
+        f"saves to {session.store.path})"
+    )
     print(f"annotate: proposals: {session.proposer.source}")
     if cfg.propose == "vlm" and not os.environ.get(cfg.vlm_key_env):
-        print(f"annotate: note: ${cfg.vlm_key_env} is not set; VLM requests go without an API key "
-              f"(fine for a local server; name another variable with --vlm-key-env)", file=sys.stderr)
+        print(
+            f"annotate: note: ${cfg.vlm_key_env} is not set; VLM requests go without an API key "
+            f"(fine for a local server; name another variable with --vlm-key-env)",
+            file=sys.stderr,
+        )
     if is_loopback(cfg.host):
-        print(f"annotate: open {url} (bound to loopback {cfg.host}: reachable from this machine only; "
-              f"from another machine: ssh -L {port}:127.0.0.1:{port} THIS_HOST)")
+        print(
+            f"annotate: open {url} (bound to loopback {cfg.host}: reachable from this machine only; "
+            f"from another machine: ssh -L {port}:127.0.0.1:{port} THIS_HOST)"
+        )
     else:
-        print(f"annotate: WARNING: bound to {cfg.host}: anyone who can reach this machine on port "
-              f"{port} can read the frames and edit the annotations (no authentication)",
-              file=sys.stderr)
+        print(
+            f"annotate: WARNING: bound to {cfg.host}: anyone who can reach this machine on port "
+            f"{port} can read the frames and edit the annotations (no authentication)",
+            file=sys.stderr,
+        )
         print(f"annotate: open {url}")
     sys.stdout.flush()
     uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])

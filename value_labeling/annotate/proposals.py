@@ -43,21 +43,29 @@ def value_segments(values: np.ndarray, fps: float, rule: dict) -> list[dict]:
 
     out = []
     for s, e, kind, size in find_segments(values, fps, **rule):
-        desc = (f"value stalls for {size / fps:.1f} s (hesitation?)" if kind == "stall"
-                else f"value falls by {size:.2f} (retry?)")
+        desc = (
+            f"value stalls for {size / fps:.1f} s (hesitation?)"
+            if kind == "stall"
+            else f"value falls by {size:.2f} (retry?)"
+        )
         out.append({"start": int(s), "end": int(e), "kind": kind, "description": desc})
     return out
 
 
 class Proposer:
-    def __init__(self, cfg, ds, root: Path, lengths: dict[int, int], tasks: dict[int, str], camera: str,
-                 frames, eval_fps: float):
+    def __init__(
+        self, cfg, ds, root: Path, lengths: dict[int, int], tasks: dict[int, str], camera: str, frames, eval_fps: float
+    ):
         self.cfg, self.ds, self.root = cfg, ds, Path(root)
         self.lengths, self.tasks, self.camera, self.frames = lengths, tasks, camera, frames
         self.fps = float(ds.meta.fps)
         self.eval_fps = eval_fps
-        self.rule = {"stall_seconds": cfg.stall_seconds, "stall_tolerance": cfg.stall_tolerance,
-                     "fall_min_drop": cfg.fall_min_drop, "smooth_seconds": cfg.smooth_seconds}
+        self.rule = {
+            "stall_seconds": cfg.stall_seconds,
+            "stall_tolerance": cfg.stall_tolerance,
+            "fall_min_drop": cfg.fall_min_drop,
+            "smooth_seconds": cfg.smooth_seconds,
+        }
         self._done: dict[int, Proposal] = {}
         self._lock = threading.Lock()
         self._ep_locks: dict[int, threading.Lock] = {}
@@ -66,25 +74,34 @@ class Proposer:
         self._cache_lock = threading.Lock()
         self.column = self._read_value_column()
         if cfg.propose == "vlm" and not (cfg.vlm_url and cfg.vlm_model):
-            raise ValueError("--propose vlm needs --vlm-url (an OpenAI-compatible endpoint, e.g. "
-                             "https://api.openai.com/v1) and --vlm-model (a model it serves); or use "
-                             "--propose values|none")
+            raise ValueError(
+                "--propose vlm needs --vlm-url (an OpenAI-compatible endpoint, e.g. "
+                "https://api.openai.com/v1) and --vlm-model (a model it serves); or use "
+                "--propose values|none"
+            )
         if cfg.propose == "values" and self.column is None:
             from value_labeling.models import available_models, default_model_name
 
             if cfg.model is not None and cfg.model not in available_models() and not Path(cfg.model).exists():
-                raise ValueError(f"unknown value model {cfg.model!r}: not a registered name "
-                                 f"({', '.join(available_models())}) and no such checkpoint path")
+                raise ValueError(
+                    f"unknown value model {cfg.model!r}: not a registered name "
+                    f"({', '.join(available_models())}) and no such checkpoint path"
+                )
             if cfg.model is None and default_model_name() is None:
-                raise ValueError(f"{root} has no {cfg.value_column!r} column and no default value model ships "
-                                 f"with this installation: give --model, label the dataset first "
-                                 f"(`curate label-values {root}`), or use --propose vlm|none")
+                raise ValueError(
+                    f"{root} has no {cfg.value_column!r} column and no default value model ships "
+                    f"with this installation: give --model, label the dataset first "
+                    f"(`curate label-values {root}`), or use --propose vlm|none"
+                )
 
     @property
     def source(self) -> str:
         if self.cfg.propose == "values":
-            return (f"values: column {self.cfg.value_column!r}" if self.column is not None
-                    else f"values: model {self.cfg.model or 'default'}")
+            return (
+                f"values: column {self.cfg.value_column!r}"
+                if self.column is not None
+                else f"values: model {self.cfg.model or 'default'}"
+            )
         if self.cfg.propose == "vlm":
             return f"vlm: {self.cfg.vlm_model} at {self.cfg.vlm_url}"
         return "none"
@@ -134,9 +151,13 @@ class Proposer:
 
     # ------------------------------------------------------------------ values from a model
     def _model_values(self, ep: int) -> np.ndarray:
-        from value_labeling.models import label_episode  # the same labelling as `curate label-values`
         from robodata.dataset import resolve_camera
-        from value_labeling.models import default_model_name, load_value_model, model_camera
+        from value_labeling.models import (
+            default_model_name,
+            label_episode,  # the same labelling as `curate label-values`
+            load_value_model,
+            model_camera,
+        )
 
         with self._model_lock:
             if self._model is None:
@@ -151,8 +172,18 @@ class Proposer:
     # ------------------------------------------------------------------ VLM
     def _vlm_key(self, ep: int) -> str:
         c = self.cfg
-        return json.dumps({"url": c.vlm_url, "model": c.vlm_model, "camera": self.camera, "eval_fps": self.eval_fps,
-                           "max_side": c.vlm_max_side, "episode": ep, "T": self.lengths[ep]}, sort_keys=True)
+        return json.dumps(
+            {
+                "url": c.vlm_url,
+                "model": c.vlm_model,
+                "camera": self.camera,
+                "eval_fps": self.eval_fps,
+                "max_side": c.vlm_max_side,
+                "episode": ep,
+                "T": self.lengths[ep],
+            },
+            sort_keys=True,
+        )
 
     def _vlm(self, ep: int, refresh: bool) -> dict:
         from robodata.resample import resample_indices
@@ -168,10 +199,23 @@ class Proposer:
         frames = self.frames.decode(ep, self.camera, idx)
         jpegs = [encode_jpeg(f, max_side=self.cfg.vlm_max_side) for f in frames]
         api_key = os.environ.get(self.cfg.vlm_key_env) or None
-        answer = ask_vlm(self.cfg.vlm_url, self.cfg.vlm_model, api_key, idx, jpegs, self.fps, self.tasks[ep], T,
-                         timeout=self.cfg.vlm_timeout)
-        out = {"segments": answer.segments, "warnings": answer.warnings, "summary": answer.summary,
-               "task_completed": answer.task_completed}
+        answer = ask_vlm(
+            self.cfg.vlm_url,
+            self.cfg.vlm_model,
+            api_key,
+            idx,
+            jpegs,
+            self.fps,
+            self.tasks[ep],
+            T,
+            timeout=self.cfg.vlm_timeout,
+        )
+        out = {
+            "segments": answer.segments,
+            "warnings": answer.warnings,
+            "summary": answer.summary,
+            "task_completed": answer.task_completed,
+        }
         if answer.ok:
             self._write_cache(key, out)
         return out
@@ -204,8 +248,12 @@ class Proposer:
                 p = self.get(ep)
                 n_seg += len(p.segments)
                 n_warn += len(p.warnings)
-                print(f"annotate: proposals ({self.source}): {k}/{len(order)} episodes, {n_seg} segments, "
-                      f"{n_warn} warnings", file=sys.stderr, flush=True)
+                print(
+                    f"annotate: proposals ({self.source}): {k}/{len(order)} episodes, {n_seg} segments, "
+                    f"{n_warn} warnings",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         t = threading.Thread(target=walk, name="annotate-proposals", daemon=True)
         t.start()

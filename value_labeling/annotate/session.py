@@ -27,8 +27,9 @@ class Session:
         self.eval_fps = cfg.eval_fps or EMBODIMENT_FPS.get(self.embodiment, 2.0)
         self.store = AnnotationStore(self.root, self.lengths)
         self.frames = FrameCache(self.ds)
-        self.proposer = Proposer(cfg, self.ds, self.root, self.lengths, self.tasks, self.camera, self.frames,
-                                 self.eval_fps)
+        self.proposer = Proposer(
+            cfg, self.ds, self.root, self.lengths, self.tasks, self.camera, self.frames, self.eval_fps
+        )
 
     def camera_key(self, camera: str | None) -> str:
         """A camera the dataset has (full key or last part); ValueError otherwise."""
@@ -40,18 +41,29 @@ class Session:
         for ep, T in self.lengths.items():
             row = rows.get(ep)
             prop = self.proposer.peek(ep)
-            out.append({
-                "episode_index": ep, "T": T, "task": self.tasks[ep],
-                "status": "done" if row is not None and ep not in bad else "todo",
-                "annotation": _public(row), "problem": bad.get(ep),
-                "proposed": None if prop is None else len(prop.segments),
-            })
+            out.append(
+                {
+                    "episode_index": ep,
+                    "T": T,
+                    "task": self.tasks[ep],
+                    "status": "done" if row is not None and ep not in bad else "todo",
+                    "annotation": _public(row),
+                    "problem": bad.get(ep),
+                    "proposed": None if prop is None else len(prop.segments),
+                }
+            )
         return out
 
     def episode(self, ep: int) -> dict:
         row = self.store.rows().get(ep)
-        return {"episode_index": ep, "T": self.lengths[ep], "fps": self.fps, "task": self.tasks[ep],
-                "annotation": _public(row), "problem": self.store.mismatched().get(ep)}
+        return {
+            "episode_index": ep,
+            "T": self.lengths[ep],
+            "fps": self.fps,
+            "task": self.tasks[ep],
+            "annotation": _public(row),
+            "problem": self.store.mismatched().get(ep),
+        }
 
     def save(self, ep: int, mode: str, m: int | None, n: int | None, T: int | None) -> dict:
         row = self.store.check(ep, mode, m, n, T)

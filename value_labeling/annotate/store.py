@@ -38,8 +38,9 @@ class AnnotationStore:
         self._thread_lock = threading.Lock()
         meta = self.root / "meta"
         if not os.access(meta, os.W_OK):
-            raise PermissionError(f"cannot write {meta}: the annotation table could not be saved; annotate a "
-                                  f"writable copy of the dataset")
+            raise PermissionError(
+                f"cannot write {meta}: the annotation table could not be saved; annotate a writable copy of the dataset"
+            )
         self.lock_file = lock_path(self.root) if os.access(self.root.parent, os.W_OK) else meta / ".annotate.lock"
         self.rows()  # fail at start, with the bench's message, on a table the bench would reject
 
@@ -80,8 +81,10 @@ class AnnotationStore:
         if T is not None and T != true_T:
             raise ValueError(f"episode {ep}: T={T} does not match the dataset's {true_T} frames")
         if mode == "expert" and (m is not None or n is not None):
-            raise ValueError(f"episode {ep}: an expert trajectory has no segment (got m={m}, n={n}); "
-                             f"delete the segment or choose hesitation/retry")
+            raise ValueError(
+                f"episode {ep}: an expert trajectory has no segment (got m={m}, n={n}); "
+                f"delete the segment or choose hesitation/retry"
+            )
         validate_annotation(mode, true_T, m, n)
         return {"episode_index": ep, "mode": mode, "m": m, "n": n, "T": true_T}
 
@@ -116,9 +119,11 @@ class AnnotationStore:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise SaveBusy(f"{self.lock_file} is held by another process (a curate command "
-                                       f"or a second annotate server is writing {self.root}); save again "
-                                       f"when it finishes") from None
+                        raise SaveBusy(
+                            f"{self.lock_file} is held by another process (a curate command "
+                            f"or a second annotate server is writing {self.root}); save again "
+                            f"when it finishes"
+                        ) from None
                     time.sleep(0.05)
             try:
                 yield

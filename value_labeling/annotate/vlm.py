@@ -75,8 +75,9 @@ def build_messages(indices: np.ndarray, jpegs: list[bytes], fps: float, task: st
     content: list[dict] = [{"type": "text", "text": PROMPT_HEAD.format(fps=fps, last=int(indices[-1]))}]
     for i, jpg in zip(indices, jpegs):
         content.append({"type": "text", "text": f"[frame={int(i)}]"})
-        content.append({"type": "image_url",
-                        "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(jpg).decode()}})
+        content.append(
+            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(jpg).decode()}}
+        )
     content.append({"type": "text", "text": PROMPT_TAIL.format(task_description=task)})
     return [{"role": "user", "content": content}]
 
@@ -112,8 +113,10 @@ def parse_answer(text: str, T: int) -> VlmAnswer:
             continue
         a, b = _as_frame(seg.get("start_frame")), _as_frame(seg.get("end_frame"))
         if a is None or b is None or a > b:
-            out.warnings.append(f"VLM segment {k} has no valid integer start_frame <= end_frame "
-                                f"({seg.get('start_frame')!r}, {seg.get('end_frame')!r}); dropped")
+            out.warnings.append(
+                f"VLM segment {k} has no valid integer start_frame <= end_frame "
+                f"({seg.get('start_frame')!r}, {seg.get('end_frame')!r}); dropped"
+            )
             continue
         if b < 0 or a > T - 1:
             out.warnings.append(f"VLM segment {k} [{a}, {b}] lies outside the episode's frames [0, {T - 1}]; dropped")
@@ -142,8 +145,17 @@ def _reply_text(payload) -> str | None:
     return None
 
 
-def ask_vlm(url: str, model: str, api_key: str | None, indices: np.ndarray, jpegs: list[bytes], fps: float,
-            task: str, T: int, timeout: float = 180.0) -> VlmAnswer:
+def ask_vlm(
+    url: str,
+    model: str,
+    api_key: str | None,
+    indices: np.ndarray,
+    jpegs: list[bytes],
+    fps: float,
+    task: str,
+    T: int,
+    timeout: float = 180.0,
+) -> VlmAnswer:
     """Send one trajectory; any failure (network, HTTP error, malformed reply) -> empty VlmAnswer + warning."""
     import httpx
 
@@ -156,13 +168,21 @@ def ask_vlm(url: str, model: str, api_key: str | None, indices: np.ndarray, jpeg
     except httpx.HTTPError as err:
         return VlmAnswer(warnings=[f"VLM request to {chat_url(url)} failed: {type(err).__name__}: {err}"])
     if resp.status_code != 200:
-        return VlmAnswer(warnings=[f"VLM endpoint {chat_url(url)} answered HTTP {resp.status_code}: {resp.text[:200]!r}"])
+        return VlmAnswer(
+            warnings=[f"VLM endpoint {chat_url(url)} answered HTTP {resp.status_code}: {resp.text[:200]!r}"]
+        )
     try:
         payload = resp.json()
     except ValueError:
         return VlmAnswer(warnings=[f"VLM endpoint {chat_url(url)} did not answer JSON: {resp.text[:120]!r}"])
     text = _reply_text(payload)
     if text is None:
-        return VlmAnswer(warnings=[(f"VLM endpoint {chat_url(url)} answered without choices[0].message.content: "
-                                    f"{json.dumps(payload)[:200]}")])
+        return VlmAnswer(
+            warnings=[
+                (
+                    f"VLM endpoint {chat_url(url)} answered without choices[0].message.content: "
+                    f"{json.dumps(payload)[:200]}"
+                )
+            ]
+        )
     return parse_answer(text, T)

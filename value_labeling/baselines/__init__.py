@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 #: Shipped checkpoints (built by bench/build_baselines.py): registered name -> directory.
-SHIPPED = {"baseline-frame": Path(__file__).parents[1] / "models" / "baseline_frame",
-           "baseline-temporal": Path(__file__).parents[1] / "models" / "baseline_temporal"}
+SHIPPED = {
+    "baseline-frame": Path(__file__).parents[1] / "models" / "baseline_frame",
+    "baseline-temporal": Path(__file__).parents[1] / "models" / "baseline_temporal",
+}
 
 
 def is_baseline_checkpoint(path: Path) -> bool:
@@ -26,5 +28,8 @@ def load_baseline_checkpoint(path: Path, name: str | None = None):
 
 def shipped_models() -> dict:
     """name -> zero-argument factory, for the shipped checkpoints present in this installation."""
-    return {name: (lambda n=name, d=d: load_baseline_checkpoint(d, n)) for name, d in SHIPPED.items()
-            if is_baseline_checkpoint(d)}
+    return {
+        name: (lambda n=name, d=d: load_baseline_checkpoint(d, n))
+        for name, d in SHIPPED.items()
+        if is_baseline_checkpoint(d)
+    }

@@ -47,13 +47,20 @@ class BaselineNet(nn.Module):
             raise ValueError(f"unknown baseline kind {kind!r}; choose one of {', '.join(KINDS)}")
         self.k = context if kind == "temporal" else 1
         w = width
+
         def block(ci, co):  # stride-2 conv halves H and W
             return [nn.Conv2d(ci, co, 3, stride=2, padding=1), nn.GroupNorm(8, co), nn.GELU()]
 
         self.encoder = nn.Sequential(
-            nn.Conv2d(3 * self.k, w, 5, stride=2, padding=2), nn.GroupNorm(8, w), nn.GELU(),  # 64 -> 32
-            *block(w, 2 * w), *block(2 * w, 2 * w), *block(2 * w, 4 * w),                   # 32 -> 4
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())                                           # (B, 4w)
+            nn.Conv2d(3 * self.k, w, 5, stride=2, padding=2),
+            nn.GroupNorm(8, w),
+            nn.GELU(),  # 64 -> 32
+            *block(w, 2 * w),
+            *block(2 * w, 2 * w),
+            *block(2 * w, 4 * w),  # 32 -> 4
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )  # (B, 4w)
         self.text = nn.Linear(text_dim, 4 * w)
         self.head = nn.Sequential(nn.Linear(8 * w, 4 * w), nn.GELU(), nn.Linear(4 * w, 1))
 
@@ -90,15 +97,34 @@ def random_shift(frames: torch.Tensor, pad: int, gen: torch.Generator) -> torch.
 
 # ---------------------------------------------------------------------------------------------- checkpoints
 
-def save_checkpoint(out: Path, step: int, net: nn.Module, optimizer, model_cfg: dict, train_cfg: dict, text_cache,
-                    history: list, keep: int = 2) -> Path:
+
+def save_checkpoint(
+    out: Path,
+    step: int,
+    net: nn.Module,
+    optimizer,
+    model_cfg: dict,
+    train_cfg: dict,
+    text_cache,
+    history: list,
+    keep: int = 2,
+) -> Path:
     """RUN/checkpoints/step_N, then RUN/baseline.json pointing at it, atomically (the WVM's layout and writer):
     a killed run leaves the old or the new checkpoint, never half of one."""
     from value_labeling.wvm.checkpoint import write_step
 
     meta = {"format": FORMAT, "step": step, "model": model_cfg, "train": train_cfg}
-    return write_step(out, step, net, optimizer, text_cache, history, ("baseline.json", meta),
-                      ("baseline.json", {"format": RUN_FORMAT}), keep)
+    return write_step(
+        out,
+        step,
+        net,
+        optimizer,
+        text_cache,
+        history,
+        ("baseline.json", meta),
+        ("baseline.json", {"format": RUN_FORMAT}),
+        keep,
+    )
 
 
 def resolve(path: Path) -> Path:
@@ -120,6 +146,7 @@ def build_net(model_cfg: dict) -> BaselineNet:
 
 
 # ---------------------------------------------------------------------------------------------- value model
+
 
 class BaselineValueModel:
     """A trained baseline behind the value-model protocol (name, target_fps, fingerprint, predict, camera)."""

@@ -33,8 +33,9 @@ from value_labeling.baselines.model import (
 TEXT_LEN, TEXT_DIM = 16, 384  # the wvm-tiny MiniLM text cache
 
 
-def sample_batch(trajs, rng: np.random.Generator, batch: int, k: int, context_fps: float, rewind: float,
-                 plateau: float):
+def sample_batch(
+    trajs, rng: np.random.Generator, batch: int, k: int, context_fps: float, rewind: float, plateau: float
+):
     """-> frames (B, k, H, W, 3) uint8, labels (B,) float32, instructions."""
     lens = np.array([len(t.frames) for t in trajs], dtype=np.float64)
     pick = rng.choice(len(trajs), size=batch, p=lens / lens.sum())
@@ -74,9 +75,15 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     out = Path(cfg.out)
     train_dict = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
-    model_cfg = {"kind": cfg.kind, "context": cfg.context if cfg.kind == "temporal" else 1,
-                 "context_fps": cfg.context_fps, "width": cfg.width, "image_size": list(cfg.image_size),
-                 "text_len": TEXT_LEN, "text_dim": TEXT_DIM}
+    model_cfg = {
+        "kind": cfg.kind,
+        "context": cfg.context if cfg.kind == "temporal" else 1,
+        "context_fps": cfg.context_fps,
+        "width": cfg.width,
+        "image_size": list(cfg.image_size),
+        "text_len": TEXT_LEN,
+        "text_dim": TEXT_DIM,
+    }
     resume = None
     if (out / "baseline.json").is_file():
         resume = resolve(out)
@@ -116,8 +123,9 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
     for step in tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=f"train {cfg.kind}"):
         rng = np.random.default_rng([cfg.seed, step])  # per step: a resumed run draws what it would have
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        clips, labels, instr = sample_batch(trajs, rng, cfg.batch_size, model_cfg["context"], cfg.context_fps,
-                                            cfg.rewind_ratio, cfg.plateau_ratio)
+        clips, labels, instr = sample_batch(
+            trajs, rng, cfg.batch_size, model_cfg["context"], cfg.context_fps, cfg.rewind_ratio, cfg.plateau_ratio
+        )
         clips = random_shift(clips, cfg.shift, gen)
         text = pool_text(cache.get(instr))  # (B, D_t)
         pred = net(clips.to(device), text.to(device))  # (B,)
@@ -131,8 +139,15 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             a = np.mean(acc, 0)
             acc = []
-            history.append({"step": step + 1, "loss": float(a[0]), "grad_norm": float(a[1]),
-                            "lr": sched.get_last_lr()[0], "elapsed_s": time.time() - t0})
+            history.append(
+                {
+                    "step": step + 1,
+                    "loss": float(a[0]),
+                    "grad_norm": float(a[1]),
+                    "lr": sched.get_last_lr()[0],
+                    "elapsed_s": time.time() - t0,
+                }
+            )
         if (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             save(step + 1)
     if start < cfg.steps or resume is None:

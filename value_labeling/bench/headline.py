@@ -41,18 +41,21 @@ def scores_by_trajectory(records: list[dict]) -> dict:
 
 def headline(records: list[dict], reference: str | None, n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """-> {"headline": {model: {metric: {mean, ci95, n_scored, n_dropped}}},
-           "paired_vs_reference": {model: {metric: {mean_diff, ci95, n_pairs}}} (model - reference),
-           "verdict": {metric: {model: "better" | "worse" | "tie"}} (against the reference, by the paired interval),
-           "reference": reference}"""
+    "paired_vs_reference": {model: {metric: {mean_diff, ci95, n_pairs}}} (model - reference),
+    "verdict": {metric: {model: "better" | "worse" | "tie"}} (against the reference, by the paired interval),
+    "reference": reference}"""
     by = scores_by_trajectory(records)
     head: dict = {}
     for model, metrics in by.items():
         head[model] = {}
         for metric, vals in metrics.items():
             v = np.array([x for x in vals.values() if _finite(x)], dtype=np.float64)
-            head[model][metric] = {"mean": float(v.mean()) if len(v) else float("nan"),
-                                   "ci95": bootstrap_ci(v, n_boot, seed), "n_scored": int(len(v)),
-                                   "n_dropped": int(len(vals) - len(v))}
+            head[model][metric] = {
+                "mean": float(v.mean()) if len(v) else float("nan"),
+                "ci95": bootstrap_ci(v, n_boot, seed),
+                "n_scored": int(len(v)),
+                "n_dropped": int(len(vals) - len(v)),
+            }
     paired: dict = {}
     verdict: dict = {}
     if reference is not None and reference in by:
@@ -65,8 +68,11 @@ def headline(records: list[dict], reference: str | None, n_boot: int = N_BOOT, s
                 keys = [k for k, x in vals.items() if _finite(x) and _finite(ref.get(k))]
                 d = np.array([vals[k] - ref[k] for k in keys], dtype=np.float64)
                 ci = bootstrap_ci(d, n_boot, seed)
-                paired[model][metric] = {"mean_diff": float(d.mean()) if len(d) else float("nan"), "ci95": ci,
-                                         "n_pairs": len(keys)}
+                paired[model][metric] = {
+                    "mean_diff": float(d.mean()) if len(d) else float("nan"),
+                    "ci95": ci,
+                    "n_pairs": len(keys),
+                }
                 sign = METRICS.get(metric, ("", 1))[1]
                 lo, hi = sorted((sign * ci[0], sign * ci[1]))
                 verdict.setdefault(metric, {})[model] = "better" if lo > 0 else "worse" if hi < 0 else "tie"
@@ -95,14 +101,23 @@ def headline_markdown(h: dict) -> str:
     lines += ["", "Mean [bootstrap 95% interval over trajectories] (n scored; ill-defined scores dropped)."]
     if paired:
         others = list(paired)
-        lines += ["", f"Paired difference, model minus `{ref}`, on the trajectories both scored:", "",
-                  "| metric | " + " | ".join(others) + " |", "|---|" + "---|" * len(others)]
+        lines += [
+            "",
+            f"Paired difference, model minus `{ref}`, on the trajectories both scored:",
+            "",
+            "| metric | " + " | ".join(others) + " |",
+            "|---|" + "---|" * len(others),
+        ]
         for metric, (title, _) in METRICS.items():
             cells = []
             for m in others:
                 c = paired[m].get(metric)
-                cells.append("—" if c is None else f"{c['mean_diff']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] "
-                                                   f"({h['verdict'][metric][m]}, n={c['n_pairs']})")
+                cells.append(
+                    "—"
+                    if c is None
+                    else f"{c['mean_diff']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] "
+                    f"({h['verdict'][metric][m]}, n={c['n_pairs']})"
+                )
             lines.append(f"| {title} | " + " | ".join(cells) + " |")
         lines += ["", "better / worse: the paired 95% interval excludes 0 in that direction; tie: it does not.", ""]
         lines += verdict_lines(h)
@@ -118,7 +133,8 @@ def verdict_lines(h: dict) -> list[str]:
             continue
         best = (min if sign < 0 else max)(scored, key=scored.get)
         beat = [m for m, v in h["verdict"].get(metric, {}).items() if v == "better"]
-        lines.append(f"- {title}: best mean {best} ({_f(scored[best])}); "
-                     + (f"beats `{ref}` beyond noise: {', '.join(beat)}." if beat
-                        else f"nothing beats `{ref}` beyond noise."))
+        lines.append(
+            f"- {title}: best mean {best} ({_f(scored[best])}); "
+            + (f"beats `{ref}` beyond noise: {', '.join(beat)}." if beat else f"nothing beats `{ref}` beyond noise.")
+        )
     return lines

@@ -9,8 +9,18 @@ import numpy as np
 SEGMENT_COLOR = {"hesitation": "tab:orange", "retry": "tab:red"}
 
 
-def plot_trajectory(path: Path, title: str, native_fps: float, T: int, mode: str, m, n, indices: np.ndarray,
-                    gt_native: np.ndarray, preds: dict[str, np.ndarray]) -> Path:
+def plot_trajectory(
+    path: Path,
+    title: str,
+    native_fps: float,
+    T: int,
+    mode: str,
+    m,
+    n,
+    indices: np.ndarray,
+    gt_native: np.ndarray,
+    preds: dict[str, np.ndarray],
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

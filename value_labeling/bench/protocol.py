@@ -34,7 +34,9 @@ class TrajectoryScore:
     gt: np.ndarray  # ground truth at the sampled frames
 
 
-def score_trajectory(pred: np.ndarray, mode: str, T: int, indices: np.ndarray, m: int | None, n: int | None) -> TrajectoryScore:
+def score_trajectory(
+    pred: np.ndarray, mode: str, T: int, indices: np.ndarray, m: int | None, n: int | None
+) -> TrajectoryScore:
     """Score a prediction made on the sampled frames `indices` of a trajectory of T native frames."""
     pred = np.asarray(pred, dtype=np.float64)
     if pred.shape != indices.shape:

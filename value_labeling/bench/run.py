@@ -28,18 +28,29 @@ def bench_episodes(root: Path, ds) -> list[dict]:
     rows = read_annotations(root)
     if rows is None:
         return [
-            {"episode_index": i, "mode": "expert", "m": None, "n": None, "T": episode_length(ds, i),
-             "embodiment": ds.meta.robot_type or root.name, "task": episode_task(ds, i)}
+            {
+                "episode_index": i,
+                "mode": "expert",
+                "m": None,
+                "n": None,
+                "T": episode_length(ds, i),
+                "embodiment": ds.meta.robot_type or root.name,
+                "task": episode_task(ds, i),
+            }
             for i in range(ds.meta.total_episodes)
         ]
     for r in rows:
         if not 0 <= r["episode_index"] < ds.meta.total_episodes:
-            raise ValueError(f"{root}: annotation for episode {r['episode_index']}, but the dataset has "
-                             f"{ds.meta.total_episodes} episodes")
+            raise ValueError(
+                f"{root}: annotation for episode {r['episode_index']}, but the dataset has "
+                f"{ds.meta.total_episodes} episodes"
+            )
         T = episode_length(ds, r["episode_index"])
         if r["T"] != T:
-            raise ValueError(f"{root}: episode {r['episode_index']} is annotated with T={r['T']} but has {T} frames; "
-                             "annotations must be in native frames")
+            raise ValueError(
+                f"{root}: episode {r['episode_index']} is annotated with T={r['T']} but has {T} frames; "
+                "annotations must be in native frames"
+            )
     return rows
 
 
@@ -71,31 +82,51 @@ def run_bench(cfg: BenchConfig) -> dict:
                 fps = cfg.embodiment_fps.get(r["embodiment"], cfg.eval_fps)
                 idx = resample_indices(r["T"], native_fps, fps)
                 # A model with `values_at` (precomputed values, progress:FILE) is read at the sampled frames.
-                videos = {cam: read_episode_frames(ds, r["episode_index"], cam, idx)
-                          for cam in dict.fromkeys(c for c, m in zip(cams, models) if not hasattr(m, "values_at"))}
+                videos = {
+                    cam: read_episode_frames(ds, r["episode_index"], cam, idx)
+                    for cam in dict.fromkeys(c for c, m in zip(cams, models) if not hasattr(m, "values_at"))
+                }
                 instruction = episode_task(ds, r["episode_index"]) or r["task"]
                 preds = {}
                 for name, model, cam in zip(names, models, cams):
                     if hasattr(model, "values_at"):
                         pred = np.asarray(model.values_at(ds, r["episode_index"], idx), dtype=np.float64)
                     else:
-                        pred = np.asarray(model.predict(videos[cam], min(fps, native_fps), instruction),
-                                          dtype=np.float64)
+                        pred = np.asarray(
+                            model.predict(videos[cam], min(fps, native_fps), instruction), dtype=np.float64
+                        )
                     score = score_trajectory(pred, r["mode"], r["T"], idx, r["m"], r["n"])
                     preds[name] = pred
-                    records.append({
-                        "dataset": str(root), "episode_index": r["episode_index"], "embodiment": r["embodiment"],
-                        "task": r["task"], "mode": r["mode"], "m": r["m"], "n": r["n"], "T": r["T"],
-                        "model": name, "camera": cam, "metric": score.metric, "value": score.value,
-                    })
+                    records.append(
+                        {
+                            "dataset": str(root),
+                            "episode_index": r["episode_index"],
+                            "embodiment": r["embodiment"],
+                            "task": r["task"],
+                            "mode": r["mode"],
+                            "m": r["m"],
+                            "n": r["n"],
+                            "T": r["T"],
+                            "model": name,
+                            "camera": cam,
+                            "metric": score.metric,
+                            "value": score.value,
+                        }
+                    )
                 if cfg.plots is not None:
                     from value_labeling.bench.plots import plot_trajectory
 
                     plot_trajectory(
                         Path(cfg.plots) / f"{root.name}_ep{r['episode_index']:06d}_{r['mode']}.png",
                         f"{root.name} ep {r['episode_index']} ({r['task']}, {r['mode']}) @ {fps:g} fps",
-                        native_fps, r["T"], r["mode"], r["m"], r["n"], idx,
-                        progress_curve(r["mode"], r["T"], r["m"], r["n"]), preds,
+                        native_fps,
+                        r["T"],
+                        r["mode"],
+                        r["m"],
+                        r["n"],
+                        idx,
+                        progress_curve(r["mode"], r["T"], r["m"], r["n"]),
+                        preds,
                     )
                 bar.update(1)
 

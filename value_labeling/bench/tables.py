@@ -50,7 +50,10 @@ def summarize(records: list[dict]) -> dict:
         for metric, rows in metrics.items():
             means = {emb: nanmean(vals) for emb, vals in sorted(rows.items())}
             means["Average"] = nanmean(means.values())
-            counts = {emb: {"n": len(vals), "ill_defined": int(sum(math.isnan(v) for v in vals))} for emb, vals in rows.items()}
+            counts = {
+                emb: {"n": len(vals), "ill_defined": int(sum(math.isnan(v) for v in vals))}
+                for emb, vals in rows.items()
+            }
             summary[model][metric] = {"mean": means, "counts": counts}
     return summary
 

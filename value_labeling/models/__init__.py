@@ -90,7 +90,7 @@ def load_value_model(name_or_path: str) -> ValueModel:
     if name_or_path.startswith("progress:"):
         from value_labeling.models.progress_file import ProgressFileModel
 
-        return ProgressFileModel.from_spec(name_or_path[len("progress:"):])
+        return ProgressFileModel.from_spec(name_or_path[len("progress:") :])
     if name_or_path in VALUE_MODELS:
         return VALUE_MODELS[name_or_path]()
     path = Path(name_or_path)

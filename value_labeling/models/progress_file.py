@@ -65,8 +65,10 @@ class ProgressFileModel:
         return h.hexdigest()[:16]
 
     def predict(self, frames: np.ndarray, fps: float, instruction: str) -> np.ndarray:
-        raise ValueError(f"{self.name} holds precomputed values, read by episode and frame: only "
-                         "`value_labeling bench` can score it (it has no model to run on frames)")
+        raise ValueError(
+            f"{self.name} holds precomputed values, read by episode and frame: only "
+            "`value_labeling bench` can score it (it has no model to run on frames)"
+        )
 
     def values_at(self, ds, episode_index: int, frame_indices: np.ndarray) -> np.ndarray:
         """The file's values of one episode of dataset `ds` at native frames `frame_indices`."""
@@ -79,12 +81,16 @@ class ProgressFileModel:
         if self.path.is_dir():
             f = self.path / f"{root.name}.parquet"
             if not f.is_file():
-                raise FileNotFoundError(f"{self.path} has no {f.name} for dataset {root}: a progress directory "
-                                        "holds one <dataset directory name>.parquet per dataset")
+                raise FileNotFoundError(
+                    f"{self.path} has no {f.name} for dataset {root}: a progress directory "
+                    "holds one <dataset directory name>.parquet per dataset"
+                )
             return f
         if self._curves and Path(root) not in self._curves:
-            raise ValueError(f"progress file {self.path} holds one dataset's values but the bench reads several "
-                             f"datasets; pass {PREFIX}DIR with one <dataset directory name>.parquet per dataset")
+            raise ValueError(
+                f"progress file {self.path} holds one dataset's values but the bench reads several "
+                f"datasets; pass {PREFIX}DIR with one <dataset directory name>.parquet per dataset"
+            )
         return self.path
 
     def _load(self, ds) -> dict[int, np.ndarray]:
@@ -97,8 +103,9 @@ class ProgressFileModel:
         return self._curves[root]
 
 
-def read_progress_file(path: Path, column: str | None, lengths: dict[int, int],
-                       starts: dict[int, int] | None = None) -> dict[int, np.ndarray]:
+def read_progress_file(
+    path: Path, column: str | None, lengths: dict[int, int], starts: dict[int, int] | None = None
+) -> dict[int, np.ndarray]:
     """episode -> (T,) float64 values, validated against the dataset's episode lengths (and first global
     indices, `starts`, when the file has an `index` column). Raises one-line ValueErrors naming the episode."""
     import pyarrow.parquet as pq
@@ -109,14 +116,18 @@ def read_progress_file(path: Path, column: str | None, lengths: dict[int, int],
         raise ValueError(f"{path} is not a readable Parquet file ({type(err).__name__}: {err})") from None
     for key in ("episode_index", "frame_index"):
         if key not in names:
-            raise ValueError(f"{path} has no {key!r} column (columns: {', '.join(names)}); a progress file has "
-                             "one row per frame with index, episode_index, frame_index and a value column")
+            raise ValueError(
+                f"{path} has no {key!r} column (columns: {', '.join(names)}); a progress file has "
+                "one row per frame with index, episode_index, frame_index and a value column"
+            )
     column = column or next((c for c in DEFAULT_COLUMNS if c in names), None)
     if column is None:
         others = [c for c in names if c not in KEYS]
         if len(others) != 1:
-            raise ValueError(f"{path}: which column holds the values? none of {', '.join(DEFAULT_COLUMNS)} and "
-                             f"{len(others)} candidates ({', '.join(others)}); name one: {PREFIX}{path}#COLUMN")
+            raise ValueError(
+                f"{path}: which column holds the values? none of {', '.join(DEFAULT_COLUMNS)} and "
+                f"{len(others)} candidates ({', '.join(others)}); name one: {PREFIX}{path}#COLUMN"
+            )
         column = others[0]
     if column not in names:
         raise ValueError(f"{path} has no column {column!r} (columns: {', '.join(names)})")
@@ -138,28 +149,35 @@ def read_progress_file(path: Path, column: str | None, lengths: dict[int, int],
         e = int(ep[a])
         where = f"{path}: episode {e}"
         if e not in lengths:
-            raise ValueError(f"{where} is not in the dataset (it has {len(lengths)} episodes); "
-                             "is this file from another dataset?")
+            raise ValueError(
+                f"{where} is not in the dataset (it has {len(lengths)} episodes); is this file from another dataset?"
+            )
         T, f, v = lengths[e], fr[a:b], val[a:b]
         if b - a != T or not np.array_equal(f, np.arange(T)):
             missing = np.setdiff1d(np.arange(T), f)
             detail = f"frame {int(missing[0])} missing" if len(missing) else f"frame_index {int(f[-1])} out of range"
             if len(missing) == 0 and len(np.unique(f)) != len(f):
                 detail = "repeated frames"
-            raise ValueError(f"{where} has {b - a} rows but {T} frames in the dataset ({detail}); the file needs "
-                             "one row per native frame")
+            raise ValueError(
+                f"{where} has {b - a} rows but {T} frames in the dataset ({detail}); the file needs "
+                "one row per native frame"
+            )
         bad = np.flatnonzero(~np.isfinite(v))
         if len(bad):
             raise ValueError(f"{where} has {len(bad)} NaN/inf values (first at frame {int(bad[0])})")
         out = np.flatnonzero((v < 0.0) | (v > 1.0))
         if len(out):
-            raise ValueError(f"{where} has {len(out)} values outside [0, 1] (frame {int(out[0])}: "
-                             f"{v[out[0]]:.4g}); progress must lie in [0, 1]")
+            raise ValueError(
+                f"{where} has {len(out)} values outside [0, 1] (frame {int(out[0])}: "
+                f"{v[out[0]]:.4g}); progress must lie in [0, 1]"
+            )
         if gidx is not None and starts is not None and e in starts:
             off = np.flatnonzero(gidx[a:b] != starts[e] + f)
             if len(off):
-                raise ValueError(f"{where}: frame {int(off[0])} has index {int(gidx[a + off[0]])} but the "
-                                 f"dataset's global index is {starts[e] + int(off[0])}; is this file from another "
-                                 "dataset?")
+                raise ValueError(
+                    f"{where}: frame {int(off[0])} has index {int(gidx[a + off[0]])} but the "
+                    f"dataset's global index is {starts[e] + int(off[0])}; is this file from another "
+                    "dataset?"
+                )
         curves[e] = v
     return curves

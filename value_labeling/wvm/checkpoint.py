@@ -29,14 +29,24 @@ from value_labeling.wvm.config import ModelConfig
 FORMAT = "wvm-checkpoint-v1"
 
 
-def save_checkpoint(out: Path, step: int, model, optimizer, mcfg: ModelConfig, train_cfg: dict, text_cache,
-                    history: list, keep: int = 2) -> Path:
+def save_checkpoint(
+    out: Path, step: int, model, optimizer, mcfg: ModelConfig, train_cfg: dict, text_cache, history: list, keep: int = 2
+) -> Path:
     meta = {"format": FORMAT, "step": step, "model": mcfg.to_dict(), "train": train_cfg}
     return write_step(out, step, model, optimizer, text_cache, history, ("wvm.json", meta), ("latest.json", {}), keep)
 
 
-def write_step(out: Path, step: int, model, optimizer, text_cache, history: list, meta: tuple[str, dict],
-               pointer: tuple[str, dict], keep: int = 2) -> Path:
+def write_step(
+    out: Path,
+    step: int,
+    model,
+    optimizer,
+    text_cache,
+    history: list,
+    meta: tuple[str, dict],
+    pointer: tuple[str, dict],
+    keep: int = 2,
+) -> Path:
     """OUT/checkpoints/step_N (weights, optimizer, text cache, history, meta = (file name, JSON)) written
     under a temporary name and renamed into place, then the pointer file OUT/<pointer[0]> (its JSON plus
     step and path) replaced; keeps the newest `keep` steps. Shared by every trainer with this layout."""
@@ -52,8 +62,12 @@ def write_step(out: Path, step: int, model, optimizer, text_cache, history: list
         save_file(sd, str(tmp / "model.safetensors"))
         if optimizer is not None:
             osd = optimizer.state_dict()
-            tensors = {f"{i}/{k}": v.detach().cpu().contiguous() for i, st in osd["state"].items()
-                       for k, v in st.items() if torch.is_tensor(v)}
+            tensors = {
+                f"{i}/{k}": v.detach().cpu().contiguous()
+                for i, st in osd["state"].items()
+                for k, v in st.items()
+                if torch.is_tensor(v)
+            }
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "optimizer.json").write_text(json.dumps({"param_groups": osd["param_groups"]}))
         text_cache.save(tmp)
@@ -116,8 +130,10 @@ def load_model(path: Path, device="cpu", expect_preset: str | None = None):
     missing = set(model.state_dict()) - set(sd)
     unexpected = set(sd) - set(model.state_dict())
     if missing or unexpected:
-        raise ValueError(f"checkpoint {d} does not match its {mcfg.preset} config: missing {sorted(missing)[:3]}, "
-                         f"unexpected {sorted(unexpected)[:3]}")
+        raise ValueError(
+            f"checkpoint {d} does not match its {mcfg.preset} config: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}"
+        )
     model.load_state_dict(sd, assign=True)
     # Non-persistent buffers (Wan's RoPE tables) were created on meta: rebuild them.
     from diffusers.models.transformers.transformer_wan import WanRotaryPosEmbed

@@ -80,8 +80,10 @@ class ModelConfig:
 
     def validate(self) -> None:
         if self.chunk != self.vae_scale_factor_temporal:
-            raise ValueError(f"chunk h={self.chunk} must equal the VAE's temporal factor "
-                             f"{self.vae_scale_factor_temporal} so that h frames make one latent frame")
+            raise ValueError(
+                f"chunk h={self.chunk} must equal the VAE's temporal factor "
+                f"{self.vae_scale_factor_temporal} so that h frames make one latent frame"
+            )
         f = self.vae_scale_factor_spatial * self.patch_size[1]
         H, W = self.image_size
         if H % f or W % f:
@@ -97,8 +99,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
         d = dict(d)
-        for k in ("patch_size", "vae_dim_mult", "vae_temporal_downsample", "image_size", "latents_mean",
-                  "latents_std"):
+        for k in ("patch_size", "vae_dim_mult", "vae_temporal_downsample", "image_size", "latents_mean", "latents_std"):
             if d.get(k) is not None:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -106,17 +107,43 @@ class ModelConfig:
 
 PRESETS: dict[str, ModelConfig] = {
     "wvm-5b": ModelConfig(
-        preset="wvm-5b", num_layers=30, num_attention_heads=24, attention_head_dim=128, ffn_dim=14336,
-        latent_channels=48, text_dim=4096, value_dim=512, value_heads=8, value_ffn_dim=14336,
-        image_size=(480, 640), text_encoder="precomputed", text_len=512,
+        preset="wvm-5b",
+        num_layers=30,
+        num_attention_heads=24,
+        attention_head_dim=128,
+        ffn_dim=14336,
+        latent_channels=48,
+        text_dim=4096,
+        value_dim=512,
+        value_heads=8,
+        value_ffn_dim=14336,
+        image_size=(480, 640),
+        text_encoder="precomputed",
+        text_len=512,
     ),
     "wvm-tiny": ModelConfig(
-        preset="wvm-tiny", num_layers=4, num_attention_heads=2, attention_head_dim=32, ffn_dim=256,
-        latent_channels=16, text_dim=384, freq_dim=64, rope_max_seq_len=64,
-        vae_base_dim=16, vae_decoder_base_dim=16, vae_dim_mult=(1, 2, 2), vae_num_res_blocks=1,
-        vae_temporal_downsample=(True, True), vae_patch_size=2, vae_scale_factor_spatial=8,
-        value_dim=64, value_heads=2, value_ffn_dim=256, image_size=(64, 64),
-        text_encoder="minilm", text_len=16,
+        preset="wvm-tiny",
+        num_layers=4,
+        num_attention_heads=2,
+        attention_head_dim=32,
+        ffn_dim=256,
+        latent_channels=16,
+        text_dim=384,
+        freq_dim=64,
+        rope_max_seq_len=64,
+        vae_base_dim=16,
+        vae_decoder_base_dim=16,
+        vae_dim_mult=(1, 2, 2),
+        vae_num_res_blocks=1,
+        vae_temporal_downsample=(True, True),
+        vae_patch_size=2,
+        vae_scale_factor_spatial=8,
+        value_dim=64,
+        value_heads=2,
+        value_ffn_dim=256,
+        image_size=(64, 64),
+        text_encoder="minilm",
+        text_len=16,
     ),
 }
 
@@ -279,8 +306,10 @@ class TrainConfig:
                 continue
             if _get(self, key) != _get(default, key):
                 flag = "--" + key.split(".")[-1].replace("_", "-")
-                raise ValueError(f"{flag} does not apply to `{COMMAND[self.mode]}` (it is an option of "
-                                 f"{' / '.join(COMMAND[m] for m in modes)})")
+                raise ValueError(
+                    f"{flag} does not apply to `{COMMAND[self.mode]}` (it is an option of "
+                    f"{' / '.join(COMMAND[m] for m in modes)})"
+                )
 
 
 def _get(cfg, key: str):
@@ -296,8 +325,10 @@ _ONLY_IN: dict[str, tuple[str, ...]] = {
     "model.video_init": ("value",),
     "model.value_head": ("value",),
     "model.inference_steps": ("value",),
-    **{f"objective.{k}": ("value",) for k in ("video_loss_weight", "no_video_loss", "freeze_video", "prefix_p",
-                                              "rewind_ratio", "plateau_ratio")},
+    **{
+        f"objective.{k}": ("value",)
+        for k in ("video_loss_weight", "no_video_loss", "freeze_video", "prefix_p", "rewind_ratio", "plateau_ratio")
+    },
     "objective.kl_weight": ("vae",),
     "save_every": ("value", "video"),
     "keep_checkpoints": ("value", "video"),
@@ -312,10 +343,21 @@ _M = tyro.MISSING  # required on the command line
 MODE_DEFAULTS: dict[str, TrainConfig] = {
     "value": TrainConfig(out=_M, data=DataConfig(roots=_M)),
     # Video pretraining samples plain rising windows (no rewinds or plateaus: the future must follow).
-    "video": TrainConfig(out=_M, data=DataConfig(roots=_M), mode="video", schedule=ScheduleConfig(steps=2000),
-                         objective=ObjectiveConfig(rewind_ratio=0.0, plateau_ratio=0.0)),
+    "video": TrainConfig(
+        out=_M,
+        data=DataConfig(roots=_M),
+        mode="video",
+        schedule=ScheduleConfig(steps=2000),
+        objective=ObjectiveConfig(rewind_ratio=0.0, plateau_ratio=0.0),
+    ),
     # The VAE sees the clips as they are: no augmentation; a short warm-up, a higher peak lr.
-    "vae": TrainConfig(out=_M, data=DataConfig(roots=_M), mode="vae", batch_size=8,
-                       objective=ObjectiveConfig(prefix_p=0.0, rewind_ratio=0.0, plateau_ratio=0.0),
-                       optimizer=OptimizerConfig(lr=1e-3), schedule=ScheduleConfig(steps=1000, warmup_steps=50)),
+    "vae": TrainConfig(
+        out=_M,
+        data=DataConfig(roots=_M),
+        mode="vae",
+        batch_size=8,
+        objective=ObjectiveConfig(prefix_p=0.0, rewind_ratio=0.0, plateau_ratio=0.0),
+        optimizer=OptimizerConfig(lr=1e-3),
+        schedule=ScheduleConfig(steps=1000, warmup_steps=50),
+    ),
 }

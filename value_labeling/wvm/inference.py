@@ -41,8 +41,15 @@ def window_anchors(N: int, h: int, stride: int) -> list[int]:
 
 
 @torch.no_grad()
-def chunked_predict(model, frames: np.ndarray, text: torch.Tensor, stride: int | None = None,
-                    steps: int | None = None, batch_windows: int = 64, seed: int = 0) -> np.ndarray:
+def chunked_predict(
+    model,
+    frames: np.ndarray,
+    text: torch.Tensor,
+    stride: int | None = None,
+    steps: int | None = None,
+    batch_windows: int = 64,
+    seed: int = 0,
+) -> np.ndarray:
     """frames (N, H, W, 3) uint8 at the model's rate and size; text (1, L, Dt) -> (N,) values in [0, 1]."""
     cfg = model.cfg
     h = cfg.chunk
@@ -93,7 +100,7 @@ class WVMValueModel:
         self._fp = None
 
     @classmethod
-    def from_checkpoint(cls, path, device: str | None = None, **kw) -> "WVMValueModel":
+    def from_checkpoint(cls, path, device: str | None = None, **kw) -> WVMValueModel:
         from runtime.device import pick_device
 
         model, mcfg, cache, meta = load_model(Path(path), device or pick_device())

@@ -56,23 +56,45 @@ from value_labeling.wvm.config import ModelConfig
 
 
 def wan_transformer_kwargs(cfg: ModelConfig) -> dict:
-    return dict(patch_size=tuple(cfg.patch_size), num_attention_heads=cfg.num_attention_heads,
-                attention_head_dim=cfg.attention_head_dim, in_channels=cfg.latent_channels,
-                out_channels=cfg.latent_channels, text_dim=cfg.text_dim, freq_dim=cfg.freq_dim,
-                ffn_dim=cfg.ffn_dim, num_layers=cfg.num_layers, cross_attn_norm=True,
-                qk_norm="rms_norm_across_heads", eps=1e-6, image_dim=None, added_kv_proj_dim=None,
-                rope_max_seq_len=cfg.rope_max_seq_len, pos_embed_seq_len=None)
+    return dict(
+        patch_size=tuple(cfg.patch_size),
+        num_attention_heads=cfg.num_attention_heads,
+        attention_head_dim=cfg.attention_head_dim,
+        in_channels=cfg.latent_channels,
+        out_channels=cfg.latent_channels,
+        text_dim=cfg.text_dim,
+        freq_dim=cfg.freq_dim,
+        ffn_dim=cfg.ffn_dim,
+        num_layers=cfg.num_layers,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        eps=1e-6,
+        image_dim=None,
+        added_kv_proj_dim=None,
+        rope_max_seq_len=cfg.rope_max_seq_len,
+        pos_embed_seq_len=None,
+    )
 
 
 def wan_vae_kwargs(cfg: ModelConfig) -> dict:
-    return dict(base_dim=cfg.vae_base_dim, decoder_base_dim=cfg.vae_decoder_base_dim, z_dim=cfg.latent_channels,
-                dim_mult=list(cfg.vae_dim_mult), num_res_blocks=cfg.vae_num_res_blocks, attn_scales=[],
-                temperal_downsample=list(cfg.vae_temporal_downsample), dropout=0.0,
-                latents_mean=list(cfg.latents_mean or [0.0] * cfg.latent_channels),
-                latents_std=list(cfg.latents_std or [1.0] * cfg.latent_channels),
-                is_residual=True, in_channels=3 * cfg.vae_patch_size**2, out_channels=3 * cfg.vae_patch_size**2,
-                patch_size=cfg.vae_patch_size, scale_factor_temporal=cfg.vae_scale_factor_temporal,
-                scale_factor_spatial=cfg.vae_scale_factor_spatial)
+    return dict(
+        base_dim=cfg.vae_base_dim,
+        decoder_base_dim=cfg.vae_decoder_base_dim,
+        z_dim=cfg.latent_channels,
+        dim_mult=list(cfg.vae_dim_mult),
+        num_res_blocks=cfg.vae_num_res_blocks,
+        attn_scales=[],
+        temperal_downsample=list(cfg.vae_temporal_downsample),
+        dropout=0.0,
+        latents_mean=list(cfg.latents_mean or [0.0] * cfg.latent_channels),
+        latents_std=list(cfg.latents_std or [1.0] * cfg.latent_channels),
+        is_residual=True,
+        in_channels=3 * cfg.vae_patch_size**2,
+        out_channels=3 * cfg.vae_patch_size**2,
+        patch_size=cfg.vae_patch_size,
+        scale_factor_temporal=cfg.vae_scale_factor_temporal,
+        scale_factor_spatial=cfg.vae_scale_factor_spatial,
+    )
 
 
 def build_video_transformer(cfg: ModelConfig):
@@ -87,17 +109,24 @@ def build_vae(cfg: ModelConfig):
     return AutoencoderKLWan(**wan_vae_kwargs(cfg))
 
 
-_EXPECTED = {"num_layers": "num_layers", "num_attention_heads": "num_attention_heads",
-             "attention_head_dim": "attention_head_dim", "ffn_dim": "ffn_dim", "in_channels": "latent_channels",
-             "text_dim": "text_dim"}
+_EXPECTED = {
+    "num_layers": "num_layers",
+    "num_attention_heads": "num_attention_heads",
+    "attention_head_dim": "attention_head_dim",
+    "ffn_dim": "ffn_dim",
+    "in_channels": "latent_channels",
+    "text_dim": "text_dim",
+}
 
 
 def check_video_model_dir(path: Path) -> None:
     """A diffusers-format Wan directory: transformer/ and vae/, each a config.json + safetensors."""
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"--video-model {path} does not exist (expected a diffusers-format Wan2.2 "
-                                f"directory with transformer/ and vae/ subfolders)")
+        raise FileNotFoundError(
+            f"--video-model {path} does not exist (expected a diffusers-format Wan2.2 "
+            f"directory with transformer/ and vae/ subfolders)"
+        )
     missing = []
     for sub in ("transformer", "vae"):
         if not (path / sub / "config.json").is_file():
@@ -107,7 +136,8 @@ def check_video_model_dir(path: Path) -> None:
     if missing:
         raise FileNotFoundError(
             f"--video-model {path} is not a diffusers-format Wan2.2 model directory: missing {', '.join(missing)}. "
-            f"Download Wan-AI/Wan2.2-TI2V-5B-Diffusers (or run `value_labeling pretrain-video`) and pass its root.")
+            f"Download Wan-AI/Wan2.2-TI2V-5B-Diffusers (or run `value_labeling pretrain-video`) and pass its root."
+        )
 
 
 def load_video_model(path: Path, cfg: ModelConfig):
@@ -116,8 +146,11 @@ def load_video_model(path: Path, cfg: ModelConfig):
 
     check_video_model_dir(path)
     tr = WanTransformer3DModel.from_pretrained(str(Path(path) / "transformer"), local_files_only=True)
-    bad = [f"{k}={tr.config[k]} (preset {cfg.preset} needs {getattr(cfg, v)})"
-           for k, v in _EXPECTED.items() if tr.config[k] != getattr(cfg, v)]
+    bad = [
+        f"{k}={tr.config[k]} (preset {cfg.preset} needs {getattr(cfg, v)})"
+        for k, v in _EXPECTED.items()
+        if tr.config[k] != getattr(cfg, v)
+    ]
     if bad:
         raise ValueError(f"video model {path} does not match preset {cfg.preset}: {'; '.join(bad)}")
     vae = AutoencoderKLWan.from_pretrained(str(Path(path) / "vae"), local_files_only=True)
@@ -125,7 +158,9 @@ def load_video_model(path: Path, cfg: ModelConfig):
         raise ValueError(f"VAE in {path} has z_dim={vae.config.z_dim}, preset {cfg.preset} needs {cfg.latent_channels}")
     sf = vae.config.get("scale_factor_spatial") or vae.spatial_compression_ratio
     if sf != cfg.vae_scale_factor_spatial:
-        raise ValueError(f"VAE in {path} has spatial factor {sf}, preset {cfg.preset} needs {cfg.vae_scale_factor_spatial}")
+        raise ValueError(
+            f"VAE in {path} has spatial factor {sf}, preset {cfg.preset} needs {cfg.vae_scale_factor_spatial}"
+        )
     return tr, vae
 
 
@@ -230,8 +265,9 @@ class JointLayer(nn.Module):
         if self.checkpoint and torch.is_grad_enabled():
             from torch.utils.checkpoint import checkpoint
 
-            return checkpoint(self._layer, x, y, text_video, text_value, tproj, tmod, rope, mask, n_ctx,
-                              use_reentrant=False)
+            return checkpoint(
+                self._layer, x, y, text_video, text_value, tproj, tmod, rope, mask, n_ctx, use_reentrant=False
+            )
         return self._layer(x, y, text_video, text_value, tproj, tmod, rope, mask, n_ctx)
 
     def _layer(self, x, y, text_video, text_value, tproj, tmod, rope, mask, n_ctx):
@@ -262,9 +298,12 @@ class WVM(nn.Module):
         self.value_time_emb = TimestepEmbedding(cfg.freq_dim, d)
         self.value_time_mod = nn.Linear(d, 6 * d)
         self.value_text = PixArtAlphaTextProjection(cfg.text_dim, d, act_fn="gelu_tanh")
-        self.value_blocks = nn.ModuleList([
-            ValueBlock(d, cfg.num_attention_heads, cfg.attention_head_dim, cfg.value_heads, cfg.value_ffn_dim)
-            for _ in range(cfg.num_layers)])
+        self.value_blocks = nn.ModuleList(
+            [
+                ValueBlock(d, cfg.num_attention_heads, cfg.attention_head_dim, cfg.value_heads, cfg.value_ffn_dim)
+                for _ in range(cfg.num_layers)
+            ]
+        )
         self.value_norm_out = nn.LayerNorm(d, 1e-6, elementwise_affine=False)
         self.value_scale_shift = nn.Parameter(torch.randn(1, 2, d) / d**0.5)
         self.value_out = nn.Linear(d, heads.head_out_dim(cfg.value_head, cfg.hl_bins))
@@ -378,7 +417,9 @@ class WVM(nn.Module):
         return (Hh // self.cfg.patch_size[1]) * (Ww // self.cfg.patch_size[2])
 
     # -- training -------------------------------------------------------------------------------------
-    def forward(self, frames, values, text, video_loss: bool = True, value_loss: bool = True, noise: dict | None = None):
+    def forward(
+        self, frames, values, text, video_loss: bool = True, value_loss: bool = True, noise: dict | None = None
+    ):
         """Training losses. frames (B, 2h+1, H, W, 3) uint8; values (B, 1+h): [prefix (possibly
         randomized), h labels]; text (B, L, text_dim); noise: `draw_noise(...)` for these B samples
         (default: drawn here from torch's global RNG). Returns {"value", "video"}."""
@@ -431,8 +472,9 @@ class WVM(nn.Module):
         B, h, dev = prefix.shape[0], self.cfg.chunk, prefix.device
         head = self.cfg.value_head
         if head != "flow":
-            out = self.value_stream(*self._value_inputs(prefix, torch.zeros(B, h, device=dev),
-                                                        torch.zeros(B, device=dev)), text, kv)
+            out = self.value_stream(
+                *self._value_inputs(prefix, torch.zeros(B, h, device=dev), torch.zeros(B, device=dev)), text, kv
+            )
             return heads.hl_decode(out) if head == "hlgauss" else out[..., 0].float()
         steps = steps or self.cfg.inference_steps
         y = torch.randn(B, h, generator=generator, device="cpu").to(dev)
@@ -442,8 +484,14 @@ class WVM(nn.Module):
         return y
 
 
-def draw_noise(cfg: ModelConfig, B: int, video_loss: bool = True, value_loss: bool = True, device="cpu",
-               generator: torch.Generator | None = None) -> dict:
+def draw_noise(
+    cfg: ModelConfig,
+    B: int,
+    video_loss: bool = True,
+    value_loss: bool = True,
+    device="cpu",
+    generator: torch.Generator | None = None,
+) -> dict:
     """The training noise of B samples, drawn in the order the loss uses it: video flow time sigma (B,)
     and noise (B, C, 1, h', w'), then value flow time tau (B,) and noise (B, h) (flow head only).
 
@@ -478,21 +526,44 @@ def count_parameters(model: WVM) -> dict:
     video = sum(p.numel() for p in model.video.parameters())
     vae = sum(p.numel() for p in model.vae.parameters())
     value = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(("video.", "vae.")))
-    return {"video_dit": video, "value_stream": value, "two_stream_transformer": video + value, "vae": vae,
-            "total": video + value + vae}
+    return {
+        "video_dit": video,
+        "value_stream": value,
+        "two_stream_transformer": video + value,
+        "vae": vae,
+        "total": video + value + vae,
+    }
 
 
 def flops_per_chunk(cfg: ModelConfig, training: bool = False) -> dict:
     """Forward multiply-adds x2 of one chunk (matmuls only; VAE convs counted separately as 0 here:
     see bench/wvm_throughput.py for the VAE estimate). Inference: prefix+current frames only."""
     H, W = cfg.image_size
-    n = (H // cfg.vae_scale_factor_spatial // cfg.patch_size[1]) * (W // cfg.vae_scale_factor_spatial // cfg.patch_size[2])
+    n = (H // cfg.vae_scale_factor_spatial // cfg.patch_size[1]) * (
+        W // cfg.vae_scale_factor_spatial // cfg.patch_size[2]
+    )
     S = 2 * n if training else n
     D, d, L, h, Lt = cfg.video_width, cfg.value_dim, cfg.num_layers, cfg.chunk, cfg.text_len
     V = h + 1
-    per_layer_video = 2 * S * D * D * 4 + 2 * 2 * S * S * D + 2 * S * D * D * 2 + 2 * 2 * Lt * D * D \
-        + 2 * 2 * S * Lt * D + 2 * S * D * cfg.ffn_dim * 2
-    per_layer_value = 2 * V * d * D * 4 + 2 * 2 * V * (n + V) * D + 2 * V * d * d * 2 + 2 * 2 * Lt * d * d \
-        + 2 * 2 * V * Lt * d + 2 * V * d * cfg.value_ffn_dim * 2
-    return {"tokens_video": S, "tokens_value": V, "video_dit": L * per_layer_video,
-            "value_stream_per_step": L * per_layer_value}
+    per_layer_video = (
+        2 * S * D * D * 4
+        + 2 * 2 * S * S * D
+        + 2 * S * D * D * 2
+        + 2 * 2 * Lt * D * D
+        + 2 * 2 * S * Lt * D
+        + 2 * S * D * cfg.ffn_dim * 2
+    )
+    per_layer_value = (
+        2 * V * d * D * 4
+        + 2 * 2 * V * (n + V) * D
+        + 2 * V * d * d * 2
+        + 2 * 2 * Lt * d * d
+        + 2 * 2 * V * Lt * d
+        + 2 * V * d * cfg.value_ffn_dim * 2
+    )
+    return {
+        "tokens_video": S,
+        "tokens_value": V,
+        "video_dit": L * per_layer_video,
+        "value_stream_per_step": L * per_layer_value,
+    }

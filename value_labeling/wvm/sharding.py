@@ -61,8 +61,11 @@ def shard_model(model, device: torch.device, mixed_precision: bool = False, acti
 
     ensure_process_group(device)
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
-    mp = (MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False)
-          if mixed_precision else MixedPrecisionPolicy())
+    mp = (
+        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32, cast_forward_inputs=False)
+        if mixed_precision
+        else MixedPrecisionPolicy()
+    )
     for layer in model.joint_layers:
         layer.checkpoint = activation_checkpointing
         fully_shard(layer, mesh=mesh, mp_policy=mp)
@@ -95,8 +98,11 @@ def _init_adamw_state(opt) -> None:
             raise ValueError("sharded checkpoints support plain AdamW (no amsgrad/fused/capturable)")
         for p in group["params"]:
             if not opt.state.get(p):
-                opt.state[p] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(p),
-                                "exp_avg_sq": torch.zeros_like(p)}
+                opt.state[p] = {
+                    "step": torch.tensor(0.0),
+                    "exp_avg": torch.zeros_like(p),
+                    "exp_avg_sq": torch.zeros_like(p),
+                }
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -110,8 +116,10 @@ def latest_sharded(out: Path) -> Path | None:
         return None
     d = Path(out) / SHARDED_DIR / json.loads(ptr.read_text())["path"]
     if not (d / "meta.json").is_file():
-        raise FileNotFoundError(f"{ptr} points at {d}, which is not a complete sharded checkpoint; "
-                                f"delete {ptr} to start over or restore the step directory")
+        raise FileNotFoundError(
+            f"{ptr} points at {d}, which is not a complete sharded checkpoint; "
+            f"delete {ptr} to start over or restore the step directory"
+        )
     return d
 
 
@@ -123,8 +131,9 @@ def read_sharded_meta(d: Path) -> dict:
     return meta
 
 
-def save_sharded(out: Path, step: int, model, opt, mcfg, train_cfg: dict, text_cache, history: list,
-                 keep: int = 2) -> Path:
+def save_sharded(
+    out: Path, step: int, model, opt, mcfg, train_cfg: dict, text_cache, history: list, keep: int = 2
+) -> Path:
     """Collective: every rank writes its shards; rank 0 publishes. Returns the step directory."""
     import torch.distributed.checkpoint as dcp
 
@@ -140,8 +149,15 @@ def save_sharded(out: Path, step: int, model, opt, mcfg, train_cfg: dict, text_c
     if rank == 0:
         text_cache.save(tmp)
         groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-        meta = {"format": FORMAT, "step": step, "world_size": dist.get_world_size(), "model": mcfg.to_dict(),
-                "train": train_cfg, "param_groups": groups, "history": history}
+        meta = {
+            "format": FORMAT,
+            "step": step,
+            "world_size": dist.get_world_size(),
+            "model": mcfg.to_dict(),
+            "train": train_cfg,
+            "param_groups": groups,
+            "history": history,
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
         if final.exists():
             shutil.rmtree(final)
@@ -192,8 +208,9 @@ def export_consolidated(out: Path, keep: int = 2) -> Path:
 
     d = latest_sharded(out)
     if d is None:
-        raise FileNotFoundError(f"{out} has no sharded checkpoint ({out}/{SHARDED_DIR}/latest.json); "
-                                f"train with --parallel fsdp first")
+        raise FileNotFoundError(
+            f"{out} has no sharded checkpoint ({out}/{SHARDED_DIR}/latest.json); train with --parallel fsdp first"
+        )
     meta = read_sharded_meta(d)
     mcfg = ModelConfig.from_dict(meta["model"])
     with torch.device("meta"):
@@ -203,15 +220,18 @@ def export_consolidated(out: Path, keep: int = 2) -> Path:
     with warnings.catch_warnings():  # one process reading all ranks' shards is the point here
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
         dcp.load({"model": sd}, checkpoint_id=str(d), no_dist=True)
-    return ck.save_checkpoint(Path(out), int(meta["step"]), sd, None, mcfg, meta["train"], TextCache.load(d),
-                              meta["history"], keep=keep)
+    return ck.save_checkpoint(
+        Path(out), int(meta["step"]), sd, None, mcfg, meta["train"], TextCache.load(d), meta["history"], keep=keep
+    )
 
 
 def main(argv=None) -> None:
     import argparse
 
-    ap = argparse.ArgumentParser(description="Export the last complete sharded WVM checkpoint of a run as an "
-                                             "ordinary single-device checkpoint (RUN/latest.json).")
+    ap = argparse.ArgumentParser(
+        description="Export the last complete sharded WVM checkpoint of a run as an "
+        "ordinary single-device checkpoint (RUN/latest.json)."
+    )
     ap.add_argument("command", choices=["export"])
     ap.add_argument("run", type=Path)
     args = ap.parse_args(argv)

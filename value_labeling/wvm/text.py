@@ -52,8 +52,10 @@ class TextCache:
     def add(self, instruction: str, emb: torch.Tensor) -> None:
         emb = torch.as_tensor(emb, dtype=torch.float32)
         if emb.shape != (self.text_len, self.text_dim):
-            raise ValueError(f"text embedding for {instruction!r} has shape {tuple(emb.shape)}, "
-                             f"expected ({self.text_len}, {self.text_dim})")
+            raise ValueError(
+                f"text embedding for {instruction!r} has shape {tuple(emb.shape)}, "
+                f"expected ({self.text_len}, {self.text_dim})"
+            )
         self.table[instruction] = emb
 
     def ensure(self, instructions) -> None:
@@ -64,7 +66,8 @@ class TextCache:
             raise ValueError(
                 f"instruction(s) {missing[:3]} are not in the text cache and this model's text encoder "
                 f"({self.kind}) runs offline: precompute their embeddings and add them to the cache "
-                f"(value_labeling.wvm.text.TextCache.add), then retry")
+                f"(value_labeling.wvm.text.TextCache.add), then retry"
+            )
         if self._encoder is None:
             self._encoder = MiniLMEncoder(self.text_len)
         for s, e in zip(missing, self._encoder(missing)):
@@ -80,14 +83,17 @@ class TextCache:
 
         names = sorted(self.table)
         meta = {"kind": self.kind, "text_len": self.text_len, "text_dim": self.text_dim, "instructions": names}
-        tensors = {"embeddings": torch.stack([self.table[s] for s in names]) if names
-                   else torch.zeros(0, self.text_len, self.text_dim)}
+        tensors = {
+            "embeddings": torch.stack([self.table[s] for s in names])
+            if names
+            else torch.zeros(0, self.text_len, self.text_dim)
+        }
         with atomic.replace_file(directory / "text_cache.safetensors") as tmp:
             save_file(tensors, str(tmp))
         atomic.write_text(directory / "text_cache.json", json.dumps(meta, indent=1))
 
     @classmethod
-    def load(cls, directory: Path) -> "TextCache":
+    def load(cls, directory: Path) -> TextCache:
         from safetensors.torch import load_file
 
         meta = json.loads((directory / "text_cache.json").read_text())

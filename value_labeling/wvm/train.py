@@ -65,16 +65,19 @@ def run_train(cfg: TrainConfig) -> Path:
     resume_meta = _resume_meta(out, fsdp)
     mcfg = _model_config(cfg, resume_meta)
 
-    trajs = load_trajectories(cfg.data.roots, cfg.data.camera, mcfg.target_fps, mcfg.image_size,
-                              cfg.data.max_episodes, progress=rank == 0)
+    trajs = load_trajectories(
+        cfg.data.roots, cfg.data.camera, mcfg.target_fps, mcfg.image_size, cfg.data.max_episodes, progress=rank == 0
+    )
     cache = TextCache("minilm" if mcfg.text_encoder == "minilm" else "precomputed", mcfg.text_len, mcfg.text_dim)
     if resume_meta is not None:
         cache = TextCache.load(Path(resume_meta["dir"]))
     elif cfg.model.text_cache is not None:
         given = TextCache.load(Path(cfg.model.text_cache))
         if (given.text_len, given.text_dim) != (mcfg.text_len, mcfg.text_dim):
-            raise ValueError(f"text cache {cfg.model.text_cache} holds ({given.text_len}, {given.text_dim}) "
-                             f"embeddings; {mcfg.preset} needs ({mcfg.text_len}, {mcfg.text_dim})")
+            raise ValueError(
+                f"text cache {cfg.model.text_cache} holds ({given.text_len}, {given.text_dim}) "
+                f"embeddings; {mcfg.preset} needs ({mcfg.text_len}, {mcfg.text_dim})"
+            )
         cache.table.update(given.table)
     cache.ensure({t.instruction for t in trajs})
 
@@ -126,8 +129,10 @@ def run_train(cfg: TrainConfig) -> Path:
     train_dict = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
     if rank == 0:
         n_tr = sum(p.numel() for p in params)
-        print(f"{mcfg.preset}: {len(trajs)} trajectories, {n_tr / 1e6:.2f}M trainable parameters, "
-              f"{world} process(es), {cfg.parallel}, device {device}, {'bf16' if bf16 else 'fp32'}")
+        print(
+            f"{mcfg.preset}: {len(trajs)} trajectories, {n_tr / 1e6:.2f}M trainable parameters, "
+            f"{world} process(es), {cfg.parallel}, device {device}, {'bf16' if bf16 else 'fp32'}"
+        )
 
     def save(step):
         if fsdp:
@@ -156,8 +161,9 @@ def run_train(cfg: TrainConfig) -> Path:
         rows = slice(rank * k * b, (rank + 1) * k * b)
         clips, vals, instr = sample_batch(trajs, rng, world * k * b, mcfg.chunk, aug, rows=rows)
         gen = torch.Generator(device).manual_seed(cfg.seed * 1_000_003 + step)
-        noise = {n: v[rows] for n, v in draw_noise(mcfg, world * k * b, video_loss, not video_mode,
-                                                   device, gen).items()}
+        noise = {
+            n: v[rows] for n, v in draw_noise(mcfg, world * k * b, video_loss, not video_mode, device, gen).items()
+        }
         opt.zero_grad(set_to_none=True)
         logged = torch.zeros(3, device=device)
         for i in range(k):  # mean loss over the micro-batches: the gradient of the global batch's mean
@@ -167,9 +173,14 @@ def run_train(cfg: TrainConfig) -> Path:
             sync = nullcontext() if i == k - 1 or not hasattr(net, "no_sync") else net.no_sync()
             with sync:
                 with autocast:
-                    losses = net(clips[mb].to(device), vals[mb].to(device), cache.get(instr[mb]).to(device),
-                                 video_loss=video_loss, value_loss=not video_mode,
-                                 noise={n: v[mb] for n, v in noise.items()})
+                    losses = net(
+                        clips[mb].to(device),
+                        vals[mb].to(device),
+                        cache.get(instr[mb]).to(device),
+                        video_loss=video_loss,
+                        value_loss=not video_mode,
+                        noise={n: v[mb] for n, v in noise.items()},
+                    )
                 loss = (losses["value"] + lam * losses["video"]) / k
                 loss.backward()
             logged += torch.stack([loss.detach() * k, losses["value"].detach(), losses["video"].detach()]).float() / k
@@ -183,8 +194,15 @@ def run_train(cfg: TrainConfig) -> Path:
         if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
             a = np.mean(acc_losses, 0)
             acc_losses = []
-            rec = {"step": step + 1, "loss": a[0], "value": a[1], "video": a[2], "grad_norm": a[3],
-                   "lr": sched.get_last_lr()[0], "elapsed_s": time.time() - t0}
+            rec = {
+                "step": step + 1,
+                "loss": a[0],
+                "value": a[1],
+                "video": a[2],
+                "grad_norm": a[3],
+                "lr": sched.get_last_lr()[0],
+                "elapsed_s": time.time() - t0,
+            }
             history.append(rec)
             bar.set_postfix(loss=f"{a[0]:.4f}", value=f"{a[1]:.4f}", video=f"{a[2]:.4f}")
         if (step + 1) % cfg.save_every == 0 and step + 1 < steps:
@@ -215,12 +233,14 @@ def _resume_meta(out: Path, fsdp: bool) -> dict | None:
     if fsdp:
         d = latest_sharded(out)
         if d is None and (out / "latest.json").is_file():
-            raise ValueError(f"{out} holds a run trained with --parallel ddp; resume it with --parallel ddp "
-                             f"(or use another --out)")
+            raise ValueError(
+                f"{out} holds a run trained with --parallel ddp; resume it with --parallel ddp (or use another --out)"
+            )
         return read_sharded_meta(d) if d is not None else None
     if (out / SHARDED_DIR / "latest.json").is_file():
-        raise ValueError(f"{out} holds a run trained with --parallel fsdp; resume it with --parallel fsdp "
-                         f"(or use another --out)")
+        raise ValueError(
+            f"{out} holds a run trained with --parallel fsdp; resume it with --parallel fsdp (or use another --out)"
+        )
     return ck.read_meta(out) if (out / "latest.json").is_file() else None
 
 
@@ -230,8 +250,9 @@ def _model_config(cfg: TrainConfig, resume_meta: dict | None) -> ModelConfig:
         return cfg.model_config()
     mcfg = ModelConfig.from_dict(resume_meta["model"])
     if mcfg.preset != cfg.model.preset:
-        raise ValueError(f"{cfg.out} holds a {mcfg.preset} run; it cannot be resumed as {cfg.model.preset} "
-                         f"(use another --out)")
+        raise ValueError(
+            f"{cfg.out} holds a {mcfg.preset} run; it cannot be resumed as {cfg.model.preset} (use another --out)"
+        )
     return mcfg
 
 
@@ -241,8 +262,10 @@ def _build_model(mcfg: ModelConfig, cfg: TrainConfig, device):
     pretrained = cfg.model.video_init == "pretrained"
     video_model = cfg.model.video_model if pretrained else None
     if video_model is None and mcfg.preset == "wvm-5b" and pretrained:
-        raise ValueError("wvm-5b trains from the pretrained Wan2.2-TI2V-5B video model: pass --video-model PATH "
-                         "(a local diffusers-format directory), or --video-init scratch for the ablation")
+        raise ValueError(
+            "wvm-5b trains from the pretrained Wan2.2-TI2V-5B video model: pass --video-model PATH "
+            "(a local diffusers-format directory), or --video-init scratch for the ablation"
+        )
     if video_model is not None:
         tr, vae = load_video_model(Path(video_model), mcfg)
         return WVM(mcfg, video=tr, vae=vae).to(device)
@@ -270,8 +293,9 @@ def _record_latent_stats(model, mcfg: ModelConfig, cfg: TrainConfig, trajs) -> M
         torch.distributed.broadcast(t, 0)
         mean, std = t[0].tolist(), t[1].tolist()
     model.vae.register_to_config(latents_mean=list(mean), latents_std=list(std))
-    mcfg = dataclasses.replace(mcfg, latents_mean=tuple(float(x) for x in mean),
-                               latents_std=tuple(float(x) for x in std))
+    mcfg = dataclasses.replace(
+        mcfg, latents_mean=tuple(float(x) for x in mean), latents_std=tuple(float(x) for x in std)
+    )
     model.cfg = mcfg
     return mcfg
 

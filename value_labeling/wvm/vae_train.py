@@ -40,7 +40,9 @@ def run_pretrain_vae(cfg: TrainConfig) -> Path:
     out = Path(cfg.out)
     record = out / "vae_train.json"
     if record.is_file() and json.loads(record.read_text()).get("steps", 0) >= steps:
-        print(f"{out}: a VAE trained for {json.loads(record.read_text())['steps']} steps is already there; nothing to do")
+        print(
+            f"{out}: a VAE trained for {json.loads(record.read_text())['steps']} steps is already there; nothing to do"
+        )
         return out
     if out.exists() and any(out.iterdir()) and not record.is_file():
         raise ValueError(f"--out {out} is not empty and holds no pretrain-vae result; choose a new directory")
@@ -77,15 +79,21 @@ def run_pretrain_vae(cfg: TrainConfig) -> Path:
         clips, _, _ = sample_batch(trajs, np.random.default_rng([cfg.seed, 12345]), 64, mcfg.chunk, plain)
         x = clips.to(device).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
         mu = torch.cat([vae.encode(x[i : i + 16]).latent_dist.mean for i in range(0, len(x), 16)])
-    vae.register_to_config(latents_mean=mu.mean((0, 2, 3, 4)).tolist(),
-                           latents_std=mu.std((0, 2, 3, 4)).clamp_min(1e-6).tolist())
+    vae.register_to_config(
+        latents_mean=mu.mean((0, 2, 3, 4)).tolist(), latents_std=mu.std((0, 2, 3, 4)).clamp_min(1e-6).tolist()
+    )
     transformer = build_video_transformer(mcfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic.replace_dir(out, tag="pretrain-vae") as tmp:
         vae.save_pretrained(str(tmp / "vae"), safe_serialization=True)
         transformer.save_pretrained(str(tmp / "transformer"), safe_serialization=True)
-        summary = {"steps": steps, "batch_size": cfg.batch_size, "lr": o.lr, "kl_weight": cfg.objective.kl_weight,
-               "history": history}
+        summary = {
+            "steps": steps,
+            "batch_size": cfg.batch_size,
+            "lr": o.lr,
+            "kl_weight": cfg.objective.kl_weight,
+            "history": history,
+        }
         (tmp / "vae_train.json").write_text(json.dumps(summary, indent=1) + "\n")
     if history:
         print(f"pretrain-vae: final L1 {history[-1]['l1']:.4f}, PSNR {history[-1]['psnr']:.1f} dB -> {out}")

@@ -27,7 +27,6 @@ Choices the paper leaves open (documented here):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,13 +61,21 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     out = []
     for s in range(0, len(x), 256):
-        out.append(F.interpolate(x[s : s + 256], size=tuple(size), mode="bilinear", antialias=True, align_corners=False))
+        out.append(
+            F.interpolate(x[s : s + 256], size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+        )
     y = torch.cat(out) if out else x.new_zeros(0, 3, *size)
     return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def load_trajectories(roots, camera: str | None, target_fps: float, image_size: tuple[int, int],
-                      max_episodes: int | None = None, progress: bool = True) -> list[EpisodeData]:
+def load_trajectories(
+    roots,
+    camera: str | None,
+    target_fps: float,
+    image_size: tuple[int, int],
+    max_episodes: int | None = None,
+    progress: bool = True,
+) -> list[EpisodeData]:
     """Read every episode of the datasets, with labels, into memory at `image_size`.
 
     `target_fps` is the latent target fps; episodes whose embodiment is AgileX or ARX use 3.0 (table A.1)."""
@@ -105,8 +112,9 @@ def load_trajectories(roots, camera: str | None, target_fps: float, image_size: 
         frames = resize_frames(read_episode_frames(ds, ep, cam, idx), image_size)
         fps_kept = native / stride
         instruction = episode_task(ds, ep) or (row or {}).get("task") or ""
-        episodes.append(EpisodeData(frames, curve[idx].astype(np.float32), fps_kept, fps_t, instruction,
-                                    f"{root.name}:{ep}"))
+        episodes.append(
+            EpisodeData(frames, curve[idx].astype(np.float32), fps_kept, fps_t, instruction, f"{root.name}:{ep}")
+        )
     return episodes
 
 
@@ -130,7 +138,9 @@ class Augment:
             raise ValueError(f"rewind_ratio + plateau_ratio = {self.rewind_ratio + self.plateau_ratio} > 1")
 
 
-def sample_window(ep: EpisodeData, h: int, rng: np.random.Generator, aug: Augment) -> tuple[np.ndarray, np.ndarray, str]:
+def sample_window(
+    ep: EpisodeData, h: int, rng: np.random.Generator, aug: Augment
+) -> tuple[np.ndarray, np.ndarray, str]:
     """One training sample: clip (2h+1, H, W, 3) uint8, values (1+h,) float32 [prefix, h labels]."""
     idx, vals, instruction = sample_window_index(ep, h, rng, aug)
     return ep.frames[idx], vals, instruction
@@ -155,8 +165,14 @@ def sample_window_index(ep: EpisodeData, h: int, rng: np.random.Generator, aug: 
     return idx, vals.astype(np.float32), ep.instruction
 
 
-def sample_batch(trajs: list[EpisodeData], rng: np.random.Generator, batch: int, h: int, aug: Augment = Augment(),
-                 rows: slice | None = None):
+def sample_batch(
+    trajs: list[EpisodeData],
+    rng: np.random.Generator,
+    batch: int,
+    h: int,
+    aug: Augment = Augment(),
+    rows: slice | None = None,
+):
     """-> clips (B, 2h+1, H, W, 3) uint8 tensor, values (B, 1+h) float32 tensor, instructions.
 
     Episodes are drawn in proportion to their length (uniform over windows). `rows`: draw the whole
