@@ -76,7 +76,9 @@ def test_flag_table_keeps_frames_and_value_drops_apart(dataset, tmp_path, capsys
     header = capsys.readouterr().out.splitlines()[0].split()
     assert header[-3:] == ["frames", "value", "drop"] and "size" not in header
     df = pl.read_csv(tmp_path / "flags.csv")
-    assert set(df.columns) == {"episode_index", "start", "end", "kind", "frames", "value_drop"}
+    assert set(df.columns) == {"episode_index", "mode", "start", "end", "kind", "frames", "value_drop"}
+    modes = {a["episode_index"]: a["mode"] for a in ann}
+    assert all(modes[e] == m for e, m in zip(df["episode_index"], df["mode"]))  # each row says its episode's mode
     assert (df["frames"] == df["end"] - df["start"] + 1).all()
     stalls, falls = df.filter(pl.col("kind") == "stall"), df.filter(pl.col("kind") == "fall")
     assert len(stalls) == 2 and len(falls) == 2
