@@ -19,17 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from testing.browser import CHROMIUM, CHROMIUM_ARGS
+
 RESULTS = Path(__file__).parent / "results"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def iou(a0, a1, b0, b1) -> float:
@@ -75,7 +67,7 @@ def main() -> None:
     # the first episode with a proposal: accepted (A) and its handles dragged to the generator's [m, n].
     shown = next((ep for ep, pr in proposals.items() if ep > 0 and pr.segments), 1)
     with RunningServer(app) as server, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 980})
         page.goto(server.url)
 

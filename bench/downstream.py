@@ -55,6 +55,9 @@ from typing import Literal
 
 import numpy as np
 
+from bench import write_results_json
+from robodata import atomic
+
 ARMS = ("bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time")
 # arm -> (policy_ft --weighting, value column)
 ARM_WEIGHTING = {
@@ -578,9 +581,7 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
                 "quality": value_quality(roots[task], cfg.chunk_length),
             }
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(cached, indent=2))
-            os.replace(tmp, path)
+            atomic.write_json(path, cached)
         taus[task], quality[task] = cached["tau"], cached["quality"]
     limits = {task: time_limit(cfg, roots[task]) for task in cfg.tasks}
     for task in cfg.tasks:
@@ -644,9 +645,7 @@ def write_results(cfg, command, runs, taus, quality, weights, timings, t_start, 
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if result["tasks"]:
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        os.replace(tmp, out.with_suffix(".json"))
+        write_results_json(out.with_suffix(".json"), result)
         write_markdown(result, out.with_suffix(".md"))
         plot(result, out.with_suffix(".png"))
         result["md"] = str(out.with_suffix(".md"))

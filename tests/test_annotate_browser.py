@@ -16,24 +16,14 @@ import pytest
 
 from robodata.annotations import ANNOTATIONS_FILE, read_annotations
 from robodata.dataset import open_dataset, read_episode_frames
+from testing.browser import CHROMIUM, CHROMIUM_ARGS
 from testing.synthetic_bench import CAMERA
 from value_labeling.annotate.app import RunningServer, create_app
 from value_labeling.annotate.config import AnnotateConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 WAIT_MS = 10_000  # each wait in the page; a whole test is capped at 60 s (pytest-timeout)
 SERVER_START_S = 40  # the CLI subprocess imports torch and lerobot before it listens
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
