@@ -210,6 +210,8 @@ def make_server(
         future = worker.submit(runner.forward, batch, session)
         try:
             actions, infer_ms = future.result(timeout=max(0.0, request_timeout_s - (t1 - t0)))
+            if time.perf_counter() - t0 > request_timeout_s:  # finished, but later than promised: stale
+                raise TimeoutError
         except TimeoutError:
             future.cancel()  # still queued: never runs; running: its result is dropped
             raise TimeoutError(
