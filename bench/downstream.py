@@ -58,8 +58,8 @@ import numpy as np
 from bench import write_results_json
 from robodata import atomic
 
-ARMS = ("bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time")
-# arm -> (policy_ft --weighting, value column)
+ARMS = ("bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time", "awr_baseline")
+# arm -> (policy_ft --weighting, value column); awr_baseline's column is chosen per task (choose_baseline)
 ARM_WEIGHTING = {
     "bc": ("none", "value"),
     "fbc_binary": ("binary", "value"),
@@ -67,7 +67,10 @@ ARM_WEIGHTING = {
     "awr": ("awr", "value"),
     "awr_gt": ("awr", "value_gt"),
     "awr_time": ("awr", "value_time"),
+    "awr_baseline": ("awr", None),
 }
+# the shipped learned baselines (value_labeling/models) and the column each one's values go to
+BASELINES = {"baseline-frame": "value_baseline_frame", "baseline-temporal": "value_baseline_temporal"}
 MODES = ("hesitation", "retry")
 MODE_SEED = {"hesitation": 0, "retry": 50_000}  # different placements for the two datasets
 INPUTS = ("observation.state", "observation.environment_state")
@@ -82,7 +85,7 @@ class DownstreamConfig:
     work: Path = Path("bench/work/downstream")
     """Cache of every stage (datasets, checkpoints, rollouts); rerunning resumes from it."""
     tasks: tuple[str, ...] = ("lift", "pickplace_can", "stack")
-    arms: tuple[Literal["bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time"], ...] = ARMS
+    arms: tuple[Literal["bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time", "awr_baseline"], ...] = ARMS
     episodes: int = 40
     """Episodes per mode and task (hesitation and retry each)."""
     seeds: tuple[int, ...] = (0, 1)
@@ -96,7 +99,7 @@ class DownstreamConfig:
     """H: the policy's action chunk and the advantage's horizon (eq. E.4)."""
     replan_steps: int = 5
     """Actions executed from each chunk before the policy is asked again."""
-    size: Literal["tiny", "default"] = "tiny"
+    size: Literal["tiny", "small", "default"] = "tiny"
     clip: float = 2.0
     """AWR clip δ (eq. E.7, the paper's)."""
     tau: float | None = None
@@ -134,6 +137,14 @@ def keep_normal_priority(period_s: float = 2.0) -> None:
     threading.Thread(target=demote, daemon=True, name="normal-priority").start()
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its finished children."""
+    import resource
+
+    r, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+
+
 def say(msg: str) -> None:
     print(f"[downstream {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -165,7 +176,8 @@ def generate(cfg: DownstreamConfig, task: str, mode: str) -> Path:
 
 
 def label(root: Path) -> None:
-    """The default model's values (curate label-values), then the ground-truth and time columns."""
+    """The default model's and the shipped baselines' values (curate label-values, each in its own column),
+    then the ground-truth and time columns."""
     from curate.config import LabelConfig
     from curate.label_values import run_label
     from robodata.annotations import read_annotations
@@ -173,9 +185,14 @@ def label(root: Path) -> None:
     from robodata.dataset import frame_table
     from robodata.ground_truth import progress_curve
 
-    if {"value", "value_gt", "value_time"} <= set(read_provenance(root)):
-        return  # labelled by an earlier run of this bench (loading the model to check costs ~a minute here)
-    run_label(LabelConfig(dataset=root, address="local"))  # skips a dataset it already labelled
+    done = set(read_provenance(root))  # checked here: loading a model only to hear it is done costs ~a minute
+    if "value" not in done:
+        run_label(LabelConfig(dataset=root, address="local"))
+    for model, column in BASELINES.items():
+        if column not in done:
+            run_label(LabelConfig(dataset=root, model=model, column=column, address="local"))
+    if {"value_gt", "value_time"} <= done:
+        return
     frames = frame_table(root)
     ep, fi = frames["episode_index"], frames["frame_index"]
     gt = np.full(ep.size, np.nan, dtype=np.float32)
@@ -204,7 +221,7 @@ def deltas(roots: list[Path], column: str, H: int) -> np.ndarray:
     return np.concatenate([chunk_deltas(r, H, column) for r in roots])
 
 
-def choose_tau(cfg: DownstreamConfig, roots: list[Path]) -> dict:
+def choose_tau(cfg: DownstreamConfig, roots: list[Path], baseline_column: str) -> dict:
     """τ from the training data's Δ (default model's values), with the rule and what τ = 10 would do."""
     d = deltas(roots, "value", cfg.chunk_length)
     q90 = float(np.quantile(d, 0.9))
@@ -215,7 +232,7 @@ def choose_tau(cfg: DownstreamConfig, roots: list[Path]) -> dict:
         "delta_q10_q50_q90": [float(np.quantile(d, q)) for q in (0.1, 0.5, 0.9)],
         "frames": int(d.size),
     }
-    for col in ("value", "value_gt", "value_time"):
+    for col in ("value", "value_gt", "value_time", baseline_column):
         dc = deltas(roots, col, cfg.chunk_length)
         w = np.minimum(np.exp(tau * dc), cfg.clip)
         info[col] = {
@@ -230,15 +247,18 @@ def choose_tau(cfg: DownstreamConfig, roots: list[Path]) -> dict:
 
 
 def value_quality(roots: list[Path], H: int) -> dict:
-    """How close the default model's values are to the ground-truth curves (per frame), and Δ agreement."""
+    """How close each column's values are to the ground-truth curves (per frame), and Δ agreement; for the
+    baselines also how far they are from the default model's values (what awr_baseline changes against awr)."""
     from policy_ft.data import read_frame_columns
 
+    def values(col: str) -> np.ndarray:
+        return np.concatenate([read_frame_columns(r, col)[2] for r in roots])
+
     out = {}
-    g = np.concatenate([read_frame_columns(r, "value_gt")[2] for r in roots])
-    dg = deltas(roots, "value_gt", H)
-    for col in ("value", "value_time"):
-        v = np.concatenate([read_frame_columns(r, col)[2] for r in roots])
-        d = deltas(roots, col, H)
+    g, dg = values("value_gt"), deltas(roots, "value_gt", H)
+    v0, d0 = values("value"), deltas(roots, "value", H)
+    for col in ("value", "value_time", *BASELINES.values()):
+        v, d = values(col), deltas(roots, col, H)
         out[col] = {
             "rmse_vs_gt": float(np.sqrt(np.mean((v - g) ** 2))),
             "pearson_vs_gt": float(np.corrcoef(v, g)[0, 1]),
@@ -246,7 +266,26 @@ def value_quality(roots: list[Path], H: int) -> dict:
             "delta_pearson_vs_gt": float(np.corrcoef(d, dg)[0, 1]),
             "delta_sign_agreement": float(np.mean((d >= 0) == (dg >= 0))),
         }
+        if col in BASELINES.values():
+            out[col]["vs_default"] = {
+                "rmse": float(np.sqrt(np.mean((v - v0) ** 2))),
+                "pearson": float(np.corrcoef(v, v0)[0, 1]),
+                "delta_pearson": float(np.corrcoef(d, d0)[0, 1]),
+            }
     return out
+
+
+def choose_baseline(quality: dict) -> dict:
+    """awr_baseline's values: the shipped learned baseline whose values are closer to the ground-truth curves
+    on this task's training frames (lower per-frame RMSE). Fixed from the training data before any rollout."""
+    rmse = {m: quality[c]["rmse_vs_gt"] for m, c in BASELINES.items()}
+    model = min(rmse, key=rmse.get)
+    return {
+        "rule": "lower per-frame RMSE against the ground truth on the training data",
+        "model": model,
+        "column": BASELINES[model],
+        "rmse_vs_gt": rmse,
+    }
 
 
 def time_limit(cfg: DownstreamConfig, roots: list[Path]) -> int:
@@ -259,15 +298,35 @@ def time_limit(cfg: DownstreamConfig, roots: list[Path]) -> int:
     return 2 * 2 * int(longest)
 
 
-def train(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Path], tau: float) -> Path:
+def run_tag(cfg: DownstreamConfig) -> str:
+    """The training budget's name: checkpoints and rollouts of one budget never stand in for another's.
+
+    Everything that shapes a checkpoint besides the task, arm and seed (the data by its episode count, the
+    policy size, steps, batch, learning rate, H, the AWR clip and a given τ)."""
+    tau = "auto" if cfg.tau is None else f"{cfg.tau:g}"
+    return (
+        f"act-{cfg.size}_steps{cfg.steps}_bs{cfg.batch_size}_lr{cfg.lr:g}_H{cfg.chunk_length}"
+        f"_ep{cfg.episodes}_clip{cfg.clip:g}_tau{tau}"
+    )
+
+
+def train_dir(cfg: DownstreamConfig, task: str, arm: str, seed: int) -> Path:
+    return cfg.work / "train" / run_tag(cfg) / task / arm / f"seed{seed}"
+
+
+def rollout_dir(cfg: DownstreamConfig, task: str, arm: str, seed: int) -> Path:
+    return cfg.work / "rollout" / run_tag(cfg) / task / arm / f"seed{seed}"
+
+
+def train(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Path], tau: float, column: str) -> Path:
     from policy_ft.config import TrainConfig
     from policy_ft.train import run_train
 
-    out = cfg.work / "train" / task / arm / f"seed{seed}"
+    out = train_dir(cfg, task, arm, seed)
     summary = out / "train_summary.json"
     if summary.is_file() and json.loads(summary.read_text())["steps"] >= cfg.steps:
         return Path(json.loads(summary.read_text())["checkpoint"])
-    weighting, column = ARM_WEIGHTING[arm]
+    weighting = ARM_WEIGHTING[arm][0]
     tcfg = TrainConfig(
         dataset=tuple(roots),
         out=out,
@@ -276,7 +335,7 @@ def train(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Pat
         weighting=weighting,
         preset="none",
         chunk_length=cfg.chunk_length,
-        tau=tau,
+        tau=tau if weighting == "awr" else None,  # BC and the filters read no τ: their runs match the pilot's
         clip=cfg.clip,
         percentile=70.0,
         value_column=column,
@@ -289,30 +348,35 @@ def train(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Pat
         seed=seed,
         device="cpu",
     )
-    return Path(run_train(tcfg)["checkpoint"])
+    c0 = cpu_seconds()
+    ckpt = Path(run_train(tcfg)["checkpoint"])
+    atomic.write_json(out / "cpu.json", {"cpu_s": round(cpu_seconds() - c0, 1)})
+    return ckpt
 
 
 def cached_rollout(cfg: DownstreamConfig, task: str, arm: str, seed: int, max_steps: int) -> dict | None:
     """The finished rollout of this arm-seed with these settings, or None."""
-    done = cfg.work / "rollout" / task / arm / f"seed{seed}" / "rollout.json"
-    summary = cfg.work / "train" / task / arm / f"seed{seed}" / "train_summary.json"
+    done = rollout_dir(cfg, task, arm, seed) / "rollout.json"
+    summary = train_dir(cfg, task, arm, seed) / "train_summary.json"
     if not (done.is_file() and summary.is_file()):
         return None
     res, trained = json.loads(done.read_text()), json.loads(summary.read_text())
-    want = (cfg.trials, cfg.rollout_seed + 1000 * seed, trained["checkpoint"], max_steps, cfg.steps)
-    return res if (res["trials"], res["seed"], res["policy"], res["max_steps"], trained["steps"]) == want else None
+    want = (cfg.trials, cfg.rollout_seed + 1000 * seed, trained["checkpoint"], max_steps, cfg.replan_steps, cfg.steps)
+    got = (res["trials"], res["seed"], res["policy"], res["max_steps"], res["replan_steps"], trained["steps"])
+    return res if got == want else None
 
 
 def rollout(cfg: DownstreamConfig, task: str, arm: str, seed: int, checkpoint: Path, max_steps: int) -> dict:
     from robosuite_eval.config import RolloutConfig
     from robosuite_eval.rollout import run_rollout
 
-    out = cfg.work / "rollout" / task / arm / f"seed{seed}"
+    out = rollout_dir(cfg, task, arm, seed)
     first = cfg.rollout_seed + 1000 * seed
     res = cached_rollout(cfg, task, arm, seed, max_steps)
     if res is not None and res["policy"] == str(checkpoint):
         return res
-    return run_rollout(
+    c0 = cpu_seconds()
+    res = run_rollout(
         RolloutConfig(
             policy=str(checkpoint),
             task=task,
@@ -324,6 +388,17 @@ def rollout(cfg: DownstreamConfig, task: str, arm: str, seed: int, checkpoint: P
             out=out,
         )
     )
+    atomic.write_json(out / "cpu.json", {"cpu_s": round(cpu_seconds() - c0, 1)})
+    return res
+
+
+def cpu_cost(cfg: DownstreamConfig, task: str, arm: str, seed: int) -> dict:
+    """CPU seconds (one thread) this arm-seed's training and rollouts cost when they ran (None: not recorded)."""
+    out = {}
+    for stage, d in (("train", train_dir(cfg, task, arm, seed)), ("rollout", rollout_dir(cfg, task, arm, seed))):
+        f = d / "cpu.json"
+        out[stage] = json.loads(f.read_text())["cpu_s"] if f.is_file() else None
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -348,7 +423,10 @@ def summarise(
                 "rate": len(ok) / len(trials) if trials else None,
                 "wilson95": [lo, hi],
                 "mean_steps_to_success": float(np.mean([t["control_steps"] for t in ok])) if ok else None,
-                "per_seed": {str(s): {"successes": r["successes"], "trials": r["trials"]} for s, r in per_seed.items()},
+                "per_seed": {
+                    str(s): {"successes": r["successes"], "trials": r["trials"], "cpu_s": cpu_cost(cfg, task, arm, s)}
+                    for s, r in per_seed.items()
+                },
                 "weights": weights.get(task, {}).get(arm),
             }
     average = {}
@@ -427,38 +505,63 @@ def write_markdown(result: dict, path: Path) -> None:
         "",
         "AWR temperature per task (rule: " + next(iter(result["tau"].values()))["rule"] + "):",
         "",
-        "| task | τ | Δ q10/q50/q90 (model) | clipped at τ: model / gt / time | clipped at τ=10: model / gt / time "
-        "| AWR weight CV: model / gt / time |",
-        "|---|---|---|---|---|---|",
+        "| task | τ | Δ q10/q50/q90 (default model) | values | mean Δ | clipped at τ | clipped at τ=10 "
+        "| AWR weight mean | AWR weight CV |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for task, t in result["tau"].items():
-        cols = ("value", "value_gt", "value_time")
-        lines.append(
-            f"| {task} | {t['tau']:.2f} | "
-            + " / ".join(f"{q:.3f}" for q in t["delta_q10_q50_q90"])
-            + " | "
-            + " / ".join(f"{t[c]['clipped_fraction']:.2f}" for c in cols)
-            + " | "
-            + " / ".join(f"{t[c]['clipped_fraction_at_tau10']:.2f}" for c in cols)
-            + " | "
-            + " / ".join(f"{t[c]['weight_cv']:.2f}" for c in cols)
-            + " |"
-        )
+        base = result["baseline"][task]["column"]
+        for i, (c, name) in enumerate(
+            (("value", "default model"), ("value_gt", "ground truth"), ("value_time", "time"), (base, base))
+        ):
+            head = (
+                f"| {task} | {t['tau']:.2f} | " + " / ".join(f"{q:.3f}" for q in t["delta_q10_q50_q90"])
+                if i == 0
+                else "| | |"
+            )
+            lines.append(
+                f"{head} | {name} | {t[c]['delta_mean']:.3f} | {t[c]['clipped_fraction']:.2f} | "
+                f"{t[c]['clipped_fraction_at_tau10']:.2f} | {t[c]['weight_mean']:.2f} | {t[c]['weight_cv']:.2f} |"
+            )
     lines += [
         "",
-        "Value quality of the training data (per frame, against the ground-truth curves):",
+        "Value quality of the training data (per frame, against the ground-truth curves; Δ with H = the chunk):",
         "",
-        "| task | default model RMSE | default model Pearson r | time RMSE | time Pearson r | Δ Pearson r: model / time "
-        "| Δ sign agreement: model / time |",
+        "| task | values | RMSE | Pearson r | Δ Pearson r | Δ sign agreement | vs default model: RMSE / r / Δ r |",
         "|---|---|---|---|---|---|---|",
     ]
     for task, q in result["value_quality"].items():
+        for c, v in q.items():
+            vs = v.get("vs_default")
+            vs_text = f"{vs['rmse']:.3f} / {vs['pearson']:.3f} / {vs['delta_pearson']:.3f}" if vs else "-"
+            lines.append(
+                f"| {task} | {'default model' if c == 'value' else c} | {v['rmse_vs_gt']:.3f} | {v['pearson_vs_gt']:.3f} | "
+                f"{v['delta_pearson_vs_gt']:.3f} | {v['delta_sign_agreement']:.2f} | {vs_text} |"
+            )
+    lines += [
+        "",
+        "awr_baseline's values, per task (rule fixed before any rollout: "
+        + next(iter(result["baseline"].values()))["rule"]
+        + "):",
+        "",
+    ]
+    for task, b in result["baseline"].items():
         lines.append(
-            f"| {task} | {q['value']['rmse_vs_gt']:.3f} | {q['value']['pearson_vs_gt']:.3f} | "
-            f"{q['value_time']['rmse_vs_gt']:.3f} | {q['value_time']['pearson_vs_gt']:.3f} | "
-            f"{q['value']['delta_pearson_vs_gt']:.3f} / {q['value_time']['delta_pearson_vs_gt']:.3f} | "
-            f"{q['value']['delta_sign_agreement']:.2f} / {q['value_time']['delta_sign_agreement']:.2f} |"
+            f"- {task}: {b['model']} (RMSE "
+            + ", ".join(f"{m} {r:.3f}" for m, r in b["rmse_vs_gt"].items())
+            + f"), column `{b['column']}`"
         )
+    lines += [
+        "",
+        "CPU seconds per arm-seed (one thread, user + system, train + 25-trial rollouts, as recorded when each ran):",
+        "",
+        "| task | arm | seed | train | rollouts |",
+        "|---|---|---|---|---|",
+    ]
+    for task, cells in result["tasks"].items():
+        for a in arms:
+            for seed, v in cells.get(a, {}).get("per_seed", {}).items():
+                lines.append(f"| {task} | {a} | {seed} | {v['cpu_s']['train']} | {v['cpu_s']['rollout']} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -484,7 +587,33 @@ def readme_snippet(result: dict) -> str:
             f"agrees with the ground truth's on {q['value']['delta_sign_agreement']:.0%} of the chunks "
             f"(time {q['value_time']['delta_sign_agreement']:.0%})."
         )
+        b = result["baseline"][task]
+        qb = q[b["column"]]
+        lines.append(
+            f"- {task}, awr_baseline: `{b['model']}` (rule: {b['rule']}; RMSE "
+            + ", ".join(f"{m} {r:.3f}" for m, r in b["rmse_vs_gt"].items())
+            + f"); its values differ from the default model's by RMSE {qb['vs_default']['rmse']:.3f} (Pearson r "
+            f"{qb['vs_default']['pearson']:.3f}, Δ Pearson r {qb['vs_default']['delta_pearson']:.3f}); its Δ "
+            f"against the ground truth's Δ: Pearson r {qb['delta_pearson_vs_gt']:.3f} (default model "
+            f"{q['value']['delta_pearson_vs_gt']:.3f}); AWR weight CV {t[b['column']]['weight_cv']:.2f}."
+        )
     return "\n".join(lines)
+
+
+README_BEGIN, README_END = (
+    "<!-- downstream:table begin (generated by bench/downstream.py) -->",
+    "<!-- downstream:table end -->",
+)
+
+
+def update_readme(snippet: str, readme: Path = Path(__file__).parent.parent / "README.md") -> bool:
+    """Replace the README's downstream table between its markers (atomically); False without the markers."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return False
+    head, rest = text.split(README_BEGIN, 1)
+    atomic.write_text(readme, f"{head}{README_BEGIN}\n{snippet}\n{README_END}{rest.split(README_END, 1)[1]}")
+    return True
 
 
 def plot(result: dict, path: Path) -> None:
@@ -569,20 +698,18 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
             say(f"values: {root.name} (default model, ground truth, time)")
             label(root)
             timings[f"label/{root.name}"] = time.perf_counter() - t0
-    taus, quality = {}, {}
+    taus, quality, baselines = {}, {}, {}
     for task in cfg.tasks:  # cached: reading every value column three times costs minutes on a loaded machine
         path = cfg.work / "analysis" / f"{task}.json"
-        key = {"episodes": cfg.episodes, "chunk_length": cfg.chunk_length, "clip": cfg.clip, "tau": cfg.tau, "v": 2}
+        key = {"episodes": cfg.episodes, "chunk_length": cfg.chunk_length, "clip": cfg.clip, "tau": cfg.tau, "v": 3}
         cached = json.loads(path.read_text()) if path.is_file() else None
         if cached is None or cached["key"] != key:
-            cached = {
-                "key": key,
-                "tau": choose_tau(cfg, roots[task]),
-                "quality": value_quality(roots[task], cfg.chunk_length),
-            }
+            q = value_quality(roots[task], cfg.chunk_length)
+            base = choose_baseline(q)
+            cached = {"key": key, "tau": choose_tau(cfg, roots[task], base["column"]), "quality": q, "baseline": base}
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic.write_json(path, cached)
-        taus[task], quality[task] = cached["tau"], cached["quality"]
+        taus[task], quality[task], baselines[task] = cached["tau"], cached["quality"], cached["baseline"]
     limits = {task: time_limit(cfg, roots[task]) for task in cfg.tasks}
     for task in cfg.tasks:
         say(
@@ -601,26 +728,27 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
                     res = cached_rollout(cfg, task, arm, seed, limits[task])
                     if res is not None:
                         runs[task].setdefault(arm, {})[seed] = res
-                        ws = cfg.work / "train" / task / arm / f"seed{seed}" / "weights_summary.json"
+                        ws = train_dir(cfg, task, arm, seed) / "weights_summary.json"
                         weights[task][arm] = json.loads(ws.read_text())
                     continue
                 t0 = time.perf_counter()
                 say(f"[{k}/{total}] train {task} {arm} seed {seed}")
-                ckpt = train(cfg, task, arm, seed, roots[task], taus[task]["tau"])
+                column = ARM_WEIGHTING[arm][1] or baselines[task]["column"]
+                ckpt = train(cfg, task, arm, seed, roots[task], taus[task]["tau"], column)
                 t1 = time.perf_counter()
                 say(f"[{k}/{total}] rollout {task} {arm} seed {seed} ({cfg.trials} trials)")
                 res = rollout(cfg, task, arm, seed, ckpt, limits[task])
                 timings[f"train/{task}/{arm}/{seed}"] = t1 - t0
                 timings[f"rollout/{task}/{arm}/{seed}"] = time.perf_counter() - t1
                 runs[task].setdefault(arm, {})[seed] = res
-                ws = cfg.work / "train" / task / arm / f"seed{seed}" / "weights_summary.json"
+                ws = train_dir(cfg, task, arm, seed) / "weights_summary.json"
                 weights[task][arm] = json.loads(ws.read_text()) if ws.is_file() else None
                 say(f"[{k}/{total}] {task} {arm} seed {seed}: {res['successes']}/{res['trials']}")
-                write_results(cfg, command, runs, taus, quality, weights, timings, t_start, limits)
-    return write_results(cfg, command, runs, taus, quality, weights, timings, t_start, limits)
+                write_results(cfg, command, runs, taus, quality, baselines, weights, timings, t_start, limits)
+    return write_results(cfg, command, runs, taus, quality, baselines, weights, timings, t_start, limits)
 
 
-def write_results(cfg, command, runs, taus, quality, weights, timings, t_start, limits) -> dict:
+def write_results(cfg, command, runs, taus, quality, baselines, weights, timings, t_start, limits) -> dict:
     sizes = {
         "episodes_per_mode": cfg.episodes,
         "steps": cfg.steps,
@@ -640,6 +768,7 @@ def write_results(cfg, command, runs, taus, quality, weights, timings, t_start, 
         f"{', '.join(f'{t} {n}' for t, n in limits.items())} control steps; {cfg.trials} trials x {len(cfg.seeds)} seeds"
     )
     result = summarise(cfg, command, {t: a for t, a in runs.items() if a}, taus, quality, weights, sizes)
+    result["baseline"] = baselines
     result["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
     out = Path(cfg.out)
@@ -649,7 +778,10 @@ def write_results(cfg, command, runs, taus, quality, weights, timings, t_start, 
         write_markdown(result, out.with_suffix(".md"))
         plot(result, out.with_suffix(".png"))
         result["md"] = str(out.with_suffix(".md"))
-        out.with_name(out.name + "_readme.md").write_text(readme_snippet(result) + "\n")
+        snippet = readme_snippet(result)
+        out.with_name(out.name + "_readme.md").write_text(snippet + "\n")
+        if out.resolve() == (RESULTS / "downstream").resolve():  # the shipped results: the README shows them
+            update_readme(snippet)
     return result
 
 

@@ -84,8 +84,9 @@ class TrainConfig:
     warmup_steps: int = 0
     """Linear warm-up to the peak lr, then constant (the paper gives only the peak lr)."""
     grad_clip_norm: float = 1.0
-    size: Literal["default", "tiny"] = "default"
-    """Architecture size of a policy trained from scratch: `tiny` is a CPU smoke-test size."""
+    size: Literal["default", "small", "tiny"] = "default"
+    """Architecture size of a policy trained from scratch: `tiny` is a CPU smoke-test size; `small` (ACT only:
+    width 128, 2 + 1 layers, no VAE) a CPU-trainable state-only size."""
     tokenizer: Path | None = None
     """Local PaliGemma tokenizer directory (π0/π0.5); never downloaded."""
     inputs: tuple[str, ...] = ()

@@ -46,6 +46,8 @@ def make_config(
     _import_policy_modules(policy_type)
     from lerobot.policies.factory import make_policy_config
 
+    if size == "small" and policy_type != "act":
+        raise ValueError(f"--size small exists for --policy act only, not {policy_type!r}; pass --size tiny or default")
     kw: dict = {"device": device}
     if policy_type in PI_TYPES:
         kw.update(chunk_size=chunk_length, n_action_steps=chunk_length, dtype=dtype)
@@ -74,6 +76,20 @@ def make_config(
                 n_decoder_layers=1,
                 n_vae_encoder_layers=1,
                 latent_dim=8,
+                vision_backbone="resnet_tiny",
+                pretrained_backbone_weights=None,
+            )
+        elif size == "small":
+            # Between tiny and lerobot's default (width 512, 4 + 1 layers, resnet18): wide enough to fit
+            # state-only RoboSuite chunks on a CPU, without the VAE (state-only BC here; its latent is 0 at
+            # inference anyway) and with the tiny image backbone should a camera be fed.
+            kw.update(
+                dim_model=128,
+                n_heads=4,
+                dim_feedforward=512,
+                n_encoder_layers=2,
+                n_decoder_layers=1,
+                use_vae=False,
                 vision_backbone="resnet_tiny",
                 pretrained_backbone_weights=None,
             )

@@ -1,11 +1,15 @@
-"""bench/downstream.py end to end at toy size: data, values (default model, ground truth, time), τ from the
-data, all six arms trained and rolled out, results written; a rerun resumes from the cache."""
+"""bench/downstream.py end to end at toy size: data, values (default model, the shipped baselines, ground
+truth, time), τ from the data, all seven arms trained and rolled out, results written; a rerun resumes from the
+cache; the pilot reuses the experiment's BC run; another budget never reuses a checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
-from bench import downstream
+import pytest
+
+from bench import downstream, downstream_pilot
 
 
 def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
@@ -45,13 +49,94 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     assert (tmp_path / "res" / "downstream.md").read_text().count("| lift |") == 4  # success, seeds, tau, values
     assert (tmp_path / "res" / "downstream.png").stat().st_size > 10_000
     # the BC arm trained without reading any value; the AWR arms read their own column
-    cfgs = {
-        arm: json.loads((tmp_path / "work/train/lift" / arm / "seed0/run_config.json").read_text())
-        for arm in ("bc", "awr_gt")
-    }
+    tag_dir = (
+        tmp_path / "work/train" / downstream.run_tag(downstream.DownstreamConfig(episodes=1, steps=2, batch_size=4))
+    )
+    cfgs = {arm: json.loads((tag_dir / "lift" / arm / "seed0/run_config.json").read_text()) for arm in ("bc", "awr_gt")}
     assert cfgs["bc"]["weighting"] == "none" and cfgs["awr_gt"]["value_column"] == "value_gt"
     assert len(cfgs["bc"]["dataset"]) == 2  # hesitation and retry together
+    # awr_baseline reads the column of the baseline the rule chose (lower RMSE against the ground truth)
+    base = result["baseline"]["lift"]
+    rmse = {m: result["value_quality"]["lift"][c]["rmse_vs_gt"] for m, c in downstream.BASELINES.items()}
+    assert base["model"] == min(rmse, key=rmse.get) and base["column"] == downstream.BASELINES[base["model"]]
+    awr_base = json.loads((tag_dir / "lift/awr_baseline/seed0/run_config.json").read_text())
+    assert awr_base["weighting"] == "awr" and awr_base["value_column"] == base["column"]
+    assert result["value_quality"]["lift"][base["column"]]["vs_default"]["rmse"] > 0  # another model's values
+    # CPU seconds of every arm-seed are recorded when it runs
+    assert cells["awr_baseline"]["per_seed"]["0"]["cpu_s"]["train"] > 0
     capsys.readouterr()
     downstream.main(args)  # everything cached: nothing is trained or rolled out again
     out = capsys.readouterr().out
     assert "policy_ft train:" not in out and "95% Wilson" not in out
+    # the pilot under the same budget reuses the experiment's BC run and reports its recorded CPU cost
+    pilot = downstream_pilot.main(
+        ["--work", str(tmp_path / "work"), "--budgets", "tiny:2:4", "--trials", "1", "--episodes", "1"]
+        + ["--max-steps", "10", "--out", str(tmp_path / "res" / "pilot")]
+    )
+    out = capsys.readouterr().out
+    assert "policy_ft train:" not in out and "95% Wilson" not in out
+    row = pilot["rows"][0]
+    assert (
+        row["successes"] == cells["bc"]["successes"]
+        and row["cpu_s_train"] == cells["bc"]["per_seed"]["0"]["cpu_s"]["train"]
+    )
+    assert "| tiny:2:4 |" in (tmp_path / "res" / "pilot.md").read_text()
+
+
+def test_another_budget_never_reuses_a_checkpoint_or_rollout(tmp_path):
+    """The train/rollout cache is keyed by everything that shapes a checkpoint: a new budget starts fresh."""
+    base = downstream.DownstreamConfig(work=tmp_path)
+    tags = {downstream.run_tag(base)}
+    for change in (
+        {"steps": 3000},
+        {"batch_size": 256},
+        {"size": "small"},
+        {"lr": 5e-4},
+        {"episodes": 20},
+        {"chunk_length": 20},
+        {"tau": 10.0},
+        {"clip": 3.0},
+    ):
+        tags.add(downstream.run_tag(dataclasses.replace(base, **change)))
+    assert len(tags) == 9
+    # a finished rollout of the old budget is not the new budget's
+    old = dataclasses.replace(base, steps=1000)
+    new = dataclasses.replace(base, steps=3000)
+    for cfg in (old,):
+        t, r = downstream.train_dir(cfg, "lift", "bc", 0), downstream.rollout_dir(cfg, "lift", "bc", 0)
+        t.mkdir(parents=True)
+        r.mkdir(parents=True)
+        (t / "train_summary.json").write_text(json.dumps({"steps": 1000, "checkpoint": str(t / "ckpt")}))
+        (r / "rollout.json").write_text(
+            json.dumps(
+                {
+                    "trials": 25,
+                    "seed": base.rollout_seed,
+                    "policy": str(t / "ckpt"),
+                    "max_steps": 300,
+                    "replan_steps": 5,
+                    "per_trial": [],
+                }
+            )
+        )
+    assert downstream.cached_rollout(old, "lift", "bc", 0, 300) is not None
+    assert downstream.cached_rollout(new, "lift", "bc", 0, 300) is None
+    assert downstream.cached_rollout(dataclasses.replace(old, replan_steps=2), "lift", "bc", 0, 300) is None
+    assert downstream.cached_rollout(old, "lift", "bc", 0, 400) is None
+
+
+def test_choose_baseline_takes_the_lower_rmse():
+    q = {"value_baseline_frame": {"rmse_vs_gt": 0.09}, "value_baseline_temporal": {"rmse_vs_gt": 0.07}}
+    b = downstream.choose_baseline(q)
+    assert b["model"] == "baseline-temporal" and b["column"] == "value_baseline_temporal"
+    q["value_baseline_frame"]["rmse_vs_gt"] = 0.05
+    assert downstream.choose_baseline(q)["model"] == "baseline-frame"
+
+
+def test_small_act_size_is_act_only():
+    from policy_ft.policies import make_config
+
+    cfg = make_config("act", chunk_length=10, size="small")
+    assert (cfg.dim_model, cfg.n_encoder_layers, cfg.use_vae, cfg.chunk_size) == (128, 2, False, 10)
+    with pytest.raises(ValueError, match="act only"):
+        make_config("diffusion", chunk_length=10, size="small")
