@@ -685,22 +685,28 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
     cfg.work.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
     roots: dict[str, list[Path]] = {}
-    for task in cfg.tasks:
+    taus, quality, baselines, limits = {}, {}, {}, {}
+    runs: dict = {t: {} for t in cfg.tasks}
+    weights: dict = {t: {} for t in cfg.tasks}
+    total = len(cfg.tasks) * len(cfg.arms) * len(cfg.seeds)
+    k = 0
+    for task in cfg.tasks:  # task-major: a task's table is complete before the next task's data is even read
+        path = cfg.work / "analysis" / f"{task}.json"
+        if cfg.report_only and not path.is_file():
+            say(f"{task}: no values analysed yet, so nothing trained: left out of the report")
+            continue
         roots[task] = []
         for mode in MODES:
             t0 = time.perf_counter()
             say(f"data: {task} {mode} x{cfg.episodes} (wrist camera {cfg.image_size}x{cfg.image_size})")
             roots[task].append(generate(cfg, task, mode))
             timings[f"generate/{task}/{mode}"] = time.perf_counter() - t0
-    for task in cfg.tasks:
         for root in roots[task]:
             t0 = time.perf_counter()
-            say(f"values: {root.name} (default model, ground truth, time)")
+            say(f"values: {root.name} (default model, shipped baselines, ground truth, time)")
             label(root)
             timings[f"label/{root.name}"] = time.perf_counter() - t0
-    taus, quality, baselines = {}, {}, {}
-    for task in cfg.tasks:  # cached: reading every value column three times costs minutes on a loaded machine
-        path = cfg.work / "analysis" / f"{task}.json"
+        # cached: reading every value column several times costs minutes on a loaded machine
         key = {"episodes": cfg.episodes, "chunk_length": cfg.chunk_length, "clip": cfg.clip, "tau": cfg.tau, "v": 3}
         cached = json.loads(path.read_text()) if path.is_file() else None
         if cached is None or cached["key"] != key:
@@ -710,17 +716,12 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic.write_json(path, cached)
         taus[task], quality[task], baselines[task] = cached["tau"], cached["quality"], cached["baseline"]
-    limits = {task: time_limit(cfg, roots[task]) for task in cfg.tasks}
-    for task in cfg.tasks:
+        limits[task] = time_limit(cfg, roots[task])
         say(
-            f"{task}: rollout limit {limits[task]} control steps; tau {taus[task]['tau']:.2f} ({taus[task]['rule']}); clipped fraction at tau=10: "
-            f"{taus[task]['value']['clipped_fraction_at_tau10']:.2f}"
+            f"{task}: rollout limit {limits[task]} control steps; tau {taus[task]['tau']:.2f} ({taus[task]['rule']}); "
+            f"clipped fraction at tau=10: {taus[task]['value']['clipped_fraction_at_tau10']:.2f}; awr_baseline reads "
+            f"{baselines[task]['model']}"
         )
-    runs: dict = {t: {} for t in cfg.tasks}
-    weights: dict = {t: {} for t in cfg.tasks}
-    total = len(cfg.tasks) * len(cfg.arms) * len(cfg.seeds)
-    k = 0
-    for task in cfg.tasks:  # task-major: a task's table is complete before the next task starts
         for seed in cfg.seeds:
             for arm in cfg.arms:
                 k += 1
