@@ -98,14 +98,15 @@ class DownstreamConfig:
     """Training seeds per arm."""
     trials: int = 25
     """Rollout trials per training seed (trials x seeds per arm and task)."""
-    steps: int = 1000
-    batch_size: int = 64
+    steps: int = 600
+    batch_size: int = 256
     lr: float = 1e-3
     chunk_length: int = 10
     """H: the policy's action chunk and the advantage's horizon (eq. E.4)."""
     replan_steps: int = 5
     """Actions executed from each chunk before the policy is asked again."""
-    size: Literal["tiny", "small", "default"] = "tiny"
+    size: Literal["tiny", "small", "default"] = "small"
+    """ACT size (policy_ft --size); steps, batch and size were chosen by bench/downstream_pilot.py from BC alone."""
     clip: float = 2.0
     """AWR clip δ (eq. E.7, the paper's)."""
     tau: float | None = None
