@@ -451,7 +451,31 @@ def summarise(
         "average": average,
         "tau": taus,
         "value_quality": quality,
+        "verdict": verdict(average),
     }
+
+
+def difference_interval(a: dict, b: dict) -> tuple[float, float, float]:
+    """Rate a - rate b with Newcombe's 95% interval from the two Wilson intervals (arms treated as independent
+    samples; they share rollout placements, so this is conservative)."""
+    pa, pb = a["successes"] / a["trials"], b["successes"] / b["trials"]
+    (la, ua), (lb, ub) = a["wilson95"], b["wilson95"]
+    d = pa - pb
+    return d, d - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2), d + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
+
+
+def verdict(average: dict) -> dict:
+    """The issue's target on the average success over the tasks that ran: awr - bc >= 10 points, awr_gt >= awr."""
+    out = {}
+    for name, (a, b) in {"awr_minus_bc": ("awr", "bc"), "awr_gt_minus_awr": ("awr_gt", "awr")}.items():
+        if a in average and b in average:
+            d, lo, hi = difference_interval(average[a], average[b])
+            out[name] = {"points": 100 * d, "ci95_points": [100 * lo, 100 * hi]}
+    if "awr_minus_bc" in out:
+        out["awr_beats_bc_by_10_points"] = out["awr_minus_bc"]["points"] >= 10
+    if "awr_gt_minus_awr" in out:
+        out["awr_gt_bounds_awr"] = out["awr_gt_minus_awr"]["points"] >= 0
+    return out
 
 
 def write_markdown(result: dict, path: Path) -> None:
@@ -490,6 +514,7 @@ def write_markdown(result: dict, path: Path) -> None:
         )
         + " |"
     )
+    lines += [""] + verdict_lines(result["verdict"])
     lines += [
         "",
         "Per training seed (successes/trials):",
@@ -572,6 +597,25 @@ def write_markdown(result: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def verdict_lines(v: dict) -> list[str]:
+    lines = []
+    if "awr_minus_bc" in v:
+        d = v["awr_minus_bc"]
+        lines.append(
+            f"- Target (AWR with the default model beats BC by >= 10 points of average success): "
+            f"{'met' if v['awr_beats_bc_by_10_points'] else 'not met'}: awr - bc = {d['points']:+.0f} points "
+            f"(95% interval [{d['ci95_points'][0]:+.0f}, {d['ci95_points'][1]:+.0f}])."
+        )
+    if "awr_gt_minus_awr" in v:
+        d = v["awr_gt_minus_awr"]
+        lines.append(
+            f"- Bound (AWR with ground-truth values at least as good as AWR with the default model's): "
+            f"{'holds' if v['awr_gt_bounds_awr'] else 'does not hold'}: awr_gt - awr = {d['points']:+.0f} points "
+            f"(95% interval [{d['ci95_points'][0]:+.0f}, {d['ci95_points'][1]:+.0f}])."
+        )
+    return lines
+
+
 def readme_snippet(result: dict) -> str:
     """The README's downstream table and evidence lines, generated from the results (no typed figures)."""
     md = Path(result["md"]).read_text().splitlines()
@@ -579,6 +623,7 @@ def readme_snippet(result: dict) -> str:
     end = next(i for i in range(start, len(md)) if md[i].startswith("| average |"))
     lines = [f"From `bench/results/downstream.md` (`{result['command']}`; {result['sizes']['text']}):", ""]
     lines += md[start : end + 1] + [""]
+    lines += verdict_lines(result["verdict"])
     for task, t in result["tau"].items():
         q = result["value_quality"][task]
         lines.append(
@@ -786,8 +831,14 @@ def write_results(cfg, command, runs, taus, quality, baselines, weights, timings
         f"{cfg.episodes} hesitation + {cfg.episodes} retry episodes per task; ACT {cfg.size}, "
         f"{cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}, H {cfg.chunk_length}, executing "
         f"{cfg.replan_steps} actions per chunk; rollout limit "
-        f"{', '.join(f'{t} {n}' for t, n in limits.items())} control steps; {cfg.trials} trials x {len(cfg.seeds)} seeds"
+        f"{', '.join(f'{t} {n}' for t, n in limits.items())} control steps; {cfg.trials} trials per training seed, "
+        f"seeds {', '.join(map(str, cfg.seeds))}"
     )
+    done = sum(len(per_seed) for arms in runs.values() for per_seed in arms.values())
+    total = len(cfg.tasks) * len(cfg.arms) * len(cfg.seeds)
+    sizes["finished"] = {"arm_seeds": done, "of": total}
+    if done < total:
+        sizes["text"] += f"; finished {done} of {total} arm-seeds (the per-seed table says which)"
     result = summarise(cfg, command, {t: a for t, a in runs.items() if a}, taus, quality, weights, sizes)
     result["baseline"] = baselines
     result["timings_s"] = {k: round(v, 1) for k, v in timings.items()}

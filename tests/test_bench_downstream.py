@@ -46,7 +46,10 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     assert tau["value_time"]["delta_q50"] > 0
     on_disk = json.loads((tmp_path / "res" / "downstream.json").read_text())
     assert on_disk["tasks"]["lift"]["bc"]["trials"] == 1
-    assert (tmp_path / "res" / "downstream.md").read_text().count("| lift |") == 4  # success, seeds, tau, values
+    md = (tmp_path / "res" / "downstream.md").read_text()
+    # success, seeds, tau, value quality (default, time, two baselines), CPU seconds per arm
+    assert md.count("| lift |") == 3 + 4 + len(downstream.ARMS)
+    assert "awr_baseline's values, per task" in md
     assert (tmp_path / "res" / "downstream.png").stat().st_size > 10_000
     # the BC arm trained without reading any value; the AWR arms read their own column
     tag_dir = (
@@ -140,3 +143,17 @@ def test_small_act_size_is_act_only():
     assert (cfg.dim_model, cfg.n_encoder_layers, cfg.use_vae, cfg.chunk_size) == (128, 2, False, 10)
     with pytest.raises(ValueError, match="act only"):
         make_config("diffusion", chunk_length=10, size="small")
+
+
+def test_verdict_difference_interval_matches_newcombe():
+    """Newcombe (1998), method 10, example (a): 56/70 vs 48/80 -> 0.2000 [0.0524, 0.3339]."""
+    from robosuite_eval.rollout import wilson_interval
+
+    def cell(s, n):
+        return {"successes": s, "trials": n, "wilson95": list(wilson_interval(s, n))}
+
+    d, lo, hi = downstream.difference_interval(cell(56, 70), cell(48, 80))
+    assert (round(d, 4), round(lo, 4), round(hi, 4)) == (0.2, 0.0524, 0.3339)
+    v = downstream.verdict({"bc": cell(10, 50), "awr": cell(16, 50), "awr_gt": cell(15, 50)})
+    assert round(v["awr_minus_bc"]["points"], 6) == 12 and v["awr_beats_bc_by_10_points"]
+    assert round(v["awr_gt_minus_awr"]["points"], 6) == -2 and not v["awr_gt_bounds_awr"]
