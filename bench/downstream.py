@@ -436,9 +436,15 @@ def summarise(
                 },
                 "weights": weights.get(task, {}).get(arm),
             }
+    # the average pools only the tasks where every arm that ran anywhere ran with the same training seeds: an
+    # arm never averages over other tasks or seeds than the arm it is compared with
+    ran = [a for a in ARMS if any(a in cells for cells in tasks.values())]
+    complete = [
+        t for t in tasks if all(a in tasks[t] for a in ran) and len({tuple(tasks[t][a]["seeds"]) for a in ran}) == 1
+    ]
     average = {}
-    for arm in cfg.arms:
-        cells = [tasks[t][arm] for t in tasks if arm in tasks[t]]
+    for arm in ran:
+        cells = [tasks[t][arm] for t in complete]
         if cells:
             s, n = sum(c["successes"] for c in cells), sum(c["trials"] for c in cells)
             average[arm] = {"successes": s, "trials": n, "rate": s / n, "wilson95": list(wilson_interval(s, n))}
@@ -448,7 +454,9 @@ def summarise(
         "sizes": sizes,
         "n": "trials per arm and task = trials x seeds (rollouts)",
         "tasks": tasks,
+        "arms": ran,
         "average": average,
+        "average_tasks": complete,
         "tau": taus,
         "value_quality": quality,
         "verdict": verdict(average),
@@ -479,7 +487,7 @@ def verdict(average: dict) -> dict:
 
 
 def write_markdown(result: dict, path: Path) -> None:
-    arms = [a for a in ARMS if a in result["average"]]
+    arms = result["arms"]
     lines = [
         "# Downstream: value-weighted BC vs plain BC (RoboSuite, state-only ACT from scratch)",
         "",
@@ -506,10 +514,12 @@ def write_markdown(result: dict, path: Path) -> None:
         lines.append(f"| {task} | " + " | ".join(row) + " |")
     avg = result["average"]
     lines.append(
-        "| average | "
+        f"| average ({', '.join(result['average_tasks']) or 'no task complete yet'}) | "
         + " | ".join(
             f"{avg[a]['successes']}/{avg[a]['trials']} = {avg[a]['rate']:.2f} [{avg[a]['wilson95'][0]:.2f}, "
             f"{avg[a]['wilson95'][1]:.2f}]"
+            if a in avg
+            else "-"
             for a in arms
         )
         + " |"
@@ -620,7 +630,7 @@ def readme_snippet(result: dict) -> str:
     """The README's downstream table and evidence lines, generated from the results (no typed figures)."""
     md = Path(result["md"]).read_text().splitlines()
     start = next(i for i, line in enumerate(md) if line.startswith("| task |"))
-    end = next(i for i in range(start, len(md)) if md[i].startswith("| average |"))
+    end = next(i for i in range(start, len(md)) if md[i].startswith("| average ("))
     lines = [f"From `bench/results/downstream.md` (`{result['command']}`; {result['sizes']['text']}):", ""]
     lines += md[start : end + 1] + [""]
     lines += verdict_lines(result["verdict"])
@@ -674,9 +684,9 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    arms = [a for a in ARMS if a in result["average"]]
-    groups = list(result["tasks"]) + ["average"]
-    fig, ax = plt.subplots(figsize=(2.2 + 1.9 * len(groups), 4.2))
+    arms = result["arms"]
+    groups = list(result["tasks"]) + (["average"] if result["average"] else [])
+    fig, ax = plt.subplots(figsize=(3.4 + 2.2 * len(groups), 4.4))
     width = 0.8 / len(arms)
     colors = plt.get_cmap("tab10")
     for i, arm in enumerate(arms):
@@ -708,16 +718,19 @@ def plot(result: dict, path: Path) -> None:
                 va="bottom",
                 fontsize=7,
             )
-    ax.set_xticks(range(len(groups)), groups)
+    ax.set_xticks(
+        range(len(groups)),
+        [g if g != "average" else f"average over\n{', '.join(result['average_tasks'])}" for g in groups],
+    )
     ax.set_ylim(0, 110)
     ax.set_ylabel("success rate (%)")
     ax.set_xlabel("task")
     ax.set_title(
-        "Suboptimal-only fine-tuning, state-only ACT: success per arm\n"
-        "(successes/trials on each bar; error bars: 95% Wilson interval)",
+        "Suboptimal-only fine-tuning in RoboSuite (state-only ACT from scratch): success per arm\n"
+        "(successes/trials on each bar: training seeds x rollouts; error bars: 95% Wilson interval)",
         fontsize=10,
     )
-    ax.legend(title="arm", ncol=3, fontsize=8, loc="upper left")
+    ax.legend(title="arm", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

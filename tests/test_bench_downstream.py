@@ -73,7 +73,7 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     assert "policy_ft train:" not in out and "95% Wilson" not in out
     # the pilot under the same budget reuses the experiment's BC run and reports its recorded CPU cost
     pilot = downstream_pilot.main(
-        ["--work", str(tmp_path / "work"), "--budgets", "tiny:2:4", "--trials", "1", "--episodes", "1"]
+        ["--work", str(tmp_path / "work"), "--budgets", "small:2:4", "--trials", "1", "--episodes", "1"]
         + ["--max-steps", "10", "--out", str(tmp_path / "res" / "pilot")]
     )
     out = capsys.readouterr().out
@@ -83,7 +83,7 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
         row["successes"] == cells["bc"]["successes"]
         and row["cpu_s_train"] == cells["bc"]["per_seed"]["0"]["cpu_s"]["train"]
     )
-    assert "| tiny:2:4 |" in (tmp_path / "res" / "pilot.md").read_text()
+    assert "| small:2:4 |" in (tmp_path / "res" / "pilot.md").read_text()
 
 
 def test_another_budget_never_reuses_a_checkpoint_or_rollout(tmp_path):
