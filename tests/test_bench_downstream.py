@@ -92,8 +92,8 @@ def test_another_budget_never_reuses_a_checkpoint_or_rollout(tmp_path):
     tags = {downstream.run_tag(base)}
     for change in (
         {"steps": 3000},
-        {"batch_size": 256},
-        {"size": "small"},
+        {"batch_size": 64},
+        {"size": "tiny"},
         {"lr": 5e-4},
         {"episodes": 20},
         {"chunk_length": 20},
