@@ -114,6 +114,9 @@ class DownstreamConfig:
     max_steps: int | None = None
     """Rollout time limit in control steps (20 Hz); default: per task, twice the longest training episode
     (a policy that has not succeeded by then is stuck; failed trials then cost less than the task horizon)."""
+    task_max_steps: tuple[str, ...] = ()
+    """Per-task rollout limits as TASK=STEPS (e.g. stack=872), over --max-steps: for a task on which plain BC
+    sits at 0% (chosen from BC's rollouts alone, never from a weighted arm's)."""
     rollout_seed: int = 100_000
     image_size: int = 64
     out: Path = RESULTS / "downstream"
@@ -295,8 +298,15 @@ def choose_baseline(quality: dict) -> dict:
     }
 
 
-def time_limit(cfg: DownstreamConfig, roots: list[Path]) -> int:
-    """Rollout limit in control steps: --max-steps, else 2 x the longest training episode (10 fps -> 20 Hz)."""
+def time_limit(cfg: DownstreamConfig, task: str, roots: list[Path]) -> int:
+    """Rollout limit in control steps: --task-max-steps, --max-steps, else 2 x the longest training episode
+    (10 fps -> 20 Hz)."""
+    for item in cfg.task_max_steps:
+        name, _, steps = item.partition("=")
+        if not steps.isdigit() or int(steps) < 1:
+            raise ValueError(f"--task-max-steps expects TASK=STEPS with STEPS >= 1, got {item!r}")
+        if name == task:
+            return int(steps)
     if cfg.max_steps is not None:
         return cfg.max_steps
     longest = max(
@@ -783,7 +793,7 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic.write_json(path, cached)
         taus[task], quality[task], baselines[task] = cached["tau"], cached["quality"], cached["baseline"]
-        limits[task] = time_limit(cfg, roots[task])
+        limits[task] = time_limit(cfg, task, roots[task])
         say(
             f"{task}: rollout limit {limits[task]} control steps; tau {taus[task]['tau']:.2f} ({taus[task]['rule']}); "
             f"clipped fraction at tau=10: {taus[task]['value']['clipped_fraction_at_tau10']:.2f}; awr_baseline reads "

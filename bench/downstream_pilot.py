@@ -62,7 +62,7 @@ def run(pc: PilotConfig, command: str) -> dict:
         for r in roots:
             if not (r / "meta" / "info.json").is_file():
                 raise SystemExit(f"downstream_pilot: {r} missing; run `python -m bench.downstream` first (data stage)")
-        limit = downstream.time_limit(cfg, roots)
+        limit = downstream.time_limit(cfg, pc.task, roots)
         downstream.say(f"pilot {budget}: train bc seed {pc.seed}")
         w0 = time.perf_counter()
         ckpt = downstream.train(cfg, pc.task, "bc", pc.seed, roots, tau=1.0, column="value")

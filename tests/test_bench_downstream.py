@@ -157,3 +157,11 @@ def test_verdict_difference_interval_matches_newcombe():
     v = downstream.verdict({"bc": cell(10, 50), "awr": cell(16, 50), "awr_gt": cell(15, 50)})
     assert round(v["awr_minus_bc"]["points"], 6) == 12 and v["awr_beats_bc_by_10_points"]
     assert round(v["awr_gt_minus_awr"]["points"], 6) == -2 and not v["awr_gt_bounds_awr"]
+
+
+def test_task_max_steps_overrides_the_limit_of_its_task_only(tmp_path):
+    cfg = downstream.DownstreamConfig(max_steps=300, task_max_steps=("stack=872",))
+    assert downstream.time_limit(cfg, "stack", []) == 872
+    assert downstream.time_limit(cfg, "lift", []) == 300
+    with pytest.raises(ValueError, match="TASK=STEPS"):
+        downstream.time_limit(dataclasses.replace(cfg, task_max_steps=("stack:872",)), "stack", [])
