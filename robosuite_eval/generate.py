@@ -114,9 +114,10 @@ def _worker_env(task: TaskSpec, size: int):
 
 def simulate_to_npz(job: tuple) -> str:
     """Simulate + render one episode (retrying derived seeds on failure); returns the npz path."""
-    task_name, mode, episode, seed, fps, size, path, cameras = job
+    task_name, mode, episode, seed, fps, size, path, cameras, generator = job
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from robosuite_eval.episode import plan_injection, run_episode
+    from robosuite_eval.human_pace import plan_human
 
     path = Path(path)
     if path.is_file():
@@ -125,9 +126,8 @@ def simulate_to_npz(job: tuple) -> str:
     env = _worker_env(task, size)
     for attempt in range(MAX_ATTEMPTS):
         s = attempt_seed(seed, attempt)
-        res = run_episode(
-            env, task, s, plan_injection(env, task, mode, s, fps), fps=fps, render_size=size, cameras=tuple(cameras)
-        )
+        plan = plan_human(task, mode, s) if generator == "v2" else plan_injection(env, task, mode, s, fps)
+        res = run_episode(env, task, s, plan, fps=fps, render_size=size, cameras=tuple(cameras))
         if res.success and (mode == "expert" or res.m is not None):
             break
     else:
@@ -164,6 +164,7 @@ def _record(cfg: GenerateConfig, task: TaskSpec) -> dict:
         "cameras": list(cfg.cameras),
         "environment_state": environment_state_names(task),
         "mix": ":".join(map(str, w)) if (w := parse_mix(cfg.mode, cfg.mix)) else None,
+        "generator": cfg.generator,
     }
 
 
@@ -188,7 +189,9 @@ def check_existing(out: Path, record: dict) -> int:
         )
     old = json.loads(rec_path.read_text())
     keys = ["format", "task", "mode", "mix", "fps", "image_size", "seed", "embodiment", "cameras", "environment_state"]
+    keys.append("generator")
     old.setdefault("cameras", list(CAMERAS))  # records written before these keys existed
+    old.setdefault("generator", "v1")
     diff = {k: (old.get(k), record[k]) for k in keys if old.get(k) != record[k]}
     if diff:
         detail = ", ".join(f"{k}: dataset has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
@@ -297,6 +300,7 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
             cfg.image_size,
             str(work / "episodes" / f"ep_{i:06d}.npz"),
             tuple(cfg.cameras),
+            cfg.generator,
         )
         for i in range(done, cfg.episodes)
     ]
