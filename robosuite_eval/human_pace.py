@@ -59,11 +59,11 @@ DURATION_TOLERANCE = 0.2  # v2's mean hesitation+retry duration lands within 20 
 #: the achieved means per task beside them).
 PACE = {
     "lift": 0.07,
-    "pickplace_bread": 0.08,
-    "pickplace_can": 0.082,
-    "pickplace_cereal": 0.075,
-    "pickplace_milk": 0.08,
-    "stack": 0.058,
+    "pickplace_bread": 0.108,
+    "pickplace_can": 0.086,
+    "pickplace_cereal": 0.09,
+    "pickplace_milk": 0.102,
+    "stack": 0.051,
 }
 PACE_FACTOR = (0.8, 1.25)  # per-episode speed factor, log-uniform
 RAMP_SECONDS = (0.3, 0.7)  # acceleration / deceleration time of every move
