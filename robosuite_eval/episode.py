@@ -15,6 +15,10 @@ Labels (inclusive, in recorded frames, the bench's [m, n]; see robodata/ground_t
   b-1. Frame a/stride is the deepest point of the failed attempt (the peak of progress), frame b/stride the
   end of the retraction. So m = a/stride, n = b/stride, x = n - m = retraction frames (eq. B.3).
 
+Generator v2 (a `HumanInjection`, robosuite_eval/human_pace.py) paces the oracle like a person and labels
+its own stall and retraction: a hesitation's [m, n] are the frames observed from its first to its last
+stalled control step; a retry's as above.
+
 The hesitation's start is drawn from a dry run of the same seed without rendering (the simulation is
 deterministic, so the injected run matches it up to the freeze): a random control step inside a motion
 phase, so that the stall interrupts visible progress.

@@ -10,8 +10,12 @@ staging dataset, writes the annotation table and the generation record, and swap
 killed run leaves `--out` at its last commit; rerunning the same command skips the episodes already in
 the dataset and reuses the rendered `.npz` files of episodes that were simulated but not yet committed.
 
+Generators: v1 (the default) and v2, human-paced with long segments (`--generator`; robosuite_eval/human_pace.py).
+The generator is part of a dataset's record, so a resume cannot mix them.
+
 Every recorded trajectory ends in task success: a seed whose scripted run fails (rare) is retried with a
-derived simulator seed, and the seed actually used is stored in `meta/robosuite_eval.json`.
+derived simulator seed (v2: also one whose drawn retraction is longer than the attempt it retraces), and the
+seed actually used is stored in `meta/robosuite_eval.json`.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robodata.ground_truth import MODES
 from robosuite_eval.tasks import CONTROL_FREQ, TaskSpec
 
 #: Table B.3 (RoboSuite rows): minutes per 50 bench trajectories (25 hesitation + 25 retry).
@@ -119,8 +120,6 @@ class HumanInjection:
 
 def plan_human(task: TaskSpec, mode: str, seed: int) -> HumanInjection:
     """Draw one v2 episode from (task, seed): pace first, then the injection (fixed draw order)."""
-    from robosuite_eval.episode import MODES
-
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
     rng = np.random.default_rng(episode_seed(task.name, seed))
