@@ -34,6 +34,7 @@ SPEED = 0.15  # m/s along a straight move
 STEP = SPEED / CONTROL_FREQ  # reference advance per control step
 YAW_STEP = 1.2 / CONTROL_FREQ  # rad per control step
 OPEN, CLOSED = -1.0, 1.0
+STILL_STEP = 5e-4  # m per control step (1 mm per 10 fps frame): slower than this, a v2 hand is not moving
 OSC_POS_SCALE = 0.05  # m per unit action (robosuite OSC_POSE output_max)
 OSC_ROT_SCALE = 0.5  # rad per unit action
 
@@ -293,10 +294,15 @@ class Oracle:
         s = np.cumsum(w) / w.sum()  # (n,) progress along the move, ends at 1
         for t in s:
             yield self._emit(Ref(start.pos + t * (target - start.pos), start.yaw + t * dyaw, grip, phase))
-        for _ in range(settle):  # hold until the arm has caught up with the reference
-            if np.linalg.norm(self.eef() - target) < tol:
+        prev = self.eef()
+        for _ in range(settle):  # hold until the arm has caught up with the reference ...
+            if np.linalg.norm(prev - target) < tol:
                 break
             yield self._emit(Ref(target.copy(), start.yaw + dyaw, grip, phase))
+            now = self.eef()
+            if np.linalg.norm(now - prev) < STILL_STEP:  # ... or stops against a contact: waiting = a pause
+                break
+            prev = now
 
     def grip_hold(self, grip: float, steps: int, phase: str) -> Iterator[Ref]:
         """v1: a fixed hold; v2: hold until the fingers have stopped (at most `steps`, at least 4 steps),
