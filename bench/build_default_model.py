@@ -243,7 +243,15 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--camera", default=CAMERA, help="the view the model is trained on (see CAMERA)")
     p.add_argument("--no-install", action="store_true", help="build only; leave the shipped model alone")
+    p.add_argument(
+        "--card-only",
+        action="store_true",
+        help="rewrite MODEL_CARD.md from the shipped checkpoint and bench/results/ (no data, no training)",
+    )
     a = p.parse_args()
+    if a.card_only:
+        print(f"wrote {write_model_card()}")
+        return
     ckpt = build(
         a.work, a.episodes, a.sub_episodes, a.pretrain_steps, a.steps, a.batch_size, a.lr, a.vae_steps, a.camera
     )

@@ -1,0 +1,121 @@
+"""The default model's card carries no typed-in figure (issue 13, part 4).
+
+Rule for "a number in the card" (documented here because the test is the rule):
+- The committed MODEL_CARD.md is read as text. Inline code spans (`...`) are removed first: they hold
+  commands, paths, model and row names (`wvm-tiny`, `bench_r4`, `prefix_p1`), not figures.
+- A number is a decimal token `[-+]?D[.D]`, optionally in scientific notation, that is not glued to a
+  word: a digit run preceded by a letter, digit, `_`, `.` or `-` (L6, v2, Wan2.2, Table A.1, T-1) or followed
+  by a letter, digit or `_` (5B) is part of a name, not a figure. `AxB` between digits (64x64, 2x32) is
+  read as two numbers.
+- Each number must equal, at the card's own rounding (half a unit of its last printed digit), a number
+  found in a source file: any JSON under bench/results/, the checkpoint's build.json, history.json and
+  wvm.json, the shipped baselines' build.json and baseline.json, or the paper's reported numbers
+  (value_labeling/bench/paper_results.json, transcribed once from the paper). Numbers inside those JSONs'
+  strings count (build.json's data descriptions are strings a script wrote). A figure may also be a
+  source value in seconds printed in minutes (x / 60).
+- One figure is checked against its own source instead: the weights' size in MiB ("N MiB") must equal
+  the shipped *.safetensors files' size.
+
+That check alone is weak for short decimals (the pool holds thousands of numbers: a typed-in 0.17 would
+match some loss in history.json), so two more make it strict: the committed card is exactly what
+`default_card.model_card_text` writes from those files today (after new results: `python -m
+bench.build_default_model --card-only`), and the writer's source holds no numeric literal but formatting
+and unit constants (digits, 2**20 bytes per MiB, 60 s per min, a float tolerance): every figure it prints
+is read from a file.
+"""
+
+import ast
+import json
+import re
+from pathlib import Path
+
+from value_labeling.baselines import SHIPPED
+from value_labeling.models.default import DEFAULT_DIR
+from value_labeling.models.default_card import RESULTS, model_card_text
+
+ROOT = Path(__file__).resolve().parents[1]
+NUMBER = re.compile(r"(?<![\w.\-])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
+
+
+def card_numbers(text: str) -> list[tuple[str, float]]:
+    text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"(?<=\d)x(?=\d)", " x ", text)
+    return [(m.group(), float(m.group())) for m in NUMBER.finditer(text)]
+
+
+def source_numbers() -> list[float]:
+    files = [
+        *RESULTS.glob("*.json"),
+        DEFAULT_DIR / "build.json",
+        DEFAULT_DIR / "history.json",
+        DEFAULT_DIR / "wvm.json",
+        ROOT / "value_labeling" / "bench" / "paper_results.json",
+    ]
+    files += [d / f for d in SHIPPED.values() for f in ("build.json", "baseline.json")]
+    out: list[float] = []
+
+    def walk(x):
+        if isinstance(x, bool) or x is None:
+            return
+        if isinstance(x, (int, float)):
+            out.append(float(x))
+        elif isinstance(x, str):
+            out.extend(v for _, v in card_numbers(x))
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    for f in files:
+        if f.is_file():
+            walk(json.loads(f.read_text()))
+    return out
+
+
+def half_unit(token: str) -> float:
+    mantissa = re.split(r"[eE]", token)[0]
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exp = int(re.split(r"[eE]", token)[1]) if re.search(r"[eE]", token) else 0
+    return 0.5 * 10 ** (exp - decimals) + 1e-12
+
+
+def test_number_rule_skips_names_and_reads_figures():
+    got = [t for t, _ in card_numbers("wvm-tiny 64x64, L6-v2 Wan2.2 Table A.1 t/(T-1) 5B `bench_r4 0.5` -0.306 (n=48)")]
+    assert got == ["64", "64", "-0.306", "48"]
+    assert half_unit("0.060") == 0.0005 + 1e-12 and half_unit("16") == 0.5 + 1e-12
+
+
+def test_every_number_in_the_card_comes_from_a_result_file():
+    card = (DEFAULT_DIR / "MODEL_CARD.md").read_text()
+    pool = source_numbers()
+    size = sum(f.stat().st_size for f in DEFAULT_DIR.glob("*.safetensors")) / 2**20
+    missing = []
+    for m in re.finditer(r"(\d+(?:\.\d+)?) MiB", card):
+        assert abs(float(m.group(1)) - size) <= half_unit(m.group(1)), f"card says {m.group(1)} MiB, files {size:.2f}"
+    card = re.sub(r"\d+(?:\.\d+)? MiB", "MiB", card)
+    for token, v in card_numbers(card):
+        tol = half_unit(token)
+        if not any(abs(s - v) <= tol or abs(s / 60 - v) <= tol for s in pool):
+            missing.append(token)
+    assert not missing, f"numbers in MODEL_CARD.md found in no result file: {sorted(set(missing))}"
+
+
+def test_committed_card_is_what_the_writer_makes_from_the_files():
+    assert (DEFAULT_DIR / "MODEL_CARD.md").read_text() == model_card_text(), (
+        "MODEL_CARD.md is stale: rewrite it with `python -m bench.build_default_model --card-only`"
+    )
+
+
+def test_card_writer_types_in_no_figure():
+    import value_labeling.models.default_card as writer
+
+    allowed = {0, 1, 2, 3, 20, 60, 1e-9}  # indices, format digits, 2**20 bytes per MiB, s per min, a tolerance
+    tree = ast.parse(Path(writer.__file__).read_text())
+    found = {
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(n.value, bool)
+    }
+    assert found <= allowed, f"numeric literals in default_card.py that could be typed-in figures: {found - allowed}"
