@@ -18,8 +18,8 @@ Rule for "a number in the card" (documented here because the test is the rule):
 
 That check alone is weak for short decimals (the pool holds thousands of numbers: a typed-in 0.17 would
 match some loss in history.json), so two more make it strict: the committed card is exactly what
-`default_card.model_card_text` writes from those files today (after new results: `python -m
-bench.build_default_model --card-only`), and the writer's source holds no numeric literal but formatting
+`python -m bench.build_default_model --card-only` writes from those files today (rerun it after new
+results), and the writer's source holds no numeric literal but formatting
 and unit constants (digits, 2**20 bytes per MiB, 60 s per min, a float tolerance): every figure it prints
 is read from a file.
 """
@@ -29,9 +29,10 @@ import json
 import re
 from pathlib import Path
 
+from bench.build_default_model import card_text
 from value_labeling.baselines import SHIPPED
 from value_labeling.models.default import DEFAULT_DIR
-from value_labeling.models.default_card import RESULTS, model_card_text
+from value_labeling.models.default_card import RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = re.compile(r"(?<![\w.\-])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
@@ -103,7 +104,7 @@ def test_every_number_in_the_card_comes_from_a_result_file():
 
 
 def test_committed_card_is_what_the_writer_makes_from_the_files():
-    assert (DEFAULT_DIR / "MODEL_CARD.md").read_text() == model_card_text(), (
+    assert (DEFAULT_DIR / "MODEL_CARD.md").read_text() == card_text(), (
         "MODEL_CARD.md is stale: rewrite it with `python -m bench.build_default_model --card-only`"
     )
 

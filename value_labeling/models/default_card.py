@@ -35,6 +35,19 @@ def _f(v, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def _train_config(meta: dict) -> dict:
+    """wvm.json's training config as one flat dict: older checkpoints store it flat, newer ones nested by
+    concern (data / objective / optimizer / schedule); the training data list is `roots` either way."""
+    flat: dict = {}
+    for k, v in meta["train"].items():
+        if isinstance(v, dict):
+            flat.update({kk: vv for kk, vv in v.items() if kk not in flat})
+        else:
+            flat[k] = v
+    flat["roots"] = flat.get("roots", flat.get("data", []))
+    return flat
+
+
 def _scores(d: dict) -> str:
     """'H / R / E' of a {metric: value} dict."""
     return " / ".join(_f(d.get(k)) for k, _ in METRICS)
@@ -47,18 +60,15 @@ def model_card_text(
     results: Path | None = None,
     fingerprint: str | None = None,
 ) -> str:
-    """The card's markdown. `bench` (bench/results/robosuite_bench.json), `probe` (baseline_probe.json) and
-    `headline_md` (value_labeling.bench.headline.headline_markdown of `bench`) are read from `results`
-    when not passed; `fingerprint` is the shipped model's (computed when not passed)."""
+    """The card's markdown. `bench` (bench/results/robosuite_bench.json) and `probe` (baseline_probe.json)
+    are read from `results` when not passed; `headline_md`, the bench's headline tables
+    (value_labeling.bench.headline.headline_markdown of `bench`: the bench layer, which this module may not
+    import), comes from the caller; `fingerprint` is the shipped model's (computed when not passed)."""
     results = RESULTS if results is None else Path(results)
     if bench is None:
         bench = _json(results / "robosuite_bench.json")
     if probe is None:
         probe = _json(results / "baseline_probe.json")
-    if headline_md is None and bench is not None and "headline" in bench:
-        from value_labeling.bench.headline import headline_markdown
-
-        headline_md = headline_markdown(bench)
     if fingerprint is None:
         from value_labeling.models.default import load_default_model
 
@@ -83,7 +93,7 @@ def recipe_lines() -> list[str]:
     """Architecture, data and training from the checkpoint's wvm.json, build.json and history.json."""
     b = json.loads((DEFAULT_DIR / "build.json").read_text())
     meta = json.loads((DEFAULT_DIR / "wvm.json").read_text())
-    m, t = meta["model"], meta["train"]
+    m, t = meta["model"], _train_config(meta)
     history = _json(DEFAULT_DIR / "history.json") or []
     size = sum(f.stat().st_size for f in DEFAULT_DIR.glob("*.safetensors")) / 2**20
     wall = b["wall_time_s"]
@@ -153,7 +163,7 @@ def _default_name(bench: dict, fingerprint: str) -> tuple[str | None, bool]:
 
 
 def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
-    from value_labeling.bench.tables import paper_value
+    from value_labeling.paper import paper_value
 
     lines = ["## RoboSuite Suboptimal-Value-Bench", ""]
     if bench is None:
@@ -199,7 +209,7 @@ def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
 def experiment_lines(results: Path, fingerprint: str) -> list[str]:
     """What was tried around the recipe, each item from its result file; items whose file is absent are left out."""
     meta = json.loads((DEFAULT_DIR / "wvm.json").read_text())
-    t = meta["train"]
+    t = _train_config(meta)
     b = json.loads((DEFAULT_DIR / "build.json").read_text())
     items = []
     v1 = _json(results / "robosuite_bench_v1.json")
@@ -276,7 +286,7 @@ def experiment_lines(results: Path, fingerprint: str) -> list[str]:
         items.append("\n".join(lines))
     if not items:
         return []
-    experts_only = all(str(p).endswith("_expert") for p in t.get("data", []))
+    experts_only = all(str(p).endswith("_expert") for p in t["roots"])
     return [
         "## What was tried (bench/results/)",
         "",
