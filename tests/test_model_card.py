@@ -120,3 +120,34 @@ def test_card_writer_types_in_no_figure():
         if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(n.value, bool)
     }
     assert found <= allowed, f"numeric literals in default_card.py that could be typed-in figures: {found - allowed}"
+
+
+def test_card_states_targets_segments_and_foreign_checkpoints(tmp_path):
+    from value_labeling.models.default_card import model_card_text
+
+    def h(mean, lo, hi):
+        return {"mean": mean, "ci95": [lo, hi], "n_scored": 10, "n_dropped": 0}
+
+    bench = {
+        "bench_sizes": {"hesitation": 25, "retry": 25, "expert": 5},
+        "models": {"wvm-tiny-default": {"spec": "default", "fingerprint": "fp"}, "time": {"spec": "time"}},
+        "trajectories": [{"task": "lift"}, {"task": "stack"}],
+        "headline": {
+            "wvm-tiny-default": {
+                "hesitation_rmse": h(0.06, 0.05, 0.07),
+                "retry_voc": h(0.8, 0.7, 0.9),
+                "expert_voc": h(0.96, 0.95, 0.97),
+            },
+            "time": {"hesitation_rmse": h(0.1, 0.09, 0.11)},
+        },
+        "targets": {"hesitation_rmse": ["<=", 0.05], "retry_voc": [">=", 0.75]},
+        "segments": {"hesitation": {"median_scored_frames": 9, "mean_T_seconds": 21.04, "mean_segment_seconds": 4.5}},
+    }
+    text = model_card_text(bench, results=tmp_path, fingerprint="fp")
+    assert "2 tasks x 25 hesitation + 25 retry + 5 expert" in text
+    assert "| Hesitation-RMSE | 0.060 [0.050, 0.070] | 0.100 [0.090, 0.110] | 0.04 |" in text
+    assert "Hesitation-RMSE 0.060 misses <= 0.05; Retry-VOC 0.800 meets >= 0.75." in text
+    assert "hesitation: median 9 scored frames inside [m, n], mean trajectory 21.0 s, mean segment 4.5 s" in text
+    assert "another checkpoint" not in text and "What was tried" not in text  # no result files in tmp_path
+    other = model_card_text(bench, results=tmp_path, fingerprint="a-newer-model")
+    assert "note: `wvm-tiny-default` there is another checkpoint than the one shipped here" in other

@@ -69,10 +69,10 @@ def model_card_text(
         bench = _json(results / "robosuite_bench.json")
     if probe is None:
         probe = _json(results / "baseline_probe.json")
-    if fingerprint is None:
-        from value_labeling.models.default import load_default_model
+    if fingerprint is None:  # the default model's, as `value_labeling bench` records it (no weights loaded)
+        from value_labeling.wvm.inference import checkpoint_fingerprint
 
-        fingerprint = load_default_model().fingerprint()
+        fingerprint = checkpoint_fingerprint(DEFAULT_DIR, json.loads((DEFAULT_DIR / "wvm.json").read_text())["model"])
     lines = recipe_lines()
     lines += bench_lines(bench, fingerprint)
     lines += experiment_lines(results, fingerprint)
@@ -170,9 +170,10 @@ def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
         return lines + ["Not scored yet: run `python -m bench.robosuite_bench`.", ""]
     name, same = _default_name(bench, fingerprint)
     sizes = bench["bench_sizes"]
-    tasks = len({r["task"] for r in bench.get("trajectories", [])})
+    tasks = len({r.get("task") for r in bench.get("trajectories", [])} - {None})
     lines += [
-        f"{tasks} tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry + {sizes['expert']} expert "
+        (f"{tasks} tasks x " if tasks else "Per task: ")
+        + f"{sizes['hesitation']} hesitation + {sizes['retry']} retry + {sizes['expert']} expert "
         "trajectories (bench/results/robosuite_bench.md)"
         + ("" if same else f"; note: `{name}` there is another checkpoint than the one shipped here")
         + ". Mean [bootstrap 95% interval over trajectories] where the file has one:",
@@ -187,6 +188,18 @@ def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
             cells.append(_f(v) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""))
         paper = paper_value(k, "RoboSuite")
         lines.append(f"| {title} | {cells[0]} | {cells[1]} | {'/' if paper is None else f'{paper:g}'} |")
+    seg = bench.get("segments") or {}
+    if seg:
+        lines += [
+            "",
+            "Segments: "
+            + "; ".join(
+                f"{mode}: median {d.get('median_scored_frames')} scored frames inside [m, n], mean trajectory "
+                f"{_f(d.get('mean_T_seconds'), 1)} s, mean segment {_f(d.get('mean_segment_seconds'), 1)} s"
+                for mode, d in seg.items()
+            )
+            + " (bench/results/robosuite_bench.json `segments`).",
+        ]
     # The targets the bench records (issue 13's), else the paper's reported numbers as the bar.
     targets = bench.get("targets") or {
         k: ["<=" if k == "hesitation_rmse" else ">=", paper_value(k, "RoboSuite")]
