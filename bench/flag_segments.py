@@ -27,6 +27,7 @@ a fall a retry, IoU >= 0.2):
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -149,8 +150,6 @@ def bench_datasets(work: Path) -> list[Path]:
 def generator(root: Path) -> str:
     """Which `robosuite_eval generate` wrote a dataset: its meta/robosuite_eval.json `generator` field;
     datasets written before the field existed came from the original generator, v1."""
-    import json
-
     meta = root / "meta" / "robosuite_eval.json"
     return json.loads(meta.read_text()).get("generator", "v1") if meta.is_file() else "unknown"
 
@@ -169,6 +168,9 @@ def model_curves(spec: str, roots: list[Path], cache: Path) -> tuple[str, dict[s
     out = {}
     for root in roots:
         side = cache / model.fingerprint() / f"{root.name}.parquet"
+        frames = json.loads((root / "meta" / "info.json").read_text())["total_frames"]
+        if side.is_file() and pq.read_metadata(side).num_rows != frames:
+            side.unlink()  # the dataset grew (a larger bench extends it): label it again
         if not side.is_file():
             run_label(LabelConfig(dataset=root, model=spec, column="value", address="local", out=side))
         t = pq.read_table(side).to_pydict()
