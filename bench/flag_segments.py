@@ -254,6 +254,9 @@ def main() -> None:
         help="value models for the --work section (default: default and the time reference)",
     )
     args = ap.parse_args()
+    from runtime.priority import keep_normal_priority
+
+    keep_normal_priority()  # the synthetic bench's AV1 encoder would raise its threads to real-time
 
     from curate.config import LabelConfig
     from curate.flag import flag_dataset
