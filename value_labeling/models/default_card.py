@@ -225,22 +225,21 @@ def experiment_lines(results: Path, fingerprint: str) -> list[str]:
     t = _train_config(meta)
     b = json.loads((DEFAULT_DIR / "build.json").read_text())
     items = []
-    v1 = _json(results / "robosuite_bench_v1.json")
     abl = _json(results / "wvm_ablations.json")
     abl_av = _json(results / "wvm_ablations_agentview.json")
-    if v1 is not None:
+    for path in sorted(results.glob("robosuite_bench_v1*.json")):  # earlier benches (v1 generator)
+        v1 = json.loads(path.read_text())
         name, same = _default_name(v1, fingerprint)
-        s = v1["summary"]
         sz = v1["bench_sizes"]
-        cams = {r["model"]: r["camera"].rsplit(".", 1)[-1] for r in v1["trajectories"]}
+        cams = {r["model"]: r.get("camera", "").rsplit(".", 1)[-1] for r in v1.get("trajectories", [])}
         others = [
             f"`{o}` (camera `{cams.get(o)}`) {_scores({k: _mean(v1, o, k)[0] for k, _ in METRICS})}"
-            for o in s
+            for o in v1.get("models", {})
             if o not in (name, "time")
         ]
         items.append(
             f"- Earlier bench, {sz['hesitation']} hesitation + {sz['retry']} retry + {sz['expert']} expert per task "
-            f"(robosuite_bench_v1.md), H-RMSE / Retry-VOC / Expert-VOC: "
+            f"({path.with_suffix('.md').name}), H-RMSE / Retry-VOC / Expert-VOC: "
             f"{'this model' if same else f'`{name}` (another checkpoint)'} "
             f"{_scores({k: _mean(v1, name, k)[0] for k, _ in METRICS})}, `time` "
             f"{_scores({k: _mean(v1, 'time', k)[0] for k, _ in METRICS})}"
