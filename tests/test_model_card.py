@@ -145,7 +145,7 @@ def test_card_states_targets_segments_and_foreign_checkpoints(tmp_path):
     }
     text = model_card_text(bench, results=tmp_path, fingerprint="fp")
     assert "2 tasks x 25 hesitation + 25 retry + 5 expert" in text
-    assert "| Hesitation-RMSE | 0.060 [0.050, 0.070] | 0.100 [0.090, 0.110] | 0.04 |" in text
+    assert "| Hesitation-RMSE | 0.060 [0.050, 0.070] | 0.100 [0.090, 0.110] | 0.04 (Suboptimal-RoboSuite row) |" in text
     assert "Hesitation-RMSE 0.060 misses <= 0.05; Retry-VOC 0.800 meets >= 0.75." in text
     assert "hesitation: median 9 scored frames inside [m, n], mean trajectory 21.0 s, mean segment 4.5 s" in text
     assert "another checkpoint" not in text and "What was tried" not in text  # no result files in tmp_path

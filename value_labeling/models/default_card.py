@@ -163,7 +163,7 @@ def _default_name(bench: dict, fingerprint: str) -> tuple[str | None, bool]:
 
 
 def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
-    from value_labeling.paper import paper_value
+    from value_labeling.paper import paper_results, paper_value
 
     lines = ["## RoboSuite Suboptimal-Value-Bench", ""]
     if bench is None:
@@ -186,8 +186,8 @@ def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
         for model in (name, "time"):
             v, ci = _mean(bench, model, k)
             cells.append(_f(v) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""))
-        paper = paper_value(k, "RoboSuite")
-        lines.append(f"| {title} | {cells[0]} | {cells[1]} | {'/' if paper is None else f'{paper:g}'} |")
+        paper, row = paper_value(k, "RoboSuite"), paper_results()["embodiment_rows"]["RoboSuite"].get(k)
+        lines.append(f"| {title} | {cells[0]} | {cells[1]} | {'/' if paper is None else f'{paper:g} ({row} row)'} |")
     seg = bench.get("segments") or {}
     if seg:
         lines += [
