@@ -201,7 +201,7 @@ def robosuite_section(work: Path, models: list[str], rules: dict[str, dict]) -> 
         for a in read_annotations(r) or []:
             annotations.append({**a, "episode_index": a["episode_index"] + offset[r.name]})
             if a["mode"] in seconds:
-                seconds[a["mode"]].append((a["n"] - a["m"] + 1) / fps)
+                seconds[a["mode"]].append((a["n"] - a["m"]) / fps)  # as the bench reports segment lengths
     curves = {
         "ground truth": {
             a["episode_index"]: progress_curve(a["mode"], int(a["T"]), a["m"], a["n"]) for a in annotations

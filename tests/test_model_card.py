@@ -44,6 +44,18 @@ def card_numbers(text: str) -> list[tuple[str, float]]:
     return [(m.group(), float(m.group())) for m in NUMBER.finditer(text)]
 
 
+def numbers_in(obj) -> list[float]:
+    """Every number of a JSON value: numeric leaves and the numbers inside its strings (card rule)."""
+    if isinstance(obj, bool) or obj is None:
+        return []
+    if isinstance(obj, (int, float)):
+        return [float(obj)]
+    if isinstance(obj, str):
+        return [v for _, v in card_numbers(obj)]
+    items = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else []
+    return [v for x in items for v in numbers_in(x)]
+
+
 def source_numbers() -> list[float]:
     files = [
         *RESULTS.glob("*.json"),
@@ -53,26 +65,13 @@ def source_numbers() -> list[float]:
         ROOT / "value_labeling" / "bench" / "paper_results.json",
     ]
     files += [d / f for d in SHIPPED.values() for f in ("build.json", "baseline.json")]
-    out: list[float] = []
+    return [v for f in files if f.is_file() for v in numbers_in(json.loads(f.read_text()))]
 
-    def walk(x):
-        if isinstance(x, bool) or x is None:
-            return
-        if isinstance(x, (int, float)):
-            out.append(float(x))
-        elif isinstance(x, str):
-            out.extend(v for _, v in card_numbers(x))
-        elif isinstance(x, dict):
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
 
-    for f in files:
-        if f.is_file():
-            walk(json.loads(f.read_text()))
-    return out
+def matches(token: str, value: float, pool: list[float]) -> bool:
+    """The card's rounding of a source number, or of a source number of seconds printed in minutes."""
+    tol = half_unit(token)
+    return any(abs(s - value) <= tol or abs(s / 60 - value) <= tol for s in pool)
 
 
 def half_unit(token: str) -> float:
@@ -92,14 +91,10 @@ def test_every_number_in_the_card_comes_from_a_result_file():
     card = (DEFAULT_DIR / "MODEL_CARD.md").read_text()
     pool = source_numbers()
     size = sum(f.stat().st_size for f in DEFAULT_DIR.glob("*.safetensors")) / 2**20
-    missing = []
     for m in re.finditer(r"(\d+(?:\.\d+)?) MiB", card):
         assert abs(float(m.group(1)) - size) <= half_unit(m.group(1)), f"card says {m.group(1)} MiB, files {size:.2f}"
     card = re.sub(r"\d+(?:\.\d+)? MiB", "MiB", card)
-    for token, v in card_numbers(card):
-        tol = half_unit(token)
-        if not any(abs(s - v) <= tol or abs(s / 60 - v) <= tol for s in pool):
-            missing.append(token)
+    missing = [token for token, v in card_numbers(card) if not matches(token, v, pool)]
     assert not missing, f"numbers in MODEL_CARD.md found in no result file: {sorted(set(missing))}"
 
 
@@ -151,3 +146,37 @@ def test_card_states_targets_segments_and_foreign_checkpoints(tmp_path):
     assert "another checkpoint" not in text and "What was tried" not in text  # no result files in tmp_path
     other = model_card_text(bench, results=tmp_path, fingerprint="a-newer-model")
     assert "note: `wvm-tiny-default` there is another checkpoint than the one shipped here" in other
+
+
+#: README results rows whose figures come from the card's own sources (and the advantages bench): each
+#: number in a row's figure column must be in the result files the row cites, by the card's rule.
+README_SOURCES = {
+    "robosuite_bench",
+    "robosuite_bench_v1",
+    "wvm_ablations",
+    "wvm_ablations_agentview",
+    "retreat_probe",
+    "advantages",
+    "flag_segments",
+}
+
+
+def test_readme_rows_from_the_cards_sources_match_their_files():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("## Measured results"))
+    checked, missing = 0, {}
+    for line in lines[start + 1 :]:
+        if line.startswith("## "):
+            break
+        cells = line.split(" | ")
+        cited = set(re.findall(r"([a-z_0-9]+)\.md", cells[-1])) if line.startswith("| ") else set()
+        if not cited or not cited <= README_SOURCES:
+            continue
+        pool = []
+        for stem in cited:
+            pool += numbers_in(json.loads((RESULTS / f"{stem}.json").read_text()))
+        bad = [t for t, v in card_numbers(" | ".join(cells[1:-1])) if not matches(t, v, pool)]  # the figure column
+        checked += 1
+        if bad:
+            missing[cells[0]] = bad
+    assert checked >= 4 and not missing, f"README figures found in no cited result file: {missing}"
