@@ -333,9 +333,11 @@ def baseline_lines(headline_md: str, probe: dict | None = None) -> list[str]:
                 if m.get("context") not in (None, 1)
                 else "one frame"
             )
+            extra = f" + {b['data']['value_extra']}" if b["data"].get("value_extra") else ""
             lines.append(
-                f"- `{name}` ({seen}, plus a task embedding): {b['data']['expert_demonstrations']}, {b['steps']} "
-                f"steps, batch {b['batch_size']}, {b['wall_time_s']['train'] / 60:.1f} min on {b['machine']}."
+                f"- `{name}` ({seen}, plus a task embedding): {b['data']['expert_demonstrations']}{extra}, "
+                f"{b['steps']} steps, batch {b['batch_size']}, {b['wall_time_s']['train'] / 60:.1f} min on "
+                f"{b['machine']}."
             )
     lines += [
         "",
