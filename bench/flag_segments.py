@@ -183,8 +183,8 @@ def model_curves(spec: str, roots: list[Path], cache: Path) -> tuple[str, dict[s
 
 def robosuite_section(work: Path, models: list[str], rules: dict[str, dict]) -> dict:
     """`curate flag` on a RoboSuite bench's own trajectories, at their native fps, with real value models
-    (`default`, and `time` as the floor: a clock never stalls or falls) beside the annotated
-    ground-truth curve (the rule's ceiling: no video, no model)."""
+    (`default`, and `time` as the floor: a clock never falls, and stalls only where its slope is under the
+    rule's tolerance) beside the annotated ground-truth curve (the rule's ceiling: no video, no model)."""
     from curate.flag import flag_curves
     from robodata.annotations import read_annotations
     from robodata.dataset import dataset_fps
