@@ -42,6 +42,7 @@ from robosuite_eval.tasks import (
     get_task,
     resolve_tasks,
 )
+from runtime.priority import keep_normal_priority
 
 RECORD_FILE = "meta/robosuite_eval.json"  # our generation record beside lerobot's metadata
 COMMIT_EVERY = 10
@@ -340,6 +341,7 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
 
 
 def run_generate(cfg: GenerateConfig) -> list[Path]:
+    keep_normal_priority()  # the video encoder raises threads to real-time priority; workers would inherit it
     if cfg.episodes <= 0:
         raise ValueError(f"--episodes must be positive, got {cfg.episodes}")
     if cfg.image_size < 16:
