@@ -19,7 +19,8 @@ the pace and the injections:
   [m, n] are the frames observed from the first to the last stalled control step: the plateau.
 - Retry (eq. B.3), a retraction of 1.5-5 s, in two styles: `miss` (close beside the object, open, and
   retrace the approach backwards) and `regrasp` (grasp, lift 4-8 cm, then retrace that backwards: lower,
-  release, rise, and grasp again). The retraction replays the forward references in reverse, so it runs
+  release, rise, and grasp again; the lift is lowered when the drawn retraction is short, so that the
+  release falls inside it). The retraction replays the forward references in reverse, so it runs
   at the forward per-frame rate, as eq. B.3 assumes; m is the peak (the first reversed step, on a
   recorded frame), n = m + x. The drawn length is never clamped: an episode whose attempt so far is
   shorter than the drawn retraction is redrawn with a derived seed, like a failed one. x is lengthened

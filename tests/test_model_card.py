@@ -153,6 +153,7 @@ def test_card_states_targets_segments_and_foreign_checkpoints(tmp_path):
 README_SOURCES = {
     "robosuite_bench",
     "robosuite_bench_v1",
+    "robosuite_bench_v1_8x8x5",
     "wvm_ablations",
     "wvm_ablations_agentview",
     "retreat_probe",
