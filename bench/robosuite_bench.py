@@ -36,6 +36,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
@@ -89,19 +91,40 @@ def bench_rounds(work: Path, rounds: list[int], expert: int, generator: str, cam
     return roots
 
 
+def unlabelled_pauses(rows, fps: dict) -> dict:
+    """{(dataset, episode): longest run (s) outside [m, n] in which nothing moves (robosuite_eval.human_pace
+    .still_runs on observation.state)}; datasets without observation.state are skipped."""
+    import pandas as pd
+
+    from robosuite_eval.human_pace import still_runs
+
+    out: dict = {}
+    for ds in sorted({t["dataset"] for t in rows}):
+        files = sorted((Path(ds) / "data").glob("*/*.parquet"))
+        try:
+            df = pd.concat(pd.read_parquet(f, columns=["episode_index", "observation.state"]) for f in files)
+        except (KeyError, ValueError):  # no data files or no observation.state
+            continue
+        labels = {t["episode_index"]: (t["m"], t["n"]) for t in rows if t["dataset"] == ds}
+        for ep, g in df.groupby("episode_index"):
+            if ep in labels:
+                runs = still_runs(np.stack(g["observation.state"].to_numpy()), fps[ds], *labels[ep])
+                out[ds, int(ep)] = max((b - a for a, b in runs), default=0) / fps[ds]
+    return out
+
+
 def segment_stats(result: dict, roots: list[Path]) -> tuple[dict, dict]:
     """How long trajectories and segments really are, from the scored trajectories' labels:
     segments[mode] = {n, median_scored_frames, min_scored_frames, mean_T_seconds, mean_segment_seconds}
     (scored frames: the eval-rate samples inside [m, n], what a metric is computed on), and
     durations[task] = mean hesitation+retry duration beside Table B.3's."""
-    import numpy as np
-
     from robodata.resample import resample_indices
     from robosuite_eval.human_pace import TABLE_B3_SECONDS
 
     fps = {str(r): float(json.loads((r / "meta" / "info.json").read_text())["fps"]) for r in roots}
     eval_fps = float(result["config"]["eval_fps"])
     rows = {(t["dataset"], t["episode_index"]): t for t in result["trajectories"]}.values()  # once per trajectory
+    pauses = unlabelled_pauses(rows, fps)
     segments: dict = {}
     for mode in ("hesitation", "retry", "expert"):
         rs = [t for t in rows if t["mode"] == mode]
@@ -109,6 +132,9 @@ def segment_stats(result: dict, roots: list[Path]) -> tuple[dict, dict]:
             continue
         T_s = [t["T"] / fps[t["dataset"]] for t in rs]
         entry = {"n": len(rs), "mean_T_seconds": float(np.mean(T_s))}
+        p = [pauses[t["dataset"], t["episode_index"]] for t in rs if (t["dataset"], t["episode_index"]) in pauses]
+        if p:  # the longest stretch where nothing moves outside [m, n], per trajectory (s)
+            entry |= {"longest_unlabelled_still_seconds": {"max": float(max(p)), "median": float(np.median(p))}}
         if mode != "expert":
             scored = [
                 int(((i >= t["m"]) & (i <= t["n"])).sum())
@@ -286,8 +312,8 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
         "rank correlation over them; with 2 it can only be +1 or -1).",
         "",
         "| mode | trajectories | mean duration (s) | mean segment (s) | shortest segment (s) | median scored frames "
-        "| fewest scored frames |",
-        "|---|---|---|---|---|---|---|",
+        "| fewest scored frames | longest unlabelled stillness (s): max / median |",
+        "|---|---|---|---|---|---|---|---|",
         *[
             f"| {mode} | {e['n']} | {e['mean_T_seconds']:.1f} | "
             + (
@@ -296,8 +322,16 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
                 if e.get("median_scored_frames") is not None
                 else "/ | / | / | / |"
             )
+            + (
+                f" {e['longest_unlabelled_still_seconds']['max']:.1f} / {e['longest_unlabelled_still_seconds']['median']:.1f} |"
+                if "longest_unlabelled_still_seconds" in e
+                else " / |"
+            )
             for mode, e in result.get("segments", {}).items()
         ],
+        "",
+        "Unlabelled stillness: the longest run of frames outside [m, n] in which the hand moves under 1 cm/s and "
+        "the wrist and fingers do not move (robosuite_eval.human_pace.still_runs), per trajectory.",
         "",
         "Mean duration of the hesitation and retry trajectories per task, beside the paper's (Table B.3: "
         "minutes per 50 trajectories / 50):",

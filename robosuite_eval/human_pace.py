@@ -194,3 +194,27 @@ def stall_offsets(inj: HumanInjection, n: int) -> tuple[np.ndarray, np.ndarray]:
     elif inj.style == "wrist":
         yaw = inj.amplitude * env * np.sin(2 * np.pi * inj.frequency * t)
     return pos, yaw
+
+
+#: "Nothing moves" between two frames: hand under 1 cm/s, wrist quaternion under 0.03 /s per component,
+#: fingers under 3 mm/s (observation.state: eef position, quaternion, finger positions).
+STILL_PER_SECOND = (0.01, 0.03, 0.003)
+
+
+def still_runs(states: np.ndarray, fps: float, m: int | None = None, n: int | None = None) -> list[tuple[int, int]]:
+    """Maximal runs [a, b) of frame-to-frame steps in which nothing moves, outside the labelled [m, n]
+    (the steps into and out of it included in the label): unlabelled pauses. states: (T, 9)."""
+    s = np.asarray(states, dtype=np.float64)
+    hand, quat, fingers = (np.abs(np.diff(s[:, sl], axis=0)) for sl in (slice(0, 3), slice(3, 7), slice(7, 9)))
+    limits = np.asarray(STILL_PER_SECOND) / fps
+    still = (np.linalg.norm(hand, axis=1) < limits[0]) & (quat.max(1) < limits[1]) & (fingers.max(1) < limits[2])
+    if m is not None:
+        still[max(m - 1, 0) : n + 1] = False
+    runs, start = [], None
+    for t, v in enumerate([*still, False]):
+        if v and start is None:
+            start = t
+        elif not v and start is not None:
+            runs.append((start, t))
+            start = None
+    return runs

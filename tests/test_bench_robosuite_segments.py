@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from bench.robosuite_bench import markdown, readme_rows, segment_stats
@@ -32,6 +34,18 @@ def test_segment_stats_count_the_2fps_frames_inside_each_segment(tmp_path):
         (tmp_path / name / "meta" / "info.json").write_text(json.dumps({"fps": 10}))
         roots.append(tmp_path / name)
     h, r, e = (str(x) for x in roots)
+    # episode 0 of the hesitation set moves 5 mm per frame except inside its label [20, 40] and for 7 steps
+    # (frames 100 -> 107) outside it: its longest unlabelled stillness is 0.7 s
+    x = np.cumsum(np.full(200, 0.005))
+    x[20:41] = x[20]
+    x[100:108] = x[100]
+    x[108:] -= x[108] - x[100] - 0.005
+    states = np.zeros((200, 9))
+    states[:, 0] = x
+    (roots[0] / "data" / "chunk-000").mkdir(parents=True)
+    pd.DataFrame({"episode_index": 0, "observation.state": list(states)}).to_parquet(
+        roots[0] / "data" / "chunk-000" / "file-000.parquet"
+    )
     trajs = [
         # 2 fps samples of a 10 fps trajectory: frames 0, 5, 10, ...
         _traj(h, 0, "hesitation", 200, 20, 40),  # 20, 25, 30, 35, 40: 5 scored, 2.0 s
@@ -49,6 +63,7 @@ def test_segment_stats_count_the_2fps_frames_inside_each_segment(tmp_path):
         "min_scored_frames": 5,
         "mean_segment_seconds": pytest.approx(2.95),
         "min_segment_seconds": pytest.approx(2.0),
+        "longest_unlabelled_still_seconds": {"max": pytest.approx(0.7), "median": pytest.approx(0.7)},
     }
     assert seg["retry"]["median_scored_frames"] == 3 and seg["retry"]["mean_segment_seconds"] == pytest.approx(1.5)
     assert seg["expert"] == {"n": 1, "mean_T_seconds": 10.0, "median_scored_frames": None, "mean_segment_seconds": None}
@@ -66,7 +81,7 @@ def test_segment_stats_count_the_2fps_frames_inside_each_segment(tmp_path):
     result |= {"segments": seg, "durations": dur, "generator": "v2"}
     result |= headline(trajs, None)
     md = markdown(result, result["bench_sizes"], "python -m bench.robosuite_bench")
-    assert "| hesitation | 2 | 18.0 | 2.95 | 2.00 | 6.5 | 5 |" in md
+    assert "| hesitation | 2 | 18.0 | 2.95 | 2.00 | 6.5 | 5 | 0.7 / 0.7 |" in md
     assert "| lift | 3 | 18.0 | 16.8 | 1.07 |" in md and "generator v2" in md
     rows = readme_rows(result, "python -m bench.robosuite_bench")
     assert "(generator v2)" in rows and "hesitation 18.0 s with segments of 3.0 s (6.5 scored frames, median)" in rows

@@ -17,6 +17,7 @@ from robosuite_eval.human_pace import (
     TABLE_B3_SECONDS,
     episode_seed,
     plan_human,
+    still_runs,
 )
 from robosuite_eval.tasks import get_task, make_env
 
@@ -41,24 +42,8 @@ def _scored(res) -> int:
 
 
 def _pauses_outside(res, min_frames: int = 5) -> list[tuple[int, int]]:
-    """Runs of >= min_frames frames outside [m, n] in which nothing moves (hand < 1 mm, wrist < 0.3 deg,
-    fingers < 0.3 mm per frame): unlabelled non-progress."""
-    s = res.states.astype(np.float64)
-    hand = np.linalg.norm(np.diff(s[:, :3], axis=0), axis=1)
-    quat = np.abs(np.diff(s[:, 3:7], axis=0)).max(1)
-    fingers = np.abs(np.diff(s[:, 7:9], axis=0)).max(1)
-    still = (hand < 1e-3) & (quat < 3e-3) & (fingers < 3e-4)  # (T-1,) frame t -> t+1
-    if res.m is not None:
-        still[max(res.m - 1, 0) : res.n + 1] = False  # inside the label (and its boundary steps)
-    runs, start = [], None
-    for t, v in enumerate([*still, False]):
-        if v and start is None:
-            start = t
-        elif not v and start is not None:
-            if t - start >= min_frames:
-                runs.append((start, t))
-            start = None
-    return runs
+    """Runs of >= min_frames frames outside [m, n] in which nothing moves: unlabelled non-progress."""
+    return [(a, b) for a, b in still_runs(res.states, FPS, res.m, res.n) if b - a >= min_frames]
 
 
 def test_v1_output_is_unchanged(lift):
