@@ -476,6 +476,7 @@ def main() -> None:
     result["generator"] = generators(roots)
     result["segments"], result["durations"] = segment_stats(result, roots)
     result["per_task"] = per_task(result)
+    result["targets"] = {k: list(v) for k, v in TARGETS.items()}  # issue 13's targets (the model card reads them)
     ref = next((n for n, m in result["models"].items() if m["spec"] == "default"), None)
     result.update(headline(result["trajectories"], ref))
     write_results_json(out, result)
