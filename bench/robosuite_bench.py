@@ -262,6 +262,14 @@ def per_task(result: dict) -> dict:
     return {m: {k: {t: nanmean(v) for t, v in sorted(by.items())} for k, by in mets.items()} for m, mets in acc.items()}
 
 
+def counts_per_task(result: dict) -> dict:
+    """{mode: {task: trajectories scored}}: what a bench cut short holds."""
+    seen: dict = {}
+    for r in result["trajectories"]:
+        seen.setdefault(r["mode"], {}).setdefault(r["task"], set()).add((r["dataset"], r["episode_index"]))
+    return {mode: {t: len(v) for t, v in sorted(by.items())} for mode, by in seen.items()}
+
+
 def scored_sizes(result: dict) -> dict:
     """Trajectories per task and mode actually scored (what the datasets held): an int when every task has
     the same count, else "lo-hi"."""
@@ -362,6 +370,11 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
         "## Per task",
         "",
     ]
+    counts = result.get("trajectories_per_task") or counts_per_task(result)
+    modes = [m for m in ("hesitation", "retry", "expert") if m in counts]
+    lines += ["Trajectories scored:", "", "| task | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    lines += [f"| {t} | " + " | ".join(str(counts[m].get(t, 0)) for m in modes) + " |" for t in TASKS]
+    lines.append("")
     pt = per_task(result)
     for metric, title in titles.items():
         lines += [f"**{title}**", "", "| task | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
@@ -473,6 +486,7 @@ def main() -> None:
     result = score_cached(models, roots, out, a.work / "scores", a.camera)
     sizes = scored_sizes(result)  # what the datasets held, which a smaller --hesitation etc. does not trim
     result["bench_sizes"] = sizes
+    result["trajectories_per_task"] = counts_per_task(result)
     result["generator"] = generators(roots)
     result["segments"], result["durations"] = segment_stats(result, roots)
     result["per_task"] = per_task(result)
