@@ -197,6 +197,7 @@ def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
                 f"{mode}: median {d.get('median_scored_frames')} scored frames inside [m, n], mean trajectory "
                 f"{_f(d.get('mean_T_seconds'), 1)} s, mean segment {_f(d.get('mean_segment_seconds'), 1)} s"
                 for mode, d in seg.items()
+                if d.get("median_scored_frames") is not None  # expert trajectories have no segment
             )
             + " (bench/results/robosuite_bench.json `segments`).",
         ]
