@@ -23,3 +23,16 @@ def strict(obj):
 def write_results_json(path: str | Path, obj, indent: int = 2) -> None:
     """A results file, written atomically; undefined numbers (e.g. precision with no prediction) are null."""
     atomic.write_text(path, json.dumps(strict(obj), indent=indent, allow_nan=False) + "\n")
+
+
+def replace_readme_block(name: str, text: str, readme: Path | None = None) -> bool:
+    """Replace what lies between `<!-- NAME: begin -->` and `<!-- NAME: end -->` in the README (atomically),
+    so a figure there is always the one a script last wrote; False when the markers are absent."""
+    readme = readme or Path(__file__).resolve().parents[1] / "README.md"
+    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
+    doc = readme.read_text()
+    if begin not in doc or end not in doc:
+        return False
+    head, rest = doc.split(begin, 1)
+    atomic.write_text(readme, f"{head}{begin}\n{text.strip()}\n{end}{rest.split(end, 1)[1]}")
+    return True

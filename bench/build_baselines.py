@@ -1,18 +1,22 @@
 """Train the learned baseline value models on the default model's data and ship them (issue 21).
 
-    .venv/bin/python -m bench.build_baselines [--work DIR] [--episodes 40] [--steps 2000]
+    .venv/bin/python -m bench.build_baselines [--recipe v1|v2] [--work DIR] [--episodes 40] [--steps 2000]
 
-Same data as the embedded default WVM: the expert demonstrations of bench/build_default_model.py
-(six RoboSuite tasks, simulator seeds 100000+, 64x64, labels t/(T-1)), the same camera
-(robot0_eye_in_hand). Generation resumes (a --work shared with build_default_model.py reuses its data);
-training resumes from the last checkpoint. Each model is installed, weights without optimizer state, into
-value_labeling/models/baseline_frame/ or baseline_temporal/, where `baseline-frame` and
-`baseline-temporal` load from. Score them with `python -m bench.robosuite_bench`.
+Same data as the embedded default WVM: the value data of bench/build_default_model.py's recipe
+(`training_data(...).value`: the six RoboSuite tasks' expert demonstrations, simulator seeds 100000+, 64x64,
+labels t/(T-1), plus, where the recipe trains values on it, the labelled hesitation/retry split with its
+annotated curves), and the same camera. `python -m bench.build_default_model --baselines` runs this in the
+same build, so both see exactly the same datasets. Generation resumes (a --work shared with
+build_default_model.py reuses its data); training resumes from the last checkpoint. Each model is
+installed, weights without optimizer state, into value_labeling/models/baseline_frame/ or
+baseline_temporal/, where `baseline-frame` and `baseline-temporal` load from. Score them with
+`python -m bench.robosuite_bench`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -20,11 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench.build_default_model import CAMERA, ROOT, TASKS, TRAIN_SEED, data_flags, generate
+from bench.build_default_model import RECIPES, ROOT, check_generator, data_flags, training_data, wvm_tag
 from robodata import atomic
 from value_labeling.baselines import SHIPPED
 
 KINDS = {"frame-regressor": "baseline-frame", "temporal": "baseline-temporal"}
+BATCH, WIDTH = 32, 24  # the shipped baselines' batch and first-layer width (see `value_labeling train-baseline`)
 
 
 def install(run: Path, dest: Path, build: dict) -> Path:
@@ -43,69 +48,89 @@ def install(run: Path, dest: Path, build: dict) -> Path:
     return dest
 
 
-def main() -> None:
+def train_baselines(
+    work: Path,
+    recipe,
+    kinds: list[str] | None = None,
+    install_them: bool = True,
+    command: str = "python -m bench.build_baselines",
+    batch: int = BATCH,
+    width: int = WIDTH,
+) -> dict:
+    """Train (resuming) and optionally install each baseline kind on the recipe's value data (the same
+    datasets its WVM learns values from); {kind: run dir}."""
     import torch
 
+    from value_labeling.baselines.model import resolve
     from value_labeling.cli import main as value_labeling
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
-    p.add_argument("--episodes", type=int, default=40, help="expert demonstrations per task (the default used 40)")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--width", type=int, default=24, help="first conv layer's channels (see train-baseline)")
-    p.add_argument("--kind", action="append", choices=list(KINDS), default=None, help="default: both")
-    p.add_argument("--no-install", action="store_true")
-    a = p.parse_args()
     t0 = time.perf_counter()
-    experts = generate(a.work / "train", "expert", a.episodes, TRAIN_SEED)
+    data = training_data(work, recipe)
     t_data = time.perf_counter() - t0
-    for kind in a.kind or list(KINDS):
-        run = a.work / f"baseline_{kind}_{CAMERA}"
+    runs = {}
+    for kind in kinds or list(KINDS):
+        run = work / f"baseline_{kind}_{wvm_tag(recipe)}"
         t1 = time.perf_counter()
         value_labeling(
             [
                 "train-baseline",
-                *data_flags(experts),
+                *data_flags(data.value),
                 "--out",
                 str(run),
                 "--kind",
                 kind,
                 "--steps",
-                str(a.steps),
+                str(recipe.baseline_steps),
                 "--batch-size",
-                str(a.batch_size),
+                str(batch),
                 "--width",
-                str(a.width),
+                str(width),
                 "--camera",
-                CAMERA,
+                recipe.camera,
             ]
         )
-        from value_labeling.baselines.model import resolve
-
         hist = json.loads((resolve(run) / "history.json").read_text())
+        data_desc = {k: v for k, v in data.describe.items() if k != "world_model_extra"}
         build = {
             "kind": kind,
-            "data": {
-                "expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {a.episodes} "
-                f"(seeds {TRAIN_SEED}+: the default WVM's first "
-                f"{a.episodes} per task)",
-                "camera": CAMERA,
-                "image_size": 64,
-            },
-            "steps": a.steps,
-            "batch_size": a.batch_size,
-            "width": a.width,
+            "data": data_desc,
+            "value_data": [str(p) for p in data.value],
+            "steps": recipe.baseline_steps,
+            "batch_size": batch,
+            "width": width,
             "wall_time_s": {
                 "data": round(t_data),
                 "train": round(max((h["elapsed_s"] for h in hist), default=time.perf_counter() - t1)),
             },
-            "command": "python -m bench.build_baselines " + " ".join(sys.argv[1:]),
+            "command": command,
             "machine": f"{os.cpu_count()} CPU cores, {'GPU' if torch.cuda.is_available() else 'no GPU'} "
             "(shared with other jobs)",
         }
-        if not a.no_install:
+        runs[kind] = run
+        if install_them:
             install(run, SHIPPED[KINDS[kind]], build)
+    return runs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--recipe", choices=list(RECIPES), default="v1", help="bench/build_default_model.py's recipe")
+    p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
+    p.add_argument("--episodes", type=int, default=None, help="expert demonstrations per task (recipe's default)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (recipe's baseline_steps)")
+    p.add_argument("--batch-size", type=int, default=BATCH)
+    p.add_argument("--width", type=int, default=WIDTH, help="first conv layer's channels (see train-baseline)")
+    p.add_argument("--kind", action="append", choices=list(KINDS), default=None, help="default: both")
+    p.add_argument("--no-install", action="store_true")
+    a = p.parse_args()
+    recipe = RECIPES[a.recipe]
+    if a.episodes is not None:
+        recipe = dataclasses.replace(recipe, episodes=a.episodes)
+    if a.steps is not None:
+        recipe = dataclasses.replace(recipe, baseline_steps=a.steps)
+    check_generator(recipe.generator)
+    cmd = ("python -m bench.build_baselines " + " ".join(sys.argv[1:])).strip()
+    train_baselines(a.work, recipe, a.kind, not a.no_install, cmd, a.batch_size, a.width)
 
 
 if __name__ == "__main__":

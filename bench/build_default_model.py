@@ -3,28 +3,42 @@
 The paper's premise is that a video world model's prior makes better values. Wan2.2 cannot be
 downloaded here, so the prior is built the same way at `wvm-tiny` scale:
 
-1. data      RoboSuite demonstrations of the six tasks (experts, plus a small hesitation/retry training
-             split for the world model), simulator seeds from 100000 up; the bench uses seeds 0.. (see
-             bench/robosuite_bench.py), so no bench trajectory is ever trained on.
+1. data      RoboSuite demonstrations of the six tasks (experts, plus a hesitation/retry training split),
+             simulator seeds from 100000 (experts) and 200000 (hesitation/retry) up; the bench uses
+             seeds 0.. (see bench/robosuite_bench.py), so no bench trajectory is ever trained on.
 2. pretrain  the wvm-tiny video stream alone as a world model (future-latent flow matching) on every
              training video (`value_labeling pretrain-video`).
-3. train     WVM from that video stream with the value stream, on the expert demonstrations
-             (labels t/(T-1)), with ReWiND rewinding and prefix randomization (`value_labeling train`).
-4. install   copy the final weights (no optimizer state) with a model card into
-             value_labeling/models/default_wvm/, where the `default` value model loads them from.
+3. train     WVM from that video stream with the value stream (`value_labeling train`), with ReWiND
+             rewinding and prefix randomization, on the expert demonstrations (labels t/(T-1)) and, where
+             the recipe says so, the labelled hesitation/retry split too: `value_labeling train` reads each
+             dataset's meta/suboptimal_annotations.parquet (written by `robosuite_eval generate`) and
+             trains on its ground-truth curves (value_labeling/wvm/windows.py).
+4. baselines (--baselines) the learned baselines (`value_labeling train-baseline`, issue 21) on exactly
+             the value data of step 3, so the bench compares them on equal terms (bench/build_baselines.py).
+5. install   copy the final weights (no optimizer state) with a model card into
+             value_labeling/models/default_wvm/ (and the baselines into theirs).
 
-Every stage resumes: generation skips finished episodes, training resumes from its last checkpoint, so a
-killed build restarts where it stopped. Work files go to --work (default .cache/default_model).
+Recipes (--recipe): `v1`, the shipped model's (v1 generator; experts only as value data; p = 0.5), and
+`v2`, for the v2 bench of issue 13 (`robosuite_eval generate --generator v2`: human-paced episodes with
+long hesitation/retry segments; the labelled hesitation/retry split is value data too; baselines built
+alongside). Any recipe field can be overridden on the command line (--prefix-p 1, --steps ...).
 
-    .venv/bin/python -m bench.build_default_model [--work DIR] [--steps 4000] [--lr 1e-3] [--pretrain-steps 1500]
+Every stage resumes: generation skips finished episodes, training resumes from its last checkpoint, and
+each stage's output is named by what it depends on (generator, camera, VAE, value data, p), so a build with
+other choices never resumes another's. Work files go to --work (default .cache/default_model).
+
+    .venv/bin/python -m bench.build_default_model [--recipe v1|v2] [--work DIR] [--steps N] [--prefix-p P]
+    .venv/bin/python -m bench.build_default_model --card-only   # rewrite MODEL_CARD.md, nothing else
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -36,44 +50,206 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from robodata import atomic  # noqa: E402
 from robosuite_eval.tasks import TASKS as _TASK_SPECS  # noqa: E402
 from value_labeling.models.default import DEFAULT_DIR  # noqa: E402
-from value_labeling.models.default_card import write_model_card  # noqa: E402
+from value_labeling.models.default_card import model_card_text, write_model_card  # noqa: E402
 
 TASKS = list(_TASK_SPECS)  # the six RoboSuite tasks, in the order `--task all` generates them
 TRAIN_SEED = 100_000  # expert demonstrations
-TRAIN_SUB_SEED = 200_000  # hesitation/retry videos for the world model only
+TRAIN_SUB_SEED = 200_000  # labelled hesitation/retry training split
 IMAGE_SIZE = 64  # wvm-tiny's frame size: render at it instead of resizing 128x128 frames
 #: The view the model reads. The wrist camera, not agentview: at 64x64 the agentview gripper is a few
-#: pixels, while from the wrist a failed grasp and the retreat after it fill the frame. Same recipe,
-#: 1000 steps, 25+25 bench: Hesitation-RMSE 0.11 vs 0.18, Retry-VOC 0.23 vs -0.01, Expert-VOC 0.95 vs
-#: 0.82 (all beyond 3 paired standard errors); the checkpoint records it, so labelling picks it by default.
+#: pixels, while from the wrist a failed grasp and the retreat after it fill the frame (bench/results/
+#: wvm_ablations.md against wvm_ablations_agentview.md); the checkpoint records it, so labelling picks it.
 CAMERA = "robot0_eye_in_hand"
 
 
-def generate(out: Path, mode: str, episodes: int, seed: int) -> list[Path]:
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What a default-model build trains on and how long."""
+
+    generator: str | None = None
+    """`robosuite_eval generate --generator` (None: the generator's own default, v1)."""
+    episodes: int = 40
+    """Expert demonstrations per task (seeds TRAIN_SEED+)."""
+    sub_episodes: int = 4
+    """Hesitation and retry episodes per task each (seeds TRAIN_SUB_SEED+), with their annotation table."""
+    sub_as_value_data: bool = False
+    """Train the WVM's values on the hesitation/retry split too (its annotated ground-truth curves), not
+    only the world model's video pretraining."""
+    prefix_p: float = 0.5
+    """Prefix randomization probability of `value_labeling train` (the paper's 0.5)."""
+    pretrain_steps: int = 1500
+    steps: int = 4000
+    batch_size: int = 16
+    lr: float = 1e-3
+    """Peak lr of the WVM stage. Table A.1's 1e-4 is for the 5B model; at wvm-tiny scale 1e-3 trains much
+    further in the same steps."""
+    vae_steps: int = 0
+    """Train the VAE first (`value_labeling pretrain-vae`) for this many steps; 0 = random VAE."""
+    camera: str = CAMERA
+    baselines: bool = False
+    """Also train the learned baselines on the same value data (bench/build_baselines.py)."""
+    baseline_steps: int = 2000
+    tasks: tuple[str, ...] = tuple(TASKS)
+    """Tasks to generate and train on (all six for a real build; fewer for a smoke test)."""
+
+
+RECIPES = {
+    # The shipped model's recipe (its build.json records the run).
+    "v1": Recipe(),
+    # Issue 13's: human-paced v2 episodes; the labelled hesitation/retry split (other seeds than the
+    # bench) is value data as well, and the baselines are trained on exactly the same datasets.
+    "v2": Recipe(generator="v2", episodes=40, sub_episodes=20, sub_as_value_data=True, baselines=True),
+}
+
+
+def check_generator(generator: str | None, config: type | None = None) -> None:
+    """Fail with one line, before any work, when `robosuite_eval generate` has no --generator that accepts
+    `generator` (the v2 generator lands separately)."""
+    import typing
+
+    if generator is None:
+        return
+    if config is None:
+        from robosuite_eval.config import GenerateConfig as config
+    field = {f.name: f for f in dataclasses.fields(config)}.get("generator")
+    if field is None:
+        raise SystemExit(
+            f"robosuite_eval generate has no --generator option, so it cannot make the {generator} data this "
+            "recipe needs; update robosuite_eval (or use --recipe v1)"
+        )
+    hints = typing.get_type_hints(config)
+    choices = [a for a in typing.get_args(hints["generator"]) if isinstance(a, str)]
+    if choices and generator not in choices:
+        raise SystemExit(
+            f"robosuite_eval generate --generator accepts {', '.join(choices)}, not {generator}; "
+            "update robosuite_eval (or use --recipe v1)"
+        )
+
+
+def generate(
+    out: Path, mode: str, episodes: int, seed: int, generator: str | None = None, tasks: tuple[str, ...] = ()
+) -> list[Path]:
     from robosuite_eval.cli import main as robosuite_eval
 
-    robosuite_eval(
-        [
-            "generate",
-            "--task",
-            "all",
-            "--mode",
-            mode,
-            "--episodes",
-            str(episodes),
-            "--seed",
-            str(seed),
-            "--image-size",
-            str(IMAGE_SIZE),
-            "--out",
-            str(out),
-        ]
-    )
-    return [out / f"{t}_{mode}" for t in TASKS]
+    tasks = tuple(tasks) or tuple(TASKS)
+    for task in ["all"] if set(tasks) == set(TASKS) else tasks:
+        robosuite_eval(
+            [
+                "generate",
+                "--task",
+                task,
+                "--mode",
+                mode,
+                "--episodes",
+                str(episodes),
+                "--seed",
+                str(seed),
+                "--image-size",
+                str(IMAGE_SIZE),
+                *(["--generator", generator] if generator else []),
+                "--out",
+                str(out if task == "all" else out / f"{task}_{mode}"),
+            ]
+        )
+    return [out / f"{t}_{mode}" for t in TASKS if t in tasks]
 
 
 def data_flags(roots: list[Path]) -> list[str]:
     return [a for r in roots for a in ("--data", str(r))]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingData:
+    """The datasets of a build, by role, and their description for build.json and the card."""
+
+    experts: list[Path]
+    sub: list[Path]  # the labelled hesitation/retry split
+    value: list[Path]  # what the WVM (and the baselines) learn values from
+    video: list[Path]  # what the world model pretrains on
+    describe: dict
+
+
+def data_dirs(work: Path, recipe: Recipe) -> tuple[Path, Path]:
+    """Where the expert and hesitation/retry datasets live: v1's historical names, a suffix per generator."""
+    suffix = "" if recipe.generator in (None, "v1") else f"_{recipe.generator}"
+    return work / f"train{suffix}", work / f"train_sub{suffix}"
+
+
+def training_data(work: Path, recipe: Recipe, make: bool = True) -> TrainingData:
+    """Generate (or, with make=False, only name) the recipe's datasets and split them by role."""
+    if make:
+        check_generator(recipe.generator)
+    train, train_sub = data_dirs(work, recipe)
+
+    def gen(out, mode, n, seed):
+        if make:
+            return generate(out, mode, n, seed, recipe.generator, recipe.tasks)
+        return [out / f"{t}_{mode}" for t in TASKS if t in recipe.tasks]
+
+    experts = gen(train, "expert", recipe.episodes, TRAIN_SEED)
+    sub = []
+    if recipe.sub_episodes:
+        sub = gen(train_sub, "hesitation", recipe.sub_episodes, TRAIN_SUB_SEED)
+        sub += gen(train_sub, "retry", recipe.sub_episodes, TRAIN_SUB_SEED)
+    value = experts + (sub if recipe.sub_as_value_data else [])
+    n = len(recipe.tasks)
+    gen_note = f", generator {recipe.generator}" if recipe.generator else ""
+    # What the datasets hold (a dataset generated earlier with more episodes is read whole), else the ask.
+    n_exp = episode_counts(experts) or str(recipe.episodes)
+    n_hes = episode_counts(sub[: len(sub) // 2]) or str(recipe.sub_episodes)
+    n_ret = episode_counts(sub[len(sub) // 2 :]) or str(recipe.sub_episodes)
+    describe = {
+        "expert_demonstrations": f"{n} RoboSuite tasks x {n_exp} (seeds {TRAIN_SEED}+{gen_note})",
+        "world_model_extra": f"{n} x {n_hes} hesitation + {n_ret} retry (seeds {TRAIN_SUB_SEED}+{gen_note}), "
+        + ("also value data (annotated curves)" if recipe.sub_as_value_data else "video pretraining only"),
+        "image_size": IMAGE_SIZE,
+        "camera": recipe.camera,
+        "fps": "recorded 10, windows at 2",
+    }
+    if recipe.sub_as_value_data and sub:
+        describe["value_extra"] = (
+            f"{n} x {n_hes} hesitation + {n_ret} retry (seeds {TRAIN_SUB_SEED}+), labelled with their annotated "
+            "ground-truth curves"
+        )
+    return TrainingData(experts, sub, value, experts + sub, describe)
+
+
+def episode_counts(roots: list[Path]) -> str | None:
+    """'8' when every dataset holds 8 episodes, '8-40' when they differ; None when none exists yet."""
+    counts = sorted(
+        {
+            json.loads((r / "meta" / "info.json").read_text())["total_episodes"]
+            for r in roots
+            if (r / "meta" / "info.json").is_file()
+        }
+    )
+    if not counts:
+        return None
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
+def stage_tag(recipe: Recipe) -> str:
+    """The name part that keeps builds with other choices from resuming each other's stages; v1's
+    historical names (camera, `_tvae`) are kept so its caches still resume."""
+    tag = recipe.camera + ("_tvae" if recipe.vae_steps else "")
+    if recipe.generator not in (None, "v1"):
+        tag += f"_{recipe.generator}"
+    if recipe.tasks != tuple(TASKS):
+        tag += "_" + "-".join(recipe.tasks)
+    return tag
+
+
+def wvm_tag(recipe: Recipe) -> str:
+    tag = stage_tag(recipe)
+    if recipe.sub_as_value_data:
+        tag += "_sublabels"
+    if recipe.prefix_p != 0.5:
+        tag += f"_p{recipe.prefix_p:g}"
+    return tag
+
+
+def build_command() -> str:
+    return ("python -m bench.build_default_model " + " ".join(sys.argv[1:])).strip()
 
 
 def run_seconds(run: Path, fallback: float) -> float:
@@ -87,39 +263,24 @@ def run_seconds(run: Path, fallback: float) -> float:
         return fallback
 
 
-def build(
-    work: Path,
-    episodes: int,
-    sub_episodes: int,
-    pretrain_steps: int,
-    steps: int,
-    batch: int,
-    lr: float = 1e-3,
-    vae_steps: int = 0,
-    camera: str = CAMERA,
-) -> Path:
+def build(work: Path, recipe: Recipe, recipe_name: str = "custom") -> Path:
     import torch
 
     from value_labeling.cli import main as value_labeling
 
     t0 = time.perf_counter()
-    experts = generate(work / "train", "expert", episodes, TRAIN_SEED)
-    sub = []
-    if sub_episodes:
-        sub = generate(work / "train_sub", "hesitation", sub_episodes, TRAIN_SUB_SEED)
-        sub += generate(work / "train_sub", "retry", sub_episodes, TRAIN_SUB_SEED)
+    data = training_data(work, recipe)
     t_data = time.perf_counter() - t0
 
-    # Stage outputs are named by camera (and VAE), so a build with other choices never resumes another's.
-    tag = camera + ("_tvae" if vae_steps else "")
-    cam_flags = ["--camera", camera]
+    tag = stage_tag(recipe)
+    cam_flags = ["--camera", recipe.camera]
     t_vae = 0.0
     vae_flags: list[str] = []
-    if vae_steps:
+    if recipe.vae_steps:
         tv = time.perf_counter()
-        vae = work / f"vae_{camera}"
+        vae = work / f"vae_{tag}"
         value_labeling(
-            ["pretrain-vae", *data_flags(experts + sub), "--out", str(vae), "--steps", str(vae_steps), *cam_flags]
+            ["pretrain-vae", *data_flags(data.video), "--out", str(vae), "--steps", str(recipe.vae_steps), *cam_flags]
         )
         t_vae = time.perf_counter() - tv
         vae_flags = ["--video-model", str(vae)]
@@ -128,13 +289,13 @@ def build(
     value_labeling(
         [
             "pretrain-video",
-            *data_flags(experts + sub),
+            *data_flags(data.video),
             "--out",
             str(video),
             "--steps",
-            str(pretrain_steps),
+            str(recipe.pretrain_steps),
             "--batch-size",
-            str(batch),
+            str(recipe.batch_size),
             "--save-every",
             "500",
             *vae_flags,
@@ -144,21 +305,23 @@ def build(
     t_pre = run_seconds(video, time.perf_counter() - t1)
 
     t2 = time.perf_counter()
-    ckpt = work / f"wvm_{tag}"
+    ckpt = work / f"wvm_{wvm_tag(recipe)}"
     value_labeling(
         [
             "train",
-            *data_flags(experts),
+            *data_flags(data.value),
             "--out",
             str(ckpt),
             "--video-model",
             str(video),
             "--steps",
-            str(steps),
+            str(recipe.steps),
             "--batch-size",
-            str(batch),
+            str(recipe.batch_size),
             "--lr",
-            str(lr),
+            str(recipe.lr),
+            "--prefix-p",
+            str(recipe.prefix_p),
             "--save-every",
             "500",
             *cam_flags,
@@ -167,35 +330,37 @@ def build(
     t_train = run_seconds(ckpt, time.perf_counter() - t2)
     card = {
         "preset": "wvm-tiny",
-        "data": {
-            "expert_demonstrations": f"{len(TASKS)} RoboSuite tasks x {episodes} (seeds {TRAIN_SEED}+)",
-            "world_model_extra": f"{len(TASKS)} x {sub_episodes} hesitation + {sub_episodes} retry "
-            f"(seeds {TRAIN_SUB_SEED}+), video pretraining only",
-            "image_size": IMAGE_SIZE,
-            "camera": camera,
-            "fps": "recorded 10, windows at 2",
-        },
-        "vae_steps": vae_steps,
-        "pretrain_video_steps": pretrain_steps,
-        "train_steps": steps,
-        "batch_size": batch,
-        "lr": lr,
+        "recipe": recipe_name,
+        "recipe_fields": dataclasses.asdict(recipe),
+        "data": data.describe,
+        "vae_steps": recipe.vae_steps,
+        "pretrain_video_steps": recipe.pretrain_steps,
+        "train_steps": recipe.steps,
+        "batch_size": recipe.batch_size,
+        "lr": recipe.lr,
         "wall_time_s": {
             "data": round(t_data),
             "pretrain_vae": round(t_vae),
             "pretrain_video": round(t_pre),
             "train": round(t_train),
         },
-        "command": "make default-model",
+        "command": build_command(),
         "machine": f"{os.cpu_count()} CPU cores, {'GPU' if torch.cuda.is_available() else 'no GPU'}",
     }
     # A resumed build whose earlier stages were already complete keeps their measured wall times.
-    if (work / "build.json").is_file():
-        prev = json.loads((work / "build.json").read_text()).get("wall_time_s", {})
+    build_file = work / f"build_{wvm_tag(recipe)}.json"
+    legacy = work / "build.json"  # builds before recipes had names wrote only this one
+    prev = json.loads(build_file.read_text()) if build_file.is_file() else {}
+    if not prev and recipe_name == "v1" and legacy.is_file():
+        prev = json.loads(legacy.read_text())
+        prev = {} if "recipe" in prev else prev  # a named build's record belongs to its own build file
+    if prev:
+        prev = prev.get("wall_time_s", {})
         for stage, secs in card["wall_time_s"].items():
             if secs < 10 and prev.get(stage, 0) > secs:
                 card["wall_time_s"][stage] = prev[stage]
-    (work / "build.json").write_text(json.dumps(card, indent=2) + "\n")
+    atomic.write_text(build_file, json.dumps(card, indent=2) + "\n")
+    atomic.write_text(work / "build.json", json.dumps(card, indent=2) + "\n")  # the latest build, for install
     return ckpt
 
 
@@ -219,37 +384,86 @@ def install(ckpt: Path, work: Path) -> Path:
     return DEFAULT_DIR
 
 
-def main() -> None:
+def card_inputs(results: Path = ROOT / "bench" / "results") -> dict:
+    """What the card is written from besides the checkpoint: the bench result, its headline tables (the
+    bench layer's markdown, which the card module may not import) and the baseline probe."""
+    from value_labeling.bench.headline import headline_markdown
+
+    bench = (
+        json.loads((results / "robosuite_bench.json").read_text())
+        if (results / "robosuite_bench.json").is_file()
+        else None
+    )
+    probe = results / "baseline_probe.json"
+    return {
+        "bench": bench,
+        "headline_md": headline_markdown(bench) if bench and "headline" in bench else None,
+        "probe": json.loads(probe.read_text()) if probe.is_file() else None,
+        "results": results,
+    }
+
+
+def card_text() -> str:
+    """The card `--card-only` writes, from the shipped checkpoint and bench/results/ as they are now."""
+    return model_card_text(**card_inputs())
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--recipe", choices=list(RECIPES), default="v1", help="a named recipe (see the module docstring)")
     p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
-    p.add_argument("--episodes", type=int, default=40, help="expert demonstrations per task")
-    p.add_argument("--sub-episodes", type=int, default=4, help="hesitation and retry videos per task (world model)")
+    # Overrides of the recipe's fields; None keeps the recipe's value.
+    p.add_argument("--generator", default=None, help="robosuite_eval generate --generator (v2 needs the v2 generator)")
+    p.add_argument("--episodes", type=int, default=None, help="expert demonstrations per task")
+    p.add_argument("--sub-episodes", type=int, default=None, help="hesitation and retry episodes per task each")
     p.add_argument(
-        "--vae-steps",
-        type=int,
-        default=0,
-        help="train the VAE first (`value_labeling pretrain-vae`) for this many steps; 0 = random VAE",
+        "--sub-as-value-data",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train the values on the labelled hesitation/retry split too (their annotated curves)",
     )
-    p.add_argument("--pretrain-steps", type=int, default=1500)
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--prefix-p", type=float, default=None, help="prefix randomization probability p")
+    p.add_argument("--vae-steps", type=int, default=None, help="train the VAE first; 0 = random VAE")
+    p.add_argument("--pretrain-steps", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None, help="peak lr of the WVM stage (see Recipe.lr)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--camera", default=None, help="the view the model is trained on (see CAMERA)")
     p.add_argument(
-        "--lr",
-        type=float,
-        default=1e-3,
-        help="peak lr of the WVM stage. Table A.1's 1e-4 is for the 5B model; at wvm-tiny scale 1e-3 "
-        "trains much further in the same steps (1500 steps, bench subset: Expert-VOC 0.91 vs 0.74, "
-        "Hesitation-RMSE 0.11 vs 0.24, against 3000 steps at 1e-4)",
+        "--baselines",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also train the learned baselines on the same value data",
     )
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--camera", default=CAMERA, help="the view the model is trained on (see CAMERA)")
-    p.add_argument("--no-install", action="store_true", help="build only; leave the shipped model alone")
-    a = p.parse_args()
-    ckpt = build(
-        a.work, a.episodes, a.sub_episodes, a.pretrain_steps, a.steps, a.batch_size, a.lr, a.vae_steps, a.camera
+    p.add_argument("--baseline-steps", type=int, default=None)
+    p.add_argument("--task", action="append", default=None, choices=TASKS, help="a subset of tasks (smoke tests)")
+    p.add_argument("--no-install", action="store_true", help="build only; leave the shipped models alone")
+    p.add_argument(
+        "--card-only",
+        action="store_true",
+        help="rewrite MODEL_CARD.md from the shipped checkpoint and bench/results/ (no data, no training)",
     )
+    a = p.parse_args(argv)
+    if a.card_only:
+        print(f"wrote {write_model_card(**card_inputs())}")
+        return
+    over = {
+        f.name: getattr(a, f.name)
+        for f in dataclasses.fields(Recipe)
+        if f.name != "tasks" and getattr(a, f.name, None) is not None
+    }
+    if a.task:
+        over["tasks"] = tuple(t for t in TASKS if t in a.task)
+    recipe = dataclasses.replace(RECIPES[a.recipe], **over)
+    check_generator(recipe.generator)  # before any work: one line if the generator lacks the option
+    ckpt = build(a.work, recipe, a.recipe)
+    if recipe.baselines:
+        from bench.build_baselines import train_baselines
+
+        train_baselines(a.work, recipe, install_them=not a.no_install, command=build_command())
     if not a.no_install:
         install(ckpt, a.work)
-        write_model_card()
+        write_model_card(**card_inputs())
         print("score it: .venv/bin/python -m bench.robosuite_bench")
 
 

@@ -22,7 +22,6 @@ Writes bench/results/retreat_probe.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -30,7 +29,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from bench import write_results_json  # noqa: E402
 from bench.robosuite_bench import RESULTS, TASKS, bench_data  # noqa: E402
+from robodata import atomic  # noqa: E402
 
 
 def probe_videos(frames: np.ndarray) -> dict[str, tuple[np.ndarray, slice]]:
@@ -96,13 +97,17 @@ def main() -> None:
         lines.append(f"| {s} | {v['expert_voc']:.3f} | {v['reversed']:.3f} | {v['long_retreat']:.3f} |")
     md = "\n".join(lines)
     out = RESULTS / f"{a.name}.json"
-    out.write_text(
-        json.dumps(
-            {"command": cmd, "fps": a.fps, "trajectories": len(episodes), "summary": summary}, indent=2, allow_nan=True
-        )
-        + "\n"
+    write_results_json(
+        out,
+        {
+            "command": cmd,
+            "fps": a.fps,
+            "trajectories": len(episodes),
+            "models": {s: {"fingerprint": m.fingerprint()} for s, m in zip(specs, models)},  # which checkpoint
+            "summary": summary,
+        },
     )
-    out.with_suffix(".md").write_text(md + "\n")
+    atomic.write_text(out.with_suffix(".md"), md + "\n")
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
 

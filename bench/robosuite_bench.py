@@ -1,27 +1,30 @@
 """The RoboSuite Suboptimal-Value-Bench: six tasks x (hesitation + retry) + an expert set, scored.
 
-    .venv/bin/python -m bench.robosuite_bench [--hesitation 25 --retry 25 --expert 5] [--model CKPT ...]
+    .venv/bin/python -m bench.robosuite_bench [--work DIR] [--rounds 8,16,25] [--expert 5] [--model CKPT ...]
 
-1. Generates the bench with `robosuite_eval generate --task all` (simulator seeds 0.., disjoint from the
-   training seeds 100000+ of bench/build_default_model.py), at 64x64 (wvm-tiny's frame size), 10 fps.
-   Generation resumes, so a rerun only scores.
+1. Generates the bench with `robosuite_eval generate --task all --generator v2` (human-paced episodes of
+   17-28 s, Table B.3; hesitations of 2-8 s and retractions of 1.5-5 s that hold >= 4 frames at the 2 fps
+   scoring rate; robosuite_eval/human_pace.py), simulator seeds 0.., disjoint from the training seeds
+   (100000+, 200000+ in bench/build_default_model.py), 64x64 (wvm-tiny's frame size), 10 fps, recording
+   only the wrist camera robot0_eye_in_hand that the default model and the learned baselines read.
+   Generation runs in rounds (`--rounds`: hesitation and retry episodes per task after each round, the
+   expert set in the first), so a run cut short still covers every task; it resumes, so a rerun of the
+   same command generates only what is missing and then scores.
 2. Scores the embedded default model, the `time` reference, the shipped learned baselines
-   (`baseline-frame`, `baseline-temporal`: small CNNs trained on the default's data, issue 21) and any
-   --model checkpoints with `value_labeling bench` (Hesitation-RMSE, Retry-VOC, Expert-VOC at 2 fps).
-3. Writes bench/results/robosuite_bench.json and .md: a `headline` section (per model and metric: mean,
-   bootstrap 95% interval over trajectories, n scored / dropped) with paired differences against the
-   default, tables 1-3 style beside the paper's reported WVM RoboSuite numbers, and a per-task breakdown.
+   (`baseline-frame`, `baseline-temporal`) and any --model checkpoints with `value_labeling bench`
+   (Hesitation-RMSE, Retry-VOC, Expert-VOC at 2 fps); scores are cached per model and dataset.
+3. Writes bench/results/robosuite_bench.json and .md: `headline[model][metric] = {mean, ci95, n_scored,
+   n_dropped}` (bootstrap 95% interval over trajectories) with paired differences against the default,
+   `segments[mode] = {median_scored_frames, mean_T_seconds, mean_segment_seconds, ...}` (how many 2 fps
+   frames a segment really holds), `durations[task]` beside Table B.3, tables 1-3 style beside the paper's
+   reported WVM numbers, and a per-task breakdown; and the README's bench rows.
 
 Sizes follow the paper's RoboSuite rows (Table B.3): 25 hesitation + 25 retry trajectories per task, plus
-5 expert trajectories per task for Expert-VOC. Generating them takes about 25 minutes on 2 cores (64x64);
-a killed run resumes, and a larger size extends the datasets already there.
+5 expert trajectories per task for Expert-VOC.
 
-Our scripted trajectories run about 2x faster than the paper's RoboSuite ones (mean 12 s against 24 s per
-trajectory; hesitation and retry segments last about 1 s), so at the paper's 2 fps a suboptimal segment
-holds only 2-3 scored frames. We keep the paper's 2 fps; a 4 fps protocol (frame counts matched to the
-paper's) was tried at 1000 training steps and did not change the picture, and bench/retreat_probe.py
-shows why: the model misses regressions even when they last many chunks (see the default model's
-MODEL_CARD.md).
+The v1 bench (generator v1: 5-17 s trajectories, 0.5-1.6 s segments holding 1-3 scored frames) is kept
+in bench/results/robosuite_bench_v1.* (6 x 25 + 25 + 5) and robosuite_bench_v1_8x8x5.* (6 x 8 + 8 + 5, with
+the baselines); `--generator v1` regenerates it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import math
 import os
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -48,32 +53,115 @@ DEFAULT_MODELS = ["default", "time", "baseline-frame", "baseline-temporal"]
 TARGETS = {"hesitation_rmse": ("<=", 0.05), "retry_voc": (">=", 0.75), "expert_voc": (">=", 0.95)}
 
 
-def bench_data(work: Path, hesitation: int, retry: int, expert: int) -> list[Path]:
+def bench_data(
+    work: Path,
+    hesitation: int,
+    retry: int,
+    expert: int,
+    generator: str = "v1",
+    cameras: tuple[str, ...] | None = None,
+    workers: int = 2,
+) -> list[Path]:
+    """Generate (or extend) the bench datasets under `work`. The defaults are the v1 bench that
+    bench/wvm_ablations.py and bench/retreat_probe.py were scored on (both cameras); `main` asks for v2."""
     from robosuite_eval.cli import main as robosuite_eval
 
     roots = []
     for mode, n in (("hesitation", hesitation), ("retry", retry), ("expert", expert)):
         if n <= 0:
             continue
-        robosuite_eval(
-            [
-                "generate",
-                "--task",
-                "all",
-                "--mode",
-                mode,
-                "--episodes",
-                str(n),
-                "--seed",
-                str(BENCH_SEED),
-                "--image-size",
-                "64",
-                "--out",
-                str(work),
-            ]
-        )
+        args = ["generate", "--task", "all", "--mode", mode, "--episodes", str(n), "--seed", str(BENCH_SEED)]
+        args += ["--image-size", "64", "--out", str(work), "--workers", str(workers)]
+        if generator != "v1":
+            args += ["--generator", generator]
+        if cameras:
+            args += ["--cameras", *cameras]
+        robosuite_eval(args)
         roots += [work / f"{t}_{mode}" for t in TASKS]
     return roots
+
+
+def bench_rounds(work: Path, rounds: list[int], expert: int, generator: str, cameras, workers: int) -> list[Path]:
+    """Generate in rounds: after round k every task holds rounds[k] hesitation and retry episodes (and the
+    expert set from the first round on), so a run cut short still covers all six tasks."""
+    roots: list[Path] = []
+    for k, n in enumerate(rounds):
+        print(f"bench round {k + 1}/{len(rounds)}: {n} hesitation + {n} retry (+ {expert} expert) per task", flush=True)
+        roots = bench_data(work, n, n, expert, generator, cameras, workers)
+    return roots
+
+
+def unlabelled_pauses(rows, fps: dict) -> dict:
+    """{(dataset, episode): longest run (s) outside [m, n] in which nothing moves (robosuite_eval.human_pace
+    .still_runs on observation.state)}; datasets without observation.state are skipped."""
+    import pandas as pd
+
+    from robosuite_eval.human_pace import still_runs
+
+    out: dict = {}
+    for ds in sorted({t["dataset"] for t in rows}):
+        files = sorted((Path(ds) / "data").glob("*/*.parquet"))
+        try:
+            df = pd.concat(pd.read_parquet(f, columns=["episode_index", "observation.state"]) for f in files)
+        except (KeyError, ValueError):  # no data files or no observation.state
+            continue
+        labels = {t["episode_index"]: (t["m"], t["n"]) for t in rows if t["dataset"] == ds}
+        for ep, g in df.groupby("episode_index"):
+            if ep in labels:
+                runs = still_runs(np.stack(g["observation.state"].to_numpy()), fps[ds], *labels[ep])
+                out[ds, int(ep)] = max((b - a for a, b in runs), default=0) / fps[ds]
+    return out
+
+
+def segment_stats(result: dict, roots: list[Path]) -> tuple[dict, dict]:
+    """How long trajectories and segments really are, from the scored trajectories' labels:
+    segments[mode] = {n, median_scored_frames, min_scored_frames, mean_T_seconds, mean_segment_seconds}
+    (scored frames: the eval-rate samples inside [m, n], what a metric is computed on), and
+    durations[task] = mean hesitation+retry duration beside Table B.3's."""
+    from robodata.resample import resample_indices
+    from robosuite_eval.human_pace import TABLE_B3_SECONDS
+
+    fps = {str(r): float(json.loads((r / "meta" / "info.json").read_text())["fps"]) for r in roots}
+    eval_fps = float(result["config"]["eval_fps"])
+    rows = {(t["dataset"], t["episode_index"]): t for t in result["trajectories"]}.values()  # once per trajectory
+    pauses = unlabelled_pauses(rows, fps)
+    segments: dict = {}
+    for mode in ("hesitation", "retry", "expert"):
+        rs = [t for t in rows if t["mode"] == mode]
+        if not rs:
+            continue
+        T_s = [t["T"] / fps[t["dataset"]] for t in rs]
+        entry = {"n": len(rs), "mean_T_seconds": float(np.mean(T_s))}
+        p = [pauses[t["dataset"], t["episode_index"]] for t in rs if (t["dataset"], t["episode_index"]) in pauses]
+        if p:  # the longest stretch where nothing moves outside [m, n], per trajectory (s)
+            entry |= {"longest_unlabelled_still_seconds": {"max": float(max(p)), "median": float(np.median(p))}}
+        if mode != "expert":
+            scored = [
+                int(((i >= t["m"]) & (i <= t["n"])).sum())
+                for t in rs
+                for i in [resample_indices(t["T"], fps[t["dataset"]], eval_fps)]
+            ]
+            entry |= {
+                "median_scored_frames": float(np.median(scored)),
+                "min_scored_frames": int(min(scored)),
+                "mean_segment_seconds": float(np.mean([(t["n"] - t["m"]) / fps[t["dataset"]] for t in rs])),
+                "min_segment_seconds": float(min((t["n"] - t["m"]) / fps[t["dataset"]] for t in rs)),
+            }
+        else:
+            entry |= {"median_scored_frames": None, "mean_segment_seconds": None}
+        segments[mode] = entry
+    durations: dict = {}
+    for task in TASKS:
+        T_s = [t["T"] / fps[t["dataset"]] for t in rows if t["task"] == task and t["mode"] != "expert"]
+        if T_s:
+            ref = TABLE_B3_SECONDS[task]
+            durations[task] = {
+                "n": len(T_s),
+                "mean_T_seconds": float(np.mean(T_s)),
+                "table_b3_seconds": ref,
+                "ratio": float(np.mean(T_s) / ref),
+            }
+    return segments, durations
 
 
 def score(models: list[str], roots: list[Path], out: Path, camera: str | None = None) -> dict:
@@ -154,6 +242,16 @@ def existing_data(work: Path) -> list[Path]:
     ]
 
 
+def generators(roots: list[Path]) -> str:
+    """The generator(s) the datasets were made with (robosuite_eval's record; v1 before the key existed)."""
+    from robosuite_eval.generate import RECORD_FILE
+
+    found = {
+        json.loads((r / RECORD_FILE).read_text()).get("generator", "v1") for r in roots if (r / RECORD_FILE).is_file()
+    }
+    return "+".join(sorted(found)) or "?"
+
+
 def per_task(result: dict) -> dict:
     """{model: {metric: {task: mean}}} over the trajectories (NaN-aware, like the summary)."""
     from value_labeling.bench.tables import nanmean
@@ -162,6 +260,14 @@ def per_task(result: dict) -> dict:
     for r in result["trajectories"]:
         acc.setdefault(r["model"], {}).setdefault(r["metric"], {}).setdefault(r["task"], []).append(r["value"])
     return {m: {k: {t: nanmean(v) for t, v in sorted(by.items())} for k, by in mets.items()} for m, mets in acc.items()}
+
+
+def counts_per_task(result: dict) -> dict:
+    """{mode: {task: trajectories scored}}: what a bench cut short holds."""
+    seen: dict = {}
+    for r in result["trajectories"]:
+        seen.setdefault(r["mode"], {}).setdefault(r["task"], set()).add((r["dataset"], r["episode_index"]))
+    return {mode: {t: len(v) for t, v in sorted(by.items())} for mode, by in seen.items()}
 
 
 def scored_sizes(result: dict) -> dict:
@@ -199,14 +305,51 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
         f"Command: `{command}`",
         "",
         f"Data: 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry trajectories, "
-        f"+ {sizes['expert']} expert trajectories per task; simulator seeds {BENCH_SEED}.. (training used "
-        "100000+); 64x64 frames, camera per model: "
+        f"+ {sizes['expert']} expert trajectories per task, generator {result.get('generator', 'v1')}; simulator "
+        f"seeds {BENCH_SEED}.. (training used 100000+); 64x64 frames, camera per model: "
         + ", ".join(f"{m} `{c}`" for m, c in cams.items())
         + "; recorded at 10 fps, scored at 2 fps.",
         "",
         "## Headline",
         "",
         headline_markdown(result),
+        "",
+        "## How long the segments are",
+        "",
+        "Scored frames: the 2 fps samples inside [m, n], the frames a metric is computed on (Retry-VOC is a "
+        "rank correlation over them; with 2 it can only be +1 or -1).",
+        "",
+        "| mode | trajectories | mean duration (s) | mean segment (s) | shortest segment (s) | median scored frames "
+        "| fewest scored frames | longest unlabelled stillness (s): max / median |",
+        "|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {mode} | {e['n']} | {e['mean_T_seconds']:.1f} | "
+            + (
+                f"{e['mean_segment_seconds']:.2f} | {e['min_segment_seconds']:.2f} | {e['median_scored_frames']:g} | "
+                f"{e['min_scored_frames']} |"
+                if e.get("median_scored_frames") is not None
+                else "/ | / | / | / |"
+            )
+            + (
+                f" {e['longest_unlabelled_still_seconds']['max']:.1f} / {e['longest_unlabelled_still_seconds']['median']:.1f} |"
+                if "longest_unlabelled_still_seconds" in e
+                else " / |"
+            )
+            for mode, e in result.get("segments", {}).items()
+        ],
+        "",
+        "Unlabelled stillness: the longest run of frames outside [m, n] in which the hand moves under 1 cm/s and "
+        "the wrist and fingers do not move (robosuite_eval.human_pace.still_runs), per trajectory.",
+        "",
+        "Mean duration of the hesitation and retry trajectories per task, beside the paper's (Table B.3: "
+        "minutes per 50 trajectories / 50):",
+        "",
+        "| task | trajectories | mean duration (s) | Table B.3 (s) | ratio |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {t} | {d['n']} | {d['mean_T_seconds']:.1f} | {d['table_b3_seconds']:.1f} | {d['ratio']:.2f} |"
+            for t, d in result.get("durations", {}).items()
+        ],
         "",
         "## Tables 1-3 (RoboSuite row)",
         "",
@@ -227,6 +370,11 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
         "## Per task",
         "",
     ]
+    counts = result.get("trajectories_per_task") or counts_per_task(result)
+    modes = [m for m in ("hesitation", "retry", "expert") if m in counts]
+    lines += ["Trajectories scored:", "", "| task | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    lines += [f"| {t} | " + " | ".join(str(counts[m].get(t, 0)) for m in modes) + " |" for t in TASKS]
+    lines.append("")
     pt = per_task(result)
     for metric, title in titles.items():
         lines += [f"**{title}**", "", "| task | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
@@ -244,10 +392,19 @@ def readme_rows(result: dict, command: str) -> str:
     sizes = result["bench_sizes"]
     ref = result.get("reference")
     keys = ("hesitation_rmse", "retry_voc", "expert_voc")
+    seg = result.get("segments", {})
+    lengths = ", ".join(
+        f"{mode} {e['mean_T_seconds']:.1f} s with segments of {e['mean_segment_seconds']:.1f} s "
+        f"({e['median_scored_frames']:g} scored frames, median)"
+        for mode, e in seg.items()
+        if e.get("median_scored_frames") is not None
+    )
     rows = [
-        f"RoboSuite Suboptimal-Value-Bench, 6 tasks x {sizes['hesitation']} hesitation + {sizes['retry']} retry + "
-        f"{sizes['expert']} expert trajectories (`robosuite_bench.md`: `{command}`). Mean [bootstrap 95% interval "
-        "over trajectories]; last column: paired 95% interval against the default (better / worse / tie).",
+        f"RoboSuite Suboptimal-Value-Bench (generator {result.get('generator', 'v1')}), 6 tasks x "
+        f"{sizes['hesitation']} hesitation + {sizes['retry']} retry + {sizes['expert']} expert trajectories "
+        f"(`robosuite_bench.md`: `{command}`)" + (f"; mean trajectory {lengths}" if lengths else "") + ". Mean "
+        "[bootstrap 95% interval over trajectories]; last column: paired 95% interval against the default "
+        "(better / worse / tie).",
         "",
         "| model | Hesitation-RMSE ↓ | Retry-VOC ↑ | Expert-VOC ↑ | vs default (H / R / E) |",
         "|---|---|---|---|---|",
@@ -279,10 +436,21 @@ def update_readme(result: dict, command: str, readme: Path = ROOT / "README.md")
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", type=Path, default=ROOT / ".cache" / "robosuite_bench")
-    p.add_argument("--hesitation", type=int, default=25)
-    p.add_argument("--retry", type=int, default=25)
-    p.add_argument("--expert", type=int, default=5)
+    p.add_argument("--work", type=Path, default=ROOT / ".cache" / "robosuite_bench_v2")
+    p.add_argument(
+        "--rounds",
+        default="8,16,25",
+        help="hesitation and retry episodes per task after each generation round (the last is the bench size)",
+    )
+    p.add_argument("--expert", type=int, default=5, help="expert episodes per task (generated in the first round)")
+    p.add_argument("--generator", choices=("v1", "v2"), default="v2")
+    p.add_argument("--workers", type=int, default=2, help="generation worker processes")
+    p.add_argument(
+        "--cameras",
+        nargs="+",
+        default=["robot0_eye_in_hand"],
+        help="cameras to record (the default model and the learned baselines read the wrist camera)",
+    )
     p.add_argument(
         "--model",
         action="append",
@@ -297,7 +465,18 @@ def main() -> None:
     )
     p.add_argument("--no-generate", action="store_true", help="score the datasets already under --work as they are")
     a = p.parse_args()
-    roots = existing_data(a.work) if a.no_generate else bench_data(a.work, a.hesitation, a.retry, a.expert)
+    try:
+        rounds = [int(r) for r in a.rounds.split(",")]
+    except ValueError:
+        p.error(f"--rounds {a.rounds!r}: give increasing episode counts, e.g. 8,16,25")
+    if not rounds or min(rounds) <= 0 or rounds != sorted(rounds):
+        p.error(f"--rounds {a.rounds!r}: give increasing positive episode counts, e.g. 8,16,25")
+    if a.no_generate:
+        roots = existing_data(a.work)
+        if not roots:
+            p.error(f"--no-generate: no bench dataset under {a.work}; run without --no-generate first")
+    else:
+        roots = bench_rounds(a.work, rounds, a.expert, a.generator, tuple(a.cameras), a.workers)
     from bench import write_results_json
     from value_labeling.bench.headline import headline, headline_markdown
     from value_labeling.models import available_models
@@ -307,7 +486,11 @@ def main() -> None:
     result = score_cached(models, roots, out, a.work / "scores", a.camera)
     sizes = scored_sizes(result)  # what the datasets held, which a smaller --hesitation etc. does not trim
     result["bench_sizes"] = sizes
+    result["trajectories_per_task"] = counts_per_task(result)
+    result["generator"] = generators(roots)
+    result["segments"], result["durations"] = segment_stats(result, roots)
     result["per_task"] = per_task(result)
+    result["targets"] = {k: list(v) for k, v in TARGETS.items()}  # issue 13's targets (the model card reads them)
     ref = next((n for n, m in result["models"].items() if m["spec"] == "default"), None)
     result.update(headline(result["trajectories"], ref))
     write_results_json(out, result)

@@ -27,8 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from bench import write_results_json  # noqa: E402
 from bench.build_default_model import CAMERA, run_seconds  # noqa: E402
 from bench.robosuite_bench import RESULTS, TASKS, bench_data, score  # noqa: E402
+from robodata import atomic  # noqa: E402
 
 #: row -> (extra `value_labeling train` flags, uses the pretrained video stream, paper Table 4 column)
 ROWS = {
@@ -159,8 +161,8 @@ def markdown(
                     holds = "/"
                 else:
                     holds = "yes" if (ours_dir < 0) == (paper_dir < 0) else "no"
-                    diff, se = r.get("paired", {}).get(m, (float("nan"), float("nan")))
-                    if math.isfinite(se) and abs(diff) < 2 * se:
+                    diff, se = r.get("paired", {}).get(m) or (None, None)  # null in the JSON: undefined
+                    if diff is not None and se is not None and math.isfinite(se) and abs(diff) < 2 * se:
                         holds += " (n.s.)"
             cells += [_fmt(v), _fmt(pv), holds]
         lines.append("| " + " | ".join(cells) + " |")
@@ -201,7 +203,7 @@ def main() -> None:
         saved = json.loads((RESULTS / f"{a.name}.json").read_text())
         for r in saved["rows"].values():
             r["train_s"] = run_seconds(Path(r["checkpoint"]), r["train_s"])
-        (RESULTS / f"{a.name}.json").write_text(json.dumps(saved, indent=2, allow_nan=True))
+        write_results_json(RESULTS / f"{a.name}.json", saved)
         md = markdown(
             saved["rows"],
             paper_results()["ablations"],
@@ -211,7 +213,7 @@ def main() -> None:
             saved["lr"],
             saved.get("camera", "agentview"),
         )
-        (RESULTS / f"{a.name}.md").write_text(md + "\n")
+        atomic.write_text(RESULTS / f"{a.name}.md", md + "\n")
         print(md)
         return
     names = a.only.split(",") if a.only else list(ROWS)
@@ -241,22 +243,19 @@ def main() -> None:
     sizes = {"hesitation": a.hesitation, "retry": a.retry, "expert": a.expert}
     cmd = ("python -m bench.wvm_ablations " + " ".join(sys.argv[1:])).strip()
     md = markdown(rows, paper_results()["ablations"], a.steps, sizes, cmd, a.lr, a.camera)
-    out.write_text(
-        json.dumps(
-            {
-                "steps": a.steps,
-                "lr": a.lr,
-                "camera": a.camera,
-                "bench_sizes": sizes,
-                "command": cmd,
-                "rows": rows,
-                "paper_table4": paper_results()["ablations"],
-            },
-            indent=2,
-            allow_nan=True,
-        )
+    write_results_json(
+        out,
+        {
+            "steps": a.steps,
+            "lr": a.lr,
+            "camera": a.camera,
+            "bench_sizes": sizes,
+            "command": cmd,
+            "rows": rows,
+            "paper_table4": paper_results()["ablations"],
+        },
     )
-    out.with_suffix(".md").write_text(md + "\n")
+    atomic.write_text(out.with_suffix(".md"), md + "\n")
     print(md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}")
 

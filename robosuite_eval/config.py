@@ -51,6 +51,11 @@ class GenerateConfig:
     workers: int = 2
     """Worker processes simulating and rendering episodes (0: in this process)."""
     embodiment: str = "RoboSuite"
+    generator: Literal["v1", "v2"] = "v1"
+    """v2: human-paced episodes (17-28 s, Table B.3) with 2-8 s hesitations and 1.5-5 s retractions in several
+    styles, draws seeded by (task, seed) (robosuite_eval/human_pace.py); the bench uses it. v1: the original
+    constant-speed scripts (5-17 s, 0.5-1.6 s segments). v1 stays the default so that every dataset and
+    result generated before v2 existed is reproduced by its recorded command; ask for v2 explicitly."""
     debug: bool = False
 
 

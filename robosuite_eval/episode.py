@@ -15,6 +15,10 @@ Labels (inclusive, in recorded frames, the bench's [m, n]; see robodata/ground_t
   b-1. Frame a/stride is the deepest point of the failed attempt (the peak of progress), frame b/stride the
   end of the retraction. So m = a/stride, n = b/stride, x = n - m = retraction frames (eq. B.3).
 
+Generator v2 (a `HumanInjection`, robosuite_eval/human_pace.py) paces the oracle like a person and labels
+its own stall and retraction: a hesitation's [m, n] are the frames observed from its first to its last
+stalled control step; a retry's as above.
+
 The hesitation's start is drawn from a dry run of the same seed without rendering (the simulation is
 deterministic, so the injected run matches it up to the freeze): a random control step inside a motion
 phase, so that the stall interrupts visible progress.
@@ -26,7 +30,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from robosuite_eval.oracle import GraspFailure, Oracle, Ref, Tracker
+from robosuite_eval.human_pace import (
+    EVAL_FPS,
+    MIN_SCORED,
+    MOVE_JITTER,
+    YAW_PER_METRE,
+    HumanInjection,
+    max_steps,
+    stall_offsets,
+)
+from robosuite_eval.oracle import GraspFailure, InfeasibleRetry, Oracle, Pace, Ref, Tracker
 from robosuite_eval.tasks import (
     CAMERAS,
     CONTROL_FREQ,
@@ -61,7 +74,7 @@ class Injection:
 class EpisodeResult:
     task: str
     seed: int
-    injection: Injection
+    injection: Injection | HumanInjection
     success: bool
     steps: int  # control steps run
     stride: int
@@ -148,21 +161,64 @@ def _stall(last: Ref, inj: Injection, n_steps: int) -> list[Ref]:
     return [Ref(last.pos + o * np.asarray(inj.direction), last.yaw, last.grip, "hesitate") for o in off]
 
 
+def _v2_plan(inj: HumanInjection, fps: int) -> tuple[GraspFailure | None, Pace, np.random.Generator]:
+    """The oracle's pace (and retry) for a v2 injection; the stall's micro-movement is precomputed."""
+    stall_pos = stall_yaw = None
+    if inj.mode == "hesitation":
+        # whole recorded frames, never fewer than drawn: (n - m) / fps >= the drawn seconds
+        stall_pos, stall_yaw = stall_offsets(inj, int(np.ceil(inj.seconds * fps - 1e-9)) * _stride(fps))
+    pace = Pace(
+        speed=inj.speed,
+        ramp_steps=inj.ramp_steps,
+        jitter=MOVE_JITTER,
+        yaw_per_metre=YAW_PER_METRE,
+        stall_phase=inj.phase if inj.mode == "hesitation" else "",
+        stall_fraction=inj.fraction,
+        stall_pos=stall_pos,
+        stall_yaw=stall_yaw,
+        frame_stride=_stride(fps),
+    )
+    failure = None
+    if inj.mode == "retry":
+        failure = GraspFailure(
+            offset=inj.offset,
+            retract_frames=int(np.ceil(inj.seconds * fps - 1e-9)),
+            frame_stride=_stride(fps),
+            style=inj.style,
+            lift=inj.lift,
+            min_scored=MIN_SCORED,
+            score_stride=max(1, fps // EVAL_FPS),
+        )
+    return failure, pace, np.random.default_rng(inj.jitter_seed)
+
+
 def run_episode(
-    env, task: TaskSpec, seed: int, injection: Injection, fps: int = 10, render_size: int | None = 128, cameras=CAMERAS
+    env,
+    task: TaskSpec,
+    seed: int,
+    injection: Injection | HumanInjection,
+    fps: int = 10,
+    render_size: int | None = 128,
+    cameras=CAMERAS,
 ) -> EpisodeResult:
-    """Run the oracle (with the injection) on `env` reset to `seed`; render recorded frames if asked."""
+    """Run the oracle (with the injection) on `env` reset to `seed`; render recorded frames if asked.
+
+    A `HumanInjection` runs generator v2 (robosuite_eval/human_pace.py); an `Injection`, v1."""
     stride = _stride(fps)
     obs = reset_env(env, seed)
-    failure = None
-    if injection.mode == "retry":
+    v2 = getattr(injection, "generator", "v1") == "v2"
+    horizon = max_steps(task) if v2 else task.horizon
+    failure, pace, rng = None, None, None
+    if v2:
+        failure, pace, rng = _v2_plan(injection, fps)
+    elif injection.mode == "retry":
         failure = GraspFailure(offset=injection.offset, retract_frames=injection.frames, frame_stride=stride)
-    oracle = Oracle(env, task, failure=failure)
+    oracle = Oracle(env, task, failure=failure, rng=rng, pace=pace)
     tracker = Tracker()
 
     def refs():
         for i, ref in enumerate(oracle.script()):
-            if injection.mode == "hesitation" and i == injection.start_step and oracle.history[:-1]:
+            if not v2 and injection.mode == "hesitation" and i == injection.start_step and oracle.history[:-1]:
                 yield from _stall(oracle.history[-2], injection, injection.frames * stride)
             yield ref
         # pad with holds to a whole frame
@@ -175,9 +231,12 @@ def run_episode(
     it = refs()
     done = False
     while not done:
-        ref = next(it)
+        try:
+            ref = next(it)
+        except InfeasibleRetry:  # v2: the drawn retraction does not fit; the caller redraws
+            break
         if step % stride == 0:
-            if ref.phase == "end" or step >= task.horizon:
+            if ref.phase == "end" or step >= horizon:
                 break
             states.append(robot_state(obs))
             env_states.append(environment_state(obs, task))
@@ -211,7 +270,11 @@ def run_episode(
         phases=phases,
         images={c: np.stack(v) for c, v in images.items()} if render_size else {},
     )
-    if injection.mode == "hesitation":
+    if v2 and injection.mode == "hesitation":
+        if oracle.stall_steps is not None and oracle.stall_steps[0] >= 0:
+            a, b = oracle.stall_steps  # stalled control steps [a, b): frames observed from a to b are still
+            res.m, res.n = -(-a // stride), b // stride
+    elif injection.mode == "hesitation":
         a = injection.start_step // stride
         res.m, res.n = a + 1, a + injection.frames
     elif injection.mode == "retry" and failure is not None and failure.retract_steps:

@@ -10,8 +10,12 @@ staging dataset, writes the annotation table and the generation record, and swap
 killed run leaves `--out` at its last commit; rerunning the same command skips the episodes already in
 the dataset and reuses the rendered `.npz` files of episodes that were simulated but not yet committed.
 
+Generators: v1 (the default) and v2, human-paced with long segments (`--generator`; robosuite_eval/human_pace.py).
+The generator is part of a dataset's record, so a resume cannot mix them.
+
 Every recorded trajectory ends in task success: a seed whose scripted run fails (rare) is retried with a
-derived simulator seed, and the seed actually used is stored in `meta/robosuite_eval.json`.
+derived simulator seed (v2: also one whose drawn retraction is longer than the attempt it retraces), and the
+seed actually used is stored in `meta/robosuite_eval.json`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from robosuite_eval.tasks import (
     get_task,
     resolve_tasks,
 )
+from runtime.priority import keep_normal_priority
 
 RECORD_FILE = "meta/robosuite_eval.json"  # our generation record beside lerobot's metadata
 COMMIT_EVERY = 10
@@ -114,9 +119,10 @@ def _worker_env(task: TaskSpec, size: int):
 
 def simulate_to_npz(job: tuple) -> str:
     """Simulate + render one episode (retrying derived seeds on failure); returns the npz path."""
-    task_name, mode, episode, seed, fps, size, path, cameras = job
+    task_name, mode, episode, seed, fps, size, path, cameras, generator = job
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from robosuite_eval.episode import plan_injection, run_episode
+    from robosuite_eval.human_pace import plan_human
 
     path = Path(path)
     if path.is_file():
@@ -125,9 +131,8 @@ def simulate_to_npz(job: tuple) -> str:
     env = _worker_env(task, size)
     for attempt in range(MAX_ATTEMPTS):
         s = attempt_seed(seed, attempt)
-        res = run_episode(
-            env, task, s, plan_injection(env, task, mode, s, fps), fps=fps, render_size=size, cameras=tuple(cameras)
-        )
+        plan = plan_human(task, mode, s) if generator == "v2" else plan_injection(env, task, mode, s, fps)
+        res = run_episode(env, task, s, plan, fps=fps, render_size=size, cameras=tuple(cameras))
         if res.success and (mode == "expert" or res.m is not None):
             break
     else:
@@ -164,6 +169,7 @@ def _record(cfg: GenerateConfig, task: TaskSpec) -> dict:
         "cameras": list(cfg.cameras),
         "environment_state": environment_state_names(task),
         "mix": ":".join(map(str, w)) if (w := parse_mix(cfg.mode, cfg.mix)) else None,
+        "generator": cfg.generator,
     }
 
 
@@ -188,7 +194,9 @@ def check_existing(out: Path, record: dict) -> int:
         )
     old = json.loads(rec_path.read_text())
     keys = ["format", "task", "mode", "mix", "fps", "image_size", "seed", "embodiment", "cameras", "environment_state"]
+    keys.append("generator")
     old.setdefault("cameras", list(CAMERAS))  # records written before these keys existed
+    old.setdefault("generator", "v1")
     diff = {k: (old.get(k), record[k]) for k in keys if old.get(k) != record[k]}
     if diff:
         detail = ", ".join(f"{k}: dataset has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
@@ -297,6 +305,7 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
             cfg.image_size,
             str(work / "episodes" / f"ep_{i:06d}.npz"),
             tuple(cfg.cameras),
+            cfg.generator,
         )
         for i in range(done, cfg.episodes)
     ]
@@ -332,6 +341,7 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
 
 
 def run_generate(cfg: GenerateConfig) -> list[Path]:
+    keep_normal_priority()  # the video encoder raises threads to real-time priority; workers would inherit it
     if cfg.episodes <= 0:
         raise ValueError(f"--episodes must be positive, got {cfg.episodes}")
     if cfg.image_size < 16:

@@ -34,6 +34,7 @@ SPEED = 0.15  # m/s along a straight move
 STEP = SPEED / CONTROL_FREQ  # reference advance per control step
 YAW_STEP = 1.2 / CONTROL_FREQ  # rad per control step
 OPEN, CLOSED = -1.0, 1.0
+STILL_STEP = 5e-4  # m per control step (1 mm per 10 fps frame): slower than this, a v2 hand is not moving
 OSC_POS_SCALE = 0.05  # m per unit action (robosuite OSC_POSE output_max)
 OSC_ROT_SCALE = 0.5  # rad per unit action
 
@@ -46,6 +47,11 @@ class Ref:
     yaw: float  # rotation about world z of a top-down gripper
     grip: float  # -1 open, +1 closed
     phase: str
+
+
+def _scored(m: int, n: int, step: int) -> int:
+    """Multiples of `step` in [m, n]: the frames the bench scores there (2 fps from 10 fps: step 5)."""
+    return n // step - (m + step - 1) // step + 1
 
 
 def _rot_z(a: float) -> np.ndarray:
@@ -160,12 +166,38 @@ def grasp_yaw(obj: ObjectPose, round_object: bool = False) -> float:
 
 @dataclass
 class GraspFailure:
-    """Retry injection: the first grasp closes beside the object, then the approach is reversed."""
+    """Retry injection: the first grasp closes beside the object, then the approach is reversed.
+
+    v2 (`style` set): `retract_frames` is the drawn length, never shortened; `style` "regrasp" grasps and
+    lifts the object by `lift` before the reversal lowers and releases it."""
 
     offset: float  # lateral miss distance (m) beyond the object's side
     retract_frames: int  # length of the retraction in recorded frames
     frame_stride: int  # control steps per recorded frame
     retract_steps: list[int] = field(default_factory=list)  # filled in: control steps of the retraction
+    style: str = ""  # v2: "miss" | "regrasp"; "" is v1 (a miss whose retraction a short approach clamps)
+    lift: float = 0.0  # v2 regrasp: lift height (m)
+    min_scored: int = 0  # v2: lengthen the retraction (<= 4 frames) until [m, n] holds this many scored frames
+    score_stride: int = 5  # recorded frames per scored frame
+
+
+class InfeasibleRetry(RuntimeError):
+    """The attempt so far is shorter than the drawn retraction (v2 redraws rather than clamp)."""
+
+
+@dataclass(frozen=True)
+class Pace:
+    """v2 pacing: cruise speed, raised-cosine ramps, per-move jitter, and an optional hesitation."""
+
+    speed: float  # m/s
+    ramp_steps: int  # control steps of each acceleration / deceleration ramp
+    jitter: float  # per-move speed factor in [1 - jitter, 1 + jitter]
+    yaw_per_metre: float  # rad/m: the wrist turns at speed * yaw_per_metre rad/s
+    stall_phase: str = ""  # the move a hesitation interrupts ("" : none)
+    stall_fraction: float = 0.5  # where along it
+    stall_pos: np.ndarray | None = None  # (N, 3) position offsets of the stall's N control steps
+    stall_yaw: np.ndarray | None = None  # (N,) yaw offsets
+    frame_stride: int = 2  # control steps per recorded frame: the stall starts on a recorded frame
 
 
 class Oracle:
@@ -175,12 +207,18 @@ class Oracle:
     """
 
     def __init__(
-        self, env, task: TaskSpec, failure: GraspFailure | None = None, rng: np.random.Generator | None = None
+        self,
+        env,
+        task: TaskSpec,
+        failure: GraspFailure | None = None,
+        rng: np.random.Generator | None = None,
+        pace: Pace | None = None,
     ):
-        self.env, self.task, self.failure = env, task, failure
+        self.env, self.task, self.failure, self.pace = env, task, failure, pace
         self.rng = rng or np.random.default_rng(0)
         self.step = 0  # control steps yielded so far
         self.history: list[Ref] = []
+        self.stall_steps: tuple[int, int] | None = None  # v2 hesitation: [first, last + 1) control steps
 
     # -- privileged state --------------------------------------------------------------------
     def eef(self) -> np.ndarray:
@@ -209,6 +247,9 @@ class Oracle:
         return ref
 
     def move(self, target, yaw: float, grip: float, phase: str, settle: int = 12, tol: float = 0.006) -> Iterator[Ref]:
+        if self.pace is not None:
+            yield from self._paced_move(target, yaw, grip, phase, settle, tol)
+            return
         start = self.history[-1] if self.history else Ref(self.eef(), self.eef_yaw(), OPEN, phase)
         target = np.asarray(target, dtype=float)
         dyaw = (yaw - start.yaw + np.pi) % (2 * np.pi) - np.pi
@@ -220,6 +261,63 @@ class Oracle:
             if np.linalg.norm(self.eef() - target) < tol:
                 break
             yield self._emit(Ref(target.copy(), start.yaw + dyaw, grip, phase))
+
+    def _paced_move(self, target, yaw: float, grip: float, phase: str, settle: int, tol: float) -> Iterator[Ref]:
+        """v2: a straight move with raised-cosine acceleration ramps at this episode's pace; the move the
+        hesitation interrupts decelerates to a via point, stalls there, then goes on."""
+        p = self.pace
+        start = self.history[-1] if self.history else Ref(self.eef(), self.eef_yaw(), OPEN, phase)
+        target = np.asarray(target, dtype=float)
+        dyaw = (yaw - start.yaw + np.pi) % (2 * np.pi) - np.pi
+        if p.stall_phase == phase and self.stall_steps is None:
+            f = p.stall_fraction
+            via = start.pos + f * (target - start.pos)
+            self.stall_steps = (-1, -1)  # the recursive calls below must not stall again
+            yield from self._paced_move(via, start.yaw + f * dyaw, grip, phase, settle=12, tol=0.004)
+            while self.step % p.frame_stride:  # on a recorded frame, so [m, n] spans exactly N / stride frames
+                yield from self.hold(grip, 1, phase)
+            first = self.step
+            for dp, dy in zip(p.stall_pos, p.stall_yaw):
+                yield self._emit(Ref(via + dp, start.yaw + f * dyaw + dy, grip, "hesitate"))
+            self.stall_steps = (first, self.step)
+            yield from self._paced_move(target, yaw, grip, phase, settle, tol)
+            return
+        speed = p.speed * self.rng.uniform(1 - p.jitter, 1 + p.jitter) / CONTROL_FREQ  # m per control step
+        cruise = max(np.linalg.norm(target - start.pos) / speed, abs(dyaw) / (speed * p.yaw_per_metre))
+        # a raised-cosine ramp of r steps covers r/2 cruise steps' distance: r/2 + r/2 extra steps in all
+        n = max(int(np.ceil(cruise + p.ramp_steps)), 1)
+        w = np.ones(n)
+        r = min(p.ramp_steps, n // 2)
+        if r > 0:
+            up = 0.5 * (1 - np.cos(np.pi * np.arange(1, r + 1) / (r + 1)))
+            w[:r], w[n - r :] = up, up[::-1]
+        s = np.cumsum(w) / w.sum()  # (n,) progress along the move, ends at 1
+        for t in s:
+            yield self._emit(Ref(start.pos + t * (target - start.pos), start.yaw + t * dyaw, grip, phase))
+        prev = self.eef()
+        for _ in range(settle):  # hold until the arm has caught up with the reference ...
+            if np.linalg.norm(prev - target) < tol:
+                break
+            yield self._emit(Ref(target.copy(), start.yaw + dyaw, grip, phase))
+            now = self.eef()
+            if np.linalg.norm(now - prev) < STILL_STEP:  # ... or stops against a contact: waiting = a pause
+                break
+            prev = now
+
+    def grip_hold(self, grip: float, steps: int, phase: str) -> Iterator[Ref]:
+        """v1: a fixed hold; v2: hold until the fingers have stopped (at most `steps`, at least 4 steps),
+        so no stretch of stillness outside a labelled segment."""
+        if self.pace is None:
+            yield from self.hold(grip, steps, phase)
+            return
+        fingers = self.env.robots[0].gripper_joints["right"]
+        last = None
+        for i in range(steps):
+            yield from self.hold(grip, 1, phase)
+            q = np.array([self.env.sim.data.get_joint_qpos(j) for j in fingers])
+            if i >= 3 and last is not None and np.abs(q - last).max() < 2e-4:
+                break
+            last = q
 
     def hold(self, grip: float, steps: int, phase: str) -> Iterator[Ref]:
         last = self.history[-1]
@@ -256,13 +354,16 @@ class Oracle:
         obj = self.grasp_object()
         yaw = self._grasp_yaw(obj)
         if self.failure is not None:
-            yield from self._failed_grasp(obj, yaw)
+            if self.failure.style == "regrasp":
+                yield from self._put_back(obj, yaw)
+            else:
+                yield from self._failed_grasp(obj, yaw)
             obj = self.grasp_object()
             yaw = self._grasp_yaw(obj)
         xy = obj.center[:2]
         yield from self.move([*xy, obj.top + 0.08], yaw, OPEN, "approach")
         yield from self.move([*xy, self.grasp_z(obj)], yaw, OPEN, "descend", settle=16, tol=0.004)
-        yield from self.hold(CLOSED, 14, "grasp")
+        yield from self.grip_hold(CLOSED, 14, "grasp")
 
     def _failed_grasp(self, obj: ObjectPose, yaw: float) -> Iterator[Ref]:
         """Approach a point beside the object, close on nothing, open, then back out along the approach."""
@@ -277,16 +378,56 @@ class Oracle:
         yield from self.move([*miss_xy, obj.top + 0.08], yaw, OPEN, "approach", settle=0)
         yield from self.move([*miss_xy, max(self.grasp_z(obj), obj.bottom + 0.03)], yaw, OPEN, "descend", settle=0)
         approach = self.history[start:]
-        yield from self.hold(CLOSED, 12, "grasp")
-        yield from self.hold(OPEN, 10, "release")
+        yield from self.grip_hold(CLOSED, 12, "grasp")
+        yield from self.grip_hold(OPEN, 10, "release")
         # align the retraction to a recorded frame so [m, n] is exact in native frames
         while self.step % f.frame_stride:
             yield from self.hold(OPEN, 1, "release")
+        if f.style:
+            yield from self._retract(approach, lambda r: OPEN)
+            return
         # the retraction cannot run further back than the approach came (a short approach clamps it)
         n_steps = min(f.retract_frames, len(approach) // f.frame_stride) * f.frame_stride
         first = self.step
         yield from self.reverse(approach[-n_steps:], "retract")
         f.retract_steps = list(range(first, self.step))
+
+    def _retract(self, forward: list[Ref], grip_of) -> Iterator[Ref]:
+        """v2: replay the last x frames of `forward` backwards, x the drawn length (lengthened by at most 4
+        frames to hold `min_scored` scored frames); `grip_of(ref)` is the gripper command while replaying."""
+        f, s = self.failure, self.failure.frame_stride
+        m, x = self.step // s, f.retract_frames
+        while f.min_scored and _scored(m, m + x, f.score_stride) < f.min_scored and x < f.retract_frames + 4:
+            x += 1
+        if x * s > len(forward):
+            raise InfeasibleRetry(
+                f"a retraction of {x} frames needs {x * s} control steps of forward motion; the attempt made {len(forward)}"
+            )
+        first = self.step
+        for r in reversed(forward[len(forward) - x * s :]):
+            yield self._emit(Ref(r.pos.copy(), r.yaw, grip_of(r), "retract"))
+        f.retract_steps = list(range(first, self.step))
+
+    def _put_back(self, obj: ObjectPose, yaw: float) -> Iterator[Ref]:
+        """v2 regrasp retry: grasp, lift, then retrace that backwards: lower, release, rise."""
+        f = self.failure
+        start = len(self.history)
+        xy = obj.center[:2]
+        yield from self.move([*xy, obj.top + 0.08], yaw, OPEN, "approach")
+        yield from self.move([*xy, self.grasp_z(obj)], yaw, OPEN, "descend", settle=16, tol=0.004)
+        yield from self.grip_hold(CLOSED, 14, "grasp")
+        # the release must fall inside the drawn retraction: the lift may take at most x minus the grasp
+        # hold minus 3 frames of rising (the lift height is lowered for that, never the retraction)
+        hold_steps = len(self.history) - start - sum(r.phase in ("approach", "descend") for r in self.history[start:])
+        budget = f.retract_frames * f.frame_stride - hold_steps - 3 * f.frame_stride - 2 * self.pace.ramp_steps
+        step_len = self.pace.speed * (1 - self.pace.jitter) / CONTROL_FREQ
+        lift = min(f.lift, max(budget, 0) * step_len)
+        last = self.history[-1]
+        yield from self.move(last.pos + [0, 0, lift], last.yaw, CLOSED, "lift", settle=0)
+        while self.step % f.frame_stride:
+            yield from self.hold(CLOSED, 1, "lift")
+        # lowering holds the object; from the grasp back, the hand is open: the object is released
+        yield from self._retract(self.history[start:], lambda r: CLOSED if r.phase == "lift" else OPEN)
 
     def _base_xy(self) -> np.ndarray:
         m = self.env.sim.model
@@ -313,7 +454,8 @@ class Oracle:
         if fam == "lift":
             last = self.history[-1]
             yield from self.move(last.pos + [0, 0, 0.15], last.yaw, CLOSED, "lift")
-            yield from self.hold(CLOSED, 10, "hold")
+            if self.pace is None:  # v2 ends with the motion: no unlabelled pause
+                yield from self.hold(CLOSED, 10, "hold")
             return
         obj = self.grasp_object()
         in_hand = obj.center - self.eef()  # object centre relative to the grip site
@@ -334,9 +476,10 @@ class Oracle:
         in_hand = obj.center - self.eef()
         place_z = place_bottom - (in_hand[2] - obj.half[2])
         yield from self.move([*(goal_xy - in_hand[:2]), place_z], last.yaw, CLOSED, "place", settle=10)
-        yield from self.hold(OPEN, 10, "release")
+        yield from self.grip_hold(OPEN, 10, "release")
         last = self.history[-1]
         back = self._base_xy() - last.pos[:2]
         back = 0.06 * back / np.linalg.norm(back)  # up and towards the base: never a stretched arm
         yield from self.move(last.pos + [back[0], back[1], 0.12], last.yaw, OPEN, "retreat", settle=0)
-        yield from self.hold(OPEN, 10, "hold")
+        if self.pace is None:
+            yield from self.hold(OPEN, 10, "hold")

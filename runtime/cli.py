@@ -16,9 +16,12 @@ from typing import Annotated, Union
 
 import tyro
 
+from runtime.priority import keep_normal_priority
+
 
 def run_subcommands(commands: dict[str, tuple], argv: Sequence[str] | None = None, description: str = "") -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    keep_normal_priority()  # video encoding may raise threads to real-time priority (runtime.priority)
     options = []
     for name, (config, _, *about) in commands.items():
         help_text = about[0] if about else None

@@ -8,30 +8,17 @@ row, labelled as reported by the paper.
 
 from __future__ import annotations
 
-import json
 import math
-from importlib import resources
 
 import numpy as np
+
+from value_labeling.paper import paper_results, paper_value  # noqa: F401 (the bench modules' import path)
 
 TITLES = {
     "hesitation_rmse": "Hesitation-RMSE ↓",
     "retry_voc": "Retry-VOC ↑",
     "expert_voc": "Expert-VOC ↑",
 }
-
-
-def paper_results() -> dict:
-    return json.loads(resources.files("value_labeling.bench").joinpath("paper_results.json").read_text())
-
-
-def paper_value(metric: str, embodiment: str, column: str = "WVM") -> float | None:
-    paper = paper_results()
-    row = paper["embodiment_rows"].get(embodiment, {}).get(metric)
-    if row is None:
-        return None
-    table = paper[metric]
-    return table["rows"][row][table["columns"].index(column)]
 
 
 def nanmean(values) -> float:

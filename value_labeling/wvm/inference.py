@@ -86,6 +86,18 @@ def chunked_predict(
     return values[pad:]
 
 
+def checkpoint_fingerprint(directory: Path, model_meta: dict, stride: int | None = None, seed: int = 0) -> str:
+    """A checkpoint's identity for result caches and records, without loading it: its model config, the
+    inference settings, and the weights file's header + first/last MiB (cheap even for 5B)."""
+    hsh = hashlib.sha256(json.dumps(model_meta, sort_keys=True).encode())
+    hsh.update(f"stride={stride};seed={seed}".encode())
+    with open(directory / "model.safetensors", "rb") as f:
+        hsh.update(f.read(1 << 20))
+        f.seek(max(0, (directory / "model.safetensors").stat().st_size - (1 << 20)))
+        hsh.update(f.read())
+    return hsh.hexdigest()[:16]
+
+
 class WVMValueModel:
     """A trained WVM checkpoint behind the bench's ValueModel protocol."""
 
@@ -108,14 +120,7 @@ class WVMValueModel:
 
     def fingerprint(self) -> str:
         if self._fp is None:
-            d = Path(self.meta["dir"])
-            hsh = hashlib.sha256(json.dumps(self.meta["model"], sort_keys=True).encode())
-            hsh.update(f"stride={self.stride};seed={self.seed}".encode())
-            with open(d / "model.safetensors", "rb") as f:  # header + first/last MiB: cheap even for 5B
-                hsh.update(f.read(1 << 20))
-                f.seek(max(0, (d / "model.safetensors").stat().st_size - (1 << 20)))
-                hsh.update(f.read())
-            self._fp = hsh.hexdigest()[:16]
+            self._fp = checkpoint_fingerprint(Path(self.meta["dir"]), self.meta["model"], self.stride, self.seed)
         return self._fp
 
     def predict(self, frames: np.ndarray, fps: float, instruction: str) -> np.ndarray:
