@@ -63,6 +63,7 @@ import numpy as np
 
 from bench import write_results_json
 from robodata import atomic
+from runtime.priority import keep_normal_priority
 
 ARMS = ("bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time", "awr_baseline")
 # arm -> (policy_ft --weighting, value column); awr_baseline's column is chosen per task (choose_baseline)
@@ -124,27 +125,6 @@ class DownstreamConfig:
     report_only: bool = False
     """Train and roll out nothing: write the results of the arm-seeds already finished in --work (several
     processes can share one --work when each runs other --arms/--seeds; this then gathers them)."""
-
-
-def keep_normal_priority(period_s: float = 2.0) -> None:
-    """Demote this process's real-time threads to normal scheduling, now and every `period_s`.
-
-    The SVT-AV1 encoder behind lerobot's video writing puts its threads (and the calling thread) under
-    SCHED_FIFO priority 99 when the process runs as root; on a shared machine such a thread starves every
-    other job, whatever `nice` says. Observed on this machine during `robosuite_eval generate`."""
-    import threading
-
-    def demote() -> None:
-        while True:
-            for tid in os.listdir("/proc/self/task"):
-                try:
-                    if os.sched_getscheduler(int(tid)) in (os.SCHED_FIFO, os.SCHED_RR):
-                        os.sched_setscheduler(int(tid), os.SCHED_OTHER, os.sched_param(0))
-                except OSError:
-                    pass
-            time.sleep(period_s)
-
-    threading.Thread(target=demote, daemon=True, name="normal-priority").start()
 
 
 def cpu_seconds() -> float:

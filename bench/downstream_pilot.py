@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench import downstream, write_results_json
 from bench.downstream import DownstreamConfig
+from runtime.priority import keep_normal_priority
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
     pc = tyro.cli(PilotConfig, args=argv, description=__doc__)
     for k, v in {"MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}.items():
         os.environ.setdefault(k, v)
-    downstream.keep_normal_priority()
+    keep_normal_priority()
     import torch
 
     torch.set_num_threads(1)
