@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from testing.browser import CHROMIUM, CHROMIUM_ARGS
+from testing.browser import launch_chromium
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -67,7 +67,7 @@ def main() -> None:
     # the first episode with a proposal: accepted (A) and its handles dragged to the generator's [m, n].
     shown = next((ep for ep, pr in proposals.items() if ep > 0 and pr.segments), 1)
     with RunningServer(app) as server, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 980})
         page.goto(server.url)
 

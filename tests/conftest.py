@@ -9,6 +9,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest  # noqa: E402
 
+from runtime.priority import keep_normal_priority  # noqa: E402
+
+# Writing a LeRobot video raises the writing thread to real-time priority as root (runtime.priority); keep the
+# test process, and what it spawns afterwards (Ray workers, servers, the browser), at normal priority.
+keep_normal_priority()
+
 
 @pytest.fixture(scope="session")
 def synthetic_bench(tmp_path_factory):

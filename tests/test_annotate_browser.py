@@ -16,7 +16,7 @@ import pytest
 
 from robodata.annotations import ANNOTATIONS_FILE, read_annotations
 from robodata.dataset import open_dataset, read_episode_frames
-from testing.browser import CHROMIUM, CHROMIUM_ARGS
+from testing.browser import CHROMIUM, launch_chromium
 from testing.synthetic_bench import CAMERA
 from value_labeling.annotate.app import RunningServer, create_app
 from value_labeling.annotate.config import AnnotateConfig
@@ -34,7 +34,7 @@ def browser():
 
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/install_system.sh)"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=WAIT_MS * 3)
+        b = launch_chromium(p, timeout=WAIT_MS * 3)
         try:
             yield b
         finally:
