@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.build_baselines [--recipe v1|v2] [--work DIR] [--episodes 40] [--steps 2000]
 
-Same data as the embedded default WVM: the value data of bench/build_default_model.py's recipe
+Same data as the embedded default WVM: the value data of bench/default_recipe.py's recipe (bench/build_default_model.py builds the WVM from it)
 (`training_data(...).value`: the six RoboSuite tasks' expert demonstrations, simulator seeds 100000+, 64x64,
 labels t/(T-1), plus, where the recipe trains values on it, the labelled hesitation/retry split with its
 annotated curves), and the same camera. `python -m bench.build_default_model --baselines` runs this in the
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.build_default_model import RECIPES, ROOT, check_generator, data_flags, training_data, wvm_tag
+from bench.default_recipe import RECIPES, ROOT, check_generator, data_flags, training_data, wvm_tag
 from robodata import atomic
 from value_labeling.baselines import SHIPPED
 

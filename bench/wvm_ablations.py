@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from bench import write_results_json  # noqa: E402
-from bench.build_default_model import CAMERA, run_seconds  # noqa: E402
+from bench.build_default_model import run_seconds  # noqa: E402
+from bench.default_recipe import CAMERA  # noqa: E402
 from bench.robosuite_bench import RESULTS, TASKS, bench_data, score  # noqa: E402
 from robodata import atomic  # noqa: E402
 

@@ -13,7 +13,8 @@ from typing import Literal
 import pytest
 
 import bench.build_default_model as bdm
-from bench.build_default_model import CAMERA, RECIPES, TASKS, check_generator, training_data, wvm_tag
+import bench.default_recipe as recipe_module
+from bench.default_recipe import CAMERA, RECIPES, TASKS, check_generator, training_data, wvm_tag
 
 
 def test_recipes_route_the_labelled_split_into_value_data_only_in_v2(tmp_path):
@@ -86,7 +87,7 @@ def test_tiny_build_trains_wvm_and_baselines_on_the_same_datasets(tmp_path, monk
             roots.append(root)
         return roots
 
-    monkeypatch.setattr(bdm, "generate", fake_generate)
+    monkeypatch.setattr(recipe_module, "generate", fake_generate)
     recipe = dataclasses.replace(
         RECIPES["v2"],
         generator=None,  # the synthetic stand-in needs no generator flag
