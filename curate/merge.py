@@ -21,9 +21,9 @@ from pathlib import Path
 import tyro
 
 from robodata import atomic
-from robodata.annotations import read_annotations, write_annotations
+from robodata.annotations import all_expert_rows, read_annotations, write_annotations
 from robodata.columns import PROVENANCE_FILE, read_provenance
-from robodata.dataset import check_dataset_dir, episode_length, episode_rows, episode_task, frame_table, open_dataset
+from robodata.dataset import check_dataset_dir, episode_rows, frame_table, open_dataset
 
 VOLATILE = {"labelled_at"}  # provenance fields that may differ between inputs of one column
 
@@ -77,26 +77,9 @@ def merged_annotations(roots: list[Path], offsets: list[int]) -> list[dict] | No
     rows = []
     for root, table, offset in zip(roots, tables, offsets):
         if table is None:
-            table = all_expert_rows(root)
+            table = all_expert_rows(open_dataset(root), root)
         rows += [dict(r, episode_index=int(r["episode_index"]) + offset) for r in table]
     return rows
-
-
-def all_expert_rows(root: Path) -> list[dict]:
-    """An unannotated dataset's rows as the bench reads it (value_labeling.bench.run): every episode expert."""
-    ds = open_dataset(root)
-    return [
-        {
-            "episode_index": i,
-            "mode": "expert",
-            "m": None,
-            "n": None,
-            "T": episode_length(ds, i),
-            "embodiment": ds.meta.robot_type or root.name,
-            "task": episode_task(ds, i),
-        }
-        for i in range(ds.meta.total_episodes)
-    ]
 
 
 def merged_provenance(roots: list[Path], offsets: list[int], counts: list[int], columns: set[str]) -> dict:

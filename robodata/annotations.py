@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robodata import atomic
+from robodata.dataset import episode_length, episode_task
 from robodata.ground_truth import validate_annotation
 
 ANNOTATIONS_FILE = "meta/suboptimal_annotations.parquet"
@@ -81,3 +82,20 @@ def read_annotations(root: str | Path) -> list[dict] | None:
     rows = table.to_pylist()
     validate_rows(rows)
     return rows
+
+
+def all_expert_rows(ds, root: Path) -> list[dict]:
+    """The rows an unannotated dataset stands for: every episode expert, with its length and task (the bench
+    scores such a dataset this way, and a merge keeps them beside annotated inputs)."""
+    return [
+        {
+            "episode_index": i,
+            "mode": "expert",
+            "m": None,
+            "n": None,
+            "T": episode_length(ds, i),
+            "embodiment": ds.meta.robot_type or root.name,
+            "task": episode_task(ds, i),
+        }
+        for i in range(ds.meta.total_episodes)
+    ]

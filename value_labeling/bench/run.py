@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from robodata import atomic
-from robodata.annotations import read_annotations
+from robodata.annotations import all_expert_rows, read_annotations
 from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
 from robodata.ground_truth import progress_curve
 from robodata.resample import resample_indices
@@ -27,18 +27,7 @@ def bench_episodes(root: Path, ds) -> list[dict]:
     """Annotation rows for every episode: the table if present, else all-expert from the dataset."""
     rows = read_annotations(root)
     if rows is None:
-        return [
-            {
-                "episode_index": i,
-                "mode": "expert",
-                "m": None,
-                "n": None,
-                "T": episode_length(ds, i),
-                "embodiment": ds.meta.robot_type or root.name,
-                "task": episode_task(ds, i),
-            }
-            for i in range(ds.meta.total_episodes)
-        ]
+        return all_expert_rows(ds, root)
     for r in rows:
         if not 0 <= r["episode_index"] < ds.meta.total_episodes:
             raise ValueError(
