@@ -180,11 +180,26 @@ def score(models: list[str], roots: list[Path], out: Path, camera: str | None = 
     return json.loads(out.read_text())
 
 
+def dataset_fingerprint(root: Path) -> str:
+    """12 hex digits of SHA-256 over the dataset's metadata files (info, per-episode table with its lengths
+    and statistics, the annotation table): what changes when episodes are regenerated, read in milliseconds
+    where hashing the videos would take seconds."""
+    import hashlib
+
+    h = hashlib.sha256()
+    meta = root / "meta"
+    for f in sorted(p for p in meta.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(meta)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, camera: str | None = None) -> dict:
-    """`score` through a cache: WORK/scores/<model fingerprint>/<dataset>_<N>.json holds one model's
-    `value_labeling bench` records on one dataset of N episodes, so adding a model, or growing one dataset,
-    scores only what is new (the datasets missing the same models go in one call, decoding each video
-    once). Returns the merged result (summary recomputed)."""
+    """`score` through a cache: WORK/scores/<model fingerprint>/<dataset>_<N>_<content>.json holds one
+    model's `value_labeling bench` records on one dataset of N episodes whose metadata hash to <content>
+    (dataset_fingerprint: a dataset regenerated under the same name is scored again, never read from an
+    old record), so adding a model, or growing one dataset, scores only what is new (the datasets missing
+    the same models go in one call, decoding each video once). Returns the merged result (summary
+    recomputed)."""
     import hashlib
 
     from value_labeling.bench.tables import summarize
@@ -194,7 +209,8 @@ def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, c
     for spec in models:
         d = cache / hashlib.sha256(f"{load_value_model(spec).fingerprint()}|{camera}".encode()).hexdigest()[:16]
         for r in roots:
-            files[spec, r] = d / f"{r.name}_{json.loads((r / 'meta' / 'info.json').read_text())['total_episodes']}.json"
+            n = json.loads((r / "meta" / "info.json").read_text())["total_episodes"]
+            files[spec, r] = d / f"{r.name}_{n}_{dataset_fingerprint(r)}.json"
     groups: dict = {}  # missing models -> datasets
     for r in roots:
         missing = tuple(spec for spec in models if not files[spec, r].is_file())

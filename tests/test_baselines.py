@@ -51,6 +51,15 @@ def test_train_baseline_resumes_and_scores_through_bench(synthetic_bench, tmp_pa
     assert a.keys() == b.keys() and all(np.allclose(a[k], b[k], atol=1e-5) for k in a)  # same run either way
     with pytest.raises(SystemExit):  # another kind into the same run: refused with one line, exit 2
         _train(synthetic_bench, run, "temporal", 4)
+    base = ["train-baseline", "--data", str(synthetic_bench), "--out", str(run), "--steps", "5"]
+    base += ["--batch-size", "8", "--width", "8"]
+    with pytest.raises(SystemExit):  # another learning rate: the record would no longer describe the run
+        main([*base, "--lr", "0.01"])
+    assert json.loads((run / "baseline.json").read_text())["step"] == 4  # nothing trained or written
+    from value_labeling.baselines.model import resolve
+
+    prev = json.loads((resolve(run) / "baseline.json").read_text())["train"]
+    assert prev["data_size"]["episodes"] >= 2 and prev["data_size"]["kept_frames"] > prev["data_size"]["episodes"]
 
     out = tmp_path / "res.json"
     main(["bench", "--data", str(synthetic_bench), "--model", str(run), "--model", "time", "--out", str(out)])

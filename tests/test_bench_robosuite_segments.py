@@ -85,3 +85,34 @@ def test_segment_stats_count_the_2fps_frames_inside_each_segment(tmp_path):
     assert "| lift | 3 | 18.0 | 16.8 | 1.07 |" in md and "generator v2" in md
     rows = readme_rows(result, "python -m bench.robosuite_bench")
     assert "(generator v2)" in rows and "hesitation 18.0 s with segments of 3.0 s (6.5 scored frames, median)" in rows
+
+
+def test_score_cache_rescores_a_dataset_regenerated_under_the_same_name(tmp_path):
+    """A bench dataset regenerated with other episodes (same name, same count) is scored again: its cached
+    records belong to the old episodes."""
+    import shutil
+
+    from bench.robosuite_bench import dataset_fingerprint, score_cached
+    from testing.synthetic_bench import make_synthetic_bench
+
+    root = tmp_path / "lift_retry"
+    make_synthetic_bench(root, 1, 1, 1, seed=0)
+    cache, out = tmp_path / "scores", tmp_path / "res.json"
+    first = score_cached(["time"], [root], out, cache)
+    fp0 = dataset_fingerprint(root)
+    assert fp0 == dataset_fingerprint(root) and len(fp0) == 12
+    assert [p.name for p in cache.rglob("*.json")] == [f"lift_retry_3_{fp0}.json"]
+    again = score_cached(["time"], [root], out, cache)  # unchanged data: read from the cache
+    assert again["trajectories"] == first["trajectories"]
+
+    shutil.rmtree(root)
+    make_synthetic_bench(root, 1, 1, 1, seed=1)  # other episodes, same name and count
+    fp1 = dataset_fingerprint(root)
+    assert fp1 != fp0
+    second = score_cached(["time"], [root], out, cache)
+    assert sorted(p.name for p in cache.rglob("*.json")) == sorted(
+        [f"lift_retry_3_{fp0}.json", f"lift_retry_3_{fp1}.json"]
+    )
+    T = {r["episode_index"]: r["T"] for r in second["trajectories"]}
+    ann = pd.read_parquet(root / "meta" / "suboptimal_annotations.parquet")
+    assert T == dict(zip(ann["episode_index"], ann["T"]))  # the new episodes' lengths, not the old ones'

@@ -31,6 +31,8 @@ from value_labeling.baselines.model import (
 )
 
 TEXT_LEN, TEXT_DIM = 16, 384  # the wvm-tiny MiniLM text cache
+#: Settings a resumed run may change: how long it runs and how it logs, saves and where.
+RESUMABLE = frozenset({"steps", "out", "device", "log_every", "save_every", "keep_checkpoints", "debug"})
 
 
 def sample_batch(
@@ -95,6 +97,21 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
     trajs = load_trajectories(cfg.data, cfg.camera, cfg.context_fps, tuple(cfg.image_size), cfg.max_episodes)
     if not trajs:
         raise ValueError(f"no episodes of >= 2 frames in {', '.join(map(str, cfg.data))}")
+    # What the run learns from, beside its config: a resume on grown or other datasets would no longer be
+    # the run its record describes.
+    train_dict["data_size"] = {"episodes": len(trajs), "kept_frames": int(sum(len(t.frames) for t in trajs))}
+    if resume is not None:
+        differ = sorted(
+            k
+            for k in set(train_dict) | set(prev["train"])
+            if k not in RESUMABLE and train_dict.get(k) != prev["train"].get(k)
+        )
+        if differ:
+            was = "; ".join(f"{k}: {prev['train'].get(k)} -> {train_dict.get(k)}" for k in differ)
+            raise ValueError(
+                f"{out} holds a run trained with other {', '.join(differ)} ({was}): resume it with its own "
+                "settings or use another --out"
+            )
     cache = TextCache.load(resume) if resume else TextCache("minilm", TEXT_LEN, TEXT_DIM)
     cache.ensure({t.instruction for t in trajs})
 
