@@ -36,3 +36,16 @@ def replace_readme_block(name: str, text: str, readme: Path | None = None) -> bo
     head, rest = doc.split(begin, 1)
     atomic.write_text(readme, f"{head}{begin}\n{text.strip()}\n{end}{rest.split(end, 1)[1]}")
     return True
+
+
+def dataset_fingerprint(root: Path) -> str:
+    """12 hex digits of SHA-256 over the dataset's metadata files (info, per-episode table with its lengths
+    and statistics, the annotation table): what changes when episodes are regenerated, read in milliseconds
+    where hashing the videos would take seconds."""
+    import hashlib
+
+    h = hashlib.sha256()
+    meta = root / "meta"
+    for f in sorted(p for p in meta.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(meta)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import replace_readme_block, write_results_json
+from bench import dataset_fingerprint, replace_readme_block, write_results_json
 from robodata import atomic
 
 RESULTS = Path(__file__).parent / "results"
@@ -167,10 +167,8 @@ def model_curves(spec: str, roots: list[Path], cache: Path) -> tuple[str, dict[s
     model = load_value_model(spec)
     out = {}
     for root in roots:
-        side = cache / model.fingerprint() / f"{root.name}.parquet"
-        frames = json.loads((root / "meta" / "info.json").read_text())["total_frames"]
-        if side.is_file() and pq.read_metadata(side).num_rows != frames:
-            side.unlink()  # the dataset grew (a larger bench extends it): label it again
+        # keyed by the dataset's content too: a grown or regenerated dataset is labelled again
+        side = cache / model.fingerprint() / f"{root.name}_{dataset_fingerprint(root)}.parquet"
         if not side.is_file():
             run_label(LabelConfig(dataset=root, model=spec, column="value", address="local", out=side))
         t = pq.read_table(side).to_pydict()

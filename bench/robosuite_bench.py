@@ -180,19 +180,6 @@ def score(models: list[str], roots: list[Path], out: Path, camera: str | None = 
     return json.loads(out.read_text())
 
 
-def dataset_fingerprint(root: Path) -> str:
-    """12 hex digits of SHA-256 over the dataset's metadata files (info, per-episode table with its lengths
-    and statistics, the annotation table): what changes when episodes are regenerated, read in milliseconds
-    where hashing the videos would take seconds."""
-    import hashlib
-
-    h = hashlib.sha256()
-    meta = root / "meta"
-    for f in sorted(p for p in meta.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(meta)).encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, camera: str | None = None) -> dict:
     """`score` through a cache: WORK/scores/<model fingerprint>/<dataset>_<N>_<content>.json holds one
     model's `value_labeling bench` records on one dataset of N episodes whose metadata hash to <content>
@@ -202,6 +189,7 @@ def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, c
     recomputed)."""
     import hashlib
 
+    from bench import dataset_fingerprint
     from value_labeling.bench.tables import summarize
     from value_labeling.models import load_value_model
 

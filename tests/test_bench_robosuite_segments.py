@@ -92,7 +92,8 @@ def test_score_cache_rescores_a_dataset_regenerated_under_the_same_name(tmp_path
     records belong to the old episodes."""
     import shutil
 
-    from bench.robosuite_bench import dataset_fingerprint, score_cached
+    from bench import dataset_fingerprint
+    from bench.robosuite_bench import score_cached
     from testing.synthetic_bench import make_synthetic_bench
 
     root = tmp_path / "lift_retry"
