@@ -63,6 +63,7 @@ import numpy as np
 
 from bench import replace_readme_block, write_results_json
 from robodata import atomic
+from robodata.columns import read_provenance
 from runtime.priority import keep_normal_priority
 
 ARMS = ("bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time", "awr_baseline")
@@ -165,24 +166,28 @@ def generate(cfg: DownstreamConfig, task: str, mode: str) -> Path:
     return generate_task(gcfg, get_task(task), out)
 
 
-def label(root: Path) -> None:
+def label(root: Path) -> set[str]:
     """The default model's and the shipped baselines' values (curate label-values, each in its own column),
-    then the ground-truth and time columns."""
+    then the ground-truth and time columns. A column whose model has changed since it was written (another
+    fingerprint) is written again. Returns the columns written now."""
     from curate.config import LabelConfig
     from curate.label_values import run_label
     from robodata.annotations import read_annotations
-    from robodata.columns import commit_columns, read_provenance
+    from robodata.columns import commit_columns
     from robodata.dataset import frame_table
     from robodata.ground_truth import progress_curve
 
-    done = set(read_provenance(root))  # checked here: loading a model only to hear it is done costs ~a minute
-    if "value" not in done:
-        run_label(LabelConfig(dataset=root, address="local"))
-    for model, column in BASELINES.items():
-        if column not in done:
-            run_label(LabelConfig(dataset=root, model=model, column=column, address="local"))
-    if {"value_gt", "value_time"} <= done:
-        return
+    prov = read_provenance(root)
+    written = set()
+    for spec, column in (("default", "value"), *BASELINES.items()):
+        previous = prov.get(column, {}).get("fingerprint")
+        if previous != model_fingerprint(spec):  # new, or the shipped model changed since: (re)label
+            run_label(
+                LabelConfig(dataset=root, model=spec, column=column, address="local", overwrite=previous is not None)
+            )
+            written.add(column)
+    if {"value_gt", "value_time"} <= set(prov):
+        return written
     frames = frame_table(root)
     ep, fi = frames["episode_index"], frames["frame_index"]
     gt = np.full(ep.size, np.nan, dtype=np.float32)
@@ -203,6 +208,58 @@ def label(root: Path) -> None:
             "value_time": {"model": "time", "source": "t / (T - 1)"},
         },
     )
+    return written | {"value_gt", "value_time"}
+
+
+_FINGERPRINTS: dict[str, str] = {}
+
+
+def model_fingerprint(spec: str) -> str:
+    """The fingerprint `curate label-values` records for `spec` now (each model loaded once per process)."""
+    if spec not in _FINGERPRINTS:
+        from value_labeling.models import load_value_model
+
+        _FINGERPRINTS[spec] = load_value_model(spec).fingerprint()
+    return _FINGERPRINTS[spec]
+
+
+def values_record(roots: list[Path], column: str) -> dict:
+    """What an arm's weights are computed from: the column and its provenance in every dataset (model,
+    fingerprint, when it was labelled)."""
+    return {"column": column, "provenance": {r.name: read_provenance(r).get(column) for r in roots}}
+
+
+def values_current(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Path], column: str) -> bool:
+    """Whether this arm-seed's checkpoint (if any) was trained on the values its datasets hold now. A
+    checkpoint records them in values.json; one trained before that record existed counts as current when
+    every dataset's column was labelled before it was trained (and is then given the record)."""
+    from datetime import datetime
+
+    d = train_dir(cfg, task, arm, seed)
+    summary, record = d / "train_summary.json", d / "values.json"
+    if ARM_WEIGHTING[arm][0] == "none" or not summary.is_file():
+        return True  # plain BC reads no values; nothing trained yet
+    now = values_record(roots, column)
+    if record.is_file():
+        return json.loads(record.read_text()) == now
+    provs, trained_at = list(now["provenance"].values()), summary.stat().st_mtime
+    if any(p is None for p in provs):
+        return False
+    if all(
+        p.get("labelled_at") is None or datetime.fromisoformat(p["labelled_at"]).timestamp() <= trained_at
+        for p in provs
+    ):
+        atomic.write_json(record, now)
+        return True
+    return False
+
+
+def retire(cfg: DownstreamConfig, task: str, arm: str, seed: int) -> None:
+    """Move an arm-seed's checkpoint and rollouts aside (never deleted) so that it trains again."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    for d in (train_dir(cfg, task, arm, seed), rollout_dir(cfg, task, arm, seed)):
+        if d.exists():
+            d.rename(d.with_name(f"{d.name}.retired-{stamp}"))
 
 
 def deltas(roots: list[Path], column: str, H: int) -> np.ndarray:
@@ -348,6 +405,8 @@ def train(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Pat
     c0 = cpu_seconds()
     ckpt = Path(run_train(tcfg)["checkpoint"])
     atomic.write_json(out / "cpu.json", {"cpu_s": round(cpu_seconds() - c0, 1)})
+    if weighting != "none":
+        atomic.write_json(out / "values.json", values_record(roots, column))
     return ckpt
 
 
@@ -743,12 +802,17 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
             roots[task].append(generate(cfg, task, mode))
             timings[f"generate/{task}/{mode}"] = time.perf_counter() - t0
         for root in roots[task]:
+            if cfg.report_only:
+                continue  # report what the datasets hold; runs on values that changed since are left out
             t0 = time.perf_counter()
             say(f"values: {root.name} (default model, shipped baselines, ground truth, time)")
             label(root)
             timings[f"label/{root.name}"] = time.perf_counter() - t0
         # cached: reading every value column several times costs minutes on a loaded machine
         key = {"episodes": cfg.episodes, "chunk_length": cfg.chunk_length, "clip": cfg.clip, "tau": cfg.tau, "v": 3}
+        key["values"] = {
+            r.name: {c: (p or {}).get("fingerprint") for c, p in read_provenance(r).items()} for r in roots[task]
+        }
         cached = json.loads(path.read_text()) if path.is_file() else None
         if cached is None or cached["key"] != key:
             q = value_quality(roots[task], cfg.chunk_length)
@@ -777,16 +841,22 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
                 continue
             for arm in cfg.arms:
                 k += 1
+                column = ARM_WEIGHTING[arm][1] or baselines[task]["column"]
+                current = values_current(cfg, task, arm, seed, roots[task], column)
                 if cfg.report_only:
-                    res = cached_rollout(cfg, task, arm, seed, limits[task])
+                    res = cached_rollout(cfg, task, arm, seed, limits[task]) if current else None
+                    if not current:
+                        say(f"{task} {arm} seed {seed}: trained on values relabelled since; left out (rerun it)")
                     if res is not None:
                         runs[task].setdefault(arm, {})[seed] = res
                         ws = train_dir(cfg, task, arm, seed) / "weights_summary.json"
                         weights[task][arm] = json.loads(ws.read_text())
                     continue
                 t0 = time.perf_counter()
+                if not current:
+                    say(f"[{k}/{total}] {task} {arm} seed {seed}: its values were relabelled; old run moved aside")
+                    retire(cfg, task, arm, seed)
                 say(f"[{k}/{total}] train {task} {arm} seed {seed}")
-                column = ARM_WEIGHTING[arm][1] or baselines[task]["column"]
                 ckpt = train(cfg, task, arm, seed, roots[task], taus[task]["tau"], column)
                 t1 = time.perf_counter()
                 say(f"[{k}/{total}] rollout {task} {arm} seed {seed} ({cfg.trials} trials)")

@@ -71,6 +71,19 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     downstream.main(args)  # everything cached: nothing is trained or rolled out again
     out = capsys.readouterr().out
     assert "policy_ft train:" not in out and "95% Wilson" not in out
+    # the shipped baselines change (another fingerprint): their columns are labelled again, and the arm that
+    # read them (awr_baseline) trains again, its old run moved aside; every other arm stays cached
+    for spec in downstream.BASELINES:
+        downstream._FINGERPRINTS[spec] = "another-model"
+    try:
+        downstream.main(args)
+    finally:
+        downstream._FINGERPRINTS.clear()
+    out = capsys.readouterr().out
+    assert out.count("policy_ft train:") == 1 and "awr_baseline seed 0: its values were relabelled" in out
+    assert [d.name.split(".")[0] for d in (tag_dir / "lift" / "awr_baseline").glob("seed0.retired-*")] == ["seed0"]
+    rec = json.loads((tag_dir / "lift/awr_baseline/seed0/values.json").read_text())
+    assert rec["column"] == base["column"] and set(rec["provenance"]) == {"lift_hesitation", "lift_retry"}
     # the pilot under the same budget reuses the experiment's BC run and reports its recorded CPU cost
     pilot = downstream_pilot.main(
         ["--work", str(tmp_path / "work"), "--budgets", "small:2:4", "--trials", "1", "--episodes", "1"]
