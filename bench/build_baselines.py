@@ -64,6 +64,8 @@ def train_baselines(
     from value_labeling.baselines.model import resolve
     from value_labeling.cli import main as value_labeling
 
+    if not recipe.sub_as_value_data:  # the baselines learn from the value data only: no video-only split
+        recipe = dataclasses.replace(recipe, sub_episodes=0)
     t0 = time.perf_counter()
     data = training_data(work, recipe)
     t_data = time.perf_counter() - t0

@@ -92,7 +92,10 @@ class DownstreamConfig:
 
     work: Path = Path("bench/work/downstream")
     """Cache of every stage (datasets, checkpoints, rollouts); rerunning resumes from it."""
-    tasks: tuple[str, ...] = ("lift", "pickplace_can", "stack")
+    tasks: tuple[str, ...] = ("lift", "pickplace_can", "pickplace_bread")
+    """Stack was the third task first; plain BC stayed at 0% on it, even with the rollout limit doubled
+    (bench/results/downstream_pilot_stack.md), so PickPlaceBread replaced it, chosen from BC's pilot alone
+    (bench/results/downstream_pilot_bread.md)."""
     arms: tuple[Literal["bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time", "awr_baseline"], ...] = ARMS
     episodes: int = 40
     """Episodes per mode and task (hesitation and retry each)."""
