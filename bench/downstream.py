@@ -99,6 +99,9 @@ class DownstreamConfig:
     arms: tuple[Literal["bc", "fbc_binary", "fbc_top70", "awr", "awr_gt", "awr_time", "awr_baseline"], ...] = ARMS
     episodes: int = 40
     """Episodes per mode and task (hesitation and retry each)."""
+    generator: Literal["v1", "v2"] = "v1"
+    """`robosuite_eval generate --generator`: the recorded grid ran on v1 (it started before v2, the
+    human-paced generator with 2-8 s hesitations, landed); v2 data, checkpoints and rollouts are cached apart."""
     seeds: tuple[int, ...] = (0, 1)
     """Training seeds per arm."""
     trials: int = 25
@@ -146,8 +149,13 @@ def say(msg: str) -> None:
 # ---------------------------------------------------------------------------------------------- stages
 
 
+def gen_suffix(cfg: DownstreamConfig) -> str:
+    """'' for v1 (the recorded grid's cache names), '_v2' for v2."""
+    return "" if cfg.generator == "v1" else f"_{cfg.generator}"
+
+
 def dataset_dir(cfg: DownstreamConfig, task: str, mode: str) -> Path:
-    return cfg.work / "data" / f"{task}_{mode}"
+    return cfg.work / "data" / f"{task}_{mode}{gen_suffix(cfg)}"
 
 
 def generate(cfg: DownstreamConfig, task: str, mode: str) -> Path:
@@ -165,6 +173,7 @@ def generate(cfg: DownstreamConfig, task: str, mode: str) -> Path:
         image_size=cfg.image_size,
         cameras=(CAMERA,),
         workers=0,
+        generator=cfg.generator,
     )
     return generate_task(gcfg, get_task(task), out)
 
@@ -358,12 +367,12 @@ def time_limit(cfg: DownstreamConfig, task: str, roots: list[Path]) -> int:
 def run_tag(cfg: DownstreamConfig) -> str:
     """The training budget's name: checkpoints and rollouts of one budget never stand in for another's.
 
-    Everything that shapes a checkpoint besides the task, arm and seed (the data by its episode count, the
-    policy size, steps, batch, learning rate, H, the AWR clip and a given τ)."""
+    Everything that shapes a checkpoint besides the task, arm and seed (the data by its episode count and
+    generator, the policy size, steps, batch, learning rate, H, the AWR clip and a given τ)."""
     tau = "auto" if cfg.tau is None else f"{cfg.tau:g}"
     return (
         f"act-{cfg.size}_steps{cfg.steps}_bs{cfg.batch_size}_lr{cfg.lr:g}_H{cfg.chunk_length}"
-        f"_ep{cfg.episodes}_clip{cfg.clip:g}_tau{tau}"
+        f"_ep{cfg.episodes}_clip{cfg.clip:g}_tau{tau}{gen_suffix(cfg)}"
     )
 
 
@@ -794,7 +803,7 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
 
     def prepare(task: str) -> bool:
         """Data, values and analysis of one task (cached); False: report-only and never analysed."""
-        path = cfg.work / "analysis" / f"{task}.json"
+        path = cfg.work / "analysis" / f"{task}{gen_suffix(cfg)}.json"
         if cfg.report_only and not path.is_file():
             say(f"{task}: no values analysed yet, so nothing trained: left out of the report")
             return False
@@ -877,6 +886,7 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
 def write_results(cfg, command, runs, taus, quality, baselines, weights, timings, t_start, limits) -> dict:
     sizes = {
         "episodes_per_mode": cfg.episodes,
+        "generator": cfg.generator,
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
@@ -888,7 +898,8 @@ def write_results(cfg, command, runs, taus, quality, baselines, weights, timings
         "seeds": list(cfg.seeds),
     }
     sizes["text"] = (
-        f"{cfg.episodes} hesitation + {cfg.episodes} retry episodes per task; ACT {cfg.size}, "
+        f"{cfg.episodes} hesitation + {cfg.episodes} retry episodes per task (generator {cfg.generator}); "
+        f"ACT {cfg.size}, "
         f"{cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}, H {cfg.chunk_length}, executing "
         f"{cfg.replan_steps} actions per chunk; rollout limit "
         f"{', '.join(f'{t} {n}' for t, n in limits.items())} control steps; {cfg.trials} trials per training seed, "
@@ -901,6 +912,14 @@ def write_results(cfg, command, runs, taus, quality, baselines, weights, timings
         sizes["text"] += f"; finished {done} of {total} arm-seeds (the per-seed table says which)"
     result = summarise(cfg, command, {t: a for t, a in runs.items() if a}, taus, quality, weights, sizes)
     result["baseline"] = baselines
+    # which model wrote each value column (name and fingerprint), per task: the record of what was weighted
+    result["value_models"] = {
+        t: {
+            c: {k: p.get(k) for k in ("model", "fingerprint")}
+            for c, p in read_provenance(dataset_dir(cfg, t, MODES[0])).items()
+        }
+        for t in result["tasks"]
+    }
     result["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
     out = Path(cfg.out)

@@ -112,9 +112,13 @@ def test_another_budget_never_reuses_a_checkpoint_or_rollout(tmp_path):
         {"chunk_length": 20},
         {"tau": 10.0},
         {"clip": 3.0},
+        {"generator": "v2"},
     ):
         tags.add(downstream.run_tag(dataclasses.replace(base, **change)))
-    assert len(tags) == 9
+    assert len(tags) == 10
+    v2 = dataclasses.replace(base, generator="v2")  # other data: its own datasets too, v1's names unchanged
+    assert downstream.dataset_dir(v2, "lift", "retry") != downstream.dataset_dir(base, "lift", "retry")
+    assert downstream.dataset_dir(base, "lift", "retry") == tmp_path / "data" / "lift_retry"
     # a finished rollout of the old budget is not the new budget's
     old = dataclasses.replace(base, steps=1000)
     new = dataclasses.replace(base, steps=3000)
