@@ -1,11 +1,11 @@
 """Downstream proof at CPU scale (paper §5.2, appendix E, Figure 6): value-weighted BC against plain BC.
 
-    python -m bench.downstream [--work bench/work/downstream] [--tasks lift pickplace_can stack]
+    python -m bench.downstream [--work bench/work/downstream] [--tasks lift pickplace_can pickplace_bread]
 
 Every stage is cached under --work and a rerun resumes where the last one stopped:
 1. data: per task, `robosuite_eval generate` hesitation and retry episodes (suboptimal only, as the paper
-   fine-tunes on suboptimal data only; the v1 generator: its v2 successor was being written in parallel and
-   was not ready for this run), recording observation.state, observation.environment_state (the objects'
+   fine-tunes on suboptimal data only; --generator, v1 for the recorded grid, which started before the
+   human-paced v2 landed), recording observation.state, observation.environment_state (the objects'
    poses) and only the wrist camera robot0_eye_in_hand at 64x64, the camera the embedded default value model
    and the shipped baselines read. Every arm trains on these same trajectories.
 2. values: `curate label-values` with the default model (column `value`) and with each shipped learned
@@ -42,7 +42,10 @@ BC's success on Lift alone (training seed 0, 25 trials; bench/results/downstream
 weighted arms: the issue asks for a budget under which BC is neither at 0% nor at 100%, at a CPU cost this
 shared 2-core machine can pay for 42 arm-seeds. 40 + 40 episodes per task (the feasibility run put an MLP's BC
 on 80 Lift episodes at 20-60%), 25 trials per training seed, and a rollout limit of twice the longest training
-episode (a policy not done by then is stuck; failed trials then cost less than the task horizon). Slices of
+episode (a policy not done by then is stuck; failed trials then cost less than the task horizon). The third
+task is PickPlaceBread: Stack, the first choice, kept plain BC at 0/25 even with its limit doubled
+(bench/results/downstream_pilot_stack.md), and BC's own pilot put PickPlaceBread above 0
+(bench/results/downstream_pilot_bread.md); no weighted arm was consulted for either choice. Slices of
 the grid can run as separate processes on one --work (`--tasks lift --seeds 0 --arms awr`), and
 `--report-only` gathers them. A GPU run would scale --episodes, --steps and the policy size up, and could put
 the wrist images back into the policy (image inputs need the rendered rollouts this CPU run avoids).
