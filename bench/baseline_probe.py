@@ -12,8 +12,8 @@ curve features behind the three metrics, per model, with bootstrap 95% intervals
 - stall_bias    hesitations: mean(v - ground truth) over the segment (Hesitation-RMSE^2 = bias^2 + spread).
 - retreat_step  retries: v(last segment frame) - v(first segment frame) (ground truth < 0).
 
-Predictions are cached per model fingerprint under WORK/probe_cache/, so a rerun only recomputes the
-models that changed. Writes bench/results/baseline_probe.json, .md and three example plots (one per mode).
+Predictions are cached per model fingerprint under WORK/probe_cache/ (per trajectory, with its dataset's
+content hash), so a rerun only recomputes the models and datasets that changed. Writes bench/results/baseline_probe.json, .md and three example plots (one per mode).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import write_results_json
+from bench import dataset_fingerprint, write_results_json
 from bench.robosuite_bench import DEFAULT_MODELS, RESULTS, ROOT, existing_data
 
 
@@ -55,10 +55,12 @@ def predictions(models: dict, work: Path, fps: float = 2.0) -> tuple[dict, list[
     for name, m in models.items():
         f = cache_dir / f"{m.fingerprint()}.json"
         caches[name] = (f, json.loads(f.read_text()) if f.is_file() else {})
-    rows = []
+    rows, content = [], {}
     for root, ds, r in tqdm(list(trajectories(work)), desc="probe", unit="traj"):
         idx = resample_indices(r["T"], float(ds.meta.fps), fps)
-        key = f"{root.name}:{r['episode_index']}"
+        if root not in content:  # a dataset regenerated under the same name is predicted again
+            content[root] = dataset_fingerprint(root)
+        key = f"{root.name}_{content[root]}:{r['episode_index']}"
         rows.append({**r, "key": key, "idx": idx.tolist(), "native_fps": float(ds.meta.fps), "dataset": root.name})
         videos = {}
         for name, m in models.items():
