@@ -183,3 +183,30 @@ def test_readme_rows_from_the_cards_sources_match_their_files():
         if bad:
             missing[cells[0]] = bad
     assert checked >= 4 and not missing, f"README figures found in no cited result file: {missing}"
+
+
+def test_probe_reading_names_only_differences_beyond_both_intervals():
+    from value_labeling.models.default_card import probe_reading
+
+    def feat(end_drop, end_value, climb, retreat):
+        return {
+            "end_drop_frac": {"mean": end_drop[0], "ci95": list(end_drop[1:])},
+            "end_value": {"mean": end_value[0], "ci95": list(end_value[1:])},
+            "stall_climb": {"mean": climb[0], "ci95": list(climb[1:])},
+            "retreat_step": {"mean": retreat[0], "ci95": list(retreat[1:])},
+        }
+
+    probe = {
+        "models": {"wvm": {"fingerprint": "abc"}, "baseline-frame": {"fingerprint": "x"}, "time": {"fingerprint": "t"}},
+        "features": {
+            "wvm": feat((0.2, 0.15, 0.25), (0.8, 0.78, 0.82), (0.03, 0.01, 0.05), (-0.05, -0.08, -0.02)),
+            # end drop and retreat apart beyond both intervals; end value and climb overlap
+            "baseline-frame": feat((0.02, 0.01, 0.04), (0.81, 0.79, 0.83), (0.02, 0.0, 0.04), (-0.14, -0.16, -0.11)),
+            "time": feat((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.2, 0.19, 0.21), (0.1, 0.09, 0.11)),
+        },
+    }
+    lines = [line for line in probe_reading(probe, "abc") if line.startswith("- ")]
+    assert len(lines) == 2
+    assert lines[0].startswith("- ends with a drop") and "+0.200, against `baseline-frame` +0.020" in lines[0]
+    assert lines[1].startswith("- change across a retraction") and "-0.050, against `baseline-frame` -0.140" in lines[1]
+    assert "another checkpoint" in probe_reading(probe, "other")[1]  # never reads a foreign checkpoint's curves

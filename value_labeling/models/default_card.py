@@ -77,7 +77,7 @@ def model_card_text(
     lines += bench_lines(bench, fingerprint)
     lines += experiment_lines(results, fingerprint)
     if headline_md:
-        lines += baseline_lines(headline_md, probe)
+        lines += baseline_lines(headline_md, probe, fingerprint)
     return "\n".join(lines) + "\n"
 
 
@@ -313,7 +313,7 @@ def experiment_lines(results: Path, fingerprint: str) -> list[str]:
     ]
 
 
-def baseline_lines(headline_md: str, probe: dict | None = None) -> list[str]:
+def baseline_lines(headline_md: str, probe: dict | None = None, fingerprint: str | None = None) -> list[str]:
     """The card's comparison with the learned baselines (issue 21), around the bench's headline tables."""
     from value_labeling.baselines import SHIPPED
 
@@ -354,4 +354,37 @@ def baseline_lines(headline_md: str, probe: dict | None = None) -> list[str]:
             "",
             probe["table_md"],
         ]
+        lines += probe_reading(probe, fingerprint)
     return lines
+
+
+#: Probe features a reading names, what the ground truth is, and what a gap on each one costs.
+PROBE_READING = (
+    ("end_drop_frac", "ends with a drop of more than 0.05 (share of trajectories; ground truth 0)", "Expert-VOC"),
+    ("end_value", "last value (ground truth 1)", "Expert-VOC and `curate flag`'s falls"),
+    ("stall_climb", "rise across a hesitation (ground truth 0)", "Hesitation-RMSE"),
+    ("retreat_step", "change across a retraction (ground truth below 0)", "Retry-VOC"),
+)
+
+
+def probe_reading(probe: dict, fingerprint: str | None) -> list[str]:
+    """Where the shipped model's curves differ from each learned baseline's beyond both 95% intervals, in
+    words, from baseline_probe.json (nothing when the probe did not score this checkpoint)."""
+    models = probe.get("models", {})
+    mine = next((n for n, m in models.items() if fingerprint and m.get("fingerprint") == fingerprint), None)
+    if mine is None:
+        return ["", "(The probe file scored another checkpoint than this one; rerun `python -m bench.baseline_probe`.)"]
+    f = probe["features"]
+    out = ["", "Read from that table (a difference counts where the two 95% intervals do not overlap):", ""]
+    for key, what, metric in PROBE_READING:
+        a = f[mine][key]
+        parts = []
+        for other in (n for n in f if n.startswith("baseline-")):
+            b = f[other][key]
+            if a["ci95"][1] < b["ci95"][0] or b["ci95"][1] < a["ci95"][0]:
+                parts.append(f"`{other}` {b['mean']:+.3f}")
+        if parts:
+            out.append(f"- {what}: this model {a['mean']:+.3f}, against {', '.join(parts)}; it shows in {metric}.")
+    if len(out) == 3:
+        out.append("- no feature differs beyond both intervals from a learned baseline's.")
+    return out
