@@ -61,7 +61,12 @@ RECIPES = {
     # The shipped model's recipe (its build.json records the run).
     "v1": Recipe(),
     # Issue 13's: human-paced v2 episodes; the labelled hesitation/retry split (other seeds than the
-    # bench) is value data as well, and the baselines are trained on exactly the same datasets.
+    # bench) is value data as well, and the baselines are trained on exactly the same datasets. Why the
+    # labelled split: bench/results/baseline_probe.md shows the shipped WVM falling far less than the learned
+    # baselines across a retraction and dropping at many episode ends, and wvm_ablations.md's
+    # `plus_suboptimal_labels` row raised Retry-VOC; the per-frame baselines, trained on experts only, show a
+    # curve can track stalls and retractions from the frame alone, so the WVM's shortfall is its training
+    # signal and recipe at this scale, which this recipe changes first.
     "v2": Recipe(generator="v2", episodes=40, sub_episodes=20, sub_as_value_data=True, baselines=True),
 }
 
