@@ -547,6 +547,12 @@ def verdict(average: dict) -> dict:
         out["awr_beats_bc_by_10_points"] = out["awr_minus_bc"]["points"] >= 10
     if "awr_gt_minus_awr" in out:
         out["awr_gt_bounds_awr"] = out["awr_gt_minus_awr"]["points"] >= 0
+    if "bc" in average:  # every arm against plain BC; beyond noise where the interval excludes 0
+        out["vs_bc"] = {}
+        for arm in (a for a in ARMS if a in average and a != "bc"):
+            d, lo, hi = difference_interval(average[arm], average["bc"])
+            call = "better" if lo > 0 else "worse" if hi < 0 else "tie"
+            out["vs_bc"][arm] = {"points": 100 * d, "ci95_points": [100 * lo, 100 * hi], "beyond_noise": call}
     return out
 
 
@@ -686,6 +692,20 @@ def verdict_lines(v: dict) -> list[str]:
             f"- Bound (AWR with ground-truth values at least as good as AWR with the default model's): "
             f"{'holds' if v['awr_gt_bounds_awr'] else 'does not hold'}: awr_gt - awr = {d['points']:+.0f} points "
             f"(95% interval [{d['ci95_points'][0]:+.0f}, {d['ci95_points'][1]:+.0f}])."
+        )
+    if v.get("vs_bc"):
+        arms = v["vs_bc"]
+        lines.append(
+            "- Every arm minus BC (average success, points, 95% interval): "
+            + "; ".join(
+                f"{a} {d['points']:+.0f} [{d['ci95_points'][0]:+.0f}, {d['ci95_points'][1]:+.0f}]"
+                for a, d in arms.items()
+            )
+            + ". Better than BC beyond noise: "
+            + (", ".join(a for a, d in arms.items() if d["beyond_noise"] == "better") or "none")
+            + "; worse: "
+            + (", ".join(a for a, d in arms.items() if d["beyond_noise"] == "worse") or "none")
+            + "."
         )
     return lines
 

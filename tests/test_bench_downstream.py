@@ -174,6 +174,15 @@ def test_verdict_difference_interval_matches_newcombe():
     v = downstream.verdict({"bc": cell(10, 50), "awr": cell(16, 50), "awr_gt": cell(15, 50)})
     assert round(v["awr_minus_bc"]["points"], 6) == 12 and v["awr_beats_bc_by_10_points"]
     assert round(v["awr_gt_minus_awr"]["points"], 6) == -2 and not v["awr_gt_bounds_awr"]
+    # every arm against BC: 40/50 vs 10/50 is beyond noise, 16/50 vs 10/50 is not
+    v = downstream.verdict({"bc": cell(10, 50), "awr": cell(16, 50), "awr_gt": cell(40, 50), "awr_time": cell(0, 50)})
+    assert {a: d["beyond_noise"] for a, d in v["vs_bc"].items()} == {
+        "awr": "tie",
+        "awr_gt": "better",
+        "awr_time": "worse",
+    }
+    line = downstream.verdict_lines(v)[-1]
+    assert "awr_gt +60 [" in line and line.endswith("Better than BC beyond noise: awr_gt; worse: awr_time.")
 
 
 def test_task_max_steps_overrides_the_limit_of_its_task_only(tmp_path):
