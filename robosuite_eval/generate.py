@@ -318,8 +318,7 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
         if cfg.workers <= 0:
             yield from map(simulate_to_npz, jobs)
             return
-        ctx = mp.get_context("spawn")  # EGL contexts and torch threads do not survive fork
-        with ctx.Pool(min(cfg.workers, len(jobs)), maxtasksperchild=50) as pool:
+        with worker_pool(min(cfg.workers, len(jobs))) as pool:
             yield from pool.imap(simulate_to_npz, jobs)
 
     for path in results():
@@ -338,6 +337,13 @@ def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
     bar.close()
     shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def worker_pool(n: int):
+    """Generation workers, spawned (EGL contexts and torch threads do not survive fork), each keeping its own
+    threads at normal priority: a worker spawned while the encoder had raised this process's main thread
+    inherits SCHED_FIFO 99, which nothing inside the worker would undo."""
+    return mp.get_context("spawn").Pool(n, initializer=keep_normal_priority, maxtasksperchild=50)
 
 
 def run_generate(cfg: GenerateConfig) -> list[Path]:

@@ -48,3 +48,33 @@ def test_keep_normal_priority_starts_one_thread():
     keep_normal_priority(period_s=60)
     keep_normal_priority(period_s=60)
     assert sum(t.name == "normal-priority" for t in threading.enumerate()) == 1
+
+
+POOL_PROBE = """
+import json, os
+from robosuite_eval.generate import worker_pool
+
+def policy(_):
+    return os.sched_getscheduler(0)
+
+if __name__ == "__main__":
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))  # as the video encoder leaves the main thread
+        raised = True
+    except PermissionError:
+        raised = False
+    with worker_pool(2) as pool:
+        print(json.dumps({"raised": raised, "workers": pool.map(policy, range(4))}))
+"""
+
+
+def test_generation_workers_start_at_normal_priority(tmp_path):
+    """Workers spawned by a real-time main thread inherit its policy; the pool's initializer demotes them."""
+    script = tmp_path / "probe.py"
+    script.write_text(POOL_PROBE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True, env=env
+    )
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["workers"] == [os.SCHED_OTHER] * 4
