@@ -6,6 +6,8 @@ On the RoboSuite bench's own trajectories (2 fps, the bench's protocol and camer
 curve features behind the three metrics, per model, with bootstrap 95% intervals over trajectories:
 
 - end_value     every trajectory: v[last] (ground truth 1).
+- end_within_005 every trajectory: share whose last value is within 0.05 of 1 (issue 13's target: every
+                bench trajectory ends in the task's success).
 - end_step      every trajectory: v[last] - v[last-1] (ground truth > 0). The WVM's last chunk can drop.
 - end_drop_frac every trajectory: share whose last value falls more than 0.05 below the one before.
 - stall_climb   hesitations: v(last segment frame) - v(first segment frame) (ground truth 0).
@@ -84,7 +86,12 @@ def features(pred: np.ndarray, row: dict) -> dict:
 
     idx = np.asarray(row["idx"])
     step = float(pred[-1] - pred[-2])  # every trajectory ends rising to 1
-    out = {"end_value": float(pred[-1]), "end_step": step, "end_drop_frac": float(step < -0.05)}
+    out = {
+        "end_value": float(pred[-1]),
+        "end_within_005": float(abs(1.0 - pred[-1]) <= 0.05),  # every bench trajectory ends in success
+        "end_step": step,
+        "end_drop_frac": float(step < -0.05),
+    }
     if row["mode"] == "expert":
         return out
     seg = segment_positions(idx, row["m"], row["n"])
@@ -143,6 +150,7 @@ def main() -> None:
     ]
     gt_text = {
         "end_value": "end_value (1)",
+        "end_within_005": "end_within_005 (1)",
         "end_step": "end_step (> 0)",
         "end_drop_frac": "end_drop_frac (0)",
         "stall_climb": "stall_climb (0)",
@@ -168,8 +176,9 @@ def main() -> None:
         lines += ["", f"Ground-truth retreat_step: mean {np.mean(gts):+.3f} over {len(gts)} retries."]
     lines += [
         "",
-        "end_value: the last value; end_step: last minus second-to-last; end_drop_frac: share of trajectories "
-        "whose last value drops by more than 0.05 (all three over every trajectory); stall_climb: rise across a "
+        "end_value: the last value; end_within_005: share of trajectories whose last value is within 0.05 of 1 "
+        "(every bench trajectory ends in success); end_step: last minus second-to-last; end_drop_frac: share of "
+        "trajectories whose last value drops by more than 0.05 (all four over every trajectory); stall_climb: rise across a "
         "hesitation segment; stall_bias: mean error inside it; retreat_step: change across a retry segment.",
     ]
     result["table_md"] = "\n".join(lines[6:])

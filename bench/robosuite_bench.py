@@ -51,6 +51,31 @@ BENCH_SEED = 0
 #: Scored when no --model is given: the default WVM, the time reference and the learned baselines.
 DEFAULT_MODELS = ["default", "time", "baseline-frame", "baseline-temporal"]
 TARGETS = {"hesitation_rmse": ("<=", 0.05), "retry_voc": (">=", 0.75), "expert_voc": (">=", 0.95)}
+#: Issue 13's relative target: Hesitation-RMSE at least 30% below the `time` reference's.
+BELOW_TIME = 0.7
+
+
+def below_time_check(records: list[dict], model: str, n_boot: int = 2000, seed: int = 0) -> dict | None:
+    """Hesitation-RMSE of `model` against BELOW_TIME x `time`'s on the trajectories both scored: the mean of
+    model - 0.7 x time per trajectory with a bootstrap 95% interval (met when the mean is <= 0)."""
+    from value_labeling.bench.headline import bootstrap_ci, scores_by_trajectory
+
+    by = scores_by_trajectory(records)
+    if model not in by or "time" not in by:
+        return None
+    a, t = by[model].get("hesitation_rmse", {}), by["time"].get("hesitation_rmse", {})
+    ok = lambda x: x is not None and math.isfinite(x)  # noqa: E731 (ill-defined scores are None or NaN)
+    keys = [k for k in a if ok(a[k]) and ok(t.get(k))]
+    d = np.array([a[k] - BELOW_TIME * t[k] for k in keys], dtype=np.float64)
+    if not len(d):
+        return None
+    return {
+        "rule": f"hesitation_rmse(model) - {BELOW_TIME:g} x hesitation_rmse(time) <= 0",
+        "mean": float(d.mean()),
+        "ci95": bootstrap_ci(d, n_boot, seed),
+        "n_pairs": len(keys),
+        "met": bool(d.mean() <= 0),
+    }
 
 
 def bench_data(
@@ -366,6 +391,18 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
         ref = paper_value(metric, paper_rows[metric])
         op, tgt = TARGETS[metric]
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {_fmt(ref)} | {op} {tgt} |")
+    below = {m: c for m, c in (result.get("below_time") or {}).items() if c}
+    if below:
+        lines += [
+            "",
+            f"Hesitation-RMSE at least {1 - BELOW_TIME:.0%} below `time`'s (mean of model - {BELOW_TIME:g} x time per "
+            "trajectory, bootstrap 95% interval; met when <= 0): "
+            + "; ".join(
+                f"{m} {c['mean']:+.3f} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] ({'met' if c['met'] else 'missed'})"
+                for m, c in below.items()
+            )
+            + ".",
+        ]
     lines += [
         "",
         "Paper column: numbers the paper reports (its Expert-VOC row is 'Self-collected (3 embodiments)'; "
@@ -422,7 +459,34 @@ def readme_rows(result: dict, command: str) -> str:
         rows.append(f"| `{m}`{' (default)' if m == ref else ''} | " + " | ".join(cells) + f" | {vs} |")
     from value_labeling.bench.headline import verdict_lines
 
-    return "\n".join(rows + [""] + verdict_lines(result))
+    rows += [""] + verdict_lines(result)
+    if ref in result["headline"]:  # issue 13's targets for the default, met or missed, with intervals
+        parts = []
+        for k in keys:
+            c, (op, tgt) = result["headline"][ref].get(k), TARGETS[k]
+            if c is not None:
+                ok = c["mean"] <= tgt if op == "<=" else c["mean"] >= tgt
+                parts.append(
+                    f"{k} {_fmt(c['mean'])} [{_fmt(c['ci95'][0])}, {_fmt(c['ci95'][1])}] {'meets' if ok else 'misses'} "
+                    f"{op} {tgt:g}"
+                )
+        bt = (result.get("below_time") or {}).get(ref)
+        if bt:
+            parts.append(
+                f"hesitation_rmse {1 - BELOW_TIME:.0%} below time: {bt['mean']:+.3f} [{bt['ci95'][0]:+.3f}, "
+                f"{bt['ci95'][1]:+.3f}] {'met' if bt['met'] else 'missed'} (needs <= 0)"
+            )
+        probe = RESULTS / "baseline_probe.json"  # the ending target needs the curves: bench/baseline_probe.py
+        pr = json.loads(probe.read_text()) if probe.is_file() else {}
+        fp = result["models"].get(ref, {}).get("fingerprint")
+        e = pr.get("features", {}).get(ref, {}).get("end_within_005")
+        if e and fp and pr["models"].get(ref, {}).get("fingerprint") == fp:
+            parts.append(
+                f"successful episodes ending within 0.05 of 1 (baseline_probe.json): {e['mean']:.3f} of {e['n']} "
+                f"[{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}] {'met' if e['mean'] >= 1 - 1e-9 else 'missed'} (needs all)"
+            )
+        rows.append(f"- Targets for `{ref}` (issue 13): " + "; ".join(parts) + ".")
+    return "\n".join(rows)
 
 
 def update_readme(result: dict, command: str, readme: Path = ROOT / "README.md") -> bool:
@@ -497,6 +561,7 @@ def main() -> None:
     result["targets"] = {k: list(v) for k, v in TARGETS.items()}  # issue 13's targets (the model card reads them)
     ref = next((n for n, m in result["models"].items() if m["spec"] == "default"), None)
     result.update(headline(result["trajectories"], ref))
+    result["below_time"] = {m: below_time_check(result["trajectories"], m) for m in result["models"] if m != "time"}
     write_results_json(out, result)
     cmd = ("python -m bench.robosuite_bench " + " ".join(sys.argv[1:])).strip()
     md = markdown(result, sizes, cmd)

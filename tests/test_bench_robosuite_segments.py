@@ -117,3 +117,21 @@ def test_score_cache_rescores_a_dataset_regenerated_under_the_same_name(tmp_path
     T = {r["episode_index"]: r["T"] for r in second["trajectories"]}
     ann = pd.read_parquet(root / "meta" / "suboptimal_annotations.parquet")
     assert T == dict(zip(ann["episode_index"], ann["T"]))  # the new episodes' lengths, not the old ones'
+
+
+def test_below_time_check_pairs_trajectories_against_0_7_of_time():
+    from bench.robosuite_bench import below_time_check
+
+    rows = [
+        _traj("d", 0, "hesitation", 50, 10, 30, model="m", value=0.05),
+        _traj("d", 1, "hesitation", 50, 10, 30, model="m", value=0.10),
+        _traj("d", 2, "hesitation", 50, 10, 30, model="m", value=float("nan")),  # ill-defined: not paired
+        _traj("d", 0, "hesitation", 50, 10, 30, model="time", value=0.10),
+        _traj("d", 1, "hesitation", 50, 10, 30, model="time", value=0.20),
+        _traj("d", 2, "hesitation", 50, 10, 30, model="time", value=0.20),
+    ]
+    c = below_time_check(rows, "m")
+    # per trajectory: 0.05 - 0.07 = -0.02 and 0.10 - 0.14 = -0.04 -> mean -0.03, met
+    assert c["n_pairs"] == 2 and round(c["mean"], 6) == -0.03 and c["met"]
+    assert -0.04 - 1e-9 <= c["ci95"][0] <= c["ci95"][1] <= -0.02 + 1e-9
+    assert below_time_check(rows, "absent") is None

@@ -138,10 +138,21 @@ def test_card_states_targets_segments_and_foreign_checkpoints(tmp_path):
         "targets": {"hesitation_rmse": ["<=", 0.05], "retry_voc": [">=", 0.75]},
         "segments": {"hesitation": {"median_scored_frames": 9, "mean_T_seconds": 21.04, "mean_segment_seconds": 4.5}},
     }
-    text = model_card_text(bench, results=tmp_path, fingerprint="fp")
+    bench["below_time"] = {
+        "wvm-tiny-default": {"rule": "r", "mean": -0.01, "ci95": [-0.02, 0.0], "n_pairs": 10, "met": True}
+    }
+    probe = {
+        "models": {"wvm-tiny-default": {"fingerprint": "fp"}},
+        "features": {"wvm-tiny-default": {"end_within_005": {"mean": 0.9, "ci95": [0.8, 1.0], "n": 10}}},
+        "table_md": "",
+        "command": "c",
+    }
+    text = model_card_text(bench, probe=probe, results=tmp_path, fingerprint="fp")
     assert "2 tasks x 25 hesitation + 25 retry + 5 expert" in text
     assert "| Hesitation-RMSE | 0.060 [0.050, 0.070] | 0.100 [0.090, 0.110] | 0.04 (Suboptimal-RoboSuite row) |" in text
-    assert "Hesitation-RMSE 0.060 misses <= 0.05; Retry-VOC 0.800 meets >= 0.75." in text
+    assert "Hesitation-RMSE 0.060 [0.050, 0.070] misses <= 0.05; Retry-VOC 0.800 [0.700, 0.900] meets >= 0.75." in text
+    assert "at least 30% below `time`'s (r, paired over 10 trajectories): -0.010 [-0.020, +0.000], met." in text
+    assert "end within 0.05 of 1" in text and "0.900 of 10 trajectories [0.800, 1.000], missed" in text
     assert "hesitation: median 9 scored frames inside [m, n], mean trajectory 21.0 s, mean segment 4.5 s" in text
     assert "another checkpoint" not in text and "What was tried" not in text  # no result files in tmp_path
     other = model_card_text(bench, results=tmp_path, fingerprint="a-newer-model")

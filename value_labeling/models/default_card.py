@@ -74,7 +74,7 @@ def model_card_text(
 
         fingerprint = checkpoint_fingerprint(DEFAULT_DIR, json.loads((DEFAULT_DIR / "wvm.json").read_text())["model"])
     lines = recipe_lines()
-    lines += bench_lines(bench, fingerprint)
+    lines += bench_lines(bench, fingerprint, probe)
     lines += experiment_lines(results, fingerprint)
     if headline_md:
         lines += baseline_lines(headline_md, probe, fingerprint)
@@ -162,7 +162,7 @@ def _default_name(bench: dict, fingerprint: str) -> tuple[str | None, bool]:
     return None, False
 
 
-def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
+def bench_lines(bench: dict | None, fingerprint: str, probe: dict | None = None) -> list[str]:
     from value_labeling.paper import paper_results, paper_value
 
     lines = ["## RoboSuite Suboptimal-Value-Bench", ""]
@@ -212,11 +212,32 @@ def bench_lines(bench: dict | None, fingerprint: str) -> list[str]:
         if k not in targets:
             continue
         op, tgt = targets[k]
-        v, _ = _mean(bench, name, k)
+        v, ci = _mean(bench, name, k)
         ok = v is not None and (v <= tgt if op == "<=" else v >= tgt)
-        verdicts.append(f"{title} {_f(v)} {'meets' if ok else 'misses'} {op} {tgt:g}")
+        interval = f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
+        verdicts.append(f"{title} {_f(v)}{interval} {'meets' if ok else 'misses'} {op} {tgt:g}")
     where = "the targets in robosuite_bench.json" if bench.get("targets") else "the paper's reported numbers"
-    lines += ["", f"Mean against {where}: " + "; ".join(verdicts) + "."]
+    lines += ["", f"Mean [95% interval] against {where}: " + "; ".join(verdicts) + "."]
+    bt = (bench.get("below_time") or {}).get(name)
+    if bt:
+        lines += [
+            "",
+            f"Hesitation-RMSE at least 30% below `time`'s ({bt['rule']}, paired over {bt['n_pairs']} "
+            f"trajectories): {bt['mean']:+.3f} [{bt['ci95'][0]:+.3f}, {bt['ci95'][1]:+.3f}], "
+            f"{'met' if bt['met'] else 'missed'}.",
+        ]
+    mine = next(
+        (n for n, m in ((probe or {}).get("models") or {}).items() if m.get("fingerprint") == fingerprint), None
+    )
+    if mine is not None and "end_within_005" in probe["features"][mine]:
+        e = probe["features"][mine]["end_within_005"]
+        lines += [
+            "",
+            f"Successful episodes end within 0.05 of 1 (every bench trajectory ends in success; "
+            f"bench/results/baseline_probe.json `end_within_005`): {e['mean']:.3f} of {e['n']} trajectories "
+            f"[{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}], {'met' if e['mean'] >= 1 - 1e-9 else 'missed'} "
+            "(the target asks it of every one).",
+        ]
     return lines + [""]
 
 
