@@ -11,7 +11,9 @@ Every stage is cached under --work and a rerun resumes where the last one stoppe
 2. values: `curate label-values` with the default model (column `value`) and with each shipped learned
    baseline (`baseline-frame` -> `value_baseline_frame`, `baseline-temporal` -> `value_baseline_temporal`),
    in-process; beside them `value_gt`, the annotation table's ground-truth curves (eqs. B.2/B.3), and
-   `value_time` = t/(T-1).
+   `value_time` = t/(T-1). When a shipped model changes (another fingerprint), its column is labelled again
+   and every arm-seed trained on the old values is moved aside and trained again (values.json in each
+   checkpoint records what it read), so no result mixes two models' values.
 3. analysis per task, from the training data only (never from evaluation rollouts): τ from Δ (eq. E.4, H = the
    policy's chunk length) of the default model's values: τ = ln(δ) / q90(Δ), i.e. the clip δ is reached at the
    90th percentile of Δ. The paper's τ = 10 was set for human-paced data (AgileX/RoboSuite teleoperation); our

@@ -64,8 +64,7 @@ def below_time_check(records: list[dict], model: str, n_boot: int = 2000, seed: 
     if model not in by or "time" not in by:
         return None
     a, t = by[model].get("hesitation_rmse", {}), by["time"].get("hesitation_rmse", {})
-    ok = lambda x: x is not None and math.isfinite(x)  # noqa: E731 (ill-defined scores are None or NaN)
-    keys = [k for k in a if ok(a[k]) and ok(t.get(k))]
+    keys = [k for k in a if all(x is not None and math.isfinite(x) for x in (a[k], t.get(k)))]  # ill-defined: out
     d = np.array([a[k] - BELOW_TIME * t[k] for k in keys], dtype=np.float64)
     if not len(d):
         return None
