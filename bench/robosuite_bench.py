@@ -460,30 +460,12 @@ def readme_rows(result: dict, command: str) -> str:
 
     rows += [""] + verdict_lines(result)
     if ref in result["headline"]:  # issue 13's targets for the default, met or missed, with intervals
-        parts = []
-        for k in keys:
-            c, (op, tgt) = result["headline"][ref].get(k), TARGETS[k]
-            if c is not None:
-                ok = c["mean"] <= tgt if op == "<=" else c["mean"] >= tgt
-                parts.append(
-                    f"{k} {_fmt(c['mean'])} [{_fmt(c['ci95'][0])}, {_fmt(c['ci95'][1])}] {'meets' if ok else 'misses'} "
-                    f"{op} {tgt:g}"
-                )
-        bt = (result.get("below_time") or {}).get(ref)
-        if bt:
-            parts.append(
-                f"hesitation_rmse {1 - BELOW_TIME:.0%} below time: {bt['mean']:+.3f} [{bt['ci95'][0]:+.3f}, "
-                f"{bt['ci95'][1]:+.3f}] {'met' if bt['met'] else 'missed'} (needs <= 0)"
-            )
+        from value_labeling.models.default_card import target_verdicts
+
         probe = RESULTS / "baseline_probe.json"  # the ending target needs the curves: bench/baseline_probe.py
-        pr = json.loads(probe.read_text()) if probe.is_file() else {}
         fp = result["models"].get(ref, {}).get("fingerprint")
-        e = pr.get("features", {}).get(ref, {}).get("end_within_005")
-        if e and fp and pr["models"].get(ref, {}).get("fingerprint") == fp:
-            parts.append(
-                f"successful episodes ending within 0.05 of 1 (baseline_probe.json): {e['mean']:.3f} of {e['n']} "
-                f"[{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}] {'met' if e['mean'] >= 1 - 1e-9 else 'missed'} (needs all)"
-            )
+        t = target_verdicts(result, ref, json.loads(probe.read_text()) if probe.is_file() else None, fp)
+        parts = t["headline"] + [t[k] for k in ("below_time", "ending") if t[k]]
         rows.append(f"- Targets for `{ref}` (issue 13): " + "; ".join(parts) + ".")
     return "\n".join(rows)
 

@@ -201,13 +201,26 @@ def bench_lines(bench: dict | None, fingerprint: str, probe: dict | None = None)
             )
             + " (bench/results/robosuite_bench.json `segments`).",
         ]
-    # The targets the bench records (issue 13's), else the paper's reported numbers as the bar.
+    t = target_verdicts(bench, name, probe, fingerprint)
+    where = "the targets in robosuite_bench.json" if bench.get("targets") else "the paper's reported numbers"
+    lines += ["", f"Mean [95% interval] against {where}: " + "; ".join(t["headline"]) + "."]
+    lines += [line for extra in ("below_time", "ending") if t[extra] for line in ("", t[extra] + ".")]
+    return lines + [""]
+
+
+def target_verdicts(bench: dict, name: str | None, probe: dict | None, fingerprint: str | None) -> dict:
+    """Issue 13's targets for the model the bench calls `name`, each met or missed with its interval, in the
+    words the card and the README's bench block both print: {"headline": [one per metric], "below_time": text
+    or None, "ending": text or None (from the baseline probe, when it scored the checkpoint `fingerprint`)}.
+    Without recorded targets the paper's reported numbers are the bar."""
+    from value_labeling.paper import paper_value
+
     targets = bench.get("targets") or {
         k: ["<=" if k == "hesitation_rmse" else ">=", paper_value(k, "RoboSuite")]
         for k, _ in METRICS
         if paper_value(k, "RoboSuite") is not None
     }
-    verdicts = []
+    headline = []
     for k, title in METRICS:
         if k not in targets:
             continue
@@ -215,30 +228,27 @@ def bench_lines(bench: dict | None, fingerprint: str, probe: dict | None = None)
         v, ci = _mean(bench, name, k)
         ok = v is not None and (v <= tgt if op == "<=" else v >= tgt)
         interval = f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
-        verdicts.append(f"{title} {_f(v)}{interval} {'meets' if ok else 'misses'} {op} {tgt:g}")
-    where = "the targets in robosuite_bench.json" if bench.get("targets") else "the paper's reported numbers"
-    lines += ["", f"Mean [95% interval] against {where}: " + "; ".join(verdicts) + "."]
+        headline.append(f"{title} {_f(v)}{interval} {'meets' if ok else 'misses'} {op} {tgt:g}")
+    below = ending = None
     bt = (bench.get("below_time") or {}).get(name)
     if bt:
-        lines += [
-            "",
+        below = (
             f"Hesitation-RMSE at least 30% below `time`'s ({bt['rule']}, paired over {bt['n_pairs']} "
             f"trajectories): {bt['mean']:+.3f} [{bt['ci95'][0]:+.3f}, {bt['ci95'][1]:+.3f}], "
-            f"{'met' if bt['met'] else 'missed'}.",
-        ]
+            f"{'met' if bt['met'] else 'missed'}"
+        )
     mine = next(
         (n for n, m in ((probe or {}).get("models") or {}).items() if m.get("fingerprint") == fingerprint), None
     )
-    if mine is not None and "end_within_005" in probe["features"][mine]:
-        e = probe["features"][mine]["end_within_005"]
-        lines += [
-            "",
+    e = probe["features"][mine].get("end_within_005") if mine is not None else None
+    if e:
+        ending = (
             f"Successful episodes end within 0.05 of 1 (every bench trajectory ends in success; "
             f"bench/results/baseline_probe.json `end_within_005`): {e['mean']:.3f} of {e['n']} trajectories "
             f"[{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}], {'met' if e['mean'] >= 1 - 1e-9 else 'missed'} "
-            "(the target asks it of every one).",
-        ]
-    return lines + [""]
+            "(the target asks it of every one)"
+        )
+    return {"headline": headline, "below_time": below, "ending": ending}
 
 
 def experiment_lines(results: Path, fingerprint: str) -> list[str]:
