@@ -208,6 +208,12 @@ def bench_lines(bench: dict | None, fingerprint: str, probe: dict | None = None)
     return lines + [""]
 
 
+def probed_name(probe: dict | None, fingerprint: str | None) -> str | None:
+    """The name baseline_probe.json gives the checkpoint `fingerprint` (None: the probe never scored it)."""
+    models = (probe or {}).get("models") or {}
+    return next((n for n, m in models.items() if fingerprint and m.get("fingerprint") == fingerprint), None)
+
+
 def target_verdicts(bench: dict, name: str | None, probe: dict | None, fingerprint: str | None) -> dict:
     """Issue 13's targets for the model the bench calls `name`, each met or missed with its interval, in the
     words the card and the README's bench block both print: {"headline": [one per metric], "below_time": text
@@ -237,9 +243,7 @@ def target_verdicts(bench: dict, name: str | None, probe: dict | None, fingerpri
             f"trajectories): {bt['mean']:+.3f} [{bt['ci95'][0]:+.3f}, {bt['ci95'][1]:+.3f}], "
             f"{'met' if bt['met'] else 'missed'}"
         )
-    mine = next(
-        (n for n, m in ((probe or {}).get("models") or {}).items() if m.get("fingerprint") == fingerprint), None
-    )
+    mine = probed_name(probe, fingerprint)
     e = probe["features"][mine].get("end_within_005") if mine is not None else None
     if e:
         ending = (
@@ -401,8 +405,7 @@ PROBE_READING = (
 def probe_reading(probe: dict, fingerprint: str | None) -> list[str]:
     """Where the shipped model's curves differ from each learned baseline's beyond both 95% intervals, in
     words, from baseline_probe.json (nothing when the probe did not score this checkpoint)."""
-    models = probe.get("models", {})
-    mine = next((n for n, m in models.items() if fingerprint and m.get("fingerprint") == fingerprint), None)
+    mine = probed_name(probe, fingerprint)
     if mine is None:
         return ["", "(The probe file scored another checkpoint than this one; rerun `python -m bench.baseline_probe`.)"]
     f = probe["features"]
