@@ -27,7 +27,6 @@ a fall a retry, IoU >= 0.2):
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -147,13 +146,6 @@ def bench_datasets(work: Path) -> list[Path]:
     return roots
 
 
-def generator(root: Path) -> str:
-    """Which `robosuite_eval generate` wrote a dataset: its meta/robosuite_eval.json `generator` field;
-    datasets written before the field existed came from the original generator, v1."""
-    meta = root / "meta" / "robosuite_eval.json"
-    return json.loads(meta.read_text()).get("generator", "v1") if meta.is_file() else "unknown"
-
-
 def model_curves(spec: str, roots: list[Path], cache: Path) -> tuple[str, dict[str, dict[int, np.ndarray]]]:
     """(model name, {dataset name: {episode: values at native fps}}) through the real pipeline:
     `curate label-values --out SIDECAR` (decode, resample to the model's fps, predict, interpolate back,
@@ -187,6 +179,7 @@ def robosuite_section(work: Path, models: list[str], rules: dict[str, dict]) -> 
     from robodata.annotations import read_annotations
     from robodata.dataset import dataset_fps
     from robodata.ground_truth import progress_curve
+    from robosuite_eval.generate import recorded_generator
 
     roots = bench_datasets(work)
     fps_set = {dataset_fps(r) for r in roots}
@@ -212,7 +205,7 @@ def robosuite_section(work: Path, models: list[str], rules: dict[str, dict]) -> 
     count = {m: sum(a["mode"] == m for a in annotations) for m in ("expert", "hesitation", "retry")}
     out = {
         "work": str(work),
-        "generator": sorted({generator(r) for r in roots}),
+        "generator": sorted({recorded_generator(r) or "unknown" for r in roots}),
         "datasets": [r.name for r in roots],
         "fps": fps,
         "episodes": count,

@@ -272,12 +272,9 @@ def existing_data(work: Path) -> list[Path]:
 
 def generators(roots: list[Path]) -> str:
     """The generator(s) the datasets were made with (robosuite_eval's record; v1 before the key existed)."""
-    from robosuite_eval.generate import RECORD_FILE
+    from robosuite_eval.generate import recorded_generator
 
-    found = {
-        json.loads((r / RECORD_FILE).read_text()).get("generator", "v1") for r in roots if (r / RECORD_FILE).is_file()
-    }
-    return "+".join(sorted(found)) or "?"
+    return "+".join(sorted({g for r in roots if (g := recorded_generator(r))})) or "?"
 
 
 def per_task(result: dict) -> dict:

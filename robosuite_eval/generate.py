@@ -45,6 +45,15 @@ from robosuite_eval.tasks import (
 from runtime.priority import keep_normal_priority
 
 RECORD_FILE = "meta/robosuite_eval.json"  # our generation record beside lerobot's metadata
+
+
+def recorded_generator(root: Path) -> str | None:
+    """Which generator wrote a dataset, from its generation record (records written before the field existed
+    came from v1); None when the dataset has no record (not written by `robosuite_eval generate`)."""
+    record = Path(root) / RECORD_FILE
+    return json.loads(record.read_text()).get("generator", "v1") if record.is_file() else None
+
+
 COMMIT_EVERY = 10
 MAX_ATTEMPTS = 5  # derived seeds tried before giving up on an episode
 
