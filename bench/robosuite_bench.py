@@ -335,6 +335,7 @@ def markdown(result: dict, sizes: dict, command: str) -> str:
         + ", ".join(f"{m} `{c}`" for m, c in cams.items())
         + "; recorded at 10 fps, scored at 2 fps.",
         "",
+        *([f"Models: {result['note']}", ""] if result.get("note") else []),
         "## Headline",
         "",
         headline_markdown(result),
@@ -510,6 +511,11 @@ def main() -> None:
         help="camera every model reads (default: each model's training camera, else the first camera)",
     )
     p.add_argument("--no-generate", action="store_true", help="score the datasets already under --work as they are")
+    p.add_argument(
+        "--note",
+        default=None,
+        help="what the scored models are, in a sentence, kept in the results file (the model card quotes it)",
+    )
     a = p.parse_args()
     try:
         rounds = [int(r) for r in a.rounds.split(",")]
@@ -540,6 +546,8 @@ def main() -> None:
     ref = next((n for n, m in result["models"].items() if m["spec"] == "default"), None)
     result.update(headline(result["trajectories"], ref))
     result["below_time"] = {m: below_time_check(result["trajectories"], m) for m in result["models"] if m != "time"}
+    if a.note:
+        result["note"] = a.note
     write_results_json(out, result)
     cmd = ("python -m bench.robosuite_bench " + " ".join(sys.argv[1:])).strip()
     md = markdown(result, sizes, cmd)

@@ -221,3 +221,31 @@ def test_probe_reading_names_only_differences_beyond_both_intervals():
     assert lines[0].startswith("- ends with a drop") and "+0.200, against `baseline-frame` +0.020" in lines[0]
     assert lines[1].startswith("- change across a retraction") and "-0.050, against `baseline-frame` -0.140" in lines[1]
     assert "another checkpoint" in probe_reading(probe, "other")[1]  # never reads a foreign checkpoint's curves
+
+
+def test_previous_models_item_quotes_the_note_and_sets_this_model_beside_them(tmp_path):
+    from value_labeling.models.default_card import previous_item
+
+    def h(mean, lo, hi):
+        return {"mean": mean, "ci95": [lo, hi], "n_scored": 10, "n_dropped": 0}
+
+    def bench(model, fp, scores):
+        keys = ("hesitation_rmse", "retry_voc", "expert_voc")
+        return {
+            "bench_sizes": {"hesitation": 25, "retry": 25, "expert": 5},
+            "generator": "v2",
+            "models": {model: {"spec": "default" if model.endswith("default") else model, "fingerprint": fp}},
+            "headline": {model: dict(zip(keys, (h(*s) for s in scores)))},
+        }
+
+    prev = bench("wvm:old", "old-fp", [(0.1, 0.08, 0.12), (0.3, 0.2, 0.4), (0.9, 0.85, 0.95)])
+    prev["note"] = "the checkpoint shipped before."
+    (tmp_path / "robosuite_bench_previous.json").write_text(json.dumps(prev))
+    cur = bench("wvm-tiny-default", "fp", [(0.05, 0.04, 0.06), (0.6, 0.5, 0.7), (0.97, 0.96, 0.98)])
+    (tmp_path / "robosuite_bench.json").write_text(json.dumps(cur))
+    item = previous_item(tmp_path / "robosuite_bench_previous.json", "fp")
+    assert "(robosuite_bench_previous.md: the checkpoint shipped before)" in item
+    assert "`wvm:old` 0.100 [0.080, 0.120] / 0.300 [0.200, 0.400] / 0.900 [0.850, 0.950]" in item
+    assert item.endswith("; this model 0.050 [0.040, 0.060] / 0.600 [0.500, 0.700] / 0.970 [0.960, 0.980].")
+    # the current bench scored another checkpoint than the shipped one: no "this model" row is claimed
+    assert "this model" not in previous_item(tmp_path / "robosuite_bench_previous.json", "a-newer-model")

@@ -282,6 +282,8 @@ def experiment_lines(results: Path, fingerprint: str) -> list[str]:
             + ("; " + "; ".join(others) if others else "")
             + "."
         )
+    for path in sorted(results.glob("robosuite_bench_previous*.json")):  # earlier checkpoints on today's bench
+        items.append(previous_item(path, fingerprint))
     for d, f in ((abl, "wvm_ablations"), (abl_av, "wvm_ablations_agentview")):
         if d is None:
             continue
@@ -346,6 +348,36 @@ def experiment_lines(results: Path, fingerprint: str) -> list[str]:
         f"{meta['model']['image_size'][0]}x{meta['model']['image_size'][1]}) and much longer training.",
         "",
     ]
+
+
+def previous_item(path: Path, fingerprint: str) -> str:
+    """One 'What was tried' item: models scored on the current bench before this build (a results file of
+    `python -m bench.robosuite_bench --name robosuite_bench_previous... --note ...`), each with its intervals,
+    and the shipped model's row of the current bench beside them when that file has it."""
+    prev = json.loads(path.read_text())
+    cur = _json(path.parent / "robosuite_bench.json") or {}
+    name, same = _default_name(cur, fingerprint)
+
+    def scores(bench: dict, model: str) -> str:
+        cells = []
+        for k, _ in METRICS:
+            v, ci = _mean(bench, model, k)
+            cells.append(_f(v) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""))
+        return " / ".join(cells)
+
+    rows = [f"`{m}` {scores(prev, m)}" for m in prev.get("models", {}) if m != "time"]
+    if name and same and cur.get("generator") == prev.get("generator"):
+        rows.append(f"this model {scores(cur, name)}")
+    sz = prev["bench_sizes"]
+    return (
+        f"- Same bench ({sz['hesitation']} hesitation + {sz['retry']} retry + {sz['expert']} expert per task, "
+        f"generator {prev.get('generator', 'v1')}), models scored before this build "
+        f"({path.with_suffix('.md').name}"
+        + (f": {prev['note'].rstrip('.')}" if prev.get("note") else "")
+        + "), H-RMSE / Retry-VOC / Expert-VOC, mean [95% interval]: "
+        + "; ".join(rows)
+        + "."
+    )
 
 
 def baseline_lines(headline_md: str, probe: dict | None = None, fingerprint: str | None = None) -> list[str]:
