@@ -12,8 +12,9 @@ Every stage is cached under --work and a rerun resumes where the last one stoppe
    baseline (`baseline-frame` -> `value_baseline_frame`, `baseline-temporal` -> `value_baseline_temporal`),
    in-process; beside them `value_gt`, the annotation table's ground-truth curves (eqs. B.2/B.3), and
    `value_time` = t/(T-1). When a shipped model changes (another fingerprint), its column is labelled again
-   and every arm-seed trained on the old values is moved aside and trained again (values.json in each
-   checkpoint records what it read), so no result mixes two models' values.
+   and every arm-seed trained on the old values, or (AWR) at a τ that the new default's values change, is moved
+   aside and trained again (values.json and run_config.json in each checkpoint record what it read), so no
+   result mixes two models' values.
 3. analysis per task, from the training data only (never from evaluation rollouts): τ from Δ (eq. E.4, H = the
    policy's chunk length) of the default model's values: τ = ln(δ) / q90(Δ), i.e. the clip δ is reached at the
    90th percentile of Δ. The paper's τ = 10 was set for human-paced data (AgileX/RoboSuite teleoperation); our
@@ -246,16 +247,24 @@ def values_record(roots: list[Path], column: str) -> dict:
     return {"column": column, "provenance": {r.name: read_provenance(r).get(column) for r in roots}}
 
 
-def values_current(cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Path], column: str) -> bool:
-    """Whether this arm-seed's checkpoint (if any) was trained on the values its datasets hold now. A
-    checkpoint records them in values.json; one trained before that record existed counts as current when
-    every dataset's column was labelled before it was trained (and is then given the record)."""
+def values_current(
+    cfg: DownstreamConfig, task: str, arm: str, seed: int, roots: list[Path], column: str, tau: float | None = None
+) -> bool:
+    """Whether this arm-seed's checkpoint (if any) was trained on the values its datasets hold now, and, for
+    an AWR arm, at today's τ (under the default rule τ comes from the default model's values, so relabelling
+    them changes every AWR arm's weights, the ground truth's and the clock's too). A checkpoint records its
+    values in values.json and its τ in run_config.json; one trained before the values record existed counts
+    as current when every dataset's column was labelled before it was trained (and is then given the record)."""
     from datetime import datetime
 
     d = train_dir(cfg, task, arm, seed)
     summary, record = d / "train_summary.json", d / "values.json"
     if ARM_WEIGHTING[arm][0] == "none" or not summary.is_file():
         return True  # plain BC reads no values; nothing trained yet
+    if ARM_WEIGHTING[arm][0] == "awr" and tau is not None and (d / "run_config.json").is_file():
+        trained_tau = json.loads((d / "run_config.json").read_text()).get("tau")
+        if trained_tau is None or not math.isclose(trained_tau, tau, rel_tol=1e-9):
+            return False
     now = values_record(roots, column)
     if record.is_file():
         return json.loads(record.read_text()) == now
@@ -879,11 +888,13 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
             for arm in cfg.arms:
                 k += 1
                 column = ARM_WEIGHTING[arm][1] or baselines[task]["column"]
-                current = values_current(cfg, task, arm, seed, roots[task], column)
+                current = values_current(cfg, task, arm, seed, roots[task], column, taus[task]["tau"])
                 if cfg.report_only:
                     res = cached_rollout(cfg, task, arm, seed, limits[task]) if current else None
                     if not current:
-                        say(f"{task} {arm} seed {seed}: trained on values relabelled since; left out (rerun it)")
+                        say(
+                            f"{task} {arm} seed {seed}: trained on values or a τ that changed since; left out (rerun it)"
+                        )
                     if res is not None:
                         runs[task].setdefault(arm, {})[seed] = res
                         ws = train_dir(cfg, task, arm, seed) / "weights_summary.json"
@@ -891,7 +902,7 @@ def run(cfg: DownstreamConfig, command: str) -> dict:
                     continue
                 t0 = time.perf_counter()
                 if not current:
-                    say(f"[{k}/{total}] {task} {arm} seed {seed}: its values were relabelled; old run moved aside")
+                    say(f"[{k}/{total}] {task} {arm} seed {seed}: its values (or τ) changed; old run moved aside")
                     retire(cfg, task, arm, seed)
                 say(f"[{k}/{total}] train {task} {arm} seed {seed}")
                 ckpt = train(cfg, task, arm, seed, roots[task], taus[task]["tau"], column)

@@ -191,3 +191,20 @@ def test_task_max_steps_overrides_the_limit_of_its_task_only(tmp_path):
     assert downstream.time_limit(cfg, "lift", []) == 300
     with pytest.raises(ValueError, match="TASK=STEPS"):
         downstream.time_limit(dataclasses.replace(cfg, task_max_steps=("stack:872",)), "stack", [])
+
+
+def test_an_awr_checkpoint_trained_at_another_tau_is_not_current(tmp_path):
+    """Under the default rule τ comes from the default model's values: when they are relabelled, an AWR arm
+    that reads another column (ground truth, the clock) still has to train again, at the new τ."""
+    cfg = downstream.DownstreamConfig(work=tmp_path)
+    roots = [tmp_path / "data" / "lift_hesitation"]
+    for arm in ("awr_gt", "fbc_binary"):
+        d = downstream.train_dir(cfg, "lift", arm, 0)
+        d.mkdir(parents=True)
+        (d / "train_summary.json").write_text(json.dumps({"steps": 600, "checkpoint": "x"}))
+        (d / "run_config.json").write_text(json.dumps({"tau": 3.35 if arm == "awr_gt" else None}))
+        (d / "values.json").write_text(json.dumps(downstream.values_record(roots, "value_gt")))
+    assert downstream.values_current(cfg, "lift", "awr_gt", 0, roots, "value_gt", 3.35)
+    assert not downstream.values_current(cfg, "lift", "awr_gt", 0, roots, "value_gt", 4.1)
+    # filtered BC reads no τ: a new τ leaves it current
+    assert downstream.values_current(cfg, "lift", "fbc_binary", 0, roots, "value_gt", 4.1)
