@@ -374,7 +374,7 @@ def previous_item(path: Path, fingerprint: str) -> str:
         f"generator {prev.get('generator', 'v1')}), models scored before this build "
         f"({path.with_suffix('.md').name}"
         + (f": {prev['note'].rstrip('.')}" if prev.get("note") else "")
-        + "), H-RMSE / Retry-VOC / Expert-VOC, mean [95% interval]: "
+        + "), H-RMSE / Retry-VOC / Expert-VOC, mean [95% interval]: before, "
         + "; ".join(rows)
         + "."
     )
