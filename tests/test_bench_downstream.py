@@ -80,7 +80,7 @@ def test_downstream_pipeline_at_toy_size_and_resume(tmp_path, capsys):
     finally:
         downstream._FINGERPRINTS.clear()
     out = capsys.readouterr().out
-    assert out.count("policy_ft train:") == 1 and "awr_baseline seed 0: its values were relabelled" in out
+    assert out.count("policy_ft train:") == 1 and "awr_baseline seed 0: its values (or τ) changed" in out
     assert [d.name.split(".")[0] for d in (tag_dir / "lift" / "awr_baseline").glob("seed0.retired-*")] == ["seed0"]
     rec = json.loads((tag_dir / "lift/awr_baseline/seed0/values.json").read_text())
     assert rec["column"] == base["column"] and set(rec["provenance"]) == {"lift_hesitation", "lift_retry"}

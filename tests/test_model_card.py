@@ -244,7 +244,7 @@ def test_previous_models_item_quotes_the_note_and_sets_this_model_beside_them(tm
     cur = bench("wvm-tiny-default", "fp", [(0.05, 0.04, 0.06), (0.6, 0.5, 0.7), (0.97, 0.96, 0.98)])
     (tmp_path / "robosuite_bench.json").write_text(json.dumps(cur))
     item = previous_item(tmp_path / "robosuite_bench_previous.json", "fp")
-    assert "(robosuite_bench_previous.md: the checkpoint shipped before)" in item
+    assert "(robosuite_bench_previous.md): the checkpoint shipped before. H-RMSE" in item
     assert "before, `wvm:old` 0.100 [0.080, 0.120] / 0.300 [0.200, 0.400] / 0.900 [0.850, 0.950]" in item
     assert item.endswith("; this model 0.050 [0.040, 0.060] / 0.600 [0.500, 0.700] / 0.970 [0.960, 0.980].")
     # the current bench scored another checkpoint than the shipped one: no "this model" row is claimed

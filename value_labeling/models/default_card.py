@@ -371,10 +371,9 @@ def previous_item(path: Path, fingerprint: str) -> str:
     sz = prev["bench_sizes"]
     return (
         f"- Same bench ({sz['hesitation']} hesitation + {sz['retry']} retry + {sz['expert']} expert per task, "
-        f"generator {prev.get('generator', 'v1')}), models scored before this build "
-        f"({path.with_suffix('.md').name}"
+        f"generator {prev.get('generator', 'v1')}), models scored before this build ({path.with_suffix('.md').name})"
         + (f": {prev['note'].rstrip('.')}" if prev.get("note") else "")
-        + "), H-RMSE / Retry-VOC / Expert-VOC, mean [95% interval]: before, "
+        + ". H-RMSE / Retry-VOC / Expert-VOC, mean [95% interval]: before, "
         + "; ".join(rows)
         + "."
     )
