@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.default_recipe import RECIPES, ROOT, check_generator, data_flags, training_data, wvm_tag
+from bench.default_recipe import RECIPES, ROOT, SHIPPED_RECIPE, check_generator, data_flags, training_data, wvm_tag
 from robodata import atomic
 from value_labeling.baselines import SHIPPED
 
@@ -116,7 +116,9 @@ def train_baselines(
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--recipe", choices=list(RECIPES), default="v1", help="bench/build_default_model.py's recipe")
+    p.add_argument(
+        "--recipe", choices=list(RECIPES), default=SHIPPED_RECIPE, help="bench/build_default_model.py's recipe"
+    )
     p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
     p.add_argument("--episodes", type=int, default=None, help="expert demonstrations per task (recipe's default)")
     p.add_argument("--steps", type=int, default=None, help="training steps (recipe's baseline_steps)")

@@ -18,16 +18,16 @@ downloaded here, so the prior is built the same way at `wvm-tiny` scale:
 5. install   copy the final weights (no optimizer state) with a model card into
              value_labeling/models/default_wvm/ (and the baselines into theirs).
 
-Recipes (--recipe): `v1`, the shipped model's (v1 generator; experts only as value data; p = 0.5), and
-`v2`, for the v2 bench of issue 13 (`robosuite_eval generate --generator v2`: human-paced episodes with
-long hesitation/retry segments; the labelled hesitation/retry split is value data too; baselines built
-alongside). Any recipe field can be overridden on the command line (--prefix-p 1, --steps ...).
+Recipes (--recipe): `v2`, the shipped model's and the default (`robosuite_eval generate --generator v2`:
+human-paced episodes with long hesitation/retry segments; the labelled hesitation/retry split is value data
+too; baselines built alongside), and `v1`, the earlier default's (v1 generator; experts only as value data),
+kept so its results reproduce. Any recipe field can be overridden on the command line (--prefix-p 1, --steps ...).
 
 Every stage resumes: generation skips finished episodes, training resumes from its last checkpoint, and
 each stage's output is named by what it depends on (generator, camera, VAE, value data, p), so a build with
 other choices never resumes another's. Work files go to --work (default .cache/default_model).
 
-    .venv/bin/python -m bench.build_default_model [--recipe v1|v2] [--work DIR] [--steps N] [--prefix-p P]
+    .venv/bin/python -m bench.build_default_model [--recipe v2|v1] [--work DIR] [--steps N] [--prefix-p P]
     .venv/bin/python -m bench.build_default_model --card-only   # rewrite MODEL_CARD.md, nothing else
 """
 
@@ -45,6 +45,7 @@ from pathlib import Path
 from bench.default_recipe import (  # sets the rendering environment before robosuite loads
     RECIPES,
     ROOT,
+    SHIPPED_RECIPE,
     TASKS,
     Recipe,
     check_generator,
@@ -220,7 +221,9 @@ def card_text() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--recipe", choices=list(RECIPES), default="v1", help="a named recipe (see the module docstring)")
+    p.add_argument(
+        "--recipe", choices=list(RECIPES), default=SHIPPED_RECIPE, help="a named recipe (see the module docstring)"
+    )
     p.add_argument("--work", type=Path, default=ROOT / ".cache" / "default_model")
     # Overrides of the recipe's fields; None keeps the recipe's value.
     p.add_argument("--generator", default=None, help="robosuite_eval generate --generator (v2 needs the v2 generator)")
