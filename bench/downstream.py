@@ -197,7 +197,7 @@ def label(root: Path) -> set[str]:
 
     prov = read_provenance(root)
     written = set()
-    for spec, column in (("default", "value"), *BASELINES.items()):
+    for spec, column in LABELLED_BY:
         previous = prov.get(column, {}).get("fingerprint")
         if previous != model_fingerprint(spec):  # new, or the shipped model changed since: (re)label
             run_label(
@@ -230,6 +230,20 @@ def label(root: Path) -> set[str]:
 
 
 _FINGERPRINTS: dict[str, str] = {}
+LABELLED_BY = (("default", "value"), *BASELINES.items())  # (model spec, the column it writes)
+
+
+def superseded(value_models: dict) -> dict:
+    """Value columns written by a model that no longer ships (the shipped fingerprint changed since the
+    arms trained on them): {column: {model, labelled, shipped}}. A report read later than its run says so,
+    instead of passing off the earlier model's result as today's."""
+    out = {}
+    for spec, column in LABELLED_BY:
+        labelled = {m.get(column, {}).get("fingerprint") for m in value_models.values()} - {None}
+        if labelled and labelled != {model_fingerprint(spec)}:
+            name = next(m[column]["model"] for m in value_models.values() if column in m)
+            out[column] = {"model": name, "labelled": sorted(labelled), "shipped": model_fingerprint(spec)}
+    return out
 
 
 def model_fingerprint(spec: str) -> str:
@@ -605,7 +619,7 @@ def write_markdown(result: dict, path: Path) -> None:
         )
         + " |"
     )
-    lines += [""] + verdict_lines(result["verdict"])
+    lines += [""] + verdict_lines(result["verdict"]) + superseded_lines(result.get("superseded") or {})
     lines += [
         "",
         "Per training seed (successes/trials):",
@@ -721,6 +735,20 @@ def verdict_lines(v: dict) -> list[str]:
     return lines
 
 
+def superseded_lines(sup: dict) -> list[str]:
+    if not sup:
+        return []
+    return [
+        "- Values from models that no longer ship: "
+        + "; ".join(
+            f"`{c}` by `{d['model']}` (fingerprint {', '.join(d['labelled'])}; shipped now: {d['shipped']})"
+            for c, d in sup.items()
+        )
+        + ". This result is the earlier models'; `python -m bench.downstream` relabels the data and retrains "
+        "the arm-seeds that read those values (and, when the default changed, every AWR arm, whose τ follows it)."
+    ]
+
+
 def readme_snippet(result: dict) -> str:
     """The README's downstream table and evidence lines, generated from the results (no typed figures)."""
     md = Path(result["md"]).read_text().splitlines()
@@ -729,6 +757,7 @@ def readme_snippet(result: dict) -> str:
     lines = [f"From `bench/results/downstream.md` (`{result['command']}`; {result['sizes']['text']}):", ""]
     lines += md[start : end + 1] + [""]
     lines += verdict_lines(result["verdict"])
+    lines += superseded_lines(result.get("superseded") or {})
     for task, t in result["tau"].items():
         q = result["value_quality"][task]
         lines.append(
@@ -956,6 +985,7 @@ def write_results(cfg, command, runs, taus, quality, baselines, weights, timings
         }
         for t in result["tasks"]
     }
+    result["superseded"] = superseded(result["value_models"])
     result["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     result["wall_s"] = round(time.perf_counter() - t_start, 1)
     out = Path(cfg.out)

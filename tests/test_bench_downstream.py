@@ -208,3 +208,22 @@ def test_an_awr_checkpoint_trained_at_another_tau_is_not_current(tmp_path):
     assert not downstream.values_current(cfg, "lift", "awr_gt", 0, roots, "value_gt", 4.1)
     # filtered BC reads no τ: a new τ leaves it current
     assert downstream.values_current(cfg, "lift", "fbc_binary", 0, roots, "value_gt", 4.1)
+
+
+def test_a_report_on_values_of_a_model_that_no_longer_ships_says_so(monkeypatch):
+    monkeypatch.setattr(
+        downstream, "_FINGERPRINTS", {"default": "new", "baseline-frame": "bf", "baseline-temporal": "bt"}
+    )
+    vm = {
+        t: {
+            "value": {"model": "wvm-tiny-default", "fingerprint": "old"},
+            "value_baseline_frame": {"model": "baseline-frame", "fingerprint": "bf"},
+            "value_gt": {"model": "ground_truth", "fingerprint": None},
+        }
+        for t in ("lift", "pickplace_can")
+    }
+    sup = downstream.superseded(vm)
+    assert sup == {"value": {"model": "wvm-tiny-default", "labelled": ["old"], "shipped": "new"}}
+    (line,) = downstream.superseded_lines(sup)
+    assert "`value` by `wvm-tiny-default` (fingerprint old; shipped now: new)" in line
+    assert downstream.superseded({t: {**m, "value": {**m["value"], "fingerprint": "new"}} for t, m in vm.items()}) == {}
