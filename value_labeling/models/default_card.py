@@ -154,6 +154,12 @@ def _mean(bench: dict, model: str, metric: str):
     return bench.get("summary", {}).get(model, {}).get(metric, {}).get("mean", {}).get("RoboSuite"), None
 
 
+def _cell(bench: dict, model: str, metric: str) -> str:
+    """'mean [lo, hi]' of a model's metric, or the mean alone where the file has no interval."""
+    v, ci = _mean(bench, model, metric)
+    return _f(v) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else "")
+
+
 def _default_name(bench: dict, fingerprint: str) -> tuple[str | None, bool]:
     """(the bench's name for the default model, whether it is this very checkpoint)."""
     for name, info in bench.get("models", {}).items():
@@ -182,10 +188,7 @@ def bench_lines(bench: dict | None, fingerprint: str, probe: dict | None = None)
         "|---|---|---|---|",
     ]
     for k, title in METRICS:
-        cells = []
-        for model in (name, "time"):
-            v, ci = _mean(bench, model, k)
-            cells.append(_f(v) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""))
+        cells = [_cell(bench, model, k) for model in (name, "time")]
         paper, row = paper_value(k, "RoboSuite"), paper_results()["embodiment_rows"]["RoboSuite"].get(k)
         lines.append(f"| {title} | {cells[0]} | {cells[1]} | {'/' if paper is None else f'{paper:g} ({row} row)'} |")
     seg = bench.get("segments") or {}
@@ -359,11 +362,7 @@ def previous_item(path: Path, fingerprint: str) -> str:
     name, same = _default_name(cur, fingerprint)
 
     def scores(bench: dict, model: str) -> str:
-        cells = []
-        for k, _ in METRICS:
-            v, ci = _mean(bench, model, k)
-            cells.append(_f(v) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""))
-        return " / ".join(cells)
+        return " / ".join(_cell(bench, model, k) for k, _ in METRICS)
 
     rows = [f"`{m}` {scores(prev, m)}" for m in prev.get("models", {}) if m != "time"]
     if name and same and cur.get("generator") == prev.get("generator"):
