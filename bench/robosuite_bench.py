@@ -218,8 +218,11 @@ def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, c
     from value_labeling.models import load_value_model
 
     files: dict = {}  # (spec, root) -> cache file
+    names: dict = {}  # spec -> the name its model goes by now (a cache entry may come from another spec, e.g. a path)
     for spec in models:
-        d = cache / hashlib.sha256(f"{load_value_model(spec).fingerprint()}|{camera}".encode()).hexdigest()[:16]
+        model = load_value_model(spec)
+        names[spec] = model.name
+        d = cache / hashlib.sha256(f"{model.fingerprint()}|{camera}".encode()).hexdigest()[:16]
         for r in roots:
             n = json.loads((r / "meta" / "info.json").read_text())["total_episodes"]
             files[spec, r] = d / f"{r.name}_{n}_{dataset_fingerprint(r)}.json"
@@ -250,9 +253,10 @@ def score_cached(models: list[str], roots: list[Path], out: Path, cache: Path, c
     for spec in models:
         for r in roots:
             part = json.loads(files[spec, r].read_text())
-            merged["models"].update(part["models"])
+            (info,) = part["models"].values()
+            merged["models"][names[spec]] = {**info, "spec": spec}
             merged["config"] = merged["config"] or part["config"]
-            merged["trajectories"] += part["trajectories"]
+            merged["trajectories"] += [{**t, "model": names[spec]} for t in part["trajectories"]]
     merged["config"] = {**merged["config"], "data": [str(r) for r in roots], "model": list(models), "out": str(out)}
     merged["summary"] = summarize(
         [{**t, "value": float("nan") if t["value"] is None else t["value"]} for t in merged["trajectories"]]

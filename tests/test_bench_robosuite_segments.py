@@ -105,6 +105,16 @@ def test_score_cache_rescores_a_dataset_regenerated_under_the_same_name(tmp_path
     assert [p.name for p in cache.rglob("*.json")] == [f"lift_retry_3_{fp0}.json"]
     again = score_cached(["time"], [root], out, cache)  # unchanged data: read from the cache
     assert again["trajectories"] == first["trajectories"]
+    # an entry written when the same weights were scored under another spec (a checkpoint path, say) is
+    # reported under this spec's name, never the other's
+    (entry,) = cache.rglob("*.json")
+    rec = json.loads(entry.read_text())
+    rec["models"] = {"wvm:some_path": {**rec["models"]["time"], "spec": "/some/path"}}
+    rec["trajectories"] = [{**t, "model": "wvm:some_path"} for t in rec["trajectories"]]
+    entry.write_text(json.dumps(rec))
+    renamed = score_cached(["time"], [root], out, cache)
+    assert renamed["trajectories"] == first["trajectories"] and renamed["models"]["time"]["spec"] == "time"
+    assert set(renamed["models"]) == {"time"}
 
     shutil.rmtree(root)
     make_synthetic_bench(root, 1, 1, 1, seed=1)  # other episodes, same name and count
