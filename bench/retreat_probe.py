@@ -1,6 +1,6 @@
 """Retreat probe: does a value model see progress being undone, when the undoing is long and unambiguous?
 
-    .venv/bin/python -m bench.retreat_probe [--work .cache/robosuite_bench] [--model default --model time]
+    .venv/bin/python -m bench.retreat_probe [--work .cache/robosuite_bench] [--generator v1|v2] [--model default ...]
 
 The bench's retry segments last about 1 s (2-3 frames at 2 fps), shorter than one WVM chunk (h = 4 frames
 = 2 s). A low Retry-VOC could therefore come from the chunk being too coarse rather than from the model
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from bench import write_results_json  # noqa: E402
 from bench.robosuite_bench import RESULTS, TASKS, bench_data  # noqa: E402
 from robodata import atomic  # noqa: E402
+from value_labeling.bench.headline import bootstrap_ci  # noqa: E402
 
 
 def probe_videos(frames: np.ndarray) -> dict[str, tuple[np.ndarray, slice]]:
@@ -59,10 +60,16 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=2.0, help="sampling rate of the probe videos (the bench's)")
     p.add_argument("--camera", default=None, help="camera key (default: each model's training camera)")
     p.add_argument("--name", default="retreat_probe", help="results file stem under bench/results/")
+    p.add_argument(
+        "--generator", choices=("v1", "v2"), default="v1", help="the generator of the bench under --work (v2: today's)"
+    )
+    p.add_argument(
+        "--cameras", nargs="+", default=None, help="the cameras the bench under --work recorded (default: both)"
+    )
     a = p.parse_args()
     specs = a.model or ["default", "time"]
     models = [load_value_model(s) for s in specs]
-    roots = bench_data(a.work, 0, 0, a.expert)
+    roots = bench_data(a.work, 0, 0, a.expert, a.generator, tuple(a.cameras) if a.cameras else None)
     scores: dict = {s: {"expert_voc": [], "reversed": [], "long_retreat": []} for s in specs}
     episodes = [(root, ep) for root in roots for ep in range(min(a.expert, open_dataset(root).meta.total_episodes))]
     for root, ep in tqdm(episodes, desc="probe", unit="traj"):
@@ -79,6 +86,13 @@ def main() -> None:
                 pred = model.predict(video, a.fps, instruction)[fall]
                 scores[spec][name].append(value_order_correlation(pred, -np.arange(len(pred), dtype=np.float64)))
     summary = {s: {k: nanmean(v) for k, v in by.items()} for s, by in scores.items()}
+    # the uncertainty of each mean: bootstrap 95% interval over the trajectories scored (NaN scores dropped)
+    kept = {
+        s: {k: np.asarray(v, dtype=float)[~np.isnan(np.asarray(v, dtype=float))] for k, v in by.items()}
+        for s, by in scores.items()
+    }
+    ci95 = {s: {k: bootstrap_ci(v) for k, v in by.items()} for s, by in kept.items()}
+    n_scored = {s: {k: int(v.size) for k, v in by.items()} for s, by in kept.items()}
     cmd = ("python -m bench.retreat_probe " + " ".join(sys.argv[1:])).strip()
     lines = [
         "# Retreat probe (RoboSuite expert trajectories, reversed and retraced)",
@@ -86,15 +100,16 @@ def main() -> None:
         f"Command: `{cmd}`",
         "",
         f"{len(episodes)} expert trajectories ({len(TASKS)} tasks), sampled at {a.fps:g} fps. VOC against the "
-        "falling ground truth: +1 = the model tracks the fall, -1 = its values keep rising. See the script's "
-        "docstring for why this probe exists.",
+        "falling ground truth: +1 = the model tracks the fall, -1 = its values keep rising. Mean [bootstrap 95% "
+        "interval over trajectories]; trajectories whose VOC is undefined are dropped (n scored per cell in the "
+        "JSON). See the script's docstring for why this probe exists.",
         "",
         "| model | Expert-VOC (forward) | reversed video: VOC of the fall | long retreat: VOC of the fall |",
         "|---|---|---|---|",
     ]
     for s in specs:
-        v = summary[s]
-        lines.append(f"| {s} | {v['expert_voc']:.3f} | {v['reversed']:.3f} | {v['long_retreat']:.3f} |")
+        cells = [f"{summary[s][k]:.3f} [{ci95[s][k][0]:.3f}, {ci95[s][k][1]:.3f}]" for k in scores[s]]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
     md = "\n".join(lines)
     out = RESULTS / f"{a.name}.json"
     write_results_json(
@@ -105,6 +120,8 @@ def main() -> None:
             "trajectories": len(episodes),
             "models": {s: {"fingerprint": m.fingerprint()} for s, m in zip(specs, models)},  # which checkpoint
             "summary": summary,
+            "ci95": ci95,
+            "n_scored": n_scored,
         },
     )
     atomic.write_text(out.with_suffix(".md"), md + "\n")

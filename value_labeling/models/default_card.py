@@ -219,6 +219,10 @@ def probed_name(probe: dict | None, fingerprint: str | None) -> str | None:
     return next((n for n, m in models.items() if fingerprint and m.get("fingerprint") == fingerprint), None)
 
 
+def _meets(x, op: str, target: float) -> bool:
+    return x is not None and (x <= target if op == "<=" else x >= target)
+
+
 def target_verdicts(bench: dict, name: str | None, probe: dict | None, fingerprint: str | None) -> dict:
     """Issue 13's targets for the model the bench calls `name`, each met or missed with its interval, in the
     words the card and the README's bench block both print: {"headline": [one per metric], "below_time": text
@@ -237,9 +241,14 @@ def target_verdicts(bench: dict, name: str | None, probe: dict | None, fingerpri
             continue
         op, tgt = targets[k]
         v, ci = _mean(bench, name, k)
-        ok = v is not None and (v <= tgt if op == "<=" else v >= tgt)
+        ok = _meets(v, op, tgt)
         interval = f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
-        headline.append(f"{title} {_f(v)}{interval} {'meets' if ok else 'misses'} {op} {tgt:g}")
+        # the verdict is the mean's; an interval on both sides of the target says the bench cannot tell
+        straddles = bool(ci) and _meets(ci[0], op, tgt) != _meets(ci[1], op, tgt)
+        headline.append(
+            f"{title} {_f(v)}{interval} {'meets' if ok else 'misses'} {op} {tgt:g}"
+            + (" (at the mean; the interval straddles the target)" if straddles else "")
+        )
     below = ending = None
     bt = (bench.get("below_time") or {}).get(name)
     if bt:
@@ -322,6 +331,7 @@ def experiment_lines(results: Path, fingerprint: str) -> list[str]:
             f"- Retreat probe (retreat_probe.md, {rp['trajectories']} expert trajectories at {rp['fps']:g} fps): VOC "
             "against the falling ground truth when an expert video is played fully reversed, or retraced backwards "
             "from its middle (+1 = the values fall with it)"
+            + (", mean [bootstrap 95% interval over trajectories]" if rp.get("ci95") else "")
             + (
                 ""
                 if fps
@@ -334,10 +344,13 @@ def experiment_lines(results: Path, fingerprint: str) -> list[str]:
             "  |---|---|---|---|",
         ]
         for model, r in rp["summary"].items():
-            label = "this model" if fps.get(model) == fingerprint else f"`{model}`"
-            lines.append(
-                f"  | {label} | {_f(r.get('expert_voc'))} | {_f(r.get('reversed'))} | {_f(r.get('long_retreat'))} |"
-            )
+            label = "this model" if fps.get(model, {}).get("fingerprint") == fingerprint else f"`{model}`"
+            ci = rp.get("ci95", {}).get(model, {})
+            cells = [
+                _f(r.get(k)) + (f" [{_f(ci[k][0])}, {_f(ci[k][1])}]" if ci.get(k) else "")
+                for k in ("expert_voc", "reversed", "long_retreat")
+            ]
+            lines.append(f"  | {label} | " + " | ".join(cells) + " |")
         items.append("\n".join(lines))
     if not items:
         return []
