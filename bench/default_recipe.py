@@ -60,13 +60,14 @@ class Recipe:
 RECIPES = {
     # The earlier default's recipe (kept so its results reproduce): v1 episodes, experts only as value data.
     "v1": Recipe(),
-    # The shipped default's (its build.json records the run), issue 13's: human-paced v2 episodes; the labelled hesitation/retry split (other seeds than the
-    # bench) is value data as well, and the baselines are trained on exactly the same datasets. Why the
-    # labelled split: bench/results/baseline_probe.md shows the shipped WVM falling far less than the learned
-    # baselines across a retraction and dropping at many episode ends, and wvm_ablations.md's
-    # `plus_suboptimal_labels` row raised Retry-VOC; the per-frame baselines, trained on experts only, show a
-    # curve can track stalls and retractions from the frame alone, so the WVM's shortfall is its training
-    # signal and recipe at this scale, which this recipe changes first.
+    # The shipped default's (its build.json records the run), issue 13's: human-paced v2 episodes; the
+    # labelled hesitation/retry split (other seeds than the bench) is value data as well, and the baselines
+    # are trained on exactly the same datasets. Why the labelled split: the v1 default fell far less than the
+    # learned baselines across a retraction and dropped at many episode ends (robosuite_bench_previous.md and
+    # git history of baseline_probe.md), and wvm_ablations.md's `plus_suboptimal_labels` row raised
+    # Retry-VOC; the per-frame baselines, trained on experts only, showed a curve can track stalls and
+    # retractions from the frame alone, so the WVM's shortfall was its training signal and recipe at this
+    # scale, which this recipe changes first.
     "v2": Recipe(generator="v2", episodes=40, sub_episodes=20, sub_as_value_data=True, baselines=True),
 }
 
