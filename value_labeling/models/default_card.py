@@ -400,7 +400,7 @@ def baseline_lines(headline_md: str, probe: dict | None = None, fingerprint: str
     lines = [
         "## Beside learned baselines",
         "",
-        "Small CNNs trained on this model's data (its seeds, camera and labels t/(T-1)) by "
+        "Small CNNs trained on this model's data (the same datasets, seeds, camera and labels) by "
         "`python -m bench.build_baselines` (`value_labeling train-baseline`), scored beside it in "
         "bench/results/robosuite_bench.json:",
         "",
