@@ -27,11 +27,23 @@ def test_default_model_rises_on_an_unseen_robosuite_expert_episode(tmp_path):
     from robosuite_eval.generate import run_generate
     from value_labeling.bench.metrics import value_order_correlation
     from value_labeling.models import load_value_model, model_camera
+    from value_labeling.models.default import DEFAULT_DIR
 
     root = tmp_path / "lift"
-    # seed 900000: neither the bench's seeds (0..) nor the training seeds (100000..)
+    # seed 900000: neither the bench's seeds (0..) nor the training seeds (100000.., 200000..); the generator
+    # the default was trained on (its build.json records it), human-paced since recipe v2
+    generator = json.loads((DEFAULT_DIR / "build.json").read_text())["recipe_fields"]["generator"] or "v1"
     run_generate(
-        GenerateConfig(out=root, task="lift", mode="expert", episodes=1, seed=900_000, image_size=64, workers=0)
+        GenerateConfig(
+            out=root,
+            task="lift",
+            mode="expert",
+            episodes=1,
+            seed=900_000,
+            image_size=64,
+            workers=0,
+            generator=generator,
+        )
     )
     ds = open_dataset(root)
     model = load_value_model("default")
