@@ -253,3 +253,26 @@ def test_previous_models_item_quotes_the_note_and_sets_this_model_beside_them(tm
     assert item.endswith("; this model 0.050 [0.040, 0.060] / 0.600 [0.500, 0.700] / 0.970 [0.960, 0.980].")
     # the current bench scored another checkpoint than the shipped one: no "this model" row is claimed
     assert "this model" not in previous_item(tmp_path / "robosuite_bench_previous.json", "a-newer-model")
+
+
+def test_retreat_probe_rows_find_this_model_by_fingerprint_and_carry_intervals(tmp_path):
+    from value_labeling.models.default_card import experiment_lines
+
+    probe = {
+        "trajectories": 30,
+        "fps": 2.0,
+        "models": {"default": {"fingerprint": "fp"}, "time": {"fingerprint": "t"}},
+        "summary": {
+            "default": {"expert_voc": 0.98, "reversed": 0.9, "long_retreat": 0.8},
+            "time": {"expert_voc": 1.0, "reversed": -1.0, "long_retreat": -1.0},
+        },
+        "ci95": {
+            "default": {"expert_voc": [0.97, 0.99], "reversed": [0.85, 0.95], "long_retreat": [0.7, 0.9]},
+            "time": {"expert_voc": [1.0, 1.0], "reversed": [-1.0, -1.0], "long_retreat": [-1.0, -1.0]},
+        },
+    }
+    (tmp_path / "retreat_probe.json").write_text(json.dumps(probe))
+    text = "\n".join(experiment_lines(tmp_path, "fp"))
+    assert "| this model | 0.980 [0.970, 0.990] | 0.900 [0.850, 0.950] | 0.800 [0.700, 0.900] |" in text
+    assert "| `time` | 1.000 [1.000, 1.000] |" in text and "mean [bootstrap 95% interval" in text
+    assert "| this model |" not in "\n".join(experiment_lines(tmp_path, "another-checkpoint"))
