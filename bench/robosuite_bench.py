@@ -58,21 +58,19 @@ BELOW_TIME = 0.7
 def below_time_check(records: list[dict], model: str, n_boot: int = 2000, seed: int = 0) -> dict | None:
     """Hesitation-RMSE of `model` against BELOW_TIME x `time`'s on the trajectories both scored: the mean of
     model - 0.7 x time per trajectory with a bootstrap 95% interval (met when the mean is <= 0)."""
-    from value_labeling.bench.headline import bootstrap_ci, scores_by_trajectory
+    from value_labeling.bench.headline import bootstrap_ci, paired_differences, scores_by_trajectory
 
     by = scores_by_trajectory(records)
     if model not in by or "time" not in by:
         return None
-    a, t = by[model].get("hesitation_rmse", {}), by["time"].get("hesitation_rmse", {})
-    keys = [k for k in a if all(x is not None and math.isfinite(x) for x in (a[k], t.get(k)))]  # ill-defined: out
-    d = np.array([a[k] - BELOW_TIME * t[k] for k in keys], dtype=np.float64)
+    d = paired_differences(by[model].get("hesitation_rmse", {}), by["time"].get("hesitation_rmse", {}), BELOW_TIME)
     if not len(d):
         return None
     return {
         "rule": f"hesitation_rmse(model) - {BELOW_TIME:g} x hesitation_rmse(time) <= 0",
         "mean": float(d.mean()),
         "ci95": bootstrap_ci(d, n_boot, seed),
-        "n_pairs": len(keys),
+        "n_pairs": len(d),
         "met": bool(d.mean() <= 0),
     }
 

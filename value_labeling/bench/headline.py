@@ -31,6 +31,13 @@ def bootstrap_ci(values: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> lis
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+def paired_differences(scores: dict, reference: dict, scale: float = 1.0) -> np.ndarray:
+    """score - scale x reference per trajectory, over the trajectories both scored (ill-defined ones out);
+    `scores` and `reference` map a trajectory key to its score, as scores_by_trajectory gives them."""
+    keys = [k for k, x in scores.items() if _finite(x) and _finite(reference.get(k))]
+    return np.array([scores[k] - scale * reference[k] for k in keys], dtype=np.float64)
+
+
 def scores_by_trajectory(records: list[dict]) -> dict:
     """{model: {metric: {(dataset, episode_index): value or None}}}."""
     out: dict = {}
@@ -64,14 +71,12 @@ def headline(records: list[dict], reference: str | None, n_boot: int = N_BOOT, s
                 continue
             paired[model] = {}
             for metric, vals in metrics.items():
-                ref = by[reference].get(metric, {})
-                keys = [k for k, x in vals.items() if _finite(x) and _finite(ref.get(k))]
-                d = np.array([vals[k] - ref[k] for k in keys], dtype=np.float64)
+                d = paired_differences(vals, by[reference].get(metric, {}))
                 ci = bootstrap_ci(d, n_boot, seed)
                 paired[model][metric] = {
                     "mean_diff": float(d.mean()) if len(d) else float("nan"),
                     "ci95": ci,
-                    "n_pairs": len(keys),
+                    "n_pairs": len(d),
                 }
                 sign = METRICS.get(metric, ("", 1))[1]
                 lo, hi = sorted((sign * ci[0], sign * ci[1]))
