@@ -88,7 +88,7 @@ def main() -> None:
     summary = {s: {k: nanmean(v) for k, v in by.items()} for s, by in scores.items()}
     # the uncertainty of each mean: bootstrap 95% interval over the trajectories scored (NaN scores dropped)
     kept = {
-        s: {k: np.asarray(v, dtype=float)[~np.isnan(np.asarray(v, dtype=float))] for k, v in by.items()}
+        s: {k: np.array([x for x in v if not np.isnan(x)], dtype=float) for k, v in by.items()}
         for s, by in scores.items()
     }
     ci95 = {s: {k: bootstrap_ci(v) for k, v in by.items()} for s, by in kept.items()}

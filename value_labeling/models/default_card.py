@@ -156,10 +156,14 @@ def _mean(bench: dict, model: str, metric: str):
     return bench.get("summary", {}).get(model, {}).get(metric, {}).get("mean", {}).get("RoboSuite"), None
 
 
+def _with_interval(v, ci) -> str:
+    """'v [lo, hi]', or v alone where there is no interval."""
+    return _f(v) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else "")
+
+
 def _cell(bench: dict, model: str, metric: str) -> str:
     """'mean [lo, hi]' of a model's metric, or the mean alone where the file has no interval."""
-    v, ci = _mean(bench, model, metric)
-    return _f(v) + (f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else "")
+    return _with_interval(*_mean(bench, model, metric))
 
 
 def _default_name(bench: dict, fingerprint: str) -> tuple[str | None, bool]:
@@ -242,11 +246,10 @@ def target_verdicts(bench: dict, name: str | None, probe: dict | None, fingerpri
         op, tgt = targets[k]
         v, ci = _mean(bench, name, k)
         ok = _meets(v, op, tgt)
-        interval = f" [{_f(ci[0])}, {_f(ci[1])}]" if ci else ""
         # the verdict is the mean's; an interval on both sides of the target says the bench cannot tell
         straddles = bool(ci) and _meets(ci[0], op, tgt) != _meets(ci[1], op, tgt)
         headline.append(
-            f"{title} {_f(v)}{interval} {'meets' if ok else 'misses'} {op} {tgt:g}"
+            f"{title} {_with_interval(v, ci)} {'meets' if ok else 'misses'} {op} {tgt:g}"
             + (" (at the mean; the interval straddles the target)" if straddles else "")
         )
     below = ending = None
@@ -346,10 +349,7 @@ def experiment_lines(results: Path, fingerprint: str) -> list[str]:
         for model, r in rp["summary"].items():
             label = "this model" if fps.get(model, {}).get("fingerprint") == fingerprint else f"`{model}`"
             ci = rp.get("ci95", {}).get(model, {})
-            cells = [
-                _f(r.get(k)) + (f" [{_f(ci[k][0])}, {_f(ci[k][1])}]" if ci.get(k) else "")
-                for k in ("expert_voc", "reversed", "long_retreat")
-            ]
+            cells = [_with_interval(r.get(k), ci.get(k)) for k in ("expert_voc", "reversed", "long_retreat")]
             lines.append(f"  | {label} | " + " | ".join(cells) + " |")
         items.append("\n".join(lines))
     if not items:
