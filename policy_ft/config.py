@@ -42,7 +42,7 @@ def _from_preset(name: str) -> object:
     return tyro.conf.arg(help_behavior_hint=f"(default: from --preset: {values})")
 
 
-PolicyType = Literal["pi05", "pi0", "smolvla", "act", "diffusion"]
+PolicyType = Literal["pi05", "pi0", "smolvla", "act", "diffusion", "mlp_chunk"]
 Weighting = Literal["awr", "binary", "percentile", "none"]
 
 
@@ -85,8 +85,9 @@ class TrainConfig:
     """Linear warm-up to the peak lr, then constant (the paper gives only the peak lr)."""
     grad_clip_norm: float = 1.0
     size: Literal["default", "small", "tiny"] = "default"
-    """Architecture size of a policy trained from scratch: `tiny` is a CPU smoke-test size; `small` (ACT only:
-    width 128, 2 + 1 layers, no VAE) a CPU-trainable state-only size."""
+    """Architecture size of a policy trained from scratch: `tiny` is a CPU smoke-test size; `small` (ACT: width
+    128, 2 + 1 layers, no VAE; mlp_chunk: 2 x 256) a CPU-trainable state-only size; mlp_chunk's `default` is
+    2 x 512."""
     tokenizer: Path | None = None
     """Local PaliGemma tokenizer directory (π0/π0.5); never downloaded."""
     inputs: tuple[str, ...] = ()

@@ -17,7 +17,10 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 PI_TYPES = ("pi05", "pi0")
-NATIVE_PER_SAMPLE = ("pi05", "pi0", "smolvla")
+NATIVE_PER_SAMPLE = ("pi05", "pi0", "smolvla", "mlp_chunk")
+# --size of the MLP chunk policy: (hidden layers, width). `small` is the learner of the feasibility runs
+# (shared notes: 2 x 256 on Lift state); `default` the wider one that learned to hesitate longer-trained.
+MLP_SIZES = {"tiny": (2, 32), "small": (2, 256), "default": (2, 512)}
 
 
 def _import_policy_modules(policy_type: str) -> None:
@@ -25,6 +28,8 @@ def _import_policy_modules(policy_type: str) -> None:
         import policy_ft.pi_variants  # noqa: F401  (installs the transformers compatibility layer first)
     elif policy_type == "act":
         import policy_ft.act_tiny  # noqa: F401  (registers the tiny backbone by name)
+    elif policy_type == "mlp_chunk":
+        import policy_ft.mlp_chunk  # noqa: F401  (registers the config type; lerobot finds the rest by name)
 
 
 def policy_class(policy_type: str):
@@ -46,8 +51,10 @@ def make_config(
     _import_policy_modules(policy_type)
     from lerobot.policies.factory import make_policy_config
 
-    if size == "small" and policy_type != "act":
-        raise ValueError(f"--size small exists for --policy act only, not {policy_type!r}; pass --size tiny or default")
+    if size == "small" and policy_type not in ("act", "mlp_chunk"):
+        raise ValueError(
+            f"--size small exists for --policy act and mlp_chunk only, not {policy_type!r}; pass --size tiny or default"
+        )
     kw: dict = {"device": device}
     if policy_type in PI_TYPES:
         kw.update(chunk_size=chunk_length, n_action_steps=chunk_length, dtype=dtype)
@@ -93,6 +100,9 @@ def make_config(
                 vision_backbone="resnet_tiny",
                 pretrained_backbone_weights=None,
             )
+    elif policy_type == "mlp_chunk":
+        layers, width = MLP_SIZES[size]
+        kw.update(chunk_size=chunk_length, n_action_steps=chunk_length, n_layers=layers, hidden_dim=width)
     elif policy_type == "diffusion":
         # lerobot needs the horizon to be a multiple of 2**len(down_dims): round H up to one.
         stages = 2 if size == "tiny" else 3

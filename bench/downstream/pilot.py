@@ -1,0 +1,291 @@
+"""Pre-registered headroom pilot (issue: downstream proof v3): which setting shows that better values make a
+better policy, decided from plain BC and ground-truth arms only, before any learned value is used.
+
+    python -m bench.downstream.pilot [--work /work/wvmdata/downstream_v3] [--tasks lift ...] [--trials 20]
+
+Written before any pilot rollout (the plan below is the file's first section, committed first):
+- Tasks: lift, pickplace_can, pickplace_bread (the v1 grid's tasks).
+- Settings (`arms.SETTINGS`): `mlp256_3k` (the feasibility runs' learner: MLP 2 x 256, 3,000 steps);
+  `mlp512_plateau` (MLP 2 x 512, up to 8,000 steps, the checkpoint with the lowest held-out loss, evaluated
+  every 1,000 steps on 8 + 8 held-out episodes); `mlp256_mixed_3k` (as the first, on the suboptimal set plus
+  80 expert episodes: a mixed set with experts). Data: 40 hesitation + 40 retry v2 episodes per task. They
+  run setting-major in the order mlp256_3k, mlp256_mixed_3k, mlp512_plateau (cheapest first), so a run cut
+  short has compared the cheap settings on every task.
+- Arms per setting and task, training seed 0, `--trials` (20) rollouts each: bc_expert first, then bc, awr_gt,
+  fbc_binary_gt, fbc_top70_gt, strict_gt. A setting whose bc_expert is below 60% on a task fails there and
+  its other arms are not run on that task (the learner cannot learn the task; nothing can be read from it).
+  bc_expert depends only on the learner and budget, so settings that differ only in data mix share it.
+- Rollout limit: 1.5 x the 95th percentile of the task's expert-episode durations (`data.rollout_limit`).
+- The rule: a setting passes on a task when bc_expert >= 60% and the best ground-truth arm lies in
+  [30%, 90%]. Among the settings that pass on every task, the one with the largest ground-truth gain over BC
+  (best ground-truth arm minus bc, averaged over the tasks) is chosen; if none passes on every task, the one
+  passing on the most tasks, then by that gain, and the tasks where it fails are reported as such.
+  The grid's "best other ground-truth arm" is the best of fbc_binary_gt, fbc_top70_gt, strict_gt in the
+  chosen setting (average success over the tasks); "the arm best with ground truth" the best of those and
+  awr_gt, run in the grid with every value model's values.
+- Not tried (compute): a base policy pretrained on other tasks' experts then fine-tuned, other data sizes.
+Nothing here reads learned values, the bench's test trajectories or the grid's rollouts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import tyro
+
+from bench import write_results_json
+from bench.downstream import arms, data, report
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+PILOT_ARMS = ("bc_expert", "bc", "awr_gt", "fbc_binary_gt", "fbc_top70_gt", "strict_gt")
+GT_ARMS = ("awr_gt", "fbc_binary_gt", "fbc_top70_gt", "strict_gt")
+EXPERT_GATE, GT_RANGE = 0.6, (0.3, 0.9)
+
+
+@dataclass(frozen=True)
+class PilotConfig:
+    work: Path = Path("/work/wvmdata/downstream_v3")
+    """Cache of data, checkpoints and rollouts (shared with the grid); rerunning resumes from it."""
+    tasks: tuple[str, ...] = ("lift", "pickplace_can", "pickplace_bread")
+    settings: tuple[str, ...] = ("mlp256_3k", "mlp256_mixed_3k", "mlp512_plateau")
+    trials: int = 20
+    """Rollouts per arm (training seed 0)."""
+    episodes: int = 40
+    """Episodes per suboptimal mode (hesitation, retry)."""
+    val_episodes: int = 8
+    report_only: bool = False
+    """Gather what has run; train and roll out nothing."""
+    out: Path = RESULTS / "downstream_pilot_v3"
+
+
+def expert_setting(setting: arms.Setting) -> arms.Setting:
+    """The setting whose bc_expert this one shares: the first with the same learner and budget."""
+    for s in arms.SETTINGS.values():
+        if replace(s, name=setting.name, mix=setting.mix) == setting:
+            return s
+    return setting
+
+
+def run_task(cfg: PilotConfig, setting: arms.Setting, task: str, roots: dict, limit: int) -> dict:
+    """The pilot arms of one setting on one task (cached); stops after bc_expert when it misses the gate."""
+    out = {}
+    for arm in PILOT_ARMS:
+        s = expert_setting(setting) if arm == "bc_expert" else setting
+        done = arms.arm_dir(cfg.work, "rollout", s, task, arm, 0) / "rollout.json"
+        if cfg.report_only and not done.is_file():
+            continue
+        record = arms.train(cfg.work, s, task, arm, 0, roots)
+        res = arms.rollout(cfg.work, s, task, arm, 0, record, cfg.trials, limit)
+        cpu_file = arms.arm_dir(cfg.work, "rollout", s, task, arm, 0) / "cpu.json"
+        rollout_cpu = json.loads(cpu_file.read_text())["cpu_s"] if cpu_file.is_file() else 0.0
+        out[arm] = {"cell": report.cell({0: res}), "train": record, "rollout_cpu_s": rollout_cpu}
+        print(f"[pilot {time.strftime('%H:%M:%S')}] {setting.name} {task} {arm}: {res['successes']}/{res['trials']}")
+        if arm == "bc_expert" and res["successes"] / res["trials"] < EXPERT_GATE:
+            break
+    return out
+
+
+def judge(cells: dict) -> dict:
+    """The rule on one setting and task."""
+    rate = {a: c["cell"]["rate"] for a, c in cells.items()}
+    expert = rate.get("bc_expert")
+    gts = {a: rate[a] for a in GT_ARMS if a in rate}
+    best = max(gts, key=gts.get) if gts else None
+    passes = (
+        expert is not None
+        and expert >= EXPERT_GATE
+        and best is not None
+        and GT_RANGE[0] <= gts[best] <= GT_RANGE[1]
+        and len(gts) == len(GT_ARMS)
+        and "bc" in rate
+    )
+    return {
+        "bc_expert": expert,
+        "best_gt_arm": best,
+        "best_gt": gts.get(best) if best else None,
+        "bc": rate.get("bc"),
+        "gain": (gts[best] - rate["bc"]) if best and "bc" in rate else None,
+        "passes": bool(passes),
+    }
+
+
+def choose(verdicts: dict, tasks: tuple[str, ...]) -> dict:
+    """The pre-registered choice among settings from {setting: {task: judge()}}."""
+
+    def key(name):
+        v = verdicts[name]
+        passed = sum(v[t]["passes"] for t in tasks if t in v)
+        gains = [v[t]["gain"] for t in tasks if t in v and v[t]["gain"] is not None]
+        return (passed, sum(gains) / len(gains) if gains else float("-inf"))
+
+    ranked = sorted(verdicts, key=key, reverse=True)
+    best = ranked[0] if ranked else None
+    return {
+        "setting": best,
+        "passes_on": [t for t in tasks if best and verdicts[best].get(t, {}).get("passes")],
+        "ranking": [{"setting": s, "tasks_passed": key(s)[0], "mean_gain": key(s)[1]} for s in ranked],
+    }
+
+
+def best_gt_arms(results: dict, setting: str, tasks) -> dict:
+    """From the chosen setting: the best non-AWR ground-truth arm and the best ground-truth arm overall
+    (average success over the tasks where every ground-truth arm ran)."""
+    per = results[setting]
+    full = [t for t in tasks if t in per and all(a in per[t] for a in GT_ARMS)]
+    if not full:
+        return {}
+    mean = {a: sum(per[t][a]["cell"]["rate"] for t in full) / len(full) for a in GT_ARMS}
+    other = max((a for a in GT_ARMS if a != "awr_gt"), key=mean.get)
+    return {"best_other_gt_arm": other, "best_gt_arm": max(GT_ARMS, key=mean.get), "mean_rate": mean, "tasks": full}
+
+
+def write_markdown(result: dict, path: Path) -> None:
+    lines = [
+        "# Downstream pilot v3: which setting shows the headroom (BC and ground-truth arms only)",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        "## Plan (written and committed before any pilot rollout)",
+        "",
+        *[
+            ln[0:]
+            for ln in __doc__.split(
+                "Written before any pilot rollout (the plan below is the file's first section, committed first):"
+            )[1]
+            .split("Nothing here")[0]
+            .strip()
+            .splitlines()
+        ],
+        "",
+        "Settings:",
+        "",
+        "| setting | learner | steps | checkpoint | data |",
+        "|---|---|---|---|---|",
+    ]
+    for s in result["settings"].values():
+        ck = "last" if s["eval_every"] is None else f"lowest held-out loss, every {s['eval_every']}"
+        lines.append(f"| {s['name']} | mlp_chunk {s['size']} | {s['steps']} | {ck} | {s['mix']} |")
+    lines += ["", "## Results", ""]
+    if not result["results"]:
+        lines.append("Nothing has run yet.")
+    else:
+        lines += [
+            f"Training seed 0, {result['trials']} trials per arm on placements never trained on; rollout limit "
+            + ", ".join(f"{t} {v['control_steps']} control steps" for t, v in result["limits"].items())
+            + f" ({next(iter(result['limits'].values()))['rule']}). Success = successes/trials [Wilson 95%], "
+            "mean control steps (20 Hz) to success.",
+            "",
+            "| setting | task | " + " | ".join(PILOT_ARMS) + " | passes | why |",
+            "|---|---|" + "---|" * len(PILOT_ARMS) + "---|---|",
+        ]
+        for name, per in result["results"].items():
+            for task, cells in per.items():
+                v = result["verdicts"][name][task]
+                why = []
+                if v["bc_expert"] is not None and v["bc_expert"] < EXPERT_GATE:
+                    why.append("bc_expert < 60%: other arms not run")
+                elif v["best_gt"] is not None and not GT_RANGE[0] <= v["best_gt"] <= GT_RANGE[1]:
+                    why.append(f"best GT arm ({v['best_gt_arm']}) outside [30%, 90%]")
+                row = [report.fmt_cell(cells[a]["cell"]) if a in cells else "-" for a in PILOT_ARMS]
+                lines.append(
+                    f"| {name} | {task} | "
+                    + " | ".join(row)
+                    + f" | {'yes' if v['passes'] else 'no'} | {'; '.join(why)} |"
+                )
+        ch = result["choice"]
+        lines += [
+            "",
+            f"Chosen by the rule: **{ch['setting']}** (passes on {', '.join(ch['passes_on']) or 'no task'}).",
+            "Ranking: "
+            + "; ".join(
+                f"{r['setting']} ({r['tasks_passed']} tasks, mean gain {100 * r['mean_gain']:+.0f} points)"
+                for r in ch["ranking"]
+            )
+            + ".",
+        ]
+        if result.get("gt_arms"):
+            g = result["gt_arms"]
+            lines.append(
+                f"Best non-AWR ground-truth arm: {g['best_other_gt_arm']}; best ground-truth arm: {g['best_gt_arm']} "
+                f"(mean success over {', '.join(g['tasks'])}: "
+                + ", ".join(f"{a} {100 * r:.0f}%" for a, r in g["mean_rate"].items())
+                + ")."
+            )
+        lines += [
+            "",
+            "Held-out loss of the plain-BC runs (per checkpoint; the chosen step in bold where a plateau rule applies):",
+            "",
+        ]
+        for name, per in result["results"].items():
+            for task, cells in per.items():
+                if "bc" in cells:
+                    tr = cells["bc"]["train"]
+                    curve = ", ".join(
+                        (f"**{k}: {v:.4f}**" if int(k) == tr["chosen_step"] else f"{k}: {v:.4f}")
+                        for k, v in tr["heldout_loss"].items()
+                    )
+                    lines.append(f"- {name} / {task}: {curve}")
+        lines += ["", f"CPU time: {result['cpu_s'] / 60:.0f} min of training and rollouts (one thread each)."]
+    path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = tyro.cli(PilotConfig, args=argv)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    command = "python -m bench.downstream.pilot " + " ".join(sys.argv[1:] if argv is None else argv)
+    results, verdicts, limits, cpu, roots = {}, {}, {}, 0.0, {}
+    for task in cfg.tasks:
+        roots[task] = (
+            {n: data.dataset_dir(cfg.work, task, n) for n in data.SETS}
+            if cfg.report_only
+            else data.prepare(cfg.work, task, cfg.episodes, cfg.val_episodes, learned=False)
+        )
+        if (roots[task]["expert"] / "meta" / "robosuite_eval.json").is_file():
+            limits[task] = data.rollout_limit(roots[task]["expert"])
+    for name in cfg.settings:
+        for task in limits:
+            cells = run_task(cfg, arms.SETTINGS[name], task, roots[task], limits[task]["control_steps"])
+            if cells:
+                results.setdefault(name, {})[task] = cells
+                verdicts.setdefault(name, {})[task] = judge(cells)
+                cpu += sum(c["train"]["cpu_s"] + c["rollout_cpu_s"] for c in cells.values())
+    choice = choose(verdicts, cfg.tasks)
+    result = {
+        "command": command,
+        "settings": {n: asdict(arms.SETTINGS[n]) for n in cfg.settings},
+        "trials": cfg.trials,
+        "limits": limits,
+        "results": {
+            s: {
+                t: {
+                    a: {
+                        "cell": c["cell"],
+                        "chosen_step": c["train"]["chosen_step"],
+                        "heldout_loss": c["train"]["heldout_loss"],
+                    }
+                    for a, c in cells.items()
+                }
+                for t, cells in per.items()
+            }
+            for s, per in results.items()
+        },
+        "verdicts": verdicts,
+        "choice": choice,
+        "gt_arms": best_gt_arms(results, choice["setting"], cfg.tasks) if choice["setting"] else {},
+        "cpu_s": cpu,
+    }
+    write_results_json(cfg.out.with_suffix(".json"), result)
+    write_markdown({**result, "results": results}, cfg.out)
+    return result
+
+
+if __name__ == "__main__":
+    main()
