@@ -42,6 +42,7 @@ from bench import write_results_json
 from bench.downstream import arms, data, report
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
+PLAN = __doc__.split("committed first):")[1].split("Nothing here")[0]
 PILOT_ARMS = ("bc_expert", "bc", "awr_gt", "fbc_binary_gt", "fbc_top70_gt", "strict_gt")
 GT_ARMS = ("awr_gt", "fbc_binary_gt", "fbc_top70_gt", "strict_gt")
 EXPERT_GATE, GT_RANGE = 0.6, (0.3, 0.9)
@@ -152,15 +153,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "",
         "## Plan (written and committed before any pilot rollout)",
         "",
-        *[
-            ln[0:]
-            for ln in __doc__.split(
-                "Written before any pilot rollout (the plan below is the file's first section, committed first):"
-            )[1]
-            .split("Nothing here")[0]
-            .strip()
-            .splitlines()
-        ],
+        *PLAN.strip().splitlines(),
         "",
         "Settings:",
         "",
