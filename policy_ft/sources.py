@@ -65,26 +65,34 @@ def drop_unread_videos(dataset, keep: set[str]) -> None:
 
 
 class OffsetIndex(torch.utils.data.Dataset):
-    """A dataset whose items' `index` is shifted into the training set's concatenated index space."""
+    """A dataset whose items' `index` is shifted into the training set's concatenated index space, keeping
+    only the keys in `keep` (None: all)."""
 
-    def __init__(self, dataset, offset: int):
-        self.dataset, self.offset = dataset, int(offset)
+    def __init__(self, dataset, offset: int, keep: set[str] | None = None):
+        self.dataset, self.offset, self.keep = dataset, int(offset), keep
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, i):
         item = self.dataset[i]
+        if self.keep is not None:
+            item = {k: v for k, v in item.items() if k in self.keep}
         item["index"] = item["index"] + self.offset
         return item
 
 
 def concat_datasets(datasets: list) -> torch.utils.data.Dataset:
-    """One dataset over several; a single dataset is returned as it is (its indices are already global)."""
+    """One dataset over several; a single dataset is returned as it is (its indices are already global).
+
+    Items keep the keys every dataset has: per-frame columns that only some of them hold (a value column
+    labelled on one dataset and not yet on another) would break batching, and training reads the values
+    from the Parquet files, not from the items."""
     if len(datasets) == 1:
         return datasets[0]
     offsets = np.cumsum([0] + [len(d) for d in datasets[:-1]])
-    return torch.utils.data.ConcatDataset([OffsetIndex(d, o) for d, o in zip(datasets, offsets)])
+    keep = set.intersection(*(set(d[0]) for d in datasets))
+    return torch.utils.data.ConcatDataset([OffsetIndex(d, o, keep) for d, o in zip(datasets, offsets)])
 
 
 def aggregate_stats(metas: list) -> dict:

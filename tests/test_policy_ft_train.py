@@ -320,3 +320,19 @@ def test_tiny_act_trains_data_parallel_on_two_cpu_processes(value_dataset, tmp_p
     runner.reset()
     obs = {"observation.images.cam": np.zeros((32, 32, 3), np.uint8), "observation.state": np.zeros(3, np.float32)}
     assert runner.infer(obs)["actions"].shape == (5, 2)
+
+
+def test_concatenated_datasets_keep_only_the_keys_every_one_has():
+    """A value column labelled on one dataset and not yet on another must not break batching."""
+    import torch
+
+    from policy_ft.sources import concat_datasets
+
+    a = [{"index": torch.tensor(i), "action": torch.zeros(2), "value": torch.tensor(0.5)} for i in range(2)]
+    b = [{"index": torch.tensor(i), "action": torch.ones(2)} for i in range(3)]
+    both = concat_datasets([a, b])
+    items = [both[i] for i in range(len(both))]
+    assert [int(x["index"]) for x in items] == [0, 1, 2, 3, 4]  # b's indices shifted past a's
+    assert all(set(x) == {"index", "action"} for x in items)
+    batch = torch.utils.data.default_collate(items)
+    assert batch["action"].shape == (5, 2)

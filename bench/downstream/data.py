@@ -164,11 +164,25 @@ def values_record(roots: list[Path], column: str) -> dict:
     return {"column": column, "provenance": {r.name: read_provenance(r).get(column) for r in roots}}
 
 
-def prepare(work: Path, task: str, episodes: int, val_episodes: int, workers: int = 2, learned: bool = True) -> dict:
-    """Every set of one task generated and labelled; returns {set: dataset root}."""
+def is_labelled(roots: dict, learned: tuple[str, ...]) -> bool:
+    """Whether every set exists with its value columns (the learned ones on the sets in `learned`)."""
+    for name, root in roots.items():
+        if not (Path(root) / "meta" / "info.json").is_file():
+            return False
+        want = {"value_gt", "value_time"} | ({c for _, c in LABELLED_BY} if name in learned else set())
+        if not want <= set(read_provenance(root)):
+            return False
+    return True
+
+
+def prepare(
+    work: Path, task: str, episodes: int, val_episodes: int, workers: int = 2, learned: tuple[str, ...] = ()
+) -> dict:
+    """Every set of one task generated, with ground-truth and time values, and the learned models' values on
+    the sets named in `learned`; returns {set: dataset root}."""
     roots = {}
     for name in SETS:
         root = generate(work, task, name, episodes_of(name, episodes, val_episodes), workers)
-        label(root, learned=learned and bool(SETS[name][2]))
+        label(root, learned=name in learned)
         roots[name] = root
     return roots

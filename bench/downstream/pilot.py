@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
         roots[task] = (
             {n: data.dataset_dir(cfg.work, task, n) for n in data.SETS}
             if cfg.report_only
-            else data.prepare(cfg.work, task, cfg.episodes, cfg.val_episodes, learned=False)
+            else data.prepare(cfg.work, task, cfg.episodes, cfg.val_episodes)
         )
         if (roots[task]["expert"] / "meta" / "robosuite_eval.json").is_file():
             limits[task] = data.rollout_limit(roots[task]["expert"])
@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
         "gt_arms": best_gt_arms(results, choice["setting"], cfg.tasks) if choice["setting"] else {},
         "cpu_s": cpu,
     }
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
     write_markdown({**result, "results": results}, cfg.out)
     return result

@@ -7,8 +7,8 @@ from progress chunks, and what each filter keeps of each kind. It tells "the val
 
 Chunks: the window [t, t + H - 1] of a frame t. Inside: the window lies within [m, n] (ground-truth Δ is 0 in
 a stall and negative in a retraction). Progress: the window does not reach into (m, n) (t + H - 1 <= m or
-t >= n). Windows straddling a boundary are neither and are counted apart. AUROC of -Δ for "inside" (0.5 is
-chance, 1 perfect; ties count half), with a percentile bootstrap 95% interval over episodes (2,000 draws,
+t >= n). Windows straddling a boundary, or running past the episode's end, are neither and are counted
+apart. AUROC of -Δ for "inside" (0.5 is chance, 1 perfect; ties count half), with a percentile bootstrap 95% interval over episodes (2,000 draws,
 seeded). Filters as the arms apply them: fbc_binary Δ >= 0, strict Δ > 1e-6, fbc_top70 Δ >= the 30th
 percentile of Δ over the task's training set; AWR's mean weight min(exp(10 Δ), 2) per kind.
 Results: bench/results/chunk_separation.{json,md}.
@@ -39,14 +39,16 @@ class SeparationConfig:
 
 
 def chunk_kinds(T: int, m: int | None, n: int | None, H: int) -> np.ndarray:
-    """(T,) per anchor frame: 1 inside [m, n], 0 progress, -1 straddling (or no segment: all progress)."""
+    """(T,) per anchor frame: 1 inside [m, n], 0 progress, -1 neither (straddling a boundary, or a window that
+    runs past the episode's end: its Δ spans fewer than H frames, 0 at the last frame)."""
     t = np.arange(T)
-    end = np.minimum(t + H - 1, T - 1)
-    if m is None or n is None:
-        return np.zeros(T, dtype=np.int8)
-    kind = np.full(T, -1, dtype=np.int8)
-    kind[(t >= m) & (end <= n)] = 1
-    kind[(end <= m) | (t >= n)] = 0
+    end = t + H - 1
+    kind = np.zeros(T, dtype=np.int8)
+    if m is not None and n is not None:
+        kind[:] = -1
+        kind[(t >= m) & (end <= n)] = 1
+        kind[(end <= m) | (t >= n)] = 0
+    kind[end > T - 1] = -1
     return kind
 
 
@@ -102,7 +104,7 @@ def separate(episodes: list, kappa_top70: float, seed: int = 0) -> dict:
         "episodes": len(episodes),
         "chunks_inside": int(inside.sum()),
         "chunks_progress": int(prog.sum()),
-        "chunks_straddling": int((k == -1).sum()),
+        "chunks_neither": int((k == -1).sum()),
         "kept_inside": {f: float(v[inside].mean()) for f, v in keep.items()},
         "kept_progress": {f: float(v[prog].mean()) for f, v in keep.items()},
         "awr_weight_inside": float(w[inside].mean()),
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
             result["tasks"][task][src] = {
                 mode: separate([e for e in eps if e[2] == mode], kappa) for mode in data.SUBOPTIMAL
             } | {"kappa_top70": kappa}
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
     write_markdown(result, cfg.out.with_suffix(".md"))
     return result
@@ -136,9 +139,9 @@ def write_markdown(result: dict, path: Path) -> None:
         "",
         f"Command: `{result['command']}`",
         "",
-        __doc__.split("Chunks:")[1].split("Results:")[0].strip().replace("\n", " "),
+        "Chunks:" + __doc__.split("Chunks:")[1].split("Results:")[0].rstrip().replace("\n", " "),
         "",
-        "| task | mode | values | AUROC [95%] | inside / progress / straddling chunks | kept inside: binary, strict, top70 | kept progress: binary, strict, top70 | AWR weight inside / progress |",
+        "| task | mode | values | AUROC [95%] | inside / progress / neither chunks | kept inside: binary, strict, top70 | kept progress: binary, strict, top70 | AWR weight inside / progress |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for task, per in result["tasks"].items():
@@ -150,7 +153,7 @@ def write_markdown(result: dict, path: Path) -> None:
                 kpr = ", ".join(f"{r['kept_progress'][f]:.2f}" for f in ("fbc_binary", "strict", "fbc_top70"))
                 lines.append(
                     f"| {task} | {mode} | {src} | {r['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] | "
-                    f"{r['chunks_inside']} / {r['chunks_progress']} / {r['chunks_straddling']} ({r['episodes']} episodes) | "
+                    f"{r['chunks_inside']} / {r['chunks_progress']} / {r['chunks_neither']} ({r['episodes']} episodes) | "
                     f"{kin} | {kpr} | {r['awr_weight_inside']:.2f} / {r['awr_weight_progress']:.2f} |"
                 )
     path.write_text("\n".join(lines) + "\n")
