@@ -38,7 +38,9 @@ PILOT = RESULTS / "downstream_pilot_v3.json"
 class GridConfig:
     work: Path = Path("/work/wvmdata/downstream_v3")
     """Cache of data, values, checkpoints and rollouts (shared with the pilot); rerunning resumes from it."""
-    tasks: tuple[str, ...] = ("lift", "pickplace_can", "pickplace_bread")
+    tasks: tuple[str, ...] = ()
+    """Default: the tasks on which the pilot's chosen setting passed its rule (bc_expert >= 60%, the best
+    ground-truth arm in [30%, 90%]): on a task the learner cannot learn, no weighting can be compared."""
     seeds: tuple[int, ...] = (1, 2, 3)
     """Training seeds: the pilot trained seed 0 and rolled it out on seed 0's placements, so the grid uses
     others, and no checkpoint or placement that informed the pilot's choice is in the grid."""
@@ -78,7 +80,12 @@ def plan(cfg: GridConfig) -> dict:
         )
     gt = pilot.get("gt_arms") or {}
     best_other, best = gt.get("best_other_gt_arm", "strict_gt"), gt.get("best_gt_arm", "strict_gt")
+    tasks = cfg.tasks or tuple((pilot.get("choice") or {}).get("passes_on") or ())
+    if not tasks:
+        raise SystemExit(f"{cfg.pilot}: the chosen setting passes on no task; name tasks with --tasks to run anyway")
     return {
+        "tasks": tasks,
+        "task_source": "--tasks" if cfg.tasks else "the pilot's chosen setting passes there",
         "setting": arms.SETTINGS[name],
         "setting_source": "--setting (override)" if cfg.setting else f"pilot rule ({cfg.pilot.name})",
         "best_other_gt_arm": best_other,
@@ -99,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     shard, nshards = (int(x) for x in cfg.shard.split("/"))
     roots, limits, baselines = {}, {}, {}
     learned = data.SUBOPTIMAL + (("expert",) if setting.mix == "mixed" else ())
-    for task in cfg.tasks:
+    for task in p["tasks"]:
         if cfg.report_only or nshards > 1:  # shards never write the datasets: --prepare-only did
             roots[task] = {n: data.dataset_dir(cfg.work, task, n) for n in data.SETS}
             if not cfg.report_only and not data.is_labelled(roots[task], learned):
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         baselines[task] = arms.choose_baseline(arms.training_roots(roots[task], "bc", setting))
     if cfg.prepare_only:
         return {}
-    jobs = [(s, t, a) for s in cfg.seeds for t in cfg.tasks for a in p["arms"]]
+    jobs = [(s, t, a) for s in cfg.seeds for t in p["tasks"] for a in p["arms"]]
     for i, (seed, task, arm) in enumerate(jobs):
         if cfg.report_only or i % nshards != shard:
             continue
@@ -138,7 +145,7 @@ def gather(cfg: GridConfig, p: dict, command: str, limits: dict, baselines: dict
     """Every finished arm-seed into cells, paired differences and the targets' verdicts."""
     setting = p["setting"]
     tasks, outcome = {}, {}
-    for task in cfg.tasks:
+    for task in p["tasks"]:
         for arm in p["arms"]:
             per_seed, cpu, weights = {}, [], None
             for seed in cfg.seeds:
@@ -181,6 +188,7 @@ def gather(cfg: GridConfig, p: dict, command: str, limits: dict, baselines: dict
     return {
         "command": command,
         "setting": {**setting.__dict__, "source": p["setting_source"]},
+        "task_source": p["task_source"],
         "best_other_gt_arm": p["best_other_gt_arm"],
         "best_gt_arm": p["best_gt_arm"],
         "arms": p["arms"],
