@@ -1,7 +1,7 @@
 """The README's picture of `value_labeling annotate`: bench/results/annotate_page.png (+ .md).
 
 A session as a user would run it on their own recordings: a RoboSuite Lift dataset with hesitations
-(`robosuite_eval generate`, 128x128, its annotation table removed so every episode is to do), stage-1
+(`robosuite_eval generate --generator v1`, 128x128, its annotation table removed so every episode is to do), stage-1
 proposals from the embedded default value model (`--propose values`; the dataset has no value column),
 then stage 2 in headless Chromium: episode 0 saved, episode 1 opened, its proposal accepted. The .md
 beside the PNG lists, per episode, the proposed segments against the generator's own [m, n] (which the
@@ -46,7 +46,14 @@ def main() -> None:
     src = args.work / "lift_hesitation"
     run_generate(
         GenerateConfig(
-            out=src, task="lift", mode="hesitation", episodes=args.episodes, seed=0, image_size=128, workers=0
+            out=src,
+            task="lift",
+            mode="hesitation",
+            episodes=args.episodes,
+            seed=0,
+            image_size=128,
+            workers=0,
+            generator="v1",  # the committed picture's data (made when v1 was the default)
         )
     )  # resumes: a rerun generates nothing
     truth = {r["episode_index"]: r for r in read_annotations(src)}
@@ -119,7 +126,7 @@ def main() -> None:
     command = f"    nice -n 10 .venv/bin/python -m bench.annotate_screenshot --episodes {args.episodes}"
     about = (
         f"Dataset: `robosuite_eval generate --task lift --mode hesitation --episodes {args.episodes} --seed 0 "
-        f"--image-size 128`, annotation table removed. Proposals: {session.proposer.source} (default rule of "
+        f"--image-size 128 --generator v1`, annotation table removed. Proposals: {session.proposer.source} (default rule of "
         "`curate flag`). The page shows the agentview camera; the model reads its training camera. "
         "Truth is the generator's own stall [m, n], which the page does not see. In the picture, episode 0 "
         f"was marked with `[`/`]` and saved; episode {shown} shows its proposal accepted with `A` and both "

@@ -31,7 +31,8 @@ class Recipe:
     """What a default-model build trains on and how long."""
 
     generator: str | None = None
-    """`robosuite_eval generate --generator` (None: the generator's own default, v1)."""
+    """`robosuite_eval generate --generator` (None: v1, the generator's default when the v1 recipe was made;
+    passed explicitly, since `generate` now defaults to v2)."""
     episodes: int = 40
     """Expert demonstrations per task (seeds TRAIN_SEED+)."""
     sub_episodes: int = 4
@@ -121,7 +122,8 @@ def generate(
                 str(seed),
                 "--image-size",
                 str(IMAGE_SIZE),
-                *(["--generator", generator] if generator else []),
+                "--generator",
+                generator or "v1",  # None is v1's recipe: pinned, `generate` defaults to v2
                 "--out",
                 str(out if task == "all" else out / f"{task}_{mode}"),
             ]

@@ -148,7 +148,8 @@ def main() -> None:
         lines.insert(
             3,
             f"- data: `robosuite_eval generate --task {rec['task']} --mode {rec['mode']} --episodes "
-            f"{len(rec['episodes'])} --seed {rec['seed']} --image-size {rec['image_size']}`",
+            f"{len(rec['episodes'])} --seed {rec['seed']} --image-size {rec['image_size']} "
+            f"--generator {rec.get('generator', 'v1')}`",
         )
     lines.insert(3 + len(args.data), "")
     for label, rows in results.items():
@@ -157,7 +158,8 @@ def main() -> None:
         lo, hi = wilson_interval(k, n)
         oc, ot = sum(r["other_cut"] for r in rows), sum(r["other"] for r in rows)
         olo, ohi = wilson_interval(oc, ot)
-        styles = f"{sum(r['style'] == 'stop' for r in rows)} / {sum(r['style'] == 'micro' for r in rows)}"
+        # micro: v1's `micro`, v2's wiggle / wander / wrist (every style but a full stop)
+        styles = f"{sum(r['style'] == 'stop' for r in rows)} / {sum(r['style'] != 'stop' for r in rows)}"
         lines.append(
             f"| {label} | {n} ({styles}) | {k}/{n} [{lo:.2f}, {hi:.2f}] | "
             f"{np.mean([r['stall_cut'] for r in rows]):.3f} | {oc}/{ot} = {oc / ot:.3f} [{olo:.3f}, {ohi:.3f}] |"

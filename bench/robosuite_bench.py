@@ -94,8 +94,7 @@ def bench_data(
             continue
         args = ["generate", "--task", "all", "--mode", mode, "--episodes", str(n), "--seed", str(BENCH_SEED)]
         args += ["--image-size", "64", "--out", str(work), "--workers", str(workers)]
-        if generator != "v1":
-            args += ["--generator", generator]
+        args += ["--generator", generator]  # always: v1 here is pinned (`generate` defaults to v2)
         if cameras:
             args += ["--cameras", *cameras]
         robosuite_eval(args)

@@ -3,7 +3,7 @@ recorded 10 fps, LeRobot writing and video encoding included), and the projected
 data budget: the six-task bench (6 x (25 hesitation + 25 retry) = 300 trajectories) plus 6 x 100
 expert demonstrations, on this machine.
 
-    .venv/bin/python -m bench.robosuite_generate [--episodes 6] [--size 128] [--workers 2]
+    .venv/bin/python -m bench.robosuite_generate [--episodes 6] [--size 128] [--workers 2] [--generator v1]
 
 Measures one short run per mode over all six tasks in turn (task mix as in the bench), each from an
 empty directory, and reports wall time including worker start-up. Writes
@@ -33,7 +33,7 @@ TARGET_S = 2 * 3600
 WORKLOAD = {"hesitation": 150, "retry": 150, "expert": 600}
 
 
-def measure(mode: str, episodes: int, size: int, workers: int, work: Path) -> dict:
+def measure(mode: str, episodes: int, size: int, workers: int, work: Path, generator: str = "v1") -> dict:
     """`episodes` episodes spread over the six tasks (one generate call per task)."""
     from robodata.dataset import check_dataset_dir
     from robosuite_eval.config import GenerateConfig
@@ -47,7 +47,16 @@ def measure(mode: str, episodes: int, size: int, workers: int, work: Path) -> di
         root = work / f"{task}_{mode}"
         shutil.rmtree(root, ignore_errors=True)
         run_generate(
-            GenerateConfig(out=root, task=task, mode=mode, episodes=n, seed=500_000, image_size=size, workers=workers)
+            GenerateConfig(
+                out=root,
+                task=task,
+                mode=mode,
+                episodes=n,
+                seed=500_000,
+                image_size=size,
+                workers=workers,
+                generator=generator,
+            )
         )
         frames += check_dataset_dir(root)["total_frames"]
     wall = time.perf_counter() - t0
@@ -65,11 +74,13 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=6, help="episodes per mode (spread over the six tasks)")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--workers", type=int, default=2)
+    # v1: the committed results' generator (they predate v2, `robosuite_eval generate`'s default now)
+    p.add_argument("--generator", choices=("v1", "v2"), default="v1")
     a = p.parse_args()
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in ("expert", "hesitation", "retry"):
-            rows[mode] = measure(mode, a.episodes, a.size, a.workers, Path(tmp))
+            rows[mode] = measure(mode, a.episodes, a.size, a.workers, Path(tmp), a.generator)
             r = rows[mode]
             print(
                 f"{mode:10s} {r['episodes']} episodes, {r['frames']} frames in {r['wall_s']:.1f} s: "
@@ -80,6 +91,7 @@ def main() -> None:
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "image_size": a.size,
+        "generator": a.generator,
         "fps": 10,
         "cameras": 2,
         "workers": a.workers,
@@ -95,7 +107,7 @@ def main() -> None:
         "",
         f"Command: `.venv/bin/python -m bench.robosuite_generate {' '.join(sys.argv[1:])}`".replace(" `", " `"),
         "",
-        f"{result['machine']}; two {a.size}x{a.size} cameras, 10 fps recorded, physics 20 Hz, "
+        f"{result['machine']}; generator {a.generator}, two {a.size}x{a.size} cameras, 10 fps recorded, physics 20 Hz, "
         f"{a.workers} worker processes; wall time includes worker start-up and the dataset write.",
         "",
         "| mode | episodes | frames | wall s | episodes/min |",

@@ -51,11 +51,12 @@ class GenerateConfig:
     workers: int = 2
     """Worker processes simulating and rendering episodes (0: in this process)."""
     embodiment: str = "RoboSuite"
-    generator: Literal["v1", "v2"] = "v1"
-    """v2: human-paced episodes (17-28 s, Table B.3) with 2-8 s hesitations and 1.5-5 s retractions in several
-    styles, draws seeded by (task, seed) (robosuite_eval/human_pace.py); the bench uses it. v1: the original
-    constant-speed scripts (5-17 s, 0.5-1.6 s segments). v1 stays the default so that every dataset and
-    result generated before v2 existed is reproduced by its recorded command; ask for v2 explicitly."""
+    generator: Literal["v1", "v2"] = "v2"
+    """v2 (the default): human-paced episodes (17-28 s, Table B.3) with 2-8 s hesitations and 1.5-5 s
+    retractions in several styles, draws seeded by (task, seed) (robosuite_eval/human_pace.py); the data the
+    default value model was trained on and the bench uses. v1: the original constant-speed scripts (5-17 s,
+    0.5-1.6 s segments), the default before v2 was: datasets and results made then by a command without
+    --generator are v1's, so reproduce them with `--generator v1` (a resume of such a dataset says so)."""
     debug: bool = False
 
 

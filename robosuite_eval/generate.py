@@ -10,8 +10,9 @@ staging dataset, writes the annotation table and the generation record, and swap
 killed run leaves `--out` at its last commit; rerunning the same command skips the episodes already in
 the dataset and reuses the rendered `.npz` files of episodes that were simulated but not yet committed.
 
-Generators: v1 (the default) and v2, human-paced with long segments (`--generator`; robosuite_eval/human_pace.py).
-The generator is part of a dataset's record, so a resume cannot mix them.
+Generators: v2 (the default), human-paced with long segments (robosuite_eval/human_pace.py), and v1, the original
+constant-speed scripts and the default until v2 replaced it (`--generator v1`). The generator is part of a
+dataset's record, so a resume cannot mix them.
 
 Every recorded trajectory ends in task success: a seed whose scripted run fails (rare) is retried with a
 derived simulator seed (v2: also one whose drawn retraction is longer than the attempt it retraces), and the
@@ -209,8 +210,11 @@ def check_existing(out: Path, record: dict) -> int:
     diff = {k: (old.get(k), record[k]) for k in keys if old.get(k) != record[k]}
     if diff:
         detail = ", ".join(f"{k}: dataset has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+        hint = ""
+        if "generator" in diff:  # most likely a v1 dataset made before v2 became the default
+            hint = f" (add --generator {old['generator']} to resume it; the default is {GenerateConfig.generator})"
         raise ValueError(
-            f"--out {out} holds another dataset ({detail}); use a new --out or the same settings to resume"
+            f"--out {out} holds another dataset ({detail}); use a new --out or the same settings to resume{hint}"
         )
     return int(info["total_episodes"])
 

@@ -1,7 +1,9 @@
 """`make demo`: the toolkit's main job, end to end, on data it makes itself.
 
 1. `robosuite_eval generate`: one expert, one hesitation and one retry trajectory of RoboSuite Lift
-   (real physics, scripted oracle, exact labels of the injected behaviour).
+   (real physics, scripted oracle, exact labels of the injected behaviour), from generator v2 (human-paced,
+   2-8 s hesitations, 1.5-5 s retractions): the data the default value model was trained on and the bench
+   scores it on, and `generate`'s default.
 2. `value_labeling bench`: the embedded default value model (a trained wvm-tiny) beside the `time`
    reference on those three trajectories, with one plot per trajectory (prediction vs ground truth).
 3. `curate label-values` (Ray workers) writes the default model's per-frame values into each dataset,
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
                 str(900_000 + i),
                 "--image-size",
                 "64",
+                "--generator",
+                "v2",  # the default model's data (generate's default too; v1 is constant-speed, 0.5-1.6 s segments)
                 "--workers",
                 "0",
                 "--out",

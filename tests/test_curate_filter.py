@@ -39,7 +39,12 @@ def hes_ds(tmp_path_factory):
     from robosuite_eval.generate import run_generate
 
     root = tmp_path_factory.mktemp("filter") / "lift_hes"
-    run_generate(GenerateConfig(out=root, task="lift", mode="hesitation", episodes=2, seed=0, image_size=32, workers=0))
+    # generator v1 (pinned: v2 is the default): its seed-0 episodes are the 'micro' and 'stop' styles above
+    run_generate(
+        GenerateConfig(
+            out=root, task="lift", mode="hesitation", episodes=2, seed=0, image_size=32, workers=0, generator="v1"
+        )
+    )
     frames = frame_table(root)
     rows = episode_rows(frames)
     values = np.zeros(len(frames["index"]), dtype=np.float32)

@@ -12,6 +12,7 @@ from robodata.resample import resample_indices
 from robosuite_eval.episode import Injection, plan_injection, run_episode
 from robosuite_eval.human_pace import (
     HESITATION_SECONDS,
+    HESITATION_STYLES,
     MIN_SCORED,
     RETRY_SECONDS,
     TABLE_B3_SECONDS,
@@ -166,3 +167,46 @@ def test_generate_v2_writes_one_camera_and_refuses_a_v1_resume(tmp_path, capsys)
         main([*args, "--episodes", "2", "--generator", "v1"])
     assert "generator: dataset has 'v2', asked 'v1'" in capsys.readouterr().err
     assert open_dataset(out).meta.total_episodes == 1
+
+
+def test_generate_defaults_to_v2_human_paced_and_a_v1_resume_names_the_flag(tmp_path, capsys):
+    """v2 is `generate`'s default (the data the default value model was trained on): a command without
+    --generator records v2 and writes a human-paced hesitation of 2-8 s, not v1's 0.5-1.5 s stall. A v1
+    dataset (made when v1 was the default) resumed without the flag is refused with the flag to add."""
+    from robodata.dataset import open_dataset
+    from robosuite_eval.cli import main
+    from robosuite_eval.config import GenerateConfig
+    from robosuite_eval.generate import RECORD_FILE, recorded_generator
+
+    assert GenerateConfig(out=tmp_path).generator == "v2"
+    out = tmp_path / "lift_hesitation"
+    args = ["generate", "--out", str(out), "--task", "lift", "--mode", "hesitation", "--episodes", "1"]
+    args += ["--image-size", "32", "--cameras", "robot0_eye_in_hand", "--workers", "0"]
+    main(args)  # no --generator
+    assert recorded_generator(out) == "v2"
+    (row,) = read_annotations(out)
+    (info,) = json.loads((out / RECORD_FILE).read_text())["episodes"]
+    inj = info["injection"]
+    assert inj["generator"] == "v2" and inj["style"] in HESITATION_STYLES
+    assert HESITATION_SECONDS[0] <= inj["seconds"] <= HESITATION_SECONDS[1]
+    # the annotation table holds the human-paced segment: [m, n] spans the drawn stall, >= 4 scored frames
+    assert (row["mode"], row["m"], row["n"], row["T"]) == ("hesitation", info["m"], info["n"], info["T"])
+    assert (row["n"] - row["m"]) / FPS >= inj["seconds"] >= HESITATION_SECONDS[0]
+    idx = resample_indices(row["T"], FPS, 2)
+    assert int(((idx >= row["m"]) & (idx <= row["n"])).sum()) >= MIN_SCORED
+    assert row["T"] / FPS > 0.65 * TABLE_B3_SECONDS["lift"]
+
+    old = tmp_path / "lift_hesitation_v1"
+    v1 = ["generate", "--out", str(old), "--task", "lift", "--mode", "hesitation", "--episodes", "1"]
+    v1 += ["--image-size", "32", "--cameras", "robot0_eye_in_hand", "--workers", "0"]
+    main([*v1, "--generator", "v1"])
+    (row,) = read_annotations(old)
+    assert recorded_generator(old) == "v1" and row["T"] / FPS < 0.65 * TABLE_B3_SECONDS["lift"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*v1, "--episodes", "2"])
+    err = capsys.readouterr().err
+    assert "generator: dataset has 'v1', asked 'v2'" in err and "add --generator v1 to resume it" in err
+    assert open_dataset(old).meta.total_episodes == 1
+    main([*v1, "--episodes", "2", "--generator", "v1"])  # the flag resumes it
+    assert open_dataset(old).meta.total_episodes == 2
