@@ -252,6 +252,9 @@ def write_markdown(result: dict, path: Path) -> None:
         + f"; AWR τ {arms.TAU:g}, δ {arms.CLIP:g}; strict = Δ > 1e-6. Training seeds {', '.join(map(str, result['seeds']))} x "
         f"{result['trials_per_seed']} trials each, the same placements for every arm (never a training placement).",
         "",
+        f"Tasks: {', '.join(result['limits'])} ({result['task_source']}; `bench/results/downstream_pilot_v3.md` says "
+        "why the others are out).",
+        "",
         "Rollout limit (1.5 x the 95th percentile of the expert durations): "
         + ", ".join(f"{t} {v['control_steps']} control steps" for t, v in result["limits"].items())
         + ". Success = successes/trials [Wilson 95%], mean control steps (20 Hz) to success.",
