@@ -38,7 +38,7 @@ from pathlib import Path
 
 import tyro
 
-from bench import write_results_json
+from bench import replace_readme_block, write_results_json
 from bench.downstream import arms, data, report
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -278,7 +278,33 @@ def main(argv: list[str] | None = None) -> dict:
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
     write_markdown({**result, "results": results}, cfg.out)
+    if cfg.out == RESULTS / "downstream_pilot_v3":  # the README quotes the committed results only
+        replace_readme_block("downstream pilot", readme_snippet(result))
     return result
+
+
+def readme_snippet(result: dict) -> str:
+    """Success of every pilot arm that ran (training seed 0), per setting and task, and the rule's choice."""
+    lines = [
+        f"From `bench/results/downstream_pilot_v3.md` (`{result['command']}`; training seed 0, {result['trials']} "
+        "trials per arm; successes/trials):",
+        "",
+        "| setting | task | " + " | ".join(PILOT_ARMS) + " | passes |",
+        "|---|---|" + "---|" * len(PILOT_ARMS) + "---|",
+    ]
+    for name, per in result["results"].items():
+        for task, cells in per.items():
+            row = [
+                f"{c['cell']['successes']}/{c['cell']['trials']}" if (c := cells.get(a)) else "-" for a in PILOT_ARMS
+            ]
+            ok = "yes" if result["verdicts"][name][task]["passes"] else "no"
+            lines.append(f"| {name} | {task} | " + " | ".join(row) + f" | {ok} |")
+    ch = result["choice"]
+    lines += [
+        "",
+        f"Chosen by the pre-registered rule: **{ch['setting']}**, passing on {', '.join(ch['passes_on']) or 'no task'}.",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
