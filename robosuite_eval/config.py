@@ -44,18 +44,23 @@ class GenerateConfig:
     """Episode i uses simulator seed seed+i (a seed whose scripted run fails is retried with a derived seed)."""
     fps: int = 10
     """Recorded (native) fps; must divide the 20 Hz control rate."""
-    image_size: int = 128
-    cameras: tuple[Literal["agentview", "robot0_eye_in_hand"], ...] = ("agentview", "robot0_eye_in_hand")
-    """Cameras to render and record (each one costs rendering time; state-only uses need none of them, but the
-    value model reads one: the default model the wrist camera robot0_eye_in_hand)."""
+    image_size: int | None = None
+    """Rendered size (default: the embodiment's, RoboSuite 128, AgileX (sim) 64: it renders in software)."""
+    cameras: tuple[str, ...] | None = None
+    """Cameras to render and record (each one costs rendering time; state-only uses need none of them: pass
+    --cameras with no name). Default, the embodiment's: RoboSuite agentview and robot0_eye_in_hand (the
+    default value model reads the wrist camera robot0_eye_in_hand); AgileX (sim) cam_high, cam_left_wrist
+    and cam_right_wrist, the three cameras of an AgileX Cobot Magic."""
     workers: int = 2
     """Worker processes simulating and rendering episodes (0: in this process)."""
-    embodiment: str = "RoboSuite"
-    generator: Literal["v1", "v2"] = "v1"
+    embodiment: str | None = None
+    """The annotation table's embodiment (default: the task's, "RoboSuite" or "AgileX (sim)")."""
+    generator: Literal["v1", "v2"] | None = None
     """v2: human-paced episodes (17-28 s, Table B.3) with 2-8 s hesitations and 1.5-5 s retractions in several
     styles, draws seeded by (task, seed) (robosuite_eval/human_pace.py); the bench uses it. v1: the original
-    constant-speed scripts (5-17 s, 0.5-1.6 s segments). v1 stays the default so that every dataset and
-    result generated before v2 existed is reproduced by its recorded command; ask for v2 explicitly."""
+    constant-speed scripts (5-17 s, 0.5-1.6 s segments). RoboSuite's default stays v1 so that every dataset and
+    result generated before v2 existed is reproduced by its recorded command; ask for v2 explicitly.
+    AgileX (sim) tasks (agilex_transfer_cube, agilex_insertion) have v2 only, their default."""
     debug: bool = False
 
 
