@@ -17,7 +17,7 @@ middle, the peg is aligned with the socket's axis in front of its mouth and push
 Suboptimal behaviour, with the semantics and labels of RoboSuite v2 (robodata/ground_truth.py):
 - hesitation (2-8 s): a move drawn among the script's motions decelerates to a via point at a drawn fraction,
   stalls there (full stop, a 1-D `wiggle`, a 3-D `wander` of the moving hands or a `wrist` roll) and resumes;
-  [m, n] are the frames observed from the first to the last stalled control step.
+  the stall starts on a recorded frame, m, and lasts the drawn length in whole frames: n = m + x.
 - retry (1.5-5 s of retraction): a failed grasp (`miss`: the hand closes short of the object, above it)
   or, on transfer-cube, a failed hand-over (`handover`: the left hand closes short of the cube); the hand
   opens and the joint references of the approach are replayed backwards at the forward rate, then the
@@ -223,10 +223,13 @@ class Expert:
         self.pose[arm] = (np.asarray(pos, dtype=np.float64), np.asarray(R, dtype=np.float64))
 
     def _stall(self, arms: list[str], phase: str) -> Iterator[Step]:
-        n = int(np.ceil(self.inj.seconds * self.fps - 1e-9)) * self.stride  # never shorter than drawn
+        # The labelled stall starts on a recorded frame and lasts whole frames, never fewer than drawn, so
+        # n - m is exactly the drawn length; the < 1 frame before that frame is held too (it is the pause's start).
+        pad = -self.steps % self.stride
+        n = pad + int(np.ceil(self.inj.seconds * self.fps - 1e-9)) * self.stride
         pos, roll = stall_offsets(self.inj, n)
         base = {a: self.pose[a] for a in arms}
-        a0 = self.steps
+        a0 = self.steps + pad
         for k in range(n):
             for arm in arms:
                 p, R = base[arm]
