@@ -92,13 +92,13 @@ class RolloutConfig:
 
     def validate(self) -> None:
         """Cheap checks run by the CLI before robosuite, torch and lerobot load (seconds, not a minute)."""
+        from robosuite_eval.embodiments import embodiment_of, get_task
         from robosuite_eval.policy import resolve_checkpoint
-        from robosuite_eval.tasks import CONTROL_FREQ, get_task
 
-        get_task(self.task)
+        freq = embodiment_of(get_task(self.task)).control_freq
         if self.trials <= 0:
             raise ValueError(f"--trials must be positive, got {self.trials}")
-        if self.fps <= 0 or CONTROL_FREQ % self.fps:
-            raise ValueError(f"--fps {self.fps} must divide the {CONTROL_FREQ} Hz control rate (e.g. 10 or 20)")
+        if self.fps <= 0 or freq % self.fps:
+            raise ValueError(f"--fps {self.fps} must divide the {freq} Hz control rate (e.g. 10 or 5)")
         if not self.policy.startswith(("ws://", "wss://")):
             resolve_checkpoint(self.policy)

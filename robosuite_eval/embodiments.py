@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from robosuite_eval import agilex_sim, tasks
 
 
@@ -110,3 +112,75 @@ def simulate(env, task, mode: str, seed: int, fps: int, render_size: int | None,
 
     plan = plan_human(task, mode, seed) if generator == "v2" else plan_injection(env, task, mode, seed, fps)
     return run_episode(env, task, seed, plan, fps=fps, render_size=render_size, cameras=tuple(cameras))
+
+
+class RobosuiteIO:
+    """A rollout's view of a RoboSuite env: OSC_POSE deltas clipped to [-1, 1], the env's own success check.
+    robosuite_eval.tasks' functions are looked up at call time (tests replace them)."""
+
+    action_dim = len(tasks.ACTION_NAMES)
+
+    def __init__(self, env, task):
+        self.env, self.task, self.obs = env, task, None
+
+    def reset(self, seed: int) -> None:
+        self.obs = tasks.reset_env(self.env, seed)
+
+    def render(self, cam: str, size: tuple[int, int]):
+        return tasks.render_cameras(self.env, size, cameras=(cam,))[cam]
+
+    def state(self):
+        return tasks.robot_state(self.obs)
+
+    def environment_state(self):
+        return tasks.environment_state(self.obs, self.task)
+
+    def clip(self, action):
+        return np.clip(action, -1.0, 1.0)
+
+    def step(self, action) -> None:
+        self.obs, _, _, _ = self.env.step(action)
+
+    def success(self) -> bool:
+        return bool(self.env._check_success())
+
+
+class AgilexIO:
+    """A rollout's view of an AgileX (sim) scene: 14-d joint targets (the actuators clamp them to their
+    ranges), gym-aloha's own success. A reset lets the objects settle as the recorded episodes did."""
+
+    action_dim = len(agilex_sim.ACTION_NAMES)
+
+    def __init__(self, sim, task):
+        self.sim, self.task = sim, task
+
+    def reset(self, seed: int) -> None:
+        from robosuite_eval.agilex_expert import OPEN
+
+        self.sim.reset(seed)
+        q = self.sim.physics.data.qpos
+        hold = np.r_[q[0:6], OPEN, q[8:14], OPEN]
+        for _ in range(10):  # as agilex_expert.run_episode does before it records: the objects drop 3 cm
+            self.sim.step(hold)
+
+    def render(self, cam: str, size: tuple[int, int]):
+        return self.sim.render(size, (cam,))[cam]
+
+    def state(self):
+        return self.sim.state()
+
+    def environment_state(self):
+        return self.sim.environment_state()
+
+    def clip(self, action):
+        return np.asarray(action, dtype=np.float64)
+
+    def step(self, action) -> None:
+        self.sim.step(action)
+
+    def success(self) -> bool:
+        return self.sim.success()
+
+
+def trial_io(env, task):
+    return AgilexIO(env, task) if embodiment_of(task) is AGILEX_SIM else RobosuiteIO(env, task)

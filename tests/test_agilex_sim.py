@@ -151,3 +151,47 @@ def test_bad_settings_fail_before_any_work(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         run_generate(GenerateConfig(out=tmp_path / "x", task="agilex_insertion", episodes=1, workers=0, **kwargs))
     assert not (tmp_path / "x").exists()
+
+
+class _Replay:
+    """A 'policy' that plays the expert's recorded 10 fps actions back in 50-step chunks (the AgileX preset's
+    chunk length), reading one camera and the objects' poses, and keeps what it was shown."""
+
+    def __init__(self, actions: np.ndarray, spec):
+        self.actions, self.spec, self.seen, self.t = actions, spec, [], 0
+
+    def reset(self) -> None:
+        self.t = 0
+
+    def infer(self, obs: dict) -> np.ndarray:
+        self.seen.append({k: np.shape(v) for k, v in obs.items() if k.startswith("observation.")})
+        chunk = self.actions[self.t : self.t + 50]
+        self.t += len(chunk)
+        return chunk if len(chunk) else self.actions[-1:]
+
+
+def test_rollout_runs_a_14d_chunked_policy_in_the_agilex_scene(sims, tmp_path, monkeypatch):
+    from robosuite_eval import policy as policy_mod
+    from robosuite_eval.config import RolloutConfig
+    from robosuite_eval.policy import PolicySpec
+    from robosuite_eval.rollout import run_rollout
+
+    sim = sims["agilex_transfer_cube"]
+    res = run_episode(sim, 3, plan_agilex(sim.task, "expert", 3), fps=FPS)
+    spec = PolicySpec({"observation.images.cam_high": (3, 32, 32)}, 14, 14, 50, 7, True)
+    replay = _Replay(res.actions, spec)
+    monkeypatch.setattr(policy_mod, "load_policy", lambda path, device="cpu": replay)
+    out = run_rollout(
+        RolloutConfig(policy="replay", task="agilex_transfer_cube", trials=1, seed=3, out=tmp_path, videos=0)
+    )
+    assert out["successes"] == 1 and out["cameras"] == {"cam_high": [32, 32]} and out["environment_state"] is True
+    assert replay.seen[0] == {
+        "observation.images.cam_high": (32, 32, 3),
+        "observation.state": (14,),
+        "observation.environment_state": (7,),
+    }
+    assert len(replay.seen) == int(np.ceil(out["per_trial"][0]["control_steps"] / STRIDE / 50))
+    # a RoboSuite-shaped policy is refused before any trial
+    replay.spec = PolicySpec({}, 9, 7, inputs_known=True)
+    with pytest.raises(ValueError, match=re.escape("observation.state of size 9, but AgileX (sim) provides 14")):
+        run_rollout(RolloutConfig(policy="replay", task="agilex_insertion", trials=1, out=tmp_path / "r2"))
