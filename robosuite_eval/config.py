@@ -33,6 +33,8 @@ class GenerateConfig:
     out: Path
     """Dataset root for one task, or, with --task all, a folder that receives one dataset per task and mode."""
     task: str = "lift"
+    """A RoboSuite task (lift, pickplace_bread, pickplace_can, pickplace_cereal, pickplace_milk, stack; all: the
+    six) or an AgileX (sim) task (agilex_transfer_cube, agilex_insertion; agilex_all: both)."""
     mode: GenerateMode = "expert"
     """Behaviour of every episode; `mixed`: expert, hesitation and retry episodes in one dataset (see --mix),
     each episode's mode in meta/suboptimal_annotations.parquet."""
