@@ -74,6 +74,9 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tasks", nargs="+", default=list(TASKS))
     p.add_argument("--modes", nargs="+", default=["expert"], choices=["expert", "hesitation", "retry"])
+    p.add_argument(
+        "--suboptimal-trials", type=int, default=None, help="seeds per hesitation / retry (default --trials)"
+    )
     p.add_argument("--cache", type=Path, default=ROOT / ".cache" / "agilex_sim_experts.jsonl")
     p.add_argument("--name", default="agilex_sim_experts")
     args = p.parse_args(argv)
@@ -85,7 +88,8 @@ def main(argv=None) -> dict:
     for mode in args.modes:  # every task's expert first: the headline numbers come before the injected runs
         for name in args.tasks:
             out = rows.setdefault((name, mode), [])
-            for seed in range(args.seed, args.seed + args.trials):
+            trials = args.trials if mode == "expert" else (args.suboptimal_trials or args.trials)
+            for seed in range(args.seed, args.seed + trials):
                 key = (name, mode, seed)
                 if key not in done:
                     sim = sims.get(name) or sims.setdefault(name, AlohaSim(name))
