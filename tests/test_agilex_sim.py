@@ -195,3 +195,65 @@ def test_rollout_runs_a_14d_chunked_policy_in_the_agilex_scene(sims, tmp_path, m
     replay.spec = PolicySpec({}, 9, 7, inputs_known=True)
     with pytest.raises(ValueError, match=re.escape("observation.state of size 9, but AgileX (sim) provides 14")):
         run_rollout(RolloutConfig(policy="replay", task="agilex_insertion", trials=1, out=tmp_path / "r2"))
+
+
+def _tiny_act(out, dim: int = 14, camera: str = "cam_high", size: int = 32, chunk: int = 50):
+    """A randomly initialised tiny ACT with AgileX shapes, saved with lerobot's own save_pretrained."""
+    import torch
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.act.modeling_act import ACTPolicy
+    from lerobot.policies.factory import make_pre_post_processors
+
+    from policy_ft.policies import make_config
+
+    cfg = make_config("act", chunk_length=chunk, size="tiny")
+    img = f"observation.images.{camera}"
+    cfg.input_features = {
+        img: PolicyFeature(FeatureType.VISUAL, (3, size, size)),
+        "observation.state": PolicyFeature(FeatureType.STATE, (dim,)),
+    }
+    cfg.output_features = {"action": PolicyFeature(FeatureType.ACTION, (dim,))}
+    torch.manual_seed(0)
+    policy = ACTPolicy(cfg)
+    stats = {
+        "observation.state": {"mean": torch.zeros(dim), "std": torch.ones(dim)},
+        "action": {"mean": torch.zeros(dim), "std": torch.full((dim,), 0.3)},
+        img: {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.25)},
+    }
+    pre, post = make_pre_post_processors(cfg, dataset_stats=stats)
+    for obj in (policy, pre, post):
+        obj.save_pretrained(out)
+    return out
+
+
+def test_rollout_through_policy_ft_serve_sends_14d_joints_and_runs_50_step_chunks(tmp_path):
+    """The real-robot client loop over the openpi websocket protocol: a tiny ACT with the AgileX shapes (14-d
+    state and action, the high camera, chunk H = 50 as the agilex preset) served by `policy_ft serve`; the
+    rollout renders what the server's metadata asks for and asks again only after 50 executed actions."""
+    import threading
+
+    from policy_ft.serve import PolicyRunner, make_server
+    from robosuite_eval.config import RolloutConfig
+    from robosuite_eval.rollout import run_rollout
+
+    ckpt = _tiny_act(tmp_path / "act")
+    server = make_server(PolicyRunner(ckpt), "127.0.0.1", 0)
+    port = server.socket.getsockname()[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        out = run_rollout(
+            RolloutConfig(
+                policy=f"ws://127.0.0.1:{port}",
+                task="agilex_transfer_cube",
+                trials=1,
+                max_steps=60 * STRIDE,  # 60 policy steps at 10 fps
+                out=tmp_path / "ws",
+                videos=0,
+            )
+        )
+    finally:
+        server.shutdown()
+    (trial,) = out["per_trial"]
+    assert out["cameras"] == {"cam_high": [32, 32]} and out["replan_steps"] == 50
+    assert trial["control_steps"] == 60 * STRIDE and trial["inferences"] == 2 and not trial["success"]
