@@ -13,6 +13,10 @@ the dataset and reuses the rendered `.npz` files of episodes that were simulated
 Generators: v1 (the default) and v2, human-paced with long segments (`--generator`; robosuite_eval/human_pace.py).
 The generator is part of a dataset's record, so a resume cannot mix them.
 
+Embodiments: RoboSuite and AgileX (sim) (gym-aloha, bimanual, v2 only) go through the same pipeline; what
+differs (state, action, cameras, control rate, the scene and the scripted episode) comes from
+robosuite_eval/embodiments.py, and `resolve_config` fills in the task's defaults.
+
 Every recorded trajectory ends in task success: a seed whose scripted run fails (rare) is retried with a
 derived simulator seed (v2: also one whose drawn retraction is longer than the attempt it retraces), and the
 seed actually used is stored in `meta/robosuite_eval.json`.
