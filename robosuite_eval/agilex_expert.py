@@ -60,7 +60,7 @@ MOTIONS = {
 }
 RETRY_STYLES = {"transfer_cube": ("miss", "handover"), "insertion": ("miss", "miss_socket")}
 MISS_HEIGHT = (0.03, 0.05)  # m: a missed grasp closes this far above the object's centre
-HANDOVER_SHORT = (0.07, 0.10)  # m: a failed hand-over closes this far short of the cube (clear of it)
+HANDOVER_SHORT = (0.09, 0.12)  # m: a failed hand-over closes this far short of the cube (clear of it)
 
 
 def episode_seed(task: str, seed: int) -> int:
