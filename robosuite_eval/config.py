@@ -33,6 +33,8 @@ class GenerateConfig:
     out: Path
     """Dataset root for one task, or, with --task all, a folder that receives one dataset per task and mode."""
     task: str = "lift"
+    """A RoboSuite task (lift, pickplace_bread, pickplace_can, pickplace_cereal, pickplace_milk, stack; all: the
+    six) or an AgileX (sim) task (agilex_transfer_cube, agilex_insertion; agilex_all: both)."""
     mode: GenerateMode = "expert"
     """Behaviour of every episode; `mixed`: expert, hesitation and retry episodes in one dataset (see --mix),
     each episode's mode in meta/suboptimal_annotations.parquet."""
@@ -44,19 +46,24 @@ class GenerateConfig:
     """Episode i uses simulator seed seed+i (a seed whose scripted run fails is retried with a derived seed)."""
     fps: int = 10
     """Recorded (native) fps; must divide the 20 Hz control rate."""
-    image_size: int = 128
-    cameras: tuple[Literal["agentview", "robot0_eye_in_hand"], ...] = ("agentview", "robot0_eye_in_hand")
-    """Cameras to render and record (each one costs rendering time; state-only uses need none of them, but the
-    value model reads one: the default model the wrist camera robot0_eye_in_hand)."""
+    image_size: int | None = None
+    """Rendered size (default: the embodiment's, RoboSuite 128, AgileX (sim) 64: it renders in software)."""
+    cameras: tuple[str, ...] | None = None
+    """Cameras to render and record (each one costs rendering time; state-only uses need none of them: pass
+    --cameras with no name). Default, the embodiment's: RoboSuite agentview and robot0_eye_in_hand (the
+    default value model reads the wrist camera robot0_eye_in_hand); AgileX (sim) cam_high, cam_left_wrist
+    and cam_right_wrist, the three cameras of an AgileX Cobot Magic."""
     workers: int = 2
     """Worker processes simulating and rendering episodes (0: in this process)."""
-    embodiment: str = "RoboSuite"
-    generator: Literal["v1", "v2"] = "v2"
-    """v2 (the default): human-paced episodes (17-28 s, Table B.3) with 2-8 s hesitations and 1.5-5 s
-    retractions in several styles, draws seeded by (task, seed) (robosuite_eval/human_pace.py); the data the
-    default value model was trained on and the bench uses. v1: the original constant-speed scripts (5-17 s,
-    0.5-1.6 s segments), the default before v2 was: datasets and results made then by a command without
-    --generator are v1's, so reproduce them with `--generator v1` (a resume of such a dataset says so)."""
+    embodiment: str | None = None
+    """The annotation table's embodiment (default: the task's, "RoboSuite" or "AgileX (sim)")."""
+    generator: Literal["v1", "v2"] | None = None
+    """Default v2 for every embodiment: human-paced episodes (17-28 s, Table B.3) with 2-8 s hesitations and
+    1.5-5 s retractions in several styles, draws seeded by (task, seed) (robosuite_eval/human_pace.py); the
+    data the default value model was trained on and the bench uses. v1 (RoboSuite only): the original
+    constant-speed scripts (5-17 s, 0.5-1.6 s segments), the default before v2 was: datasets and results made
+    then by a command without --generator are v1's, so reproduce them with `--generator v1` (a resume of such
+    a dataset says so). AgileX (sim) tasks (agilex_transfer_cube, agilex_insertion) have v2 only."""
     debug: bool = False
 
 
@@ -88,13 +95,13 @@ class RolloutConfig:
 
     def validate(self) -> None:
         """Cheap checks run by the CLI before robosuite, torch and lerobot load (seconds, not a minute)."""
+        from robosuite_eval.embodiments import embodiment_of, get_task
         from robosuite_eval.policy import resolve_checkpoint
-        from robosuite_eval.tasks import CONTROL_FREQ, get_task
 
-        get_task(self.task)
+        freq = embodiment_of(get_task(self.task)).control_freq
         if self.trials <= 0:
             raise ValueError(f"--trials must be positive, got {self.trials}")
-        if self.fps <= 0 or CONTROL_FREQ % self.fps:
-            raise ValueError(f"--fps {self.fps} must divide the {CONTROL_FREQ} Hz control rate (e.g. 10 or 20)")
+        if self.fps <= 0 or freq % self.fps:
+            raise ValueError(f"--fps {self.fps} must divide the {freq} Hz control rate (e.g. 10 or 5)")
         if not self.policy.startswith(("ws://", "wss://")):
             resolve_checkpoint(self.policy)

@@ -14,6 +14,10 @@ Generators: v2 (the default), human-paced with long segments (robosuite_eval/hum
 constant-speed scripts and the default until v2 replaced it (`--generator v1`). The generator is part of a
 dataset's record, so a resume cannot mix them.
 
+Embodiments: RoboSuite and AgileX (sim) (gym-aloha, bimanual, v2 only) go through the same pipeline; what
+differs (state, action, cameras, control rate, the scene and the scripted episode) comes from
+robosuite_eval/embodiments.py, and `resolve_config` fills in the task's defaults.
+
 Every recorded trajectory ends in task success: a seed whose scripted run fails (rare) is retried with a
 derived simulator seed (v2: also one whose drawn retraction is longer than the attempt it retraces), and the
 seed actually used is stored in `meta/robosuite_eval.json`.
@@ -21,6 +25,7 @@ seed actually used is stored in `meta/robosuite_eval.json`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -34,15 +39,8 @@ from robodata import atomic
 from robodata.annotations import write_annotations
 from robodata.dataset import dataset_info
 from robosuite_eval.config import GenerateConfig
-from robosuite_eval.tasks import (
-    ACTION_NAMES,
-    CAMERAS,
-    STATE_NAMES,
-    TaskSpec,
-    environment_state_names,
-    get_task,
-    resolve_tasks,
-)
+from robosuite_eval.embodiments import embodiment_of, environment_state_names, get_task, resolve_tasks
+from robosuite_eval.tasks import CAMERAS, TaskSpec
 from runtime.priority import keep_normal_priority
 
 RECORD_FILE = "meta/robosuite_eval.json"  # our generation record beside lerobot's metadata
@@ -61,7 +59,10 @@ MAX_ATTEMPTS = 5  # derived seeds tried before giving up on an episode
 
 def features(image_size: int, cameras=CAMERAS, task: TaskSpec | None = None) -> dict:
     """The dataset's features, declared once (LeRobot style); with `task`, also the objects' poses
-    (observation.environment_state, privileged state for policies trained without cameras)."""
+    (observation.environment_state, privileged state for policies trained without cameras), and the state
+    and action of the task's embodiment (RoboSuite without one)."""
+    emb = embodiment_of(task)
+    state_names, action_names = list(emb.state_names), list(emb.action_names)
     feats = {
         f"observation.images.{cam}": {
             "dtype": "video",
@@ -70,11 +71,11 @@ def features(image_size: int, cameras=CAMERAS, task: TaskSpec | None = None) -> 
         }
         for cam in cameras
     }
-    feats["observation.state"] = {"dtype": "float32", "shape": (len(STATE_NAMES),), "names": STATE_NAMES}
+    feats["observation.state"] = {"dtype": "float32", "shape": (len(state_names),), "names": state_names}
     if task is not None:
         names = environment_state_names(task)
         feats["observation.environment_state"] = {"dtype": "float32", "shape": (len(names),), "names": names}
-    feats["action"] = {"dtype": "float32", "shape": (len(ACTION_NAMES),), "names": ACTION_NAMES}
+    feats["action"] = {"dtype": "float32", "shape": (len(action_names),), "names": action_names}
     return feats
 
 
@@ -120,10 +121,10 @@ _ENV: dict = {}
 
 def _worker_env(task: TaskSpec, size: int):
     if (task.name, size) not in _ENV:
-        from robosuite_eval.tasks import make_env
+        from robosuite_eval.embodiments import make_env
 
         _ENV.clear()
-        _ENV[(task.name, size)] = make_env(task, render=max(size, 16))
+        _ENV[(task.name, size)] = make_env(task, render_size=size)
     return _ENV[(task.name, size)]
 
 
@@ -131,8 +132,7 @@ def simulate_to_npz(job: tuple) -> str:
     """Simulate + render one episode (retrying derived seeds on failure); returns the npz path."""
     task_name, mode, episode, seed, fps, size, path, cameras, generator = job
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from robosuite_eval.episode import plan_injection, run_episode
-    from robosuite_eval.human_pace import plan_human
+    from robosuite_eval.embodiments import simulate
 
     path = Path(path)
     if path.is_file():
@@ -141,8 +141,7 @@ def simulate_to_npz(job: tuple) -> str:
     env = _worker_env(task, size)
     for attempt in range(MAX_ATTEMPTS):
         s = attempt_seed(seed, attempt)
-        plan = plan_human(task, mode, s) if generator == "v2" else plan_injection(env, task, mode, s, fps)
-        res = run_episode(env, task, s, plan, fps=fps, render_size=size, cameras=tuple(cameras))
+        res = simulate(env, task, mode, s, fps, size, cameras, generator)
         if res.success and (mode == "expert" or res.m is not None):
             break
     else:
@@ -163,6 +162,27 @@ def simulate_to_npz(job: tuple) -> str:
 
 
 # ------------------------------------------------------------------------------- the dataset
+
+
+def resolve_config(cfg: GenerateConfig, task) -> GenerateConfig:
+    """`cfg` with the task's embodiment defaults filled in (cameras, image size, embodiment, generator);
+    a camera or generator the embodiment lacks fails here, before any work."""
+    emb = embodiment_of(task)
+    cameras = emb.cameras if cfg.cameras is None else tuple(cfg.cameras)
+    bad = [c for c in cameras if c not in emb.cameras]
+    if bad:
+        raise ValueError(f"--cameras {' '.join(bad)}: {emb.name} has {', '.join(emb.cameras)}; pick among those")
+    generator = cfg.generator or emb.generators[0]
+    if generator not in emb.generators:
+        raise ValueError(f"--generator {generator}: {emb.name} has {', '.join(emb.generators)}; pass one of those")
+    emb.check_fps(cfg.fps)
+    return dataclasses.replace(
+        cfg,
+        cameras=cameras,
+        image_size=emb.image_size if cfg.image_size is None else cfg.image_size,
+        embodiment=cfg.embodiment or emb.name,
+        generator=generator,
+    )
 
 
 def _record(cfg: GenerateConfig, task: TaskSpec) -> dict:
@@ -212,7 +232,7 @@ def check_existing(out: Path, record: dict) -> int:
         detail = ", ".join(f"{k}: dataset has {a!r}, asked {b!r}" for k, (a, b) in diff.items())
         hint = ""
         if "generator" in diff:  # most likely a v1 dataset made before v2 became the default
-            hint = f" (add --generator {old['generator']} to resume it; the default is {GenerateConfig.generator})"
+            hint = f" (add --generator {old['generator']} to resume it; the default is v2)"
         raise ValueError(
             f"--out {out} holds another dataset ({detail}); use a new --out or the same settings to resume{hint}"
         )
@@ -239,6 +259,7 @@ def _open_staging(out: Path, staging: Path, cfg: GenerateConfig, task: TaskSpec)
     disable_progress_bar()  # lerobot's per-episode `Map:` bars would nest inside ours
 
     repo_id = f"robosuite_eval/{out.name}"
+    robot_type = embodiment_of(task).robot_type
     if dataset_info(out) is not None:
         shutil.copytree(out, staging)
         return LeRobotDataset(repo_id, root=staging)
@@ -247,7 +268,7 @@ def _open_staging(out: Path, staging: Path, cfg: GenerateConfig, task: TaskSpec)
         fps=cfg.fps,
         features=features(cfg.image_size, cfg.cameras, task),
         root=staging,
-        robot_type="panda",
+        robot_type=robot_type,
         use_videos=True,
     )
 
@@ -296,6 +317,7 @@ def _commit(ds, staging: Path, out: Path, work: Path, record: dict, infos: list[
 
 
 def generate_task(cfg: GenerateConfig, task: TaskSpec, out: Path) -> Path:
+    cfg = resolve_config(cfg, task)
     record = _record(cfg, task)
     out = out.resolve()
     work = out.parent / f".{out.name}.work"
@@ -363,18 +385,20 @@ def run_generate(cfg: GenerateConfig) -> list[Path]:
     keep_normal_priority()  # the video encoder raises threads to real-time priority; workers would inherit it
     if cfg.episodes <= 0:
         raise ValueError(f"--episodes must be positive, got {cfg.episodes}")
-    if cfg.image_size < 16:
+    if cfg.image_size is not None and cfg.image_size < 16:
         raise ValueError(f"--image-size {cfg.image_size} is too small (at least 16)")
-    from robosuite_eval.episode import MODES, _stride
+    from robosuite_eval.episode import MODES
 
     if cfg.mode not in (*MODES, "mixed"):
         raise ValueError(f"unknown mode {cfg.mode!r}; choose one of {MODES} or mixed")
     parse_mix(cfg.mode, cfg.mix)
-    _stride(cfg.fps)
     tasks = resolve_tasks(cfg.task)
+    for task in tasks:  # every task's settings checked before the first one runs
+        resolve_config(cfg, task)
     outs = []
     for task in tasks:
-        out = Path(cfg.out) / f"{task.name}_{cfg.mode}" if cfg.task.lower() == "all" else Path(cfg.out)
+        many = cfg.task.lower() in ("all", "agilex_all")
+        out = Path(cfg.out) / f"{task.name}_{cfg.mode}" if many else Path(cfg.out)
         outs.append(generate_task(cfg, task, out))
         print(f"wrote {out}")
     return outs

@@ -44,16 +44,20 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -
     return lo, hi
 
 
-def camera_sizes(spec, cameras: tuple[str, ...], default: int = 128) -> dict[str, tuple[int, int]]:
-    """camera -> (H, W) the policy reads; refuses features the environment cannot provide."""
+def camera_sizes(spec, cameras: tuple[str, ...], default: int = 128, embodiment=None) -> dict[str, tuple[int, int]]:
+    """camera -> (H, W) the policy reads; refuses features the environment cannot provide (RoboSuite's,
+    unless `embodiment` names another: robosuite_eval/embodiments.py)."""
     valid = [IMAGE_PREFIX + c for c in cameras]
-    if spec.state_dim is not None and spec.state_dim != STATE_DIM:
+    where = "RoboSuite" if embodiment is None else embodiment.name
+    if where != "RoboSuite":
+        _check_dims(spec, embodiment)
+    if where == "RoboSuite" and spec.state_dim is not None and spec.state_dim != STATE_DIM:
         raise ValueError(
             f"the policy reads observation.state of size {spec.state_dim}, but RoboSuite provides "
             f"{STATE_DIM} (eef position 3, quaternion xyzw 4, gripper 2); train it on a dataset "
             "recorded by `robosuite_eval generate`"
         )
-    if spec.action_dim is not None and spec.action_dim != ACTION_DIM:
+    if where == "RoboSuite" and spec.action_dim is not None and spec.action_dim != ACTION_DIM:
         raise ValueError(
             f"the policy outputs {spec.action_dim}-d actions, but RoboSuite OSC_POSE takes "
             f"{ACTION_DIM} (dx dy dz drx dry drz gripper)"
@@ -64,7 +68,7 @@ def camera_sizes(spec, cameras: tuple[str, ...], default: int = 128) -> dict[str
     for key, shape in spec.image_shapes.items():
         if key not in valid:
             raise ValueError(
-                f"the policy reads camera feature {key!r}, which RoboSuite does not provide; "
+                f"the policy reads camera feature {key!r}, which {where} does not provide; "
                 f"valid camera features: {', '.join(valid)}"
             )
         shape = tuple(int(s) for s in shape)
@@ -73,6 +77,21 @@ def camera_sizes(spec, cameras: tuple[str, ...], default: int = 128) -> dict[str
         h, w = shape[1:] if shape[0] == 3 else shape[:2]
         sizes[key[len(IMAGE_PREFIX) :]] = (h, w)
     return sizes
+
+
+def _check_dims(spec, emb) -> None:
+    """A policy's state and action sizes against a non-RoboSuite embodiment's."""
+    names = f"{len(emb.state_names)} ({', '.join(emb.state_names[:7])}, ...)"
+    if spec.state_dim is not None and spec.state_dim != len(emb.state_names):
+        raise ValueError(
+            f"the policy reads observation.state of size {spec.state_dim}, but {emb.name} provides {names}; "
+            "train it on a dataset recorded by `robosuite_eval generate` for this task"
+        )
+    if spec.action_dim is not None and spec.action_dim != len(emb.action_names):
+        raise ValueError(
+            f"the policy outputs {spec.action_dim}-d actions, but {emb.name} takes {len(emb.action_names)} "
+            "(joint targets of both arms and the two grippers)"
+        )
 
 
 def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
@@ -96,7 +115,7 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int) -> Path:
 
 def check_env_state(spec, task) -> bool:
     """Whether the policy reads observation.environment_state (refusing one of another size)."""
-    from robosuite_eval.tasks import environment_state_names
+    from robosuite_eval.embodiments import environment_state_names
 
     if not spec.env_state_dim:
         return False
@@ -121,10 +140,13 @@ def run_trial(
     max_steps: int,
     record: bool,
     env_state: bool = False,
+    io=None,
 ) -> dict:
-    from robosuite_eval.tasks import environment_state, render_cameras, reset_env, robot_state
+    """One seeded trial; `io` is the scene as the embodiment presents it (default: a RoboSuite env)."""
+    from robosuite_eval.embodiments import trial_io
 
-    obs = reset_env(env, seed)
+    io = io or trial_io(env, task)
+    io.reset(seed)
     policy.reset()
     queue: list[np.ndarray] = []
     frames: list[np.ndarray] = []
@@ -133,7 +155,7 @@ def run_trial(
     while steps < max_steps and not success:
         images = {}
         for cam, (h, w) in sizes.items():
-            images[cam] = render_cameras(env, (h, w), cameras=(cam,))[cam]
+            images[cam] = io.render(cam, (h, w))
         if record and images:
             frames.append(
                 np.concatenate([images[c] for c in sizes], axis=1)
@@ -142,21 +164,21 @@ def run_trial(
             )
         if not queue:
             o = {IMAGE_PREFIX + c: img for c, img in images.items()}
-            o["observation.state"] = robot_state(obs)
+            o["observation.state"] = io.state()
             if env_state:
-                o["observation.environment_state"] = environment_state(obs, task)
+                o["observation.environment_state"] = io.environment_state()
             o["task"] = o["prompt"] = task.instruction
             chunk = np.asarray(policy.infer(o), dtype=np.float32)
             chunk = chunk[None] if chunk.ndim == 1 else chunk
-            if chunk.ndim != 2 or chunk.shape[1] != ACTION_DIM:
-                raise ValueError(f"the policy returned actions of shape {chunk.shape}; expected (H, {ACTION_DIM})")
+            if chunk.ndim != 2 or chunk.shape[1] != io.action_dim:
+                raise ValueError(f"the policy returned actions of shape {chunk.shape}; expected (H, {io.action_dim})")
             queue = list(chunk[: replan or len(chunk)])
             inferences += 1
-        action = np.clip(queue.pop(0), -1.0, 1.0)
+        action = io.clip(queue.pop(0))
         for _ in range(stride):
-            obs, _, _, _ = env.step(action)
+            io.step(action)
             steps += 1
-            if env._check_success():
+            if io.success():
                 success = True
                 break
     return {
@@ -173,20 +195,24 @@ def run_rollout(cfg) -> dict:
     """Run `cfg.trials` seeded trials (cfg: config.RolloutConfig) and write rollout.json + videos to cfg.out."""
     from tqdm import tqdm
 
-    from robosuite_eval.tasks import CAMERAS, CONTROL_FREQ, get_task
+    from robosuite_eval.embodiments import ROBOSUITE, embodiment_of, get_task
 
     # Bad input fails before any work.
     task = get_task(cfg.task)
+    emb = embodiment_of(task)
     if cfg.trials <= 0:
         raise ValueError(f"--trials must be positive, got {cfg.trials}")
-    if cfg.fps <= 0 or CONTROL_FREQ % cfg.fps:
-        raise ValueError(f"--fps {cfg.fps} must divide the {CONTROL_FREQ} Hz control rate (e.g. 10 or 20)")
+    if cfg.fps <= 0 or emb.control_freq % cfg.fps:
+        raise ValueError(
+            f"--fps {cfg.fps} must divide the {emb.control_freq} Hz control rate of {emb.name} (e.g. 10 or 5)"
+        )
     from robosuite_eval.policy import load_policy
 
     policy = load_policy(cfg.policy, device=cfg.device)
-    sizes = camera_sizes(policy.spec, CAMERAS, default=int(getattr(cfg, "image_size", 128)))
+    default_size = int(getattr(cfg, "image_size", None) or emb.image_size)
+    sizes = camera_sizes(policy.spec, emb.cameras, default=default_size, embodiment=None if emb is ROBOSUITE else emb)
     env_state = check_env_state(policy.spec, task)
-    stride = CONTROL_FREQ // cfg.fps
+    stride = emb.control_freq // cfg.fps
     # `replan_steps` is optional in the config (None: the policy's own n_action_steps).
     replan_cfg = getattr(cfg, "replan_steps", None)
     if replan_cfg is not None and replan_cfg <= 0:
@@ -194,7 +220,13 @@ def run_rollout(cfg) -> dict:
     replan = replan_cfg or policy.spec.n_action_steps
     max_steps = cfg.max_steps or int(getattr(task, "horizon", 600))
 
-    from robosuite_eval.tasks import make_env
+    if emb is ROBOSUITE:
+        from robosuite_eval.tasks import make_env
+    else:
+        from robosuite_eval.embodiments import make_env as make_scene
+
+        def make_env(task, render):
+            return make_scene(task, render_size=None)  # dm_control renders on demand
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

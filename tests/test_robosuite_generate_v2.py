@@ -178,7 +178,10 @@ def test_generate_defaults_to_v2_human_paced_and_a_v1_resume_names_the_flag(tmp_
     from robosuite_eval.config import GenerateConfig
     from robosuite_eval.generate import RECORD_FILE, recorded_generator
 
-    assert GenerateConfig(out=tmp_path).generator == "v2"
+    from robosuite_eval.generate import resolve_config
+    from robosuite_eval.tasks import get_task
+
+    assert resolve_config(GenerateConfig(out=tmp_path), get_task("lift")).generator == "v2"
     out = tmp_path / "lift_hesitation"
     args = ["generate", "--out", str(out), "--task", "lift", "--mode", "hesitation", "--episodes", "1"]
     args += ["--image-size", "32", "--cameras", "robot0_eye_in_hand", "--workers", "0"]
