@@ -176,9 +176,7 @@ def test_generate_defaults_to_v2_human_paced_and_a_v1_resume_names_the_flag(tmp_
     from robodata.dataset import open_dataset
     from robosuite_eval.cli import main
     from robosuite_eval.config import GenerateConfig
-    from robosuite_eval.generate import RECORD_FILE, recorded_generator
-
-    from robosuite_eval.generate import resolve_config
+    from robosuite_eval.generate import RECORD_FILE, recorded_generator, resolve_config
     from robosuite_eval.tasks import get_task
 
     assert resolve_config(GenerateConfig(out=tmp_path), get_task("lift")).generator == "v2"
