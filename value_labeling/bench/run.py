@@ -20,6 +20,7 @@ from value_labeling.bench.config import BenchConfig
 from value_labeling.bench.headline import headline, headline_markdown
 from value_labeling.bench.protocol import score_trajectory
 from value_labeling.bench.tables import markdown_tables, summarize
+from value_labeling.domain import domain_warning
 from value_labeling.models import default_model_name, load_value_model, model_camera
 
 
@@ -70,6 +71,9 @@ def run_bench(cfg: BenchConfig) -> dict:
             rows = rows[: cfg.max_episodes]
         # Each model reads its own training camera unless --camera names one (dataset.resolve_camera).
         cams = [resolve_camera(ds, cfg.camera, model_camera(m)) for m in models]
+        for m, cam in zip(models, cams):  # one line per model when this dataset is unlike its training data
+            if (line := domain_warning(m, ds, cam, str(root))) is not None:
+                print(line, file=sys.stderr)
         datasets.append((Path(root), ds, cams, rows))
     total = sum(len(rows) for *_, rows in datasets)
 

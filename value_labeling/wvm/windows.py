@@ -36,6 +36,7 @@ from tqdm import tqdm
 from robodata.annotations import read_annotations
 from robodata.embodiment import EMBODIMENT_FPS
 from robodata.ground_truth import progress_curve
+from value_labeling.frames import resize_frames
 
 #: Frames kept per target-fps frame in memory, at least (phase augmentation); an integer stride of native.
 OVERSAMPLE = 4
@@ -49,23 +50,6 @@ class EpisodeData:
     target_fps: float  # latent target fps of this episode's windows
     instruction: str
     source: str  # "dataset:episode"
-
-
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, size[0], size[1], 3) uint8 (antialiased bilinear)."""
-    import torch
-    import torch.nn.functional as F
-
-    if frames.shape[1:3] == tuple(size):
-        return np.ascontiguousarray(frames)
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    out = []
-    for s in range(0, len(x), 256):
-        out.append(
-            F.interpolate(x[s : s + 256], size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
-        )
-    y = torch.cat(out) if out else x.new_zeros(0, 3, *size)
-    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def load_trajectories(
