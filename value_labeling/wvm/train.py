@@ -67,7 +67,13 @@ def run_train(cfg: TrainConfig) -> Path:
     mcfg = _model_config(cfg, resume_meta)
 
     trajs = load_trajectories(
-        cfg.data.roots, cfg.data.camera, mcfg.target_fps, mcfg.image_size, cfg.data.max_episodes, progress=rank == 0
+        cfg.data.roots,
+        cfg.data.camera,
+        mcfg.target_fps,
+        mcfg.image_size,
+        cfg.data.max_episodes,
+        progress=rank == 0,
+        episodes=cfg.data.episodes,
     )
     cache = TextCache("minilm" if mcfg.text_encoder == "minilm" else "precomputed", mcfg.text_len, mcfg.text_dim)
     if resume_meta is not None:
