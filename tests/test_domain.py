@@ -110,7 +110,6 @@ def robosuite_bench(tmp_path_factory):
     return out
 
 
-@pytest.mark.slow  # a RoboSuite episode, the default WVM on 5 datasets: over a minute on 2 cores
 def test_default_model_is_quiet_on_the_bench_and_warns_on_other_frames(robosuite_bench, tmp_path, capsys):
     from curate.cli import main as curate
     from robodata.columns import read_provenance

@@ -45,7 +45,6 @@ def test_episode_sets_select_from_the_annotation_table(my_robot, tmp_path):
         load_trajectories([bare], None, 2.0, (16, 16), episodes="expert")
 
 
-@pytest.mark.slow  # a WVM and a baseline trained, then labelling, flag and filter: about a minute on 2 cores
 def test_own_robot_end_to_end(my_robot, tmp_path, capsys):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
