@@ -8,12 +8,14 @@ own unit: `frames` (every segment's length) and `value_drop` (a fall's drop; emp
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from curate.config import FlagConfig
 from curate.values import episode_annotations, episode_curves
+from robodata.columns import read_provenance
 from robodata.dataset import dataset_fps
 from value_labeling.segments import find_segments
 
@@ -73,6 +75,11 @@ def run_flag(cfg: FlagConfig) -> list[dict]:
         smooth_seconds=cfg.smooth_seconds,
     )
     curves = episode_curves(root, cfg.value_column)
+    # `curate label-values` checked the dataset against the model's training data; flags on values a model
+    # gave to data unlike it are as doubtful as the values, so say so again (one line).
+    warning = read_provenance(root).get(cfg.value_column, {}).get("domain_warning")
+    if warning:
+        print(warning, file=sys.stderr)
     rows = flag_curves(curves, fps, **rule)
     annotations = episode_annotations(root)  # each episode's mode, when the dataset has the table
     if annotations:

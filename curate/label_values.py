@@ -33,6 +33,7 @@ from robodata.columns import (
     writer_lock,
 )
 from robodata.dataset import check_dataset_dir, episode_rows, frame_table, open_dataset, resolve_camera
+from value_labeling.domain import domain_warning
 from value_labeling.models import default_model_name, load_value_model, model_camera
 
 
@@ -101,6 +102,12 @@ def _run_label(cfg: LabelConfig) -> dict:
     if not sidecar and check_column(root, info, cfg.column, provenance, cfg.overwrite):
         print(f"{root}: column {cfg.column!r} already holds {model.name} values for {camera}; nothing to do")
         return {"skipped": True}
+    # One line when the dataset is unlike the model's training data; kept in the provenance, so that
+    # `curate flag` (which reads these values, not the model) says it again.
+    warning = domain_warning(model, ds, camera, str(root))
+    if warning is not None:
+        print(warning, file=sys.stderr)
+    provenance["domain_warning"] = warning
 
     staging_dir = Path(cfg.out).with_suffix(".staging") if sidecar else root / STAGING_DIR / cfg.column
     staging = Staging(staging_dir, {k: provenance[k] for k in ("fingerprint", "camera")} | {"column": cfg.column})

@@ -3,7 +3,7 @@
 Every writer in the toolkit (curate's dataset rewrite, the RoboSuite recorder, checkpoints, staged
 results, sidecar tables) writes beside the target and then renames or swaps it into place:
 
-- `write_bytes` / `write_text` / `write_json` / `replace_file`: one file, written to a temporary
+- `write_bytes` / `write_text` / `write_json` (`write_strict_json`: NaN as null) / `replace_file`: one file, written to a temporary
   name in the same directory, fsynced, then `os.replace`d over the target (atomic on POSIX).
 - `replace_dir`: a whole directory tree, built beside the target and swapped in with one
   `renameat2(RENAME_EXCHANGE)`, or two renames where the filesystem cannot exchange (`recover_dir`
@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import errno
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -122,6 +123,25 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, obj, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent) + ("\n" if indent is not None else ""))
+
+
+def strict(obj):
+    """NaN and infinities become null (numpy scalars plain numbers), so the file is JSON that strict parsers
+    (browsers, jq, Go, Rust) accept; Python's json would otherwise write the non-standard `NaN`."""
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
+
+
+def write_strict_json(path: str | Path, obj, indent: int = 2) -> None:
+    """`write_json` of `strict(obj)`, refusing anything else a strict parser would reject."""
+    write_text(path, json.dumps(strict(obj), indent=indent, allow_nan=False) + "\n")
 
 
 def sibling(path: Path, tag: str) -> Path:

@@ -53,13 +53,15 @@ def make_synthetic_bench(
     seed: int = 0,
     embodiment: str = "Synthetic",
     task: str = "slide the square to the goal",
+    camera: str = CAMERA,
 ) -> Path:
-    """Write a LeRobot v3.0 dataset with `meta/suboptimal_annotations.parquet` at `root` (must not exist)."""
+    """Write a LeRobot v3.0 dataset with `meta/suboptimal_annotations.parquet` at `root` (must not exist);
+    `camera`: the video's key (e.g. a RoboSuite camera's name, for a scene that is not RoboSuite's)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     root = Path(root)
     features = {
-        CAMERA: {"dtype": "video", "shape": (size, size, 3), "names": ["height", "width", "channels"]},
+        camera: {"dtype": "video", "shape": (size, size, 3), "names": ["height", "width", "channels"]},
         "observation.state": {"dtype": "float32", "shape": (1,), "names": ["x"]},
         "action": {"dtype": "float32", "shape": (1,), "names": ["dx"]},
     }
@@ -74,7 +76,7 @@ def make_synthetic_bench(
             nxt = curve[min(t + 1, len(curve) - 1)]
             ds.add_frame(
                 {
-                    CAMERA: render_frame(float(p), size),
+                    camera: render_frame(float(p), size),
                     "observation.state": np.array([p], dtype=np.float32),
                     "action": np.array([nxt - p], dtype=np.float32),
                     "task": task,

@@ -54,4 +54,7 @@ class TrainBaselineConfig:
     """auto = cuda when available else cpu."""
     max_episodes: int | None = None
     """Use only the first N episodes of each dataset."""
+    episodes: Literal["all", "annotated", "expert"] = "all"
+    """all: every episode (those without a row in meta/suboptimal_annotations.parquet as experts);
+    annotated: only the episodes annotated (`value_labeling annotate`); expert: only those annotated expert."""
     debug: bool = False

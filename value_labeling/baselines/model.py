@@ -156,6 +156,7 @@ class BaselineValueModel:
     def __init__(self, path: Path, name: str | None = None, device: str | None = None):
         from safetensors.torch import load_file
 
+        from value_labeling.domain import model_domain
         from value_labeling.wvm.text import TextCache
 
         self.dir = resolve(Path(path))
@@ -170,6 +171,8 @@ class BaselineValueModel:
         self.name = name or f"{self.cfg['kind']}:{run}"
         #: The camera the model was trained on; the bench and labelling read it when no --camera is given.
         self.camera = self.train_cfg.get("camera")
+        #: What it was trained on (value_labeling/domain.py), or None for a checkpoint older than the record.
+        self.training_domain = model_domain(self.dir, self.train_cfg)
         self._fp = None
 
     def fingerprint(self) -> str:

@@ -63,6 +63,7 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
     from tqdm import tqdm
 
     from runtime.schedule import lambda_lr
+    from value_labeling.domain import training_domain
     from value_labeling.wvm.checkpoint import read_optimizer_state
     from value_labeling.wvm.text import TextCache
     from value_labeling.wvm.train import _plot
@@ -94,20 +95,25 @@ def run_train_baseline(cfg: TrainBaselineConfig) -> Path:
             raise ValueError(f"{out} holds a run with model {prev['model']}, not {model_cfg}: use another --out")
 
     # The rate the episodes are kept at: 4x context_fps (wvm/windows.OVERSAMPLE), labels on every kept frame.
-    trajs = load_trajectories(cfg.data, cfg.camera, cfg.context_fps, tuple(cfg.image_size), cfg.max_episodes)
+    trajs = load_trajectories(
+        cfg.data, cfg.camera, cfg.context_fps, tuple(cfg.image_size), cfg.max_episodes, episodes=cfg.episodes
+    )
     if not trajs:
         raise ValueError(f"no episodes of >= 2 frames in {', '.join(map(str, cfg.data))}")
     # What the run learns from, beside its config: a resume on grown or other datasets would no longer be
     # the run its record describes.
     train_dict["data_size"] = {"episodes": len(trajs), "kept_frames": int(sum(len(t.frames) for t in trajs))}
+    # Camera, resolution, fps, robot and frame statistics: labelling warns on data unlike them (domain.py).
+    train_dict["domain"] = training_domain(cfg.data, cfg.camera, trajs, cfg.image_size)
     if resume is not None:
+        before = {"episodes": "all", **prev["train"]}  # runs from before --episodes trained on all
         differ = sorted(
             k
-            for k in set(train_dict) | set(prev["train"])
-            if k not in RESUMABLE and train_dict.get(k) != prev["train"].get(k)
+            for k in set(train_dict) | set(before)
+            if k not in RESUMABLE and k != "domain" and train_dict.get(k) != before.get(k)
         )
         if differ:
-            was = "; ".join(f"{k}: {prev['train'].get(k)} -> {train_dict.get(k)}" for k in differ)
+            was = "; ".join(f"{k}: {before.get(k)} -> {train_dict.get(k)}" for k in differ)
             raise ValueError(
                 f"{out} holds a run trained with other {', '.join(differ)} ({was}): resume it with its own "
                 "settings or use another --out"

@@ -33,6 +33,9 @@ class BenchConfig:
     """Evaluation frame rate for embodiments without an entry in --embodiment-fps."""
     embodiment_fps: dict[str, float] = dataclasses.field(default_factory=lambda: dict(EMBODIMENT_FPS))
     """Per-embodiment evaluation frame rates."""
+    reference: str | None = None
+    """Model the paired differences are taken against (its name as the tables print it; default: the first
+    --model when there are several)."""
     max_episodes: int | None = None
     """Score only the first N episodes of each dataset (quick looks)."""
     debug: bool = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import asdict
@@ -18,8 +17,10 @@ from robodata.dataset import episode_length, episode_task, open_dataset, read_ep
 from robodata.ground_truth import progress_curve
 from robodata.resample import resample_indices
 from value_labeling.bench.config import BenchConfig
+from value_labeling.bench.headline import headline, headline_markdown
 from value_labeling.bench.protocol import score_trajectory
 from value_labeling.bench.tables import markdown_tables, summarize
+from value_labeling.domain import domain_warning
 from value_labeling.models import default_model_name, load_value_model, model_camera
 
 
@@ -43,6 +44,13 @@ def bench_episodes(root: Path, ds) -> list[dict]:
     return rows
 
 
+# Written into the JSON: strict JSON has no NaN, so an undefined number is null, and a reader is told why.
+NULL_MEANS = (
+    "null = undefined: a trajectory's score is ill-defined (VOC of a constant prediction or of fewer than 2 "
+    "sampled frames, a segment no sampled frame falls in), or a mean / interval has no defined score (n_scored 0)"
+)
+
+
 def run_bench(cfg: BenchConfig) -> dict:
     specs = list(cfg.model) or [default_model_name() or "time"]
     if not cfg.model:
@@ -51,6 +59,10 @@ def run_bench(cfg: BenchConfig) -> dict:
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         names = [f"{n}#{i}" for i, n in enumerate(names)]
+    # Paired differences (same trajectories, shared difficulty cancels) against --reference or the first model.
+    reference = cfg.reference if cfg.reference is not None else (names[0] if len(names) > 1 else None)
+    if reference is not None and reference not in names:
+        raise ValueError(f"--reference {reference!r} is not one of the scored models ({', '.join(names)}); name one")
     datasets = []
     for root in cfg.data:
         ds = open_dataset(root)
@@ -59,6 +71,9 @@ def run_bench(cfg: BenchConfig) -> dict:
             rows = rows[: cfg.max_episodes]
         # Each model reads its own training camera unless --camera names one (dataset.resolve_camera).
         cams = [resolve_camera(ds, cfg.camera, model_camera(m)) for m in models]
+        for m, cam in zip(models, cams):  # one line per model when this dataset is unlike its training data
+            if (line := domain_warning(m, ds, cam, str(root))) is not None:
+                print(line, file=sys.stderr)
         datasets.append((Path(root), ds, cams, rows))
     total = sum(len(rows) for *_, rows in datasets)
 
@@ -121,26 +136,24 @@ def run_bench(cfg: BenchConfig) -> dict:
 
     summary = summarize(records)
     tables = markdown_tables(summary)
-    print(tables)
+    head = headline(records, reference)
+    md = f"{tables}\n\n## Headline: n scored and 95% intervals\n\n{headline_markdown(head)}\n"
+    print(md)
     result = {
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "models": {name: {"spec": spec, "fingerprint": m.fingerprint()} for name, spec, m in zip(names, specs, models)},
         "wall_time_s": time.perf_counter() - t0,
+        "null": NULL_MEANS,
         "summary": summary,
-        "trajectories": [{**r, "value": None if math.isnan(r["value"]) else r["value"]} for r in records],
+        **head,
+        "trajectories": records,
     }
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out, json.dumps(result, indent=2, default=_json_default, allow_nan=True))
-    out.with_suffix(".md").write_text(tables + "\n")
+    atomic.write_strict_json(out, result)
+    atomic.write_text(out.with_suffix(".md"), md)
     print(f"\nwrote {out} and {out.with_suffix('.md')}" + (f"; plots in {cfg.plots}" if cfg.plots else ""))
-    return result
-
-
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    raise TypeError(type(o))
+    return atomic.strict(result)
 
 
 def run_models(_cfg) -> None:

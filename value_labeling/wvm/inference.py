@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from robodata.resample import resample_indices, to_native
+from value_labeling.domain import model_domain
 from value_labeling.wvm.checkpoint import load_model, train_camera
 from value_labeling.wvm.windows import resize_frames
 
@@ -108,6 +109,8 @@ class WVMValueModel:
         #: The camera the model was trained on (`train --camera`; None = each dataset's first camera).
         #: Labelling and the bench read it when no --camera is given (see dataset.resolve_camera).
         self.camera = train_camera(meta)
+        #: What it was trained on (value_labeling/domain.py), or None for a checkpoint older than the record.
+        self.training_domain = model_domain(Path(meta["dir"]), meta.get("train"))
         self.stride, self.seed = stride, seed
         self._fp = None
 

@@ -45,6 +45,7 @@ def run_train(cfg: TrainConfig) -> Path:
 
     from runtime.device import make_accelerator, process_device
     from runtime.schedule import lambda_lr
+    from value_labeling.domain import training_domain
     from value_labeling.wvm import checkpoint as ck
     from value_labeling.wvm.text import TextCache
     from value_labeling.wvm.windows import Augment, load_trajectories, sample_batch
@@ -66,7 +67,13 @@ def run_train(cfg: TrainConfig) -> Path:
     mcfg = _model_config(cfg, resume_meta)
 
     trajs = load_trajectories(
-        cfg.data.roots, cfg.data.camera, mcfg.target_fps, mcfg.image_size, cfg.data.max_episodes, progress=rank == 0
+        cfg.data.roots,
+        cfg.data.camera,
+        mcfg.target_fps,
+        mcfg.image_size,
+        cfg.data.max_episodes,
+        progress=rank == 0,
+        episodes=cfg.data.episodes,
     )
     cache = TextCache("minilm" if mcfg.text_encoder == "minilm" else "precomputed", mcfg.text_len, mcfg.text_dim)
     if resume_meta is not None:
@@ -127,6 +134,9 @@ def run_train(cfg: TrainConfig) -> Path:
     net = model if fsdp else acc.prepare_model(model, device_placement=False)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=fsdp and bf16)
     train_dict = json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+    # What the model learns from (camera, resolution, fps, robot, frame statistics): labelling and the bench
+    # warn when a dataset is unlike it (value_labeling/domain.py).
+    train_dict["domain"] = training_domain(cfg.data.roots, cfg.data.camera, trajs, mcfg.image_size)
     if rank == 0:
         n_tr = sum(p.numel() for p in params)
         print(

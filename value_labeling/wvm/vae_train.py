@@ -49,7 +49,14 @@ def run_pretrain_vae(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     device = torch.device(pick_device(cfg.device))
     mcfg = cfg.model_config()
-    trajs = load_trajectories(cfg.data.roots, cfg.data.camera, mcfg.target_fps, mcfg.image_size, cfg.data.max_episodes)
+    trajs = load_trajectories(
+        cfg.data.roots,
+        cfg.data.camera,
+        mcfg.target_fps,
+        mcfg.image_size,
+        cfg.data.max_episodes,
+        episodes=cfg.data.episodes,
+    )
     vae = build_vae(mcfg).to(device).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
     sched = lambda_lr(opt, cfg.warmup_steps(), steps, cfg.schedule.min_lr_ratio)

@@ -36,7 +36,11 @@ from tqdm import tqdm
 from robodata.annotations import read_annotations
 from robodata.embodiment import EMBODIMENT_FPS
 from robodata.ground_truth import progress_curve
+from value_labeling.frames import resize_frames
 
+#: Which episodes train (`--episodes`): all (unannotated ones labelled as experts), the annotated ones
+#: (`value_labeling annotate`'s table: experts t/(T-1), hesitation/retry their curves), the annotated experts.
+EPISODE_SETS = ("all", "annotated", "expert")
 #: Frames kept per target-fps frame in memory, at least (phase augmentation); an integer stride of native.
 OVERSAMPLE = 4
 
@@ -51,23 +55,6 @@ class EpisodeData:
     source: str  # "dataset:episode"
 
 
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, size[0], size[1], 3) uint8 (antialiased bilinear)."""
-    import torch
-    import torch.nn.functional as F
-
-    if frames.shape[1:3] == tuple(size):
-        return np.ascontiguousarray(frames)
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    out = []
-    for s in range(0, len(x), 256):
-        out.append(
-            F.interpolate(x[s : s + 256], size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
-        )
-    y = torch.cat(out) if out else x.new_zeros(0, 3, *size)
-    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 def load_trajectories(
     roots,
     camera: str | None,
@@ -75,23 +62,38 @@ def load_trajectories(
     image_size: tuple[int, int],
     max_episodes: int | None = None,
     progress: bool = True,
+    episodes: str = "all",
 ) -> list[EpisodeData]:
-    """Read every episode of the datasets, with labels, into memory at `image_size`.
+    """Read the datasets' episodes, with labels, into memory at `image_size`.
 
-    `target_fps` is the latent target fps; episodes whose embodiment is AgileX or ARX use 3.0 (table A.1)."""
+    `target_fps` is the latent target fps; episodes whose embodiment is AgileX or ARX use 3.0 (table A.1).
+    `episodes` (EPISODE_SETS): every episode (unannotated ones as experts), the annotated ones, or the
+    annotated experts; `max_episodes` then keeps the first N of them per dataset."""
     from robodata.dataset import episode_length, episode_task, open_dataset, read_episode_frames, resolve_camera
 
-    episodes: list[EpisodeData] = []
+    if episodes not in EPISODE_SETS:
+        raise ValueError(f"--episodes {episodes!r}: choose one of {', '.join(EPISODE_SETS)}")
+    loaded: list[EpisodeData] = []
     plan = []
     for root in roots:
         root = Path(root)
         ds = open_dataset(root)
         cam = resolve_camera(ds, camera)
-        rows = {r["episode_index"]: r for r in (read_annotations(root) or [])}
-        n = ds.meta.total_episodes if max_episodes is None else min(max_episodes, ds.meta.total_episodes)
-        plan += [(root, ds, cam, rows, ep) for ep in range(n)]
+        table = read_annotations(root)
+        rows = {r["episode_index"]: r for r in (table or [])}
+        if episodes == "all":
+            chosen = list(range(ds.meta.total_episodes))
+        elif table is None:
+            raise ValueError(
+                f"{root} has no meta/suboptimal_annotations.parquet, so --episodes {episodes} selects nothing: "
+                f"annotate some episodes first (`value_labeling annotate {root}`) or use --episodes all"
+            )
+        else:
+            chosen = sorted(e for e, r in rows.items() if episodes == "annotated" or r["mode"] == "expert")
+        plan += [(root, ds, cam, rows, ep) for ep in chosen[:max_episodes]]
     if not plan:
-        raise ValueError(f"no episodes in {', '.join(map(str, roots))}")
+        what = "" if episodes == "all" else f" (--episodes {episodes})"
+        raise ValueError(f"no episodes{what} in {', '.join(map(str, roots))}")
     for root, ds, cam, rows, ep in tqdm(plan, desc="load episodes", unit="ep", disable=not progress):
         T = episode_length(ds, ep)
         if T < 2:
@@ -112,10 +114,10 @@ def load_trajectories(
         frames = resize_frames(read_episode_frames(ds, ep, cam, idx), image_size)
         fps_kept = native / stride
         instruction = episode_task(ds, ep) or (row or {}).get("task") or ""
-        episodes.append(
+        loaded.append(
             EpisodeData(frames, curve[idx].astype(np.float32), fps_kept, fps_t, instruction, f"{root.name}:{ep}")
         )
-    return episodes
+    return loaded
 
 
 def clip_positions(base: float, step: float, h: int, n: int) -> np.ndarray:
