@@ -35,13 +35,12 @@ import numpy as np
 
 from robosuite_eval.agilex_sim import ARMS, CAMERAS, CONTROL_FREQ, AgilexTask, AlohaSim, gripper_frame, rot_x
 from robosuite_eval.human_pace import (
-    HESITATION_SECONDS,
-    HESITATION_STYLES,
     MOVE_JITTER,
     PACE_FACTOR,
     RAMP_SECONDS,
     RETRY_SECONDS,
     HumanInjection,
+    draw_hesitation,
     envelope,
 )
 from robosuite_eval.oracle import InfeasibleRetry
@@ -92,27 +91,7 @@ def plan_agilex(task: AgilexTask, mode: str, seed: int) -> HumanInjection:
         )
     motions = MOTIONS[task.env_name]
     phase = motions[int(rng.integers(len(motions)))]
-    style = HESITATION_STYLES[int(rng.integers(len(HESITATION_STYLES)))]
-    amplitude, frequency = {
-        "stop": (0.0, 0.0),
-        "wiggle": (rng.uniform(0.004, 0.012), rng.uniform(0.5, 2.0)),
-        "wander": (rng.uniform(0.005, 0.012), rng.uniform(0.2, 0.8)),
-        "wrist": (rng.uniform(0.08, 0.25), rng.uniform(0.3, 1.0)),
-    }[style]
-    d = rng.normal(size=3)
-    d[2] *= 0.5
-    return HumanInjection(
-        mode="hesitation",
-        **pace,
-        seconds=float(rng.uniform(*HESITATION_SECONDS)),
-        style=style,
-        phase=phase,
-        fraction=float(rng.uniform(0.2, 0.8)),
-        amplitude=float(amplitude),
-        frequency=float(frequency),
-        direction=tuple(float(v) for v in d / np.linalg.norm(d)),
-        phases3=tuple(float(v) for v in rng.uniform(0, 2 * np.pi, 3)),
-    )
+    return draw_hesitation(rng, pace, phase, caps=(0.012, 0.012))
 
 
 def stall_offsets(inj: HumanInjection, n: int) -> tuple[np.ndarray, np.ndarray]:

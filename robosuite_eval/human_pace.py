@@ -143,12 +143,19 @@ def plan_human(task: TaskSpec, mode: str, seed: int) -> HumanInjection:
             lift=float(rng.uniform(*REGRASP_LIFT)),
         )
     phase = MOTIONS[task.family][int(rng.integers(len(MOTIONS[task.family])))]
-    style = HESITATION_STYLES[int(rng.integers(len(HESITATION_STYLES)))]
     near = phase in NEAR_OBJECT
+    return draw_hesitation(rng, pace, phase, caps=(0.006, 0.007) if near else (0.015, 0.015))
+
+
+def draw_hesitation(rng: np.random.Generator, pace: dict, phase: str, caps: tuple[float, float]) -> HumanInjection:
+    """A hesitation's style and micro-movement, drawn after the pace and phase (a fixed draw order: a dataset's
+    episodes depend on it). `caps`: the upper ends of the wiggle and wander amplitudes (m), smaller near an
+    object so the hand does not push it. Shared by every embodiment's human-paced generator."""
+    style = HESITATION_STYLES[int(rng.integers(len(HESITATION_STYLES)))]
     amplitude, frequency = {
         "stop": (0.0, 0.0),
-        "wiggle": (rng.uniform(0.004, 0.006 if near else 0.015), rng.uniform(0.5, 2.0)),
-        "wander": (rng.uniform(0.005, 0.007 if near else 0.015), rng.uniform(0.2, 0.8)),
+        "wiggle": (rng.uniform(0.004, caps[0]), rng.uniform(0.5, 2.0)),
+        "wander": (rng.uniform(0.005, caps[1]), rng.uniform(0.2, 0.8)),
         "wrist": (rng.uniform(0.08, 0.25), rng.uniform(0.3, 1.0)),
     }[style]
     d = rng.normal(size=3)

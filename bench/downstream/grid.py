@@ -291,18 +291,7 @@ def write_markdown(result: dict, path: Path) -> None:
         lines.append(f"| {a} | " + " | ".join(row) + " |")
     v = result["verdict"]
     lines += ["", "## Targets", ""]
-    if "gt_headroom" in v:
-        g = v["gt_headroom"]
-        lines.append(
-            f"- Best ground-truth arm ({g['arm']}) beats BC by >= 15 points beyond noise: "
-            f"{'met' if g['met'] else 'not met'}: {report.fmt_diff(g)} over {', '.join(g['tasks'])}."
-        )
-    for arm, d in v["default_values"].items():
-        lines.append(
-            f"- {arm} with the default model's values: minus BC {report.fmt_diff(d['minus_bc'])}; {arm}_gt minus it "
-            f"{report.fmt_diff(d['gt_minus_it'])}; target (>= +10 beyond noise and within 5 of ground truth) "
-            f"{'met' if d['met'] else 'not met'}."
-        )
+    lines += target_lines(v)
     if result.get("awr_gt_minus_awr"):
         lines.append(f"- awr_gt - awr: {report.fmt_diff(result['awr_gt_minus_awr'])}.")
     lines += [
@@ -354,6 +343,24 @@ def write_markdown(result: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def target_lines(v: dict) -> list[str]:
+    """The issue's targets, one line each, from `verdict`."""
+    lines = []
+    if "gt_headroom" in v:
+        g = v["gt_headroom"]
+        lines.append(
+            f"- Headroom (best ground-truth arm, {g['arm']}, >= +15 points over BC beyond noise): "
+            f"{'met' if g['met'] else 'not met'}: {report.fmt_diff(g)} over {', '.join(g['tasks'])}."
+        )
+    for arm, d in v["default_values"].items():
+        lines.append(
+            f"- {arm} on the default model's values: {report.fmt_diff(d['minus_bc'])} over BC, {arm}_gt minus it "
+            f"{report.fmt_diff(d['gt_minus_it'])}; target (>= +10 beyond noise and within 5 of ground truth) "
+            f"{'met' if d['met'] else 'not met'}."
+        )
+    return lines
+
+
 def readme_snippet(result: dict) -> str:
     s = result["setting"]
     arms_ = [a for a in result["arms"] if a in result["average"]]
@@ -373,18 +380,7 @@ def readme_snippet(result: dict) -> str:
         )
     v = result["verdict"]
     lines.append("")
-    if "gt_headroom" in v:
-        g = v["gt_headroom"]
-        lines.append(
-            f"- Headroom target (best ground-truth arm, {g['arm']}, >= +15 points over BC beyond noise): "
-            f"{'met' if g['met'] else 'not met'} ({report.fmt_diff(g)})."
-        )
-    for arm, d in v["default_values"].items():
-        lines.append(
-            f"- {arm} on the default model's values: {report.fmt_diff(d['minus_bc'])} over BC, "
-            f"{arm}_gt minus it {report.fmt_diff(d['gt_minus_it'])}: target (>= +10 beyond noise, within 5 of "
-            f"ground truth) {'met' if d['met'] else 'not met'}."
-        )
+    lines += target_lines(v)
     missing = [f"{t}/{a}" for t in result["limits"] for a in result["arms"] if a not in result["tasks"].get(t, {})]
     if missing:
         lines.append(f"- Not run yet ({len(missing)} task/arm cells): see `bench/results/downstream.md`.")
