@@ -7,9 +7,19 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import sys  # noqa: E402
+
+import absl.logging  # noqa: E402
 import pytest  # noqa: E402
 
 from runtime.priority import keep_normal_priority  # noqa: E402
+
+# absl (dm_control's logging, imported by the AgileX (sim) scene) creates a handler on the sys.stderr of its
+# import, and closes that stream when logging's handlers are shut down unless it is the sys.stderr of that
+# moment. uvicorn's logging setup (`policy_ft serve`, `value_labeling annotate`) shuts every handler down; under
+# pytest's capture the stream is then the session's capture file, and the run dies ("lost sys.stderr"). The
+# process's own stderr is never closed by it.
+absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 # Writing a LeRobot video raises the writing thread to real-time priority as root (runtime.priority); keep the
 # test process, and what it spawns afterwards (Ray workers, servers, the browser), at normal priority.
