@@ -42,6 +42,7 @@ from robosuite_eval.human_pace import (
     HumanInjection,
     draw_hesitation,
     envelope,
+    stall_offsets,
 )
 from robosuite_eval.oracle import InfeasibleRetry
 
@@ -92,23 +93,6 @@ def plan_agilex(task: AgilexTask, mode: str, seed: int) -> HumanInjection:
     motions = MOTIONS[task.env_name]
     phase = motions[int(rng.integers(len(motions)))]
     return draw_hesitation(rng, pace, phase, caps=(0.012, 0.012))
-
-
-def stall_offsets(inj: HumanInjection, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The hesitation's micro-movement over n control steps at 50 Hz: ((n, 3) TCP offsets in m, (n,) wrist
-    roll in rad), under a 0.5 s envelope so it starts and ends at the via point (as RoboSuite v2's)."""
-    t = np.arange(1, n + 1) / CONTROL_FREQ
-    env = envelope(n, CONTROL_FREQ // 2)
-    pos, roll = np.zeros((n, 3)), np.zeros(n)
-    if inj.style == "wiggle":
-        pos = (inj.amplitude * env * np.sin(2 * np.pi * inj.frequency * t))[:, None] * np.asarray(inj.direction)
-    elif inj.style == "wander":
-        ratios = np.array([1.0, np.sqrt(2.0), 0.5 * (1 + np.sqrt(5.0))])
-        pos = inj.amplitude * env[:, None] * np.sin(2 * np.pi * inj.frequency * ratios * t[:, None] + inj.phases3)
-        pos[:, 2] *= 0.5
-    elif inj.style == "wrist":
-        roll = inj.amplitude * env * np.sin(2 * np.pi * inj.frequency * t)
-    return pos, roll
 
 
 def _slerp(R0: np.ndarray, R1: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -206,7 +190,7 @@ class Expert:
         # n - m is exactly the drawn length; the < 1 frame before that frame is held too (it is the pause's start).
         pad = -self.steps % self.stride
         n = pad + int(np.ceil(self.inj.seconds * self.fps - 1e-9)) * self.stride
-        pos, roll = stall_offsets(self.inj, n)
+        pos, roll = stall_offsets(self.inj, n, CONTROL_FREQ)
         base = {a: self.pose[a] for a in arms}
         a0 = self.steps + pad
         for k in range(n):

@@ -185,11 +185,12 @@ def envelope(n: int, ramp: int) -> np.ndarray:
     return w
 
 
-def stall_offsets(inj: HumanInjection, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The hesitation's micro-movement over n control steps: ((n, 3) position offsets in m, (n,) yaw
-    offsets in rad); zero for a full stop. Smooth envelope (0.5 s ramps): starts and ends at rest."""
-    t = np.arange(1, n + 1) / CONTROL_FREQ  # s
-    env = envelope(n, CONTROL_FREQ // 2)
+def stall_offsets(inj: HumanInjection, n: int, control_freq: int = CONTROL_FREQ) -> tuple[np.ndarray, np.ndarray]:
+    """The hesitation's micro-movement over n control steps at `control_freq` Hz (RoboSuite 20, AgileX (sim) 50):
+    ((n, 3) position offsets in m, (n,) yaw / wrist-roll offsets in rad); zero for a full stop. Smooth envelope
+    (0.5 s ramps): starts and ends at rest."""
+    t = np.arange(1, n + 1) / control_freq  # s
+    env = envelope(n, control_freq // 2)
     pos, yaw = np.zeros((n, 3)), np.zeros(n)
     if inj.style == "wiggle":
         pos = (inj.amplitude * env * np.sin(2 * np.pi * inj.frequency * t))[:, None] * np.asarray(inj.direction)
