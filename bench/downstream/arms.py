@@ -134,7 +134,7 @@ def train(work: Path, setting: Setting, task: str, arm: str, seed: int, roots: d
     result = run_train(tcfg)
     checkpoints = sorted((out / "checkpoints").glob("[0-9]*/pretrained_model"))
     val = [data.dataset_dir(work, task, n) for n in data.VALIDATION]
-    losses = {int(c.parent.name): heldout_loss(c, val) for c in checkpoints}
+    losses = heldout_losses(checkpoints, val)
     chosen = int(result["steps"]) if setting.eval_every is None else min(losses, key=losses.get)
     record = {
         "arm": arm,
@@ -160,34 +160,38 @@ def train(work: Path, setting: Setting, task: str, arm: str, seed: int, roots: d
     return record
 
 
-def heldout_loss(checkpoint: Path, roots: list[Path]) -> float:
-    """Mean per-chunk L1 (the policy's own training loss, unweighted) over every frame of the held-out sets."""
+def heldout_losses(checkpoints: list[Path], roots: list[Path]) -> dict[int, float]:
+    """{step: mean per-chunk L1 (the policy's own training loss, unweighted) over every frame of the held-out
+    sets}, one entry per checkpoint; the held-out chunks are built once for all of them."""
     import torch
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     from policy_ft import sources
     from policy_ft.policies import load_checkpoint, per_sample_loss
 
-    policy, pre, _ = load_checkpoint(checkpoint, device="cpu")
-    fps = None
-    total, n = 0.0, 0
-    for root in roots:
-        meta_fps = json.loads((Path(root) / "meta" / "info.json").read_text())["fps"]
-        fps = fps or meta_fps
-        ds = sources.InMemory(
-            LeRobotDataset(
-                repo_id=f"local/{Path(root).name}",
-                root=root,
-                delta_timestamps={"action": [i / meta_fps for i in range(policy.config.chunk_size)]},
-            )
-        )
-        loader = torch.utils.data.DataLoader(ds, batch_size=1024, shuffle=False)
+    sets = None
+    out = {}
+    for checkpoint in checkpoints:
+        policy, pre, _ = load_checkpoint(checkpoint, device="cpu")
+        if sets is None:  # every checkpoint of a run has the same chunk length
+            sets = []
+            for root in roots:
+                fps = json.loads((Path(root) / "meta" / "info.json").read_text())["fps"]
+                ds = LeRobotDataset(
+                    repo_id=f"local/{Path(root).name}",
+                    root=root,
+                    delta_timestamps={"action": [i / fps for i in range(policy.config.chunk_size)]},
+                )
+                sets.append(sources.InMemory(ds))
+        total, n = 0.0, 0
         with torch.inference_mode():
-            for batch in loader:
-                losses = per_sample_loss(policy, pre(batch))
-                total += float(losses.sum())
-                n += int(losses.numel())
-    return total / max(n, 1)
+            for ds in sets:
+                for batch in torch.utils.data.DataLoader(ds, batch_size=1024, shuffle=False):
+                    losses = per_sample_loss(policy, pre(batch))
+                    total += float(losses.sum())
+                    n += int(losses.numel())
+        out[int(checkpoint.parent.name)] = total / max(n, 1)
+    return out
 
 
 def rollout(
