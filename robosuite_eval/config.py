@@ -105,3 +105,33 @@ class RolloutConfig:
             raise ValueError(f"--fps {self.fps} must divide the {freq} Hz control rate (e.g. 10 or 5)")
         if not self.policy.startswith(("ws://", "wss://")):
             resolve_checkpoint(self.policy)
+
+
+@dataclass(frozen=True)
+class RobotLoopConfig:
+    """Run one simulated episode through the client loop a real robot runs (policy_ft.robot_client) against
+    a `policy_ft serve` server: the robot's state and cameras in, one action of the chunk per control period."""
+
+    server: str
+    """ws://HOST:PORT of a running `policy_ft serve`."""
+    task: str = "agilex_transfer_cube"
+    seed: int = 0
+    """The simulator's seed for the episode's placement."""
+    fps: int = 10
+    """Control periods per second: each action is held control_freq/fps simulator steps (AgileX (sim) 50 Hz,
+    RoboSuite 20 Hz)."""
+    control_hz: float | None = None
+    """Sleep to this many control periods per second, as a real robot's loop does (default: as fast as the
+    simulation steps)."""
+    max_steps: int | None = None
+    """Simulator steps before the episode ends (default: the task's horizon)."""
+    out: Path = Path("robot_loop")
+    """Folder for robot_loop.json (success, steps, chunks asked, refusals, reconnects)."""
+    debug: bool = False
+
+    def validate(self) -> None:
+        from robosuite_eval.embodiments import embodiment_of, get_task
+
+        if not self.server.startswith(("ws://", "wss://")):
+            raise ValueError(f"--server {self.server!r}: expected ws://HOST:PORT of `policy_ft serve`")
+        embodiment_of(get_task(self.task)).check_fps(self.fps)

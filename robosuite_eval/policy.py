@@ -136,12 +136,15 @@ class WebsocketPolicy:
                 f"cannot reach a policy server at {self.url} ({err}); start one with `policy_ft serve CKPT --port PORT`"
             ) from None
 
-    def reset(self) -> None:
+    def close(self) -> None:
         if self._client is not None:
             try:
-                self._client._ws.close()
+                self._client._ws.close()  # openpi_client has no close(); its socket is websockets'
             except Exception:
                 pass
+
+    def reset(self) -> None:
+        self.close()
         self._connect()
 
     def infer(self, obs: dict) -> np.ndarray:

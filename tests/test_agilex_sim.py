@@ -197,8 +197,9 @@ def test_rollout_runs_a_14d_chunked_policy_in_the_agilex_scene(sims, tmp_path, m
         run_rollout(RolloutConfig(policy="replay", task="agilex_insertion", trials=1, out=tmp_path / "r2"))
 
 
-def _tiny_act(out, dim: int = 14, camera: str = "cam_high", size: int = 32, chunk: int = 50):
-    """A randomly initialised tiny ACT with AgileX shapes, saved with lerobot's own save_pretrained."""
+def _tiny_act(out, dim: int = 14, camera: str | tuple[str, ...] = "cam_high", size: int = 32, chunk: int = 50):
+    """A randomly initialised tiny ACT with AgileX shapes (one camera or several), saved with lerobot's own
+    save_pretrained."""
     import torch
     from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.policies.act.modeling_act import ACTPolicy
@@ -207,9 +208,9 @@ def _tiny_act(out, dim: int = 14, camera: str = "cam_high", size: int = 32, chun
     from policy_ft.policies import make_config
 
     cfg = make_config("act", chunk_length=chunk, size="tiny")
-    img = f"observation.images.{camera}"
+    imgs = [f"observation.images.{c}" for c in ((camera,) if isinstance(camera, str) else camera)]
     cfg.input_features = {
-        img: PolicyFeature(FeatureType.VISUAL, (3, size, size)),
+        **{img: PolicyFeature(FeatureType.VISUAL, (3, size, size)) for img in imgs},
         "observation.state": PolicyFeature(FeatureType.STATE, (dim,)),
     }
     cfg.output_features = {"action": PolicyFeature(FeatureType.ACTION, (dim,))}
@@ -218,7 +219,7 @@ def _tiny_act(out, dim: int = 14, camera: str = "cam_high", size: int = 32, chun
     stats = {
         "observation.state": {"mean": torch.zeros(dim), "std": torch.ones(dim)},
         "action": {"mean": torch.zeros(dim), "std": torch.full((dim,), 0.3)},
-        img: {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.25)},
+        **{img: {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.25)} for img in imgs},
     }
     pre, post = make_pre_post_processors(cfg, dataset_stats=stats)
     for obj in (policy, pre, post):
@@ -257,3 +258,73 @@ def test_rollout_through_policy_ft_serve_sends_14d_joints_and_runs_50_step_chunk
     (trial,) = out["per_trial"]
     assert out["cameras"] == {"cam_high": [32, 32]} and out["replan_steps"] == 50
     assert trial["control_steps"] == 60 * STRIDE and trial["inferences"] == 2 and not trial["success"]
+
+
+class _Flaky:
+    """A robot whose first request carries a NaN joint (a glitching encoder): the server refuses it."""
+
+    def __init__(self, robot):
+        self.robot, self.calls = robot, 0
+
+    def observe(self):
+        obs = self.robot.observe()
+        self.calls += 1
+        if self.calls == 2:  # the first is run_loop's shape check; the second is the first request
+            obs["observation/state"] = obs["observation/state"].copy()
+            obs["observation/state"][3] = np.nan
+        return obs
+
+    def __getattr__(self, name):
+        return getattr(self.robot, name)
+
+
+def test_the_robot_client_loop_runs_agilex_through_policy_ft_serve(tmp_path):
+    """policy_ft.robot_client's loop, as a real AgileX runs it, on the simulated robot: 14-d joints and the
+    three cameras go in, each 50-step chunk comes out and is executed action by action, a refused observation
+    is held through, and the same loop runs as the `robosuite_eval robot-loop` command."""
+    import threading
+
+    from policy_ft.robot_client import run_loop
+    from policy_ft.serve import PolicyRunner, make_server
+    from robosuite_eval.cli import main as cli_main
+    from robosuite_eval.embodiments import get_task
+    from robosuite_eval.sim_robot import SimRobot
+
+    cams = ("cam_high", "cam_left_wrist", "cam_right_wrist")
+    runner = PolicyRunner(_tiny_act(tmp_path / "act", camera=cams))
+    replies, reply = [], runner.reply
+
+    def recording_reply(actions, *args, **kwargs):  # the chunks the server sends, as sent
+        out = reply(actions, *args, **kwargs)
+        replies.append(np.asarray(out["actions"]).copy())
+        return out
+
+    runner.reply = recording_reply
+    server = make_server(runner, "127.0.0.1", 0)
+    port = server.socket.getsockname()[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    task = get_task("agilex_transfer_cube")
+    try:
+        robot = SimRobot(task, 5, FPS, {c: (32, 32) for c in cams}, env_state=False, max_steps=70 * STRIDE)
+        stats = run_loop(_Flaky(robot), port=port, prompt=task.instruction, log=lambda msg: None)
+        robot.close()
+        # a robot of another shape is refused before it moves
+        small = SimRobot(task, 5, FPS, {}, env_state=False, max_steps=STRIDE)
+        small.observe = lambda: {"observation/state": np.zeros(7, np.float32)}
+        with pytest.raises(ValueError, match=re.escape("state has shape (7,) but the served policy reads (14,)")):
+            run_loop(small, port=port, log=lambda msg: None)
+        small.close()
+        argv = ["robot-loop", "--server", f"ws://127.0.0.1:{port}", "--seed", "5", "--max-steps", str(60 * STRIDE)]
+        cli_main([*argv, "--out", str(tmp_path / "loop")])
+    finally:
+        server.shutdown()
+    # one hold for the refused request, then 69 actions from chunks asked at actions 0 and 50
+    assert (stats.refused, stats.steps, stats.actions, stats.chunks) == (1, 70, 69, 2)
+    assert robot.control_steps == 70 * STRIDE and small.control_steps == 0
+    assert robot.states[0].shape == (14,) and replies[0].shape == (50, 14)
+    executed = np.stack(robot.applied)
+    np.testing.assert_array_equal(executed[:50], replies[0])  # each chunk executed as sent, in order
+    np.testing.assert_array_equal(executed[50:], replies[1][:19])
+    out = json.loads((tmp_path / "loop" / "robot_loop.json").read_text())
+    assert out["cameras"] == {c: [32, 32] for c in cams} and (out["state_dim"], out["action_dim"]) == (14, 14)
+    assert (out["actions"], out["chunks"], out["refused"], out["control_steps"]) == (60, 2, 0, 60 * STRIDE)

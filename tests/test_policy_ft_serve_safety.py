@@ -451,11 +451,12 @@ def test_after_all_of_it_the_server_answers_like_a_fresh_one(client, served, tra
         fresh.shutdown()
 
 
-def test_readme_robot_loop_holds_on_refusals_and_reconnects(runner):
-    """The README's openpi_client loop, run as written against a fake robot: a NaN state is refused (the robot
-    holds, the loop goes on), and a server restart mid-episode is survived by reconnecting."""
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    code = readme.split("A robot loop with `openpi_client`")[1].split("```python\n")[1].split("```")[0]
+def test_robot_client_loop_holds_on_refusals_and_reconnects(runner):
+    """policy_ft.robot_client.run_loop, the loop the README gives a robot, against a fake robot: a NaN state
+    is refused (the robot holds, the loop goes on), and a server restart mid-episode is survived by holding
+    and reconnecting."""
+    from policy_ft.robot_client import run_loop
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -464,17 +465,19 @@ def test_readme_robot_loop_holds_on_refusals_and_reconnects(runner):
 
     class Robot:
         def __init__(self):
-            self.applied, self.holds, self.state_calls, self.deadline = [], 0, 0, time.monotonic() + 120
+            self.applied, self.holds, self.observed, self.deadline = [], 0, 0, time.monotonic() + 120
 
-        def running(self):
-            return len(self.applied) < 14 and time.monotonic() < self.deadline
+        def done(self):
+            return len(self.applied) >= 14 or time.monotonic() > self.deadline
 
-        def camera_rgb(self):
-            return np.full((SIZE, SIZE, 3), 90, np.uint8)
-
-        def state(self):
-            self.state_calls += 1
-            return [np.nan, 0.0, 0.0] if self.state_calls == CHUNK + 1 else [0.1, 0.2, 0.3]  # at a chunk boundary
+        def observe(self):
+            self.observed += 1
+            # observation 1 is run_loop's shape check; CHUNK + 2 is the second request, at a chunk boundary
+            state = [np.nan, 0.0, 0.0] if self.observed == CHUNK + 2 else [0.1, 0.2, 0.3]
+            return {
+                "observation/images/cam": np.full((SIZE, SIZE, 3), 90, np.uint8),
+                "observation/state": np.asarray(state, np.float32),
+            }
 
         def hold(self):
             self.holds += 1
@@ -488,12 +491,11 @@ def test_readme_robot_loop_holds_on_refusals_and_reconnects(runner):
 
     robot, printed = Robot(), []
     try:
-        readme_code = compile(code.replace("port=8000", f"port={port}"), "README.md", "exec")
-        exec(readme_code, {"robot": robot, "print": lambda *a: printed.append(" ".join(map(str, a)))})  # noqa: S102
+        stats = run_loop(robot, port=port, log=printed.append)
     finally:
         for server in servers:
             server.shutdown()
     assert len(robot.applied) == 14 and all(a.shape == (ACTION_DIM,) and np.isfinite(a).all() for a in robot.applied)
-    assert robot.holds == 2 and len(servers) == 2
+    assert robot.holds == 2 and len(servers) == 2 and (stats.refused, stats.reconnects) == (1, 1)
     assert "observation.state: 1 non-finite value(s) (NaN)" in printed[0]
     assert printed[1].startswith("connection lost")
