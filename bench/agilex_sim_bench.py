@@ -83,6 +83,7 @@ class Settings:
     retry: int = 20
     expert: int = 5
     pretrain_steps: int = 100
+    """World-model steps before the value stage (0: none, the value stage starts from scratch)."""
     steps: int = 300
     """WVM value-stage steps."""
     baseline_steps: int = 400
@@ -217,7 +218,8 @@ def train_stages(work: Path, s: Settings, models_dir: Path, log: dict) -> dict:
         return {"seconds_per_step": seconds_per_step(video)}
 
     pre_key = {"data": data, "steps": s.pretrain_steps, "batch": s.batch_size, "fps": s.eval_fps}
-    stage(work, "pretrain", pre_key, pretrain, log)
+    pre = stage(work, "pretrain", pre_key, pretrain, log) if s.pretrain_steps > 0 else None
+    video_flags = ["--video-model", str(video)] if pre else []  # 0 steps: the value stage from scratch
 
     from value_labeling.wvm.checkpoint import resolve as resolve_wvm
 
@@ -225,16 +227,16 @@ def train_stages(work: Path, s: Settings, models_dir: Path, log: dict) -> dict:
 
     def train_wvm():
         value_labeling(
-            ["train", *data_flags(roots), "--out", str(run), "--video-model", str(video), "--preset", "wvm-tiny"]
+            ["train", *data_flags(roots), "--out", str(run), *video_flags, "--preset", "wvm-tiny"]
             + ["--steps", str(s.steps), "--batch-size", str(s.batch_size), "--lr", f"{s.lr:g}"]
             + ["--prefix-p", f"{s.prefix_p:g}", "--save-every", "100", *own]
         )
-        build = {"stage": "train_wvm", "settings": dataclasses.asdict(s), "pretrain": log["pretrain"]["settings"]}
+        build = {"stage": "train_wvm", "settings": dataclasses.asdict(s), "pretrain": pre and pre["settings"]}
         install_model(resolve_wvm(run), models_dir / MODEL_DIRS[WVM], build)
         write_model_list(models_dir, s, roots)
         return {"seconds_per_step": seconds_per_step(run)}
 
-    wvm_key = {**pre_key, "pretrain": log["pretrain"]["key"], "steps": s.steps, "lr": s.lr, "prefix_p": s.prefix_p}
+    wvm_key = {**pre_key, "pretrain": pre and pre["key"], "steps": s.steps, "lr": s.lr, "prefix_p": s.prefix_p}
     stage(work, "train_wvm", wvm_key, train_wvm, log)
 
     from value_labeling.baselines.model import resolve as resolve_baseline
@@ -645,8 +647,8 @@ def main(argv=None) -> dict:
         tasks=tuple(a.task or TASKS),
         **{f.name: getattr(a, f.name) for f in dataclasses.fields(Settings) if f.name != "tasks"},
     )
-    if min(s.train_episodes, s.pretrain_steps, s.steps, s.baseline_steps) <= 0:
-        p.error("--train-episodes and the step counts must be positive")
+    if min(s.train_episodes, s.steps, s.baseline_steps) <= 0 or s.pretrain_steps < 0:
+        p.error("--train-episodes, --steps and --baseline-steps must be positive (--pretrain-steps 0: no pretraining)")
     args = sys.argv[1:] if argv is None else list(argv)
     command = ("python -m bench.agilex_sim_bench " + " ".join(args)).strip()
     groups = STAGE_GROUPS if a.stages == "all" else tuple(g.strip() for g in a.stages.split(","))
