@@ -208,7 +208,6 @@ def train_stages(work: Path, s: Settings, models_dir: Path, log: dict) -> dict:
     roots = train_roots(work, s)
     data = {str(r): dataset_fingerprint(r) for r in roots}
     own = ["--episodes", "expert", "--camera", CAMERA, "--target-fps", f"{s.eval_fps:g}", "--seed", "0"]
-    video = work / "runs" / "pretrain_video"
 
     def pretrain():
         value_labeling(
@@ -218,12 +217,13 @@ def train_stages(work: Path, s: Settings, models_dir: Path, log: dict) -> dict:
         return {"seconds_per_step": seconds_per_step(video)}
 
     pre_key = {"data": data, "steps": s.pretrain_steps, "batch": s.batch_size, "fps": s.eval_fps}
+    # Run directories carry their stage's key: the trainers resume whatever run they find in --out, and a
+    # run of other settings (more --steps, a longer schedule) must start afresh, not continue this one.
+    video = work / "runs" / f"pretrain_video_{_key(pre_key)}"
     pre = stage(work, "pretrain", pre_key, pretrain, log) if s.pretrain_steps > 0 else None
     video_flags = ["--video-model", str(video)] if pre else []  # 0 steps: the value stage from scratch
 
     from value_labeling.wvm.checkpoint import resolve as resolve_wvm
-
-    run = work / "runs" / "wvm"
 
     def train_wvm():
         value_labeling(
@@ -237,12 +237,15 @@ def train_stages(work: Path, s: Settings, models_dir: Path, log: dict) -> dict:
         return {"seconds_per_step": seconds_per_step(run)}
 
     wvm_key = {**pre_key, "pretrain": pre and pre["key"], "steps": s.steps, "lr": s.lr, "prefix_p": s.prefix_p}
+    run = work / "runs" / f"wvm_{_key(wvm_key)}"
     stage(work, "train_wvm", wvm_key, train_wvm, log)
 
     from value_labeling.baselines.model import resolve as resolve_baseline
 
     for name, kind in BASELINE_KINDS.items():
-        brun = work / "runs" / MODEL_DIRS[name]
+        bkey = {"data": data, "kind": kind, "steps": s.baseline_steps, "batch": s.baseline_batch}
+        bkey |= {"width": s.baseline_width, "fps": s.eval_fps}
+        brun = work / "runs" / f"{MODEL_DIRS[name]}_{_key(bkey)}"
 
         def train_baseline(kind=kind, brun=brun, name=name):
             value_labeling(
@@ -256,8 +259,6 @@ def train_stages(work: Path, s: Settings, models_dir: Path, log: dict) -> dict:
             write_model_list(models_dir, s, roots)
             return {"seconds_per_step": seconds_per_step(brun, baseline=True)}
 
-        bkey = {"data": data, "kind": kind, "steps": s.baseline_steps, "batch": s.baseline_batch}
-        bkey |= {"width": s.baseline_width, "fps": s.eval_fps}
         stage(work, f"train_{MODEL_DIRS[name]}", bkey, train_baseline, log)
     write_model_list(models_dir, s, roots)
     return {name: models_dir / sub for name, sub in MODEL_DIRS.items()}
@@ -601,12 +602,20 @@ def run(
     log |= {
         p.stem: {**json.loads(p.read_text()), "cached": True}
         for p in sorted((work / "stages").glob("*.json"))
-        if p.stem not in log
+        if p.stem not in log and p.stem != "score"
     }  # stages another process ran: their recorded times
     t0, c0 = time.perf_counter(), _cpu()
     print("[score] value_labeling bench (cached per model and dataset) ...", flush=True)
+    before = set((work / "scores").rglob("*.json"))
     result = score_all(work, s, models)
-    log["score"] = {"wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(_cpu() - c0, 1), "cached": None}
+    log["score"] = {"wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(_cpu() - c0, 1), "cached": False}
+    marker = work / "stages" / "score.json"
+    if set((work / "scores").rglob("*.json")) <= before and marker.is_file():  # nothing new: the time it took
+        log["score"] = {**json.loads(marker.read_text()), "cached": True}
+    else:
+        from robodata import atomic
+
+        atomic.write_json(marker, {k: v for k, v in log["score"].items() if k != "cached"}, indent=1)
     result["command"] = command
     result["settings"] = dataclasses.asdict(s)
     result["seeds"] = {"train": TRAIN_SEED, "bench": BENCH_SEED, "trainers": 0}
