@@ -26,11 +26,15 @@ and resumes: a rerun of the same command redoes nothing that finished and contin
 7. report     bench/results/NAME.{json,md} (+ NAME_readme.md, the README's block): n scored, bootstrap 95%
               intervals, and paired differences WVM minus each other model, over both tasks and per task.
 
-Sizes and steps (not in the paper; chosen here for 2 shared CPU cores): generation measured ~11.5 s per
-transfer-cube expert and ~18 s per insertion expert with cam_high alone, so 20 experts per task cost ~10
-CPU-minutes; the training steps are sized from measured seconds per step (the results record them) so the
-four training stages take about 40 CPU-minutes together. Same arguments, same run: seeds are fixed, the
-trainers are seeded (`--seed 0`), and a stage's cache key holds every argument it depends on.
+Sizes and steps (not in the paper; chosen here for 2 shared CPU cores). Generation with cam_high alone
+costs ~13 CPU-s per transfer-cube and ~18 CPU-s per insertion expert episode (the gen_train stages), so 20
+experts per task, the low end of what issue 29 suggests, cost ~10 CPU-minutes and keep the bench (~35
+CPU-minutes) affordable beside them. Training was sized from measured costs: ~3 CPU-s per wvm-tiny step
+(world model and value stage alike, batch 16) and ~0.3-0.4 per baseline step (batch 32), so 100 + 300 WVM
+steps and 400 per baseline take ~24 CPU-minutes, under the ~40 allowed, to finish on a machine shared with
+other jobs; the results' budget line sets this against the default recipe's 1500 + 4000 steps. Same
+arguments, same run: seeds are fixed, the trainers are seeded (`--seed 0`), and a stage's cache key (and
+its run directory's name) holds every argument it depends on.
 """
 
 from __future__ import annotations
