@@ -135,3 +135,43 @@ def test_whole_chain_at_toy_size_resumes_from_its_cache(tmp_path, monkeypatch, c
     assert gt["retry"]["kept_inside"]["fbc_binary"] == 0.0
     assert gt["hesitation"]["auroc"] == 1.0
     assert set(s["tasks"]["lift"]) == set(separation.SOURCES)
+
+
+def test_agilex_chain_at_toy_size(tmp_path, monkeypatch):
+    """AgileX (sim): state-only toy data at 10 fps, the agilex suite's H 50 / τ 2, the pilot with its gate
+    opened (so that a 4-step learner passes), then the grid on GT arms; results, paired differences, report."""
+    from bench.downstream import agilex
+
+    toy = arms.Setting("toy", size="tiny", steps=4, eval_every=2, batch_size=8)
+    monkeypatch.setattr(agilex, "SETTINGS", {"toy": toy})
+    monkeypatch.setattr(pilot, "EXPERT_GATE", 0.0)
+    monkeypatch.setattr(pilot, "GT_RANGE", (0.0, 1.0))
+    work, out = tmp_path / "work", tmp_path / "res" / "agx"
+    base = ["--work", str(work), "--episodes", "1", "--val-episodes", "1", "--workers", "0", "--max-steps", "40"]
+    base += ["--settings", "toy", "--pilot-trials", "1", "--seeds", "1", "--trials", "2", "--out", str(out)]
+    p = agilex.main(["--stage", "pilot", *base])
+    assert p["pilot"]["choice"]["setting"] == "toy" and set(p["pilot"]["results"]["toy"][agilex.TASK]) == set(
+        pilot.PILOT_ARMS
+    )
+    rec = json.loads((work / f"train/toy/{agilex.TASK}/strict_gt/seed0/arm.json").read_text())
+    assert rec["chosen_step"] in (2, 4) and rec["kappa"] == 1e-6 and rec["column"] == "value_gt"
+    ck = json.loads(
+        (work / f"train/toy/{agilex.TASK}/strict_gt/seed0/checkpoints/000004/pretrained_model/config.json").read_text()
+    )
+    assert ck["chunk_size"] == 50  # the agilex preset's H
+    roll = json.loads((work / f"rollout/toy/{agilex.TASK}/bc/seed0/rollout.json").read_text())
+    assert roll["fps"] == 10 and roll["replan_steps"] == 5 and roll["max_steps"] == 40
+    assert p["limit"]["control_steps"] == 40 and p["limit"]["expert_frames_q50_q95_max"][1] > 100  # 10 fps frames
+
+    g = agilex.main(["--stage", "grid", "--arms", "bc", "awr_gt", "awr", *base])
+    cells = g["tasks"][agilex.TASK]
+    assert set(cells) == {"bc", "awr_gt"} and cells["bc"]["trials"] == 2  # awr needs the models' values
+    assert g["not_run"] == ["awr"] and not g["learned_values"]
+    assert g["vs_bc"]["awr_gt"]["pairs"] == 2
+    md = (out.with_suffix(".md")).read_text()
+    assert "## Plan (written and committed before any rollout)" in md and "| awr_gt |" in md and "## Verdict" in md
+    assert json.loads(out.with_suffix(".json").read_text())["tasks"][agilex.TASK]["awr_gt"]["trials"] == 2
+    roots = {n: agilex.data.dataset_dir(work, agilex.TASK, n) for n in agilex.SUITE.sets}
+    agilex.same_episodes(roots["hesitation"], roots["hesitation"])
+    with pytest.raises(ValueError, match="differ"):
+        agilex.same_episodes(roots["hesitation"], roots["retry"])

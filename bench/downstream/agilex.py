@@ -1,0 +1,630 @@
+"""Downstream on AgileX (sim) (issue 29, part 3): the RoboSuite grid's protocol on agilex_transfer_cube.
+
+    python -m bench.downstream.agilex --stage pilot    # BC and ground-truth arms only -> the setting
+    python -m bench.downstream.agilex --stage label    # when the AgileX value models exist: their values
+    python -m bench.downstream.agilex --stage grid     # every arm that has its values, 3 seeds x 30 trials
+    python -m bench.downstream.agilex --stage report   # gather what has run (trains and rolls out nothing)
+
+All write bench/results/downstream_agilex_sim.{json,md,png}. Every stage is cached under --work (default
+/work/wvmdata/downstream_agilex, outside the repository) and a rerun resumes; `--shard i/n` splits the grid.
+
+Pre-registered plan (written and committed before any rollout):
+- Task: agilex_transfer_cube (the shorter of the two AgileX (sim) tasks: experts 15.7 s against 24.4 s,
+  bench/results/agilex_sim_experts.md). Learner: policy_ft's mlp_chunk on observation.state (14-d joints)
+  + observation.environment_state (the cube's pose), the agilex preset's chunk H = 50 and AWR τ = 2 (clip
+  δ = 2, top-70% κ recomputed on the training set, strict = Δ > 1e-6), 14-d joint-position actions.
+- Recording and policy rate: 10 fps (5 control steps of 50 Hz per frame), executing 5 actions (0.5 s) of
+  each predicted chunk before asking again. Why 10 fps: the learned value models read cam_high, and
+  rendering it is the data's dominant cost (~10 CPU-s per episode at 10 fps, ~27 at 25 fps, measured); the
+  open-loop stretch is set by the replanning (0.5 s, near the paper's), not by H. The price, stated: H = 50
+  at 10 fps is a 5 s advantage horizon, coarser than the paper's ~1.7 s (H = 50 at ~30 Hz).
+- Data (simulator seeds 300,000+, disjoint from the bench's 0-99,999 and the value models' 500,000+): 30
+  hesitation + 30 retry v2 episodes (the suboptimal training set, state-only; camera copies of the same
+  episodes, cam_high 64x64, are rendered for the learned models' values only, `--stage label`); 60 expert
+  episodes (bc_expert's data: as many episodes as the suboptimal set); 8 + 8 held-out hesitation / retry
+  episodes (held-out loss only, never trained on).
+- Settings (tried in this order, cheapest first; a later one runs only if no earlier one passes the rule,
+  to keep the part within ~100 CPU-minutes): `mlp256_3k` (MLP 2 x 256, 3,000 steps, last checkpoint,
+  suboptimal data only, as the paper fine-tunes); `mlp256_mixed_3k` (the same on the suboptimal set plus the
+  60 experts); `mlp512_plateau6k` (MLP 2 x 512, up to 6,000 steps, the checkpoint with the lowest held-out
+  loss, evaluated every 1,000). Batch 256, lr 1e-3 (the RoboSuite grid's).
+- Pilot arms per setting, training seed 0, 20 trials each on placements 100,000 + i: bc_expert first, then
+  bc, awr_gt, fbc_binary_gt, fbc_top70_gt, strict_gt; a setting whose bc_expert is below 60% stops there
+  (the learner cannot learn the task). Settings differing only in data mix share bc_expert.
+- Rollout limit: 1.5 x the 95th percentile of the 60 expert episodes' durations, in 50 Hz control steps.
+  A trial whose joint targets make the simulation diverge (MuJoCo's unstable-state error) is a failure.
+- The rule (the RoboSuite pilot's): a setting passes when bc_expert >= 60% and the best ground-truth arm
+  lies in [30%, 90%]; among passing settings the largest best-ground-truth-arm minus bc gain wins; with none
+  passing, the one with the largest gain is reported as failing and the grid is not run on it (no headroom
+  or no learnable task, said plainly). The grid's "best other ground-truth arm" is the best of
+  fbc_binary_gt, fbc_top70_gt, strict_gt in the chosen setting; "the arm best with ground truth" the best
+  of those and awr_gt.
+- Grid: training seeds 1, 2, 3 x 30 trials (the paper's AgileX count) per arm, placements 100,000 +
+  1,000 x seed + i, identical across arms (paired); arms as the RoboSuite grid (`grid.grid_arms`), run
+  ground-truth and time arms first (they need no model), then the learned ones: "default" (`awr`, the
+  filters) is the AgileX-trained WVM (cam_high, 3 fps), `_frame` / `_temporal` the AgileX-trained
+  baselines, `awr_baseline` the one of them closer to the ground truth on the training frames. Paired
+  two-level bootstrap 95% intervals for every arm minus bc and for awr_gt - awr; Wilson intervals; mean
+  control steps to success; CPU time.
+Nothing in the pilot reads learned values; no setting is tuned on the grid's rollouts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import tyro
+
+from bench import replace_readme_block, write_results_json
+from bench.downstream import arms, data, grid, pilot, report
+
+TASK = "agilex_transfer_cube"
+CAMERA = "cam_high"
+WVM_DIR = Path("/work/wvmdata/agilex_bench/models")
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+OUT = RESULTS / "downstream_agilex_sim"
+PLAN = __doc__.split("committed before any rollout):")[1].split("Nothing in the pilot")[0]
+EPISODES, VAL_EPISODES = 30, 8
+PILOT_TRIALS, PILOT_SEED = 20, 0
+
+
+def model_specs(models: Path = WVM_DIR) -> tuple:
+    """(model directory, column) of the AgileX-trained WVM and baselines."""
+    return (
+        (str(models / "wvm"), "value"),
+        (str(models / "baseline_frame"), "value_baseline_frame"),
+        (str(models / "baseline_temporal"), "value_baseline_temporal"),
+    )
+
+
+SUITE = data.Suite(
+    name="agilex",
+    sets={
+        "hesitation": ("hesitation", 300_000, ()),
+        "retry": ("retry", 320_000, ()),
+        "expert": ("expert", 340_000, ()),
+        "val_hesitation": ("hesitation", 360_000, ()),
+        "val_retry": ("retry", 370_000, ()),
+    },
+    fps=10,
+    control_freq=50,
+    generator="v2",
+    labelled_by=model_specs(),
+    chunk=50,
+    tau=2.0,
+    replan=5,
+    preset="agilex",
+)
+#: camera copies (same mode, seeds, so the same episodes) with cam_high, read by the learned value models
+#: only; their value columns are copied onto the state-only training sets (`label_learned`)
+CAM_SUFFIX = "_cam"
+
+SETTINGS = {
+    s.name: s
+    for s in (
+        arms.Setting("mlp256_3k", size="small", steps=3000),
+        arms.Setting("mlp256_mixed_3k", size="small", steps=3000, mix="mixed"),
+        arms.Setting("mlp512_plateau6k", size="default", steps=6000, eval_every=1000),
+    )
+}
+
+
+@dataclass(frozen=True)
+class AgilexConfig:
+    stage: Literal["pilot", "label", "grid", "report"] = "pilot"
+    work: Path = Path("/work/wvmdata/downstream_agilex")
+    """Cache of data, values, checkpoints and rollouts; rerunning resumes from it."""
+    models: Path = WVM_DIR
+    """The AgileX-trained value models (wvm, baseline_frame, baseline_temporal), for --stage label."""
+    seeds: tuple[int, ...] = (1, 2, 3)
+    trials: int = 30
+    """Grid rollouts per training seed."""
+    pilot_trials: int = PILOT_TRIALS
+    episodes: int = EPISODES
+    """Episodes per suboptimal mode."""
+    val_episodes: int = VAL_EPISODES
+    settings: tuple[str, ...] = tuple(SETTINGS)
+    arms: tuple[str, ...] = ()
+    """Grid: run only these arms (default: every arm whose values exist)."""
+    shard: str = "0/1"
+    workers: int = 1
+    """Simulation worker processes for data generation (0: in this process)."""
+    max_steps: int | None = None
+    """Override the pre-registered rollout limit (tests only; recorded in the results)."""
+    out: Path = OUT
+
+
+def suite_for(cfg: AgilexConfig) -> data.Suite:
+    return replace(SUITE, labelled_by=model_specs(cfg.models))
+
+
+def expert_setting(setting: arms.Setting) -> arms.Setting:
+    """The setting whose bc_expert this one shares (the first with the same learner and budget)."""
+    for s in SETTINGS.values():
+        if replace(s, name=setting.name, mix=setting.mix) == setting:
+            return s
+    return setting
+
+
+def prepare(cfg: AgilexConfig) -> tuple[dict, dict]:
+    """The state-only sets with ground truth and time; returns ({set: root}, rollout limit)."""
+    roots = data.prepare(cfg.work, TASK, cfg.episodes, cfg.val_episodes, cfg.workers, suite=SUITE)
+    limit = data.rollout_limit(roots["expert"], stride=SUITE.stride)
+    if cfg.max_steps is not None:
+        limit = {**limit, "control_steps": cfg.max_steps, "rule": f"--max-steps {cfg.max_steps} (override)"}
+    return roots, limit
+
+
+# ---- pilot -------------------------------------------------------------------------------------------------
+
+
+def pilot_cells(cfg: AgilexConfig, setting: arms.Setting, roots: dict, limit: int, run: bool) -> dict:
+    """The pilot arms of one setting (cached); stops after bc_expert when it misses the gate."""
+    out = {}
+    for arm in pilot.PILOT_ARMS:
+        s = expert_setting(setting) if arm == "bc_expert" else setting
+        done = arms.arm_dir(cfg.work, "rollout", s, TASK, arm, PILOT_SEED) / "rollout.json"
+        if not run and not done.is_file():
+            continue
+        record = arms.train(cfg.work, s, TASK, arm, PILOT_SEED, roots, suite=SUITE)
+        res = arms.rollout(cfg.work, s, TASK, arm, PILOT_SEED, record, cfg.pilot_trials, limit, suite=SUITE)
+        out[arm] = {"cell": report.cell({PILOT_SEED: res}), "train": record, "rollout_cpu_s": _rollout_cpu(done)}
+        print(f"[agilex pilot {time.strftime('%H:%M:%S')}] {setting.name} {arm}: {res['successes']}/{res['trials']}")
+        if arm == "bc_expert" and res["successes"] / res["trials"] < pilot.EXPERT_GATE:
+            break
+    return out
+
+
+def _rollout_cpu(rollout_json: Path) -> float:
+    f = rollout_json.parent / "cpu.json"
+    return json.loads(f.read_text())["cpu_s"] if f.is_file() else 0.0
+
+
+def run_pilot(cfg: AgilexConfig, roots: dict, limit: dict, run: bool) -> dict:
+    """Settings in order; a later one only if no earlier one passes (the plan). {} before anything ran."""
+    results, verdicts, cpu = {}, {}, 0.0
+    for name in cfg.settings:
+        if any(v[TASK]["passes"] for v in verdicts.values()):
+            break
+        cells = pilot_cells(cfg, SETTINGS[name], roots, limit["control_steps"], run)
+        if not cells:
+            break
+        results[name] = {TASK: cells}
+        verdicts[name] = {TASK: pilot.judge(cells)}
+        cpu += sum(c["train"]["cpu_s"] + c["rollout_cpu_s"] for c in cells.values())
+        v = verdicts[name][TASK]
+        gated = v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE
+        if len(cells) < len(pilot.PILOT_ARMS) and not gated:
+            break  # report-only: this setting is still running
+    if not results:
+        return {}
+    choice = pilot.choose(verdicts, (TASK,))
+    return {
+        "settings": {n: asdict(SETTINGS[n]) for n in results},
+        "trials": cfg.pilot_trials,
+        "seed": PILOT_SEED,
+        "results": results,
+        "verdicts": verdicts,
+        "choice": choice,
+        "gt_arms": pilot.best_gt_arms(results, choice["setting"], (TASK,)),
+        "cpu_s": cpu,
+    }
+
+
+def slim(results: dict) -> dict:
+    """Pilot cells for the JSON: the cell, the chosen step and the held-out loss curve of each arm."""
+    return {
+        s: {
+            t: {
+                a: {
+                    "cell": c["cell"],
+                    "chosen_step": c["train"]["chosen_step"],
+                    "heldout_loss": c["train"]["heldout_loss"],
+                }
+                for a, c in cells.items()
+            }
+            for t, cells in per.items()
+        }
+        for s, per in results.items()
+    }
+
+
+# ---- learned values ----------------------------------------------------------------------------------------
+
+
+def models_ready(cfg: AgilexConfig) -> bool:
+    return all((Path(spec) / "config.json").is_file() or Path(spec).is_dir() for spec, _ in model_specs(cfg.models))
+
+
+def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...]) -> dict:
+    """Render the camera copy of each set in `names` (same seeds: the same episodes, checked frame by frame
+    on state and action), label it with the AgileX models, and copy those columns onto the training set."""
+    from policy_ft.data import read_frame_columns
+    from robodata.columns import commit_columns, read_provenance
+
+    suite = suite_for(cfg)
+    done = {}
+    for name in names:
+        root = roots[name]
+        want = {c for _, c in suite.labelled_by}
+        prov = read_provenance(root)
+        if all(prov.get(c, {}).get("fingerprint") == data.model_fingerprint(s) for s, c in suite.labelled_by):
+            done[name] = "already labelled"
+            continue
+        mode, seed, _ = suite.sets[name]
+        cam_suite = replace(suite, sets={name + CAM_SUFFIX: (mode, seed, (CAMERA,))})
+        cam = data.generate(
+            cfg.work, TASK, name + CAM_SUFFIX, data.episodes_of(name, cfg.episodes, 0), cfg.workers, cam_suite
+        )
+        same_episodes(root, cam)
+        data.label(cam, learned=True, labelled_by=suite.labelled_by)
+        cam_prov = read_provenance(cam)
+        columns = {c: read_frame_columns(cam, c)[2].astype(np.float32) for c in want}
+        commit_columns(
+            root,
+            columns,
+            {c: {**cam_prov[c], "labelled_on": Path(cam).name, "copied_by": "bench.downstream.agilex"} for c in want},
+        )
+        done[name] = f"labelled on {Path(cam).name}"
+    return done
+
+
+def same_episodes(a: Path, b: Path) -> None:
+    """Raise unless two datasets hold the same frames (episode, frame index, state, action)."""
+    import pyarrow.parquet as pq
+
+    def table(root):
+        files = sorted((Path(root) / "data").rglob("*.parquet"))
+        cols = ["episode_index", "frame_index", "observation.state", "action"]
+        t = pq.read_table(files, columns=cols) if len(files) == 1 else None
+        if t is None:
+            import pyarrow as pa
+
+            t = pa.concat_tables([pq.read_table(f, columns=cols) for f in files])
+        return {c: np.asarray(t.column(c).to_pylist(), dtype=np.float64) for c in cols}
+
+    ta, tb = table(a), table(b)
+    for c in ta:
+        if ta[c].shape != tb[c].shape or not np.allclose(ta[c], tb[c], atol=1e-6):
+            raise ValueError(f"{a} and {b} differ in {c}: the camera copy is not the same episodes")
+
+
+# ---- grid --------------------------------------------------------------------------------------------------
+
+
+def agilex_grid_arms(best_other: str, best: str) -> list[str]:
+    """`grid.grid_arms`'s arms, the ones needing no learned model first (ground truth, time, bc)."""
+    names = grid.grid_arms(best_other, best)
+    free = [a for a in names if a == "bc" or a.endswith(("_gt", "_time"))]
+    return free + [a for a in names if a not in free]
+
+
+def needs_model(arm: str) -> bool:
+    return not (arm in ("bc", "bc_expert") or arm.endswith(("_gt", "_time")))
+
+
+@dataclass
+class _GridView:  # what grid.gather reads of its config
+    work: Path
+    seeds: tuple[int, ...]
+    trials: int
+
+
+def run_grid(cfg: AgilexConfig, pilot_result: dict, roots: dict, limit: dict, run: bool, command: str) -> dict:
+    choice = pilot_result.get("choice") or {}
+    name = choice.get("setting")
+    if not name or TASK not in choice.get("passes_on", []):
+        return {}
+    setting = SETTINGS[name]
+    gt = pilot_result.get("gt_arms") or {}
+    arm_list = list(cfg.arms) or agilex_grid_arms(gt["best_other_gt_arm"], gt["best_gt_arm"])
+    learned_sets = data.SUBOPTIMAL + (("expert",) if setting.mix == "mixed" else ())
+    labelled = data.is_labelled({n: roots[n] for n in learned_sets}, learned_sets, SUITE.labelled_by)
+    baseline = arms.choose_baseline(arms.training_roots(roots, "bc", setting)) if labelled else {}
+    runnable = [a for a in arm_list if labelled or not needs_model(a)]
+    shard, nshards = (int(x) for x in cfg.shard.split("/"))
+    jobs = [(s, a) for s in cfg.seeds for a in runnable]
+    for i, (seed, arm) in enumerate(jobs):
+        if not run or i % nshards != shard:
+            continue
+        rec = arms.train(cfg.work, setting, TASK, arm, seed, roots, baseline.get("source"), suite=SUITE)
+        res = arms.rollout(cfg.work, setting, TASK, arm, seed, rec, cfg.trials, limit["control_steps"], suite=SUITE)
+        print(
+            f"[agilex grid {time.strftime('%H:%M:%S')}] {arm} seed {seed}: {res['successes']}/{res['trials']}",
+            flush=True,
+        )
+    p = {
+        "tasks": (TASK,),
+        "task_source": "the pilot's chosen setting passes there",
+        "setting": setting,
+        "setting_source": "pilot rule (this file's pilot section)",
+        "best_other_gt_arm": gt["best_other_gt_arm"],
+        "best_gt_arm": gt["best_gt_arm"],
+        "arms": arm_list,
+    }
+    out = grid.gather(
+        _GridView(cfg.work, cfg.seeds, cfg.trials), p, command, {TASK: limit}, {TASK: baseline} if baseline else {}
+    )
+    out["learned_values"] = labelled
+    heldout = {}
+    for a in arm_list:
+        for s in cfg.seeds:
+            f = arms.arm_dir(cfg.work, "train", setting, TASK, a, s) / "arm.json"
+            if f.is_file():
+                r = json.loads(f.read_text())
+                heldout.setdefault(a, []).append(r["heldout_loss"][str(r["chosen_step"])])
+    out["heldout_loss_at_choice"] = heldout
+    out["not_run"] = [a for a in arm_list if a not in out["tasks"].get(TASK, {})]
+    return out
+
+
+# ---- results -----------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = tyro.cli(AgilexConfig, args=argv)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import torch
+
+    torch.set_num_threads(1)
+    command = "python -m bench.downstream.agilex " + " ".join(sys.argv[1:] if argv is None else argv)
+    roots, limit = prepare(cfg)
+    pilot_result = run_pilot(cfg, roots, limit, run=cfg.stage == "pilot")
+    labels = {}
+    if cfg.stage == "label":
+        if not models_ready(cfg):
+            raise SystemExit(f"{cfg.models}: the AgileX value models are not there yet")
+        setting = SETTINGS.get((pilot_result.get("choice") or {}).get("setting") or "mlp256_3k")
+        labels = label_learned(cfg, roots, data.SUBOPTIMAL + (("expert",) if setting.mix == "mixed" else ()))
+    grid_result = run_grid(cfg, pilot_result, roots, limit, cfg.stage == "grid", command)
+    nshards = int(cfg.shard.split("/")[1])
+    if cfg.stage == "grid" and nshards > 1:
+        return {}
+    result = {
+        "command": command,
+        "task": TASK,
+        "suite": {k: v for k, v in asdict(SUITE).items() if k != "labelled_by"},
+        "value_models": {c: spec for spec, c in suite_for(cfg).labelled_by},
+        "labels": labels,
+        "limit": limit,
+        "pilot": {**pilot_result, "results": slim(pilot_result.get("results", {}))} if pilot_result else {},
+        **(grid_result or {"tasks": {}}),
+    }
+    result["verdict_words"] = verdict_words(pilot_result, grid_result)
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    write_results_json(cfg.out.with_suffix(".json"), result)
+    write_markdown(result, pilot_result, cfg.out.with_suffix(".md"))
+    if grid_result and grid_result["tasks"]:
+        plot(result, cfg.out.with_suffix(".png"))
+    if cfg.out == OUT:
+        snippet = readme_snippet(result)
+        (RESULTS / "downstream_agilex_sim_readme.md").write_text(snippet + "\n")
+        replace_readme_block("downstream agilex", snippet)
+    return result
+
+
+def verdict_words(pilot_result: dict, grid_result: dict) -> str:
+    """The outcome in words, from the numbers."""
+    if not pilot_result:
+        return "Nothing has run yet."
+    ch = pilot_result["choice"]
+    v = pilot_result["verdicts"][ch["setting"]][TASK]
+    words = []
+    if TASK not in ch["passes_on"]:
+        if v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE:
+            words.append(
+                f"No setting passed the pilot: plain BC on {2 * EPISODES} expert episodes reached only "
+                f"{100 * v['bc_expert']:.0f}% (gate 60%) in {ch['setting']}, so the learner cannot learn the task "
+                "and no weighting can be compared; the grid was not run."
+            )
+        elif v["best_gt"] is not None:
+            words.append(
+                f"No setting passed the pilot: the best ground-truth arm ({v['best_gt_arm']}) reached "
+                f"{100 * v['best_gt']:.0f}% against BC's {100 * v['bc']:.0f}% in {ch['setting']} (the rule wants it in "
+                "[30%, 90%]); no headroom to measure, so the grid was not run."
+            )
+        else:
+            words.append("The pilot has not finished.")
+        return " ".join(words)
+    words.append(
+        f"Pilot: {ch['setting']} passes (bc_expert {100 * v['bc_expert']:.0f}%, bc {100 * v['bc']:.0f}%, best "
+        f"ground-truth arm {v['best_gt_arm']} {100 * v['best_gt']:.0f}%)."
+    )
+    if not grid_result or not grid_result["tasks"]:
+        words.append("The grid has not run yet.")
+        return " ".join(words)
+    vs = grid_result["vs_bc"]
+    better = [a for a, d in vs.items() if d and d["beyond_noise"] == "better"]
+    worse = [a for a, d in vs.items() if d and d["beyond_noise"] == "worse"]
+    words.append(
+        "Grid: "
+        + (f"ahead of BC beyond noise: {', '.join(better)}" if better else "no arm is ahead of BC beyond noise")
+        + (f"; behind BC beyond noise: {', '.join(worse)}" if worse else "")
+        + "."
+    )
+    g = grid_result["verdict"].get("gt_headroom")
+    if g:
+        words.append(
+            f"Headroom target (best ground-truth arm {g['arm']} >= +15 points over BC beyond noise): "
+            f"{'met' if g['met'] else 'not met'} ({report.fmt_diff(g)})."
+        )
+    if not grid_result.get("learned_values"):
+        words.append("The learned value models' arms have not run (their values were not there).")
+    elif grid_result.get("awr_gt_minus_awr"):
+        words.append(f"awr_gt - awr (AgileX WVM): {report.fmt_diff(grid_result['awr_gt_minus_awr'])} points.")
+    return " ".join(words)
+
+
+def write_markdown(result: dict, pilot_result: dict, path: Path) -> None:
+    s = SUITE
+    lim = result["limit"]
+    lines = [
+        "# Downstream on AgileX (sim): value-weighted BC vs plain BC on agilex_transfer_cube",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        "## Plan (written and committed before any rollout)",
+        "",
+        *PLAN.strip().splitlines(),
+        "",
+        "Settings:",
+        "",
+        "| setting | learner | steps | checkpoint | data |",
+        "|---|---|---|---|---|",
+    ]
+    for st in SETTINGS.values():
+        ck = "last" if st.eval_every is None else f"lowest held-out loss, every {st.eval_every}"
+        lines.append(f"| {st.name} | mlp_chunk {st.size} | {st.steps} | {ck} | {st.mix} |")
+    lines += [
+        "",
+        f"Rollout limit: {lim['control_steps']} control steps at {s.control_freq} Hz ({lim['rule']}; expert "
+        f"frames at {s.fps} fps q50/q95/max {', '.join(f'{x:g}' for x in lim['expert_frames_q50_q95_max'])}, "
+        f"{lim['experts']} experts). H {s.chunk}, τ {s.tau:g}, executing {s.replan} actions per chunk.",
+        "",
+        "## Pilot (training seed 0; BC and ground-truth arms only)",
+        "",
+    ]
+    if not pilot_result:
+        lines.append("Nothing has run yet.")
+    else:
+        lines += [
+            f"{pilot_result['trials']} trials per arm on placements 100,000 + i. Success = successes/trials "
+            f"[Wilson 95%], mean control steps ({s.control_freq} Hz) to success.",
+            "",
+            "| setting | " + " | ".join(pilot.PILOT_ARMS) + " | passes | why |",
+            "|---|" + "---|" * len(pilot.PILOT_ARMS) + "---|---|",
+        ]
+        for name, per in pilot_result["results"].items():
+            cells = per[TASK]
+            v = pilot_result["verdicts"][name][TASK]
+            why = []
+            if v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE:
+                why.append("bc_expert < 60%: other arms not run")
+            elif v["best_gt"] is not None and not pilot.GT_RANGE[0] <= v["best_gt"] <= pilot.GT_RANGE[1]:
+                why.append(f"best GT arm ({v['best_gt_arm']}) outside [30%, 90%]")
+            row = [report.fmt_cell(cells[a]["cell"]) if a in cells else "-" for a in pilot.PILOT_ARMS]
+            lines.append(f"| {name} | " + " | ".join(row) + f" | {'yes' if v['passes'] else 'no'} | {'; '.join(why)} |")
+        ch = pilot_result["choice"]
+        lines += ["", f"Chosen by the rule: **{ch['setting']}** ({'passes' if ch['passes_on'] else 'fails'})."]
+        if pilot_result.get("gt_arms"):
+            g = pilot_result["gt_arms"]
+            lines.append(
+                f"Best non-AWR ground-truth arm: {g['best_other_gt_arm']}; best ground-truth arm: {g['best_gt_arm']}."
+            )
+        lines += [
+            "",
+            "Held-out loss (L1 per chunk on the 8 + 8 held-out episodes) per checkpoint, chosen step in bold:",
+            "",
+        ]
+        for name, per in pilot_result["results"].items():
+            for arm, c in per[TASK].items():
+                tr = c["train"]
+                curve = ", ".join(
+                    (f"**{k}: {x:.4f}**" if int(k) == tr["chosen_step"] else f"{k}: {x:.4f}")
+                    for k, x in tr["heldout_loss"].items()
+                )
+                lines.append(f"- {name} / {arm}: {curve}")
+        lines += ["", f"Pilot CPU time: {pilot_result['cpu_s'] / 60:.1f} min (training + rollouts, one thread)."]
+    lines += ["", "## Grid", ""]
+    cells = result["tasks"].get(TASK, {})
+    if not cells:
+        lines.append("Not run (see the verdict).")
+    else:
+        st = result["setting"]
+        arm_list = [a for a in result["arms"] if a in cells]
+        lines += [
+            f"Setting **{st['name']}** ({st['source']}); training seeds {', '.join(map(str, result['seeds']))} x "
+            f"{result['trials_per_seed']} trials, the same placements for every arm. Success = successes/trials "
+            f"[Wilson 95%], mean control steps to success; minus BC: points, paired 95% two-level bootstrap.",
+            "",
+            "| arm | success | minus BC | per seed | kept / AWR mean weight |",
+            "|---|---|---|---|---|",
+        ]
+        for a in arm_list:
+            c = cells[a]
+            w = c.get("weights") or {}
+            per_seed = ", ".join(f"s{k}: {x['successes']}/{x['trials']}" for k, x in c["per_seed"].items())
+            kept = f"{w['kept_fraction']:.2f} / {w['raw_mean']:.2f}" if w else "-"
+            diff = report.fmt_diff(result["vs_bc"].get(a)) if a != "bc" else "-"
+            lines.append(f"| {a} | {report.fmt_cell(c)} | {diff} | {per_seed} | {kept} |")
+        lines += ["", "Targets:", ""] + grid.target_lines(result["verdict"])
+        if result.get("awr_gt_minus_awr"):
+            lines.append(f"- awr_gt - awr: {report.fmt_diff(result['awr_gt_minus_awr'])}.")
+        if result.get("baseline"):
+            b = result["baseline"][TASK]
+            lines.append(
+                f"- awr_baseline reads {b['source']} (RMSE vs ground truth "
+                + ", ".join(f"{k} {r:.3f}" for k, r in b["rmse_vs_gt"].items())
+                + ")."
+            )
+        lines += ["", "Held-out loss of the grid's runs at the chosen checkpoint (mean over seeds):", ""]
+        held = result.get("heldout_loss_at_choice", {})
+        lines += [f"- {a}: {np.mean(held[a]):.4f} ({len(held[a])} seeds)" for a in arm_list if held.get(a)]
+        lines.append("")
+        lines.append(f"Grid CPU time: {result['cpu_s'] / 60:.1f} min (training + rollouts, one thread each).")
+        if result.get("not_run"):
+            lines.append(f"Not run (yet): {', '.join(result['not_run'])}.")
+    lines += ["", "## Verdict", "", result["verdict_words"], ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = result["tasks"][TASK]
+    xs = [a for a in result["arms"] if a in cells]
+    rates = np.array([cells[a]["rate"] for a in xs])
+    lo = np.array([cells[a]["wilson95"][0] for a in xs])
+    hi = np.array([cells[a]["wilson95"][1] for a in xs])
+    colors = ["0.5" if a == "bc" else "tab:green" if a.endswith("_gt") else "tab:blue" for a in xs]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(xs), 4.0))
+    ax.bar(range(len(xs)), rates, color=colors, yerr=[rates - lo, hi - rates], capsize=2)
+    ax.set_xticks(range(len(xs)), xs, rotation=70, fontsize=7)
+    ax.set_ylabel("success rate (95% Wilson)")
+    ax.set_title(f"AgileX (sim) {TASK}: n = {cells[xs[0]]['trials']} per arm", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def readme_snippet(result: dict) -> str:
+    lines = [f"From `bench/results/downstream_agilex_sim.md` (`{result['command']}`):", ""]
+    p = result["pilot"]
+    if p:
+        lines += [
+            "| pilot setting | " + " | ".join(pilot.PILOT_ARMS) + " | passes |",
+            "|---|" + "---|" * (len(pilot.PILOT_ARMS) + 1),
+        ]
+        for name, per in p["results"].items():
+            c = per[TASK]
+            row = [f"{c[a]['cell']['successes']}/{c[a]['cell']['trials']}" if a in c else "-" for a in pilot.PILOT_ARMS]
+            lines.append(
+                f"| {name} | " + " | ".join(row) + f" | {'yes' if p['verdicts'][name][TASK]['passes'] else 'no'} |"
+            )
+        lines.append("")
+    cells = result["tasks"].get(TASK, {})
+    if cells:
+        lines += ["| grid arm | success | minus BC [95%, paired] |", "|---|---|---|"]
+        for a in result["arms"]:
+            if a in cells:
+                c = cells[a]
+                diff = report.fmt_diff(result["vs_bc"].get(a)) if a != "bc" else "-"
+                lines.append(f"| {a} | {c['successes']}/{c['trials']} = {c['rate']:.2f} | {diff} |")
+        lines.append("")
+    lines.append(result["verdict_words"])
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
