@@ -192,6 +192,11 @@ class AgilexIO:
     def success(self) -> bool:
         return not self.diverged and self.sim.success()
 
+    def progress(self) -> float:
+        """The highest gym-aloha reward so far (transfer cube: 1 the right gripper touches the cube, 2 lifts it,
+        3 both grippers touch it, 4 the left one holds it in the air)."""
+        return float(self.sim.best)
+
 
 def trial_io(env, task):
     return AgilexIO(env, task) if embodiment_of(task) is AGILEX_SIM else RobosuiteIO(env, task)

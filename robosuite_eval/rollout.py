@@ -191,6 +191,8 @@ def run_trial(
     }
     if getattr(io, "diverged", False):  # AgileX (sim): the simulation blew up under the policy's targets
         out["diverged"] = True
+    if hasattr(io, "progress"):  # AgileX (sim): how far the trial got (gym-aloha's reward stages)
+        out["max_reward"] = io.progress()
     return out
 
 

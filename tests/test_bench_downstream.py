@@ -146,6 +146,8 @@ def test_agilex_chain_at_toy_size(tmp_path, monkeypatch):
     monkeypatch.setattr(agilex, "SETTINGS", {"toy": toy})
     monkeypatch.setattr(pilot, "EXPERT_GATE", 0.0)
     monkeypatch.setattr(pilot, "GT_RANGE", (0.0, 1.0))
+    monkeypatch.setattr(pilot, "GT_ARMS", ("awr_gt", "strict_gt"))  # two of the four: time
+    monkeypatch.setattr(pilot, "PILOT_ARMS", ("bc_expert", "bc", "awr_gt", "strict_gt"))
     work, out = tmp_path / "work", tmp_path / "res" / "agx"
     base = ["--work", str(work), "--episodes", "1", "--val-episodes", "1", "--workers", "0", "--max-steps", "40"]
     base += ["--settings", "toy", "--pilot-trials", "1", "--seeds", "1", "--trials", "2", "--out", str(out)]

@@ -64,6 +64,7 @@ import tyro
 
 from bench import replace_readme_block, write_results_json
 from bench.downstream import arms, data, grid, pilot, report
+from robodata import atomic
 
 TASK = "agilex_transfer_cube"
 CAMERA = "cam_high"
@@ -162,6 +163,36 @@ def prepare(cfg: AgilexConfig) -> tuple[dict, dict]:
     return roots, limit
 
 
+def replay_check(work: Path, expert_root: Path, episodes: int = 5) -> dict:
+    """Can a policy at this rate do the task at all? The first `episodes` expert episodes' recorded actions
+    (one per 10 fps frame, each held `SUITE.stride` control steps, as a rollout executes a policy's) replayed
+    open loop from the same placement: success means the recorded rate and action space suffice, so a policy
+    that fails fails for what it learned. Cached in work/replay_check.json."""
+    import pyarrow.parquet as pq
+
+    from robosuite_eval.embodiments import get_task, make_env, trial_io
+
+    cache = Path(work) / "replay_check.json"
+    if cache.is_file() and json.loads(cache.read_text())["episodes"] == episodes:
+        return json.loads(cache.read_text())
+    record = json.loads((Path(expert_root) / "meta" / "robosuite_eval.json").read_text())["episodes"]
+    table = pq.read_table(sorted((Path(expert_root) / "data").rglob("*.parquet")), columns=["episode_index", "action"])
+    ep_index = np.asarray(table.column("episode_index").to_pylist())
+    actions = np.asarray(table.column("action").to_pylist(), dtype=np.float64)
+    task = get_task(TASK)
+    io = trial_io(make_env(task, None), task)
+    out = []
+    for e in record[:episodes]:
+        io.reset(int(e["seed"]))
+        for a in actions[ep_index == e["episode_index"]]:
+            for _ in range(SUITE.stride):
+                io.step(a)
+        out.append({"seed": int(e["seed"]), "success": bool(io.success()), "max_reward": io.progress()})
+    res = {"episodes": episodes, "successes": sum(t["success"] for t in out), "per_episode": out}
+    atomic.write_json(cache, res)
+    return res
+
+
 # ---- pilot -------------------------------------------------------------------------------------------------
 
 
@@ -175,11 +206,29 @@ def pilot_cells(cfg: AgilexConfig, setting: arms.Setting, roots: dict, limit: in
             continue
         record = arms.train(cfg.work, s, TASK, arm, PILOT_SEED, roots, suite=SUITE)
         res = arms.rollout(cfg.work, s, TASK, arm, PILOT_SEED, record, cfg.pilot_trials, limit, suite=SUITE)
-        out[arm] = {"cell": report.cell({PILOT_SEED: res}), "train": record, "rollout_cpu_s": _rollout_cpu(done)}
+        out[arm] = {
+            "cell": {**report.cell({PILOT_SEED: res}), "reached": reached(res)},
+            "train": record,
+            "rollout_cpu_s": _rollout_cpu(done),
+        }
         print(f"[agilex pilot {time.strftime('%H:%M:%S')}] {setting.name} {arm}: {res['successes']}/{res['trials']}")
         if arm == "bc_expert" and res["successes"] / res["trials"] < pilot.EXPERT_GATE:
             break
     return out
+
+
+#: gym-aloha's transfer-cube reward stages, the furthest a trial got
+STAGES = {1: "touched", 2: "lifted", 3: "both hands", 4: "handed over"}
+
+
+def reached(res: dict) -> dict | None:
+    """Trials that got at least to each reward stage, and trials whose simulation diverged (None for a
+    rollout recorded before the stages were)."""
+    trials = res["per_trial"]
+    if not trials or "max_reward" not in trials[0]:
+        return None
+    out = {name: sum(t["max_reward"] >= r for t in trials) for r, name in STAGES.items()}
+    return {**out, "diverged": sum(bool(t.get("diverged")) for t in trials)}
 
 
 def _rollout_cpu(rollout_json: Path) -> float:
@@ -189,7 +238,7 @@ def _rollout_cpu(rollout_json: Path) -> float:
 
 def run_pilot(cfg: AgilexConfig, roots: dict, limit: dict, run: bool) -> dict:
     """Settings in order; a later one only if no earlier one passes (the plan). {} before anything ran."""
-    results, verdicts, cpu = {}, {}, 0.0
+    results, verdicts, cpu, counted = {}, {}, 0.0, set()
     for name in cfg.settings:
         if any(v[TASK]["passes"] for v in verdicts.values()):
             break
@@ -198,7 +247,10 @@ def run_pilot(cfg: AgilexConfig, roots: dict, limit: dict, run: bool) -> dict:
             break
         results[name] = {TASK: cells}
         verdicts[name] = {TASK: pilot.judge(cells)}
-        cpu += sum(c["train"]["cpu_s"] + c["rollout_cpu_s"] for c in cells.values())
+        for c in cells.values():  # a shared bc_expert counts once
+            if c["train"]["checkpoint"] not in counted:
+                counted.add(c["train"]["checkpoint"])
+                cpu += c["train"]["cpu_s"] + c["rollout_cpu_s"]
         v = verdicts[name][TASK]
         gated = v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE
         if len(cells) < len(pilot.PILOT_ARMS) and not gated:
@@ -206,7 +258,13 @@ def run_pilot(cfg: AgilexConfig, roots: dict, limit: dict, run: bool) -> dict:
     if not results:
         return {}
     choice = pilot.choose(verdicts, (TASK,))
+    passed = any(v[TASK]["passes"] for v in verdicts.values())
+    last = verdicts[list(verdicts)[-1]][TASK]
+    last_done = len(results[list(results)[-1]][TASK]) == len(pilot.PILOT_ARMS) or (
+        last["bc_expert"] is not None and last["bc_expert"] < pilot.EXPERT_GATE
+    )
     return {
+        "complete": passed or (len(results) == len(cfg.settings) and last_done),
         "settings": {n: asdict(SETTINGS[n]) for n in results},
         "trials": cfg.pilot_trials,
         "seed": PILOT_SEED,
@@ -377,6 +435,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     command = "python -m bench.downstream.agilex " + " ".join(sys.argv[1:] if argv is None else argv)
     roots, limit = prepare(cfg)
+    replay = replay_check(cfg.work, roots["expert"])
     pilot_result = run_pilot(cfg, roots, limit, run=cfg.stage == "pilot")
     labels = {}
     if cfg.stage == "label":
@@ -395,6 +454,7 @@ def main(argv: list[str] | None = None) -> dict:
         "value_models": {c: spec for spec, c in suite_for(cfg).labelled_by},
         "labels": labels,
         "limit": limit,
+        "replay_check": replay,
         "pilot": {**pilot_result, "results": slim(pilot_result.get("results", {}))} if pilot_result else {},
         **(grid_result or {"tasks": {}}),
     }
@@ -402,8 +462,8 @@ def main(argv: list[str] | None = None) -> dict:
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
     write_markdown(result, pilot_result, cfg.out.with_suffix(".md"))
-    if grid_result and grid_result["tasks"]:
-        plot(result, cfg.out.with_suffix(".png"))
+    if pilot_result:
+        plot(result, pilot_result, cfg.out.with_suffix(".png"))
     if cfg.out == OUT:
         snippet = readme_snippet(result)
         (RESULTS / "downstream_agilex_sim_readme.md").write_text(snippet + "\n")
@@ -419,12 +479,22 @@ def verdict_words(pilot_result: dict, grid_result: dict) -> str:
     v = pilot_result["verdicts"][ch["setting"]][TASK]
     words = []
     if TASK not in ch["passes_on"]:
-        if v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE:
+        if not pilot_result.get("complete"):
+            words.append("The pilot has not finished: no setting has passed yet.")
+        elif v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE:
+            tried = ", ".join(f"{n} {100 * vv[TASK]['bc_expert']:.0f}%" for n, vv in pilot_result["verdicts"].items())
             words.append(
-                f"No setting passed the pilot: plain BC on {2 * EPISODES} expert episodes reached only "
-                f"{100 * v['bc_expert']:.0f}% (gate 60%) in {ch['setting']}, so the learner cannot learn the task "
-                "and no weighting can be compared; the grid was not run."
+                f"No setting passed the pilot: plain BC on {2 * EPISODES} expert episodes (bc_expert) stayed below "
+                f"the 60% gate in every setting ({tried}), so this learner cannot learn the task and no weighting "
+                "can be compared; the grid was not run."
             )
+            far = [
+                f"{n}: " + ", ".join(f"{k} {x}/{c['cell']['trials']}" for k, x in r.items())
+                for n, per in pilot_result["results"].items()
+                if (c := per[TASK].get("bc_expert")) and (r := c["cell"].get("reached"))
+            ]
+            if far:
+                words.append("How far bc_expert's trials got (gym-aloha's reward stages): " + "; ".join(far) + ".")
         elif v["best_gt"] is not None:
             words.append(
                 f"No setting passed the pilot: the best ground-truth arm ({v['best_gt_arm']}) reached "
@@ -489,6 +559,16 @@ def write_markdown(result: dict, pilot_result: dict, path: Path) -> None:
         f"frames at {s.fps} fps q50/q95/max {', '.join(f'{x:g}' for x in lim['expert_frames_q50_q95_max'])}, "
         f"{lim['experts']} experts). H {s.chunk}, τ {s.tau:g}, executing {s.replan} actions per chunk.",
         "",
+        f"Sanity check (not a policy): the recorded {s.fps} fps actions of the first "
+        f"{result['replay_check']['episodes']} expert episodes, replayed open loop from their placements with "
+        f"each action held {s.stride} control steps as a rollout does, succeed in "
+        f"{result['replay_check']['successes']}/{result['replay_check']['episodes']}"
+        + (
+            ": the rate and action space suffice for the task."
+            if result["replay_check"]["successes"] == result["replay_check"]["episodes"]
+            else ": not every one, so the rate or action space loses something the task needs."
+        ),
+        "",
         "## Pilot (training seed 0; BC and ground-truth arms only)",
         "",
     ]
@@ -512,6 +592,20 @@ def write_markdown(result: dict, pilot_result: dict, path: Path) -> None:
                 why.append(f"best GT arm ({v['best_gt_arm']}) outside [30%, 90%]")
             row = [report.fmt_cell(cells[a]["cell"]) if a in cells else "-" for a in pilot.PILOT_ARMS]
             lines.append(f"| {name} | " + " | ".join(row) + f" | {'yes' if v['passes'] else 'no'} | {'; '.join(why)} |")
+        far = [
+            f"- {name} / {arm}: " + ", ".join(f"{k} {x}/{c['cell']['trials']}" for k, x in r.items())
+            for name, per in pilot_result["results"].items()
+            for arm, c in per[TASK].items()
+            if (r := c["cell"].get("reached"))
+        ]
+        if far:
+            lines += [
+                "",
+                "How far the trials got (trials reaching each gym-aloha reward stage; diverged: the simulation "
+                "blew up under the policy's joint targets, a failure):",
+                "",
+                *far,
+            ]
         ch = pilot_result["choice"]
         lines += ["", f"Chosen by the rule: **{ch['setting']}** ({'passes' if ch['passes_on'] else 'fails'})."]
         if pilot_result.get("gt_arms"):
@@ -576,23 +670,45 @@ def write_markdown(result: dict, pilot_result: dict, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def plot(result: dict, path: Path) -> None:
+def plot(result: dict, pilot_result: dict, path: Path) -> None:
+    """Left: training loss (every 100 steps) and held-out loss (per checkpoint) of the pilot's runs. Right:
+    the grid's success per arm with Wilson intervals, when it ran."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = result["tasks"][TASK]
-    xs = [a for a in result["arms"] if a in cells]
-    rates = np.array([cells[a]["rate"] for a in xs])
-    lo = np.array([cells[a]["wilson95"][0] for a in xs])
-    hi = np.array([cells[a]["wilson95"][1] for a in xs])
-    colors = ["0.5" if a == "bc" else "tab:green" if a.endswith("_gt") else "tab:blue" for a in xs]
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(xs), 4.0))
-    ax.bar(range(len(xs)), rates, color=colors, yerr=[rates - lo, hi - rates], capsize=2)
-    ax.set_xticks(range(len(xs)), xs, rotation=70, fontsize=7)
-    ax.set_ylabel("success rate (95% Wilson)")
-    ax.set_title(f"AgileX (sim) {TASK}: n = {cells[xs[0]]['trials']} per arm", fontsize=9)
+    cells = result["tasks"].get(TASK, {})
+    fig, axes = plt.subplots(1, 2 if cells else 1, figsize=(11 if cells else 6, 4.2))
+    axes = np.atleast_1d(axes)
+    ax = axes[0]
+    for name, per in pilot_result["results"].items():
+        for arm, c in per[TASK].items():
+            tr = c["train"]
+            log = [json.loads(x) for x in Path(tr["train_log"]).read_text().splitlines() if x.strip()]
+            log = [x for x in log if "step" in x and "loss_unweighted" in x]
+            (line,) = ax.plot(
+                [x["step"] for x in log], [x["loss_unweighted"] for x in log], lw=0.8, label=f"{name} {arm}"
+            )
+            held = {int(k): x for k, x in tr["heldout_loss"].items()}
+            ax.plot(list(held), list(held.values()), "o", color=line.get_color(), ms=4)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("L1 per chunk: training (lines), held-out (dots)")
+    ax.set_title("pilot learning curves", fontsize=9)
+    ax.legend(fontsize=6)
+    if cells:
+        ax = axes[1]
+        xs = [a for a in result["arms"] if a in cells]
+        rates = np.array([cells[a]["rate"] for a in xs])
+        lo = np.array([cells[a]["wilson95"][0] for a in xs])
+        hi = np.array([cells[a]["wilson95"][1] for a in xs])
+        colors = ["0.5" if a == "bc" else "tab:green" if a.endswith("_gt") else "tab:blue" for a in xs]
+        ax.bar(range(len(xs)), rates, color=colors, yerr=[rates - lo, hi - rates], capsize=2)
+        ax.set_xticks(range(len(xs)), xs, rotation=70, fontsize=7)
+        ax.set_ylabel("success rate (95% Wilson)")
+        ax.set_title(f"grid: n = {cells[xs[0]]['trials']} per arm", fontsize=9)
+    fig.suptitle(f"AgileX (sim) {TASK}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
