@@ -193,8 +193,8 @@ class AgilexIO:
         return not self.diverged and self.sim.success()
 
     def progress(self) -> float:
-        """The highest gym-aloha reward so far (transfer cube: 1 the right gripper touches the cube, 2 lifts it,
-        3 both grippers touch it, 4 the left one holds it in the air)."""
+        """The highest gym-aloha reward so far (transfer cube: 1 the right gripper touches the cube, 2 it lifts
+        it off the table, 3 the left gripper touches it, 4 the left one holds it off the table)."""
         return float(self.sim.best)
 
 

@@ -218,7 +218,7 @@ def pilot_cells(cfg: AgilexConfig, setting: arms.Setting, roots: dict, limit: in
 
 
 #: gym-aloha's transfer-cube reward stages, the furthest a trial got
-STAGES = {1: "touched", 2: "lifted", 3: "both hands", 4: "handed over"}
+STAGES = {1: "right hand touched", 2: "lifted", 3: "left hand touched", 4: "handed over"}
 
 
 def reached(res: dict) -> dict | None:
@@ -495,6 +495,17 @@ def verdict_words(pilot_result: dict, grid_result: dict) -> str:
             ]
             if far:
                 words.append("How far bc_expert's trials got (gym-aloha's reward stages): " + "; ".join(far) + ".")
+                for n, per in pilot_result["results"].items():
+                    r = per[TASK]["bc_expert"]["cell"].get("reached")
+                    trials = per[TASK]["bc_expert"]["cell"]["trials"]
+                    if r:
+                        most = [k for k in STAGES.values() if 2 * r[k] > trials]
+                        never = [k for k in STAGES.values() if r[k] == 0]
+                        words.append(
+                            f"In {n} most trials got as far as: {most[-1] if most else 'nothing'}"
+                            + (f"; none reached: {never[0]}" if never else "")
+                            + "."
+                        )
         elif v["best_gt"] is not None:
             words.append(
                 f"No setting passed the pilot: the best ground-truth arm ({v['best_gt_arm']}) reached "
@@ -682,9 +693,13 @@ def plot(result: dict, pilot_result: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2 if cells else 1, figsize=(11 if cells else 6, 4.2))
     axes = np.atleast_1d(axes)
     ax = axes[0]
+    drawn = set()
     for name, per in pilot_result["results"].items():
         for arm, c in per[TASK].items():
             tr = c["train"]
+            if tr["checkpoint"] in drawn:  # a shared bc_expert once
+                continue
+            drawn.add(tr["checkpoint"])
             log = [json.loads(x) for x in Path(tr["train_log"]).read_text().splitlines() if x.strip()]
             log = [x for x in log if "step" in x and "loss_unweighted" in x]
             (line,) = ax.plot(
@@ -694,7 +709,7 @@ def plot(result: dict, pilot_result: dict, path: Path) -> None:
             ax.plot(list(held), list(held.values()), "o", color=line.get_color(), ms=4)
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("L1 per chunk: training (lines), held-out (dots)")
+    ax.set_ylabel("L1 per chunk: training (lines), held-out suboptimal episodes (dots)", fontsize=8)
     ax.set_title("pilot learning curves", fontsize=9)
     ax.legend(fontsize=6)
     if cells:
