@@ -177,3 +177,30 @@ def test_agilex_chain_at_toy_size(tmp_path, monkeypatch):
     agilex.same_episodes(roots["hesitation"], roots["hesitation"])
     with pytest.raises(ValueError, match="differ"):
         agilex.same_episodes(roots["hesitation"], roots["retry"])
+
+    # the learned models' columns: labelled on a camera copy of the same episodes, copied onto the training set
+    # (stand-ins for rendering and the models, which this test has not got)
+    import shutil
+
+    from robodata.columns import commit_columns, read_provenance
+
+    def fake_generate(work_, task, name, episodes, workers, suite):
+        dst = agilex.data.dataset_dir(work_, task, name)
+        if not dst.exists():
+            shutil.copytree(agilex.data.dataset_dir(work_, task, name.removesuffix(agilex.CAM_SUFFIX)), dst)
+        return dst
+
+    def fake_label(root, learned=True, labelled_by=()):
+        n = json.loads((root / "meta" / "info.json").read_text())["total_frames"]
+        cols = {c: np.linspace(0, 1, n, dtype=np.float32) for _, c in labelled_by}
+        commit_columns(root, cols, {c: {"model": spec, "fingerprint": "fp"} for spec, c in labelled_by})
+
+    monkeypatch.setattr(agilex.data, "generate", fake_generate)
+    monkeypatch.setattr(agilex.data, "label", fake_label)
+    monkeypatch.setattr(agilex.data, "model_fingerprint", lambda spec: "fp")
+    cfg = agilex.AgilexConfig(work=work, episodes=1)
+    done = agilex.label_learned(cfg, roots, ("hesitation",))
+    assert done == {"hesitation": f"labelled on {agilex.TASK}_hesitation_cam"}
+    prov = read_provenance(roots["hesitation"])
+    assert prov["value"]["fingerprint"] == "fp" and prov["value_baseline_frame"]["labelled_on"].endswith("_cam")
+    assert agilex.label_learned(cfg, roots, ("hesitation",)) == {"hesitation": "already labelled"}

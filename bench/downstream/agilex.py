@@ -324,7 +324,11 @@ def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...]) -> dic
         same_episodes(root, cam)
         data.label(cam, learned=True, labelled_by=suite.labelled_by)
         cam_prov = read_provenance(cam)
-        columns = {c: read_frame_columns(cam, c)[2].astype(np.float32) for c in want}
+        columns = {}
+        for c in want:  # by global frame index (the same frames: checked above)
+            index, _, values = read_frame_columns(cam, c)
+            columns[c] = np.full(index.size, np.nan, dtype=np.float32)
+            columns[c][index] = values
         commit_columns(
             root,
             columns,
