@@ -154,6 +154,52 @@ SETTINGS = {
     )
 }
 
+#: pilot v2 (its plan: this module's docstring): 25 fps, 10 actions per chunk, new seeds 400,000+
+SUITE_V2 = replace(
+    SUITE,
+    sets={
+        "hesitation": ("hesitation", 400_000, ()),
+        "retry": ("retry", 420_000, ()),
+        "expert": ("expert", 440_000, ()),
+        "val_hesitation": ("hesitation", 460_000, ()),
+        "val_retry": ("retry", 470_000, ()),
+    },
+    fps=25,
+    replan=10,
+)
+SETTINGS_V2 = {
+    s.name: s
+    for s in (
+        arms.Setting("v2_mlp256_25fps", size="small", steps=6000, eval_every=1000),
+        arms.Setting("v2_act_25fps", size="small", steps=3000, eval_every=1000, batch_size=64, lr=1e-4, policy="act"),
+        arms.Setting("v2_mlp256_25fps_150", size="small", steps=6000, eval_every=1000),
+    )
+}
+#: episodes per suboptimal mode of each v2 setting (bc_expert: twice as many experts)
+EPISODES_V2 = {"v2_mlp256_25fps": 30, "v2_act_25fps": 30, "v2_mlp256_25fps_150": 75}
+
+
+@dataclass(frozen=True)
+class Round:
+    """One pre-registered pilot round: its suite (rate, seeds), settings and data size per setting."""
+
+    name: str
+    suite: data.Suite
+    subdir: str  # under --work ("" for v1, whose cache predates rounds)
+
+    @property
+    def settings(self) -> dict:
+        return SETTINGS if self.name == "v1" else SETTINGS_V2
+
+    def episodes(self, cfg: AgilexConfig, setting: str) -> int:
+        return cfg.episodes if self.name == "v1" else EPISODES_V2[setting]
+
+    def work(self, cfg: AgilexConfig, episodes: int) -> Path:
+        return cfg.work if not self.subdir else cfg.work / self.subdir / f"ep{episodes}"
+
+
+V1, V2 = Round("v1", SUITE, ""), Round("v2", SUITE_V2, "v2")
+
 
 @dataclass(frozen=True)
 class AgilexConfig:
@@ -170,6 +216,9 @@ class AgilexConfig:
     """Episodes per suboptimal mode."""
     val_episodes: int = VAL_EPISODES
     settings: tuple[str, ...] = tuple(SETTINGS)
+    """Pilot v1's settings, in order."""
+    settings_v2: tuple[str, ...] = tuple(SETTINGS_V2)
+    """Pilot v2's settings, in order (run only when v1 chose nothing)."""
     arms: tuple[str, ...] = ()
     """Grid: run only these arms (default: every arm whose values exist)."""
     shard: str = "0/1"
@@ -184,26 +233,31 @@ def suite_for(cfg: AgilexConfig) -> data.Suite:
     return replace(SUITE, labelled_by=model_specs(cfg.models))
 
 
-def expert_setting(setting: arms.Setting) -> arms.Setting:
-    """The setting whose bc_expert this one shares (the first with the same learner and budget)."""
-    for s in SETTINGS.values():
-        if replace(s, name=setting.name, mix=setting.mix) == setting:
+def expert_setting(setting: arms.Setting, rnd: Round = V1, cfg: AgilexConfig | None = None) -> arms.Setting:
+    """The setting whose bc_expert this one shares (the first of its round with the same learner, budget and
+    data size)."""
+    for s in rnd.settings.values():
+        same_data = cfg is None or rnd.episodes(cfg, s.name) == rnd.episodes(cfg, setting.name)
+        if replace(s, name=setting.name, mix=setting.mix) == setting and same_data:
             return s
     return setting
 
 
-def prepare(cfg: AgilexConfig) -> tuple[dict, dict]:
-    """The state-only sets with ground truth and time; returns ({set: root}, rollout limit)."""
-    roots = data.prepare(cfg.work, TASK, cfg.episodes, cfg.val_episodes, cfg.workers, suite=SUITE)
-    limit = data.rollout_limit(roots["expert"], stride=SUITE.stride)
+def prepare(cfg: AgilexConfig, rnd: Round = V1, episodes: int | None = None, names: tuple | None = None):
+    """The state-only sets (`names`, default all) of a round with ground truth and time; returns ({set: root},
+    rollout limit)."""
+    episodes = cfg.episodes if episodes is None else episodes
+    suite = rnd.suite if names is None else replace(rnd.suite, sets={n: rnd.suite.sets[n] for n in names})
+    roots = data.prepare(rnd.work(cfg, episodes), TASK, episodes, cfg.val_episodes, cfg.workers, suite=suite)
+    limit = data.rollout_limit(roots["expert"], stride=rnd.suite.stride)
     if cfg.max_steps is not None:
         limit = {**limit, "control_steps": cfg.max_steps, "rule": f"--max-steps {cfg.max_steps} (override)"}
     return roots, limit
 
 
-def replay_check(work: Path, expert_root: Path, episodes: int = 5) -> dict:
+def replay_check(work: Path, expert_root: Path, episodes: int = 5, suite: data.Suite = SUITE) -> dict:
     """Can a policy at this rate do the task at all? The first `episodes` expert episodes' recorded actions
-    (one per 10 fps frame, each held `SUITE.stride` control steps, as a rollout executes a policy's) replayed
+    (one per recorded frame, each held `suite.stride` control steps, as a rollout executes a policy's) replayed
     open loop from the same placement: success means the recorded rate and action space suffice, so a policy
     that fails fails for what it learned. Cached in work/replay_check.json."""
     import pyarrow.parquet as pq
@@ -223,7 +277,7 @@ def replay_check(work: Path, expert_root: Path, episodes: int = 5) -> dict:
     for e in record[:episodes]:
         io.reset(int(e["seed"]))
         for a in actions[ep_index == e["episode_index"]]:
-            for _ in range(SUITE.stride):
+            for _ in range(suite.stride):
                 io.step(a)
         out.append({"seed": int(e["seed"]), "success": bool(io.success()), "max_reward": io.progress()})
     res = {"episodes": episodes, "successes": sum(t["success"] for t in out), "per_episode": out}
@@ -234,25 +288,37 @@ def replay_check(work: Path, expert_root: Path, episodes: int = 5) -> dict:
 # ---- pilot -------------------------------------------------------------------------------------------------
 
 
-def pilot_cells(cfg: AgilexConfig, setting: arms.Setting, roots: dict, limit: int, run: bool) -> dict:
-    """The pilot arms of one setting (cached); stops after bc_expert when it misses the gate."""
-    out = {}
+def pilot_cells(cfg: AgilexConfig, rnd: Round, setting: arms.Setting, run: bool) -> tuple[dict, dict]:
+    """The pilot arms of one setting (cached); stops after bc_expert when it misses the gate. Returns (cells,
+    rollout limit). bc_expert needs only the expert and held-out sets; the suboptimal ones are generated for
+    the arms after it."""
+    out, limit = {}, {}
+    episodes = rnd.episodes(cfg, setting.name)
+    work = rnd.work(cfg, episodes)
     for arm in pilot.PILOT_ARMS:
-        s = expert_setting(setting) if arm == "bc_expert" else setting
-        done = arms.arm_dir(cfg.work, "rollout", s, TASK, arm, PILOT_SEED) / "rollout.json"
+        s = expert_setting(setting, rnd, cfg) if arm == "bc_expert" else setting
+        done = arms.arm_dir(work, "rollout", s, TASK, arm, PILOT_SEED) / "rollout.json"
         if not run and not done.is_file():
             continue
-        record = arms.train(cfg.work, s, TASK, arm, PILOT_SEED, roots, suite=SUITE)
-        res = arms.rollout(cfg.work, s, TASK, arm, PILOT_SEED, record, cfg.pilot_trials, limit, suite=SUITE)
+        names = ("expert", *data.VALIDATION) if arm == "bc_expert" else None
+        roots, limit = prepare(cfg, rnd, episodes, names)
+        record = arms.train(work, s, TASK, arm, PILOT_SEED, roots, suite=rnd.suite)
+        res = arms.rollout(
+            work, s, TASK, arm, PILOT_SEED, record, cfg.pilot_trials, limit["control_steps"], suite=rnd.suite
+        )
         out[arm] = {
             "cell": {**report.cell({PILOT_SEED: res}), "reached": reached(res)},
             "train": record,
             "rollout_cpu_s": _rollout_cpu(done),
         }
-        print(f"[agilex pilot {time.strftime('%H:%M:%S')}] {setting.name} {arm}: {res['successes']}/{res['trials']}")
+        print(
+            f"[agilex pilot {rnd.name} {time.strftime('%H:%M:%S')}] {setting.name} {arm}: "
+            f"{res['successes']}/{res['trials']}",
+            flush=True,
+        )
         if arm == "bc_expert" and res["successes"] / res["trials"] < pilot.EXPERT_GATE:
             break
-    return out
+    return out, limit
 
 
 #: gym-aloha's transfer-cube reward stages, the furthest a trial got
@@ -274,13 +340,14 @@ def _rollout_cpu(rollout_json: Path) -> float:
     return json.loads(f.read_text())["cpu_s"] if f.is_file() else 0.0
 
 
-def run_pilot(cfg: AgilexConfig, roots: dict, limit: dict, run: bool) -> dict:
+def run_pilot(cfg: AgilexConfig, run: bool, rnd: Round = V1) -> dict:
     """Settings in order; a later one only if no earlier one passes (the plan). {} before anything ran."""
-    results, verdicts, cpu, counted = {}, {}, 0.0, set()
-    for name in cfg.settings:
+    results, verdicts, limits, cpu, counted = {}, {}, {}, 0.0, set()
+    names = cfg.settings if rnd.name == "v1" else cfg.settings_v2
+    for name in names:
         if any(v[TASK]["passes"] for v in verdicts.values()):
             break
-        cells = pilot_cells(cfg, SETTINGS[name], roots, limit["control_steps"], run)
+        cells, limits[name] = pilot_cells(cfg, rnd, rnd.settings[name], run)
         if not cells:
             break
         results[name] = {TASK: cells}
@@ -302,8 +369,10 @@ def run_pilot(cfg: AgilexConfig, roots: dict, limit: dict, run: bool) -> dict:
         last["bc_expert"] is not None and last["bc_expert"] < pilot.EXPERT_GATE
     )
     return {
-        "complete": passed or (len(results) == len(cfg.settings) and last_done),
-        "settings": {n: asdict(SETTINGS[n]) for n in results},
+        "round": rnd.name,
+        "complete": passed or (len(results) == len(names) and last_done),
+        "settings": {n: {**asdict(rnd.settings[n]), "episodes": rnd.episodes(cfg, n)} for n in results},
+        "limits": limits,
         "trials": cfg.pilot_trials,
         "seed": PILOT_SEED,
         "results": results,
@@ -339,13 +408,14 @@ def models_ready(cfg: AgilexConfig) -> bool:
     return all((Path(spec) / "config.json").is_file() or Path(spec).is_dir() for spec, _ in model_specs(cfg.models))
 
 
-def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...]) -> dict:
+def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...], rnd: Round = V1, episodes=None) -> dict:
     """Render the camera copy of each set in `names` (same seeds: the same episodes, checked frame by frame
     on state and action), label it with the AgileX models, and copy those columns onto the training set."""
     from policy_ft.data import read_frame_columns
     from robodata.columns import commit_columns, read_provenance
 
-    suite = suite_for(cfg)
+    suite = replace(rnd.suite, labelled_by=model_specs(cfg.models))
+    work = rnd.work(cfg, cfg.episodes if episodes is None else episodes)
     done = {}
     for name in names:
         root = roots[name]
@@ -356,9 +426,8 @@ def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...]) -> dic
             continue
         mode, seed, _ = suite.sets[name]
         cam_suite = replace(suite, sets={name + CAM_SUFFIX: (mode, seed, (CAMERA,))})
-        cam = data.generate(
-            cfg.work, TASK, name + CAM_SUFFIX, data.episodes_of(name, cfg.episodes, 0), cfg.workers, cam_suite
-        )
+        n = data.episodes_of(name, cfg.episodes if episodes is None else episodes, 0)
+        cam = data.generate(work, TASK, name + CAM_SUFFIX, n, cfg.workers, cam_suite)
         same_episodes(root, cam)
         data.label(cam, learned=True, labelled_by=suite.labelled_by)
         cam_prov = read_provenance(cam)
@@ -417,16 +486,19 @@ class _GridView:  # what grid.gather reads of its config
     trials: int
 
 
-def run_grid(cfg: AgilexConfig, pilot_result: dict, roots: dict, limit: dict, run: bool, command: str) -> dict:
+def run_grid(cfg: AgilexConfig, pilot_result: dict, run: bool, command: str, rnd: Round = V1) -> dict:
     choice = pilot_result.get("choice") or {}
     name = choice.get("setting")
     if not name or TASK not in choice.get("passes_on", []):
         return {}
-    setting = SETTINGS[name]
+    setting = rnd.settings[name]
+    episodes = rnd.episodes(cfg, name)
+    work = rnd.work(cfg, episodes)
+    roots, limit = prepare(cfg, rnd, episodes)
     gt = pilot_result.get("gt_arms") or {}
     arm_list = list(cfg.arms) or agilex_grid_arms(gt["best_other_gt_arm"], gt["best_gt_arm"])
     learned_sets = data.SUBOPTIMAL + (("expert",) if setting.mix == "mixed" else ())
-    labelled = data.is_labelled({n: roots[n] for n in learned_sets}, learned_sets, SUITE.labelled_by)
+    labelled = data.is_labelled({n: roots[n] for n in learned_sets}, learned_sets, rnd.suite.labelled_by)
     baseline = arms.choose_baseline(arms.training_roots(roots, "bc", setting)) if labelled else {}
     runnable = [a for a in arm_list if labelled or not needs_model(a)]
     shard, nshards = (int(x) for x in cfg.shard.split("/"))
@@ -434,8 +506,8 @@ def run_grid(cfg: AgilexConfig, pilot_result: dict, roots: dict, limit: dict, ru
     for i, (seed, arm) in enumerate(jobs):
         if not run or i % nshards != shard:
             continue
-        rec = arms.train(cfg.work, setting, TASK, arm, seed, roots, baseline.get("source"), suite=SUITE)
-        res = arms.rollout(cfg.work, setting, TASK, arm, seed, rec, cfg.trials, limit["control_steps"], suite=SUITE)
+        rec = arms.train(work, setting, TASK, arm, seed, roots, baseline.get("source"), suite=rnd.suite)
+        res = arms.rollout(work, setting, TASK, arm, seed, rec, cfg.trials, limit["control_steps"], suite=rnd.suite)
         print(
             f"[agilex grid {time.strftime('%H:%M:%S')}] {arm} seed {seed}: {res['successes']}/{res['trials']}",
             flush=True,
@@ -444,19 +516,20 @@ def run_grid(cfg: AgilexConfig, pilot_result: dict, roots: dict, limit: dict, ru
         "tasks": (TASK,),
         "task_source": "the pilot's chosen setting passes there",
         "setting": setting,
-        "setting_source": "pilot rule (this file's pilot section)",
+        "setting_source": f"pilot {rnd.name} rule (this file's pilot section)",
         "best_other_gt_arm": gt["best_other_gt_arm"],
         "best_gt_arm": gt["best_gt_arm"],
         "arms": arm_list,
     }
     out = grid.gather(
-        _GridView(cfg.work, cfg.seeds, cfg.trials), p, command, {TASK: limit}, {TASK: baseline} if baseline else {}
+        _GridView(work, cfg.seeds, cfg.trials), p, command, {TASK: limit}, {TASK: baseline} if baseline else {}
     )
     out["learned_values"] = labelled
+    out["round"] = rnd.name
     heldout = {}
     for a in arm_list:
         for s in cfg.seeds:
-            f = arms.arm_dir(cfg.work, "train", setting, TASK, a, s) / "arm.json"
+            f = arms.arm_dir(work, "train", setting, TASK, a, s) / "arm.json"
             if f.is_file():
                 r = json.loads(f.read_text())
                 heldout.setdefault(a, []).append(r["heldout_loss"][str(r["chosen_step"])])
@@ -478,14 +551,26 @@ def main(argv: list[str] | None = None) -> dict:
     command = "python -m bench.downstream.agilex " + " ".join(sys.argv[1:] if argv is None else argv)
     roots, limit = prepare(cfg)
     replay = replay_check(cfg.work, roots["expert"])
-    pilot_result = run_pilot(cfg, roots, limit, run=cfg.stage == "pilot")
+    pilot_result = run_pilot(cfg, run=cfg.stage == "pilot")
+    # pilot v2 (registered after v1 failed the gate): only when v1 finished without a passing setting
+    pilot_v2, replay_v2 = {}, {}
+    if pilot_result.get("complete") and not passes(pilot_result):
+        pilot_v2 = run_pilot(cfg, run=cfg.stage == "pilot", rnd=V2)
+        first = cfg.settings_v2[0] if cfg.settings_v2 else None
+        expert_v2 = data.dataset_dir(V2.work(cfg, V2.episodes(cfg, first)), TASK, "expert") if first else None
+        if expert_v2 is not None and (expert_v2 / "meta" / "robosuite_eval.json").is_file():
+            replay_v2 = replay_check(expert_v2.parent.parent, expert_v2, suite=SUITE_V2)
+    rnd, chosen = (V2, pilot_v2) if passes(pilot_v2) else (V1, pilot_result)
     labels = {}
     if cfg.stage == "label":
         if not models_ready(cfg):
             raise SystemExit(f"{cfg.models}: the AgileX value models are not there yet")
-        setting = SETTINGS.get((pilot_result.get("choice") or {}).get("setting") or "mlp256_3k")
-        labels = label_learned(cfg, roots, data.SUBOPTIMAL + (("expert",) if setting.mix == "mixed" else ()))
-    grid_result = run_grid(cfg, pilot_result, roots, limit, cfg.stage == "grid", command)
+        name = (chosen.get("choice") or {}).get("setting") or "mlp256_3k"
+        setting, episodes = rnd.settings[name], rnd.episodes(cfg, name)
+        roots_l, _ = prepare(cfg, rnd, episodes)
+        learned_sets = data.SUBOPTIMAL + (("expert",) if setting.mix == "mixed" else ())
+        labels = label_learned(cfg, roots_l, learned_sets, rnd, episodes)
+    grid_result = run_grid(cfg, chosen, cfg.stage == "grid", command, rnd)
     nshards = int(cfg.shard.split("/")[1])
     if cfg.stage == "grid" and nshards > 1:
         return {}
@@ -498,14 +583,22 @@ def main(argv: list[str] | None = None) -> dict:
         "limit": limit,
         "replay_check": replay,
         "pilot": {**pilot_result, "results": slim(pilot_result.get("results", {}))} if pilot_result else {},
+        "suite_v2": {k: v for k, v in asdict(SUITE_V2).items() if k != "labelled_by"},
+        "replay_check_v2": replay_v2,
+        "pilot_v2": {**pilot_v2, "results": slim(pilot_v2.get("results", {}))} if pilot_v2 else {},
         **(grid_result or {"tasks": {}}),
     }
-    result["verdict_words"] = verdict_words(pilot_result, grid_result)
+    words = verdict_words(pilot_result, {} if pilot_v2 else grid_result, 2 * cfg.episodes)
+    if pilot_v2:
+        words = "Pilot v1: " + words + " Pilot v2: " + verdict_words(pilot_v2, grid_result, None)
+    elif pilot_result.get("complete") and not passes(pilot_result):
+        words += " Pilot v2 has not run yet."
+    result["verdict_words"] = words
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
-    write_markdown(result, pilot_result, cfg.out.with_suffix(".md"))
+    write_markdown(result, pilot_result, cfg.out.with_suffix(".md"), pilot_v2)
     if pilot_result:
-        plot(result, pilot_result, cfg.out.with_suffix(".png"))
+        plot(result, pilot_result, cfg.out.with_suffix(".png"), pilot_v2)
     if cfg.out == OUT:
         snippet = readme_snippet(result)
         (RESULTS / "downstream_agilex_sim_readme.md").write_text(snippet + "\n")
@@ -513,8 +606,13 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def verdict_words(pilot_result: dict, grid_result: dict) -> str:
-    """The outcome in words, from the numbers."""
+def passes(pilot_result: dict) -> bool:
+    return bool(pilot_result) and TASK in ((pilot_result.get("choice") or {}).get("passes_on") or [])
+
+
+def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) -> str:
+    """The outcome in words, from the numbers (`experts`: bc_expert's episode count when every setting of the
+    round shares it)."""
     if not pilot_result:
         return "Nothing has run yet."
     ch = pilot_result["choice"]
@@ -526,7 +624,9 @@ def verdict_words(pilot_result: dict, grid_result: dict) -> str:
         elif v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE:
             tried = ", ".join(f"{n} {100 * vv[TASK]['bc_expert']:.0f}%" for n, vv in pilot_result["verdicts"].items())
             words.append(
-                f"No setting passed the pilot: plain BC on {2 * EPISODES} expert episodes (bc_expert) stayed below "
+                "No setting passed the pilot: plain BC on "
+                + (f"{experts} " if experts else "the setting's ")
+                + "expert episodes (bc_expert) stayed below "
                 f"the 60% gate in every setting ({tried}), so this learner cannot learn the task and no weighting "
                 "can be compared; the grid was not run."
             )
@@ -586,7 +686,8 @@ def verdict_words(pilot_result: dict, grid_result: dict) -> str:
     return " ".join(words)
 
 
-def write_markdown(result: dict, pilot_result: dict, path: Path) -> None:
+def write_markdown(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None) -> None:
+    pilot_v2 = pilot_v2 or {}
     s = SUITE
     lim = result["limit"]
     lines = [
@@ -625,6 +726,55 @@ def write_markdown(result: dict, pilot_result: dict, path: Path) -> None:
         "## Pilot (training seed 0; BC and ground-truth arms only)",
         "",
     ]
+    lines += pilot_lines(pilot_result, s)
+    if pilot_v2 or (pilot_result.get("complete") and not passes(pilot_result)):
+        lines += v2_lines(result, pilot_v2)
+    lines += ["", "## Grid", ""]
+    cells = result["tasks"].get(TASK, {})
+    if not cells:
+        lines.append("Not run (see the verdict).")
+    else:
+        st = result["setting"]
+        arm_list = [a for a in result["arms"] if a in cells]
+        lines += [
+            f"Setting **{st['name']}** ({st['source']}); training seeds {', '.join(map(str, result['seeds']))} x "
+            f"{result['trials_per_seed']} trials, the same placements for every arm. Success = successes/trials "
+            f"[Wilson 95%], mean control steps to success; minus BC: points, paired 95% two-level bootstrap.",
+            "",
+            "| arm | success | minus BC | per seed | kept / AWR mean weight |",
+            "|---|---|---|---|---|",
+        ]
+        for a in arm_list:
+            c = cells[a]
+            w = c.get("weights") or {}
+            per_seed = ", ".join(f"s{k}: {x['successes']}/{x['trials']}" for k, x in c["per_seed"].items())
+            kept = f"{w['kept_fraction']:.2f} / {w['raw_mean']:.2f}" if w else "-"
+            diff = report.fmt_diff(result["vs_bc"].get(a)) if a != "bc" else "-"
+            lines.append(f"| {a} | {report.fmt_cell(c)} | {diff} | {per_seed} | {kept} |")
+        lines += ["", "Targets:", ""] + grid.target_lines(result["verdict"])
+        if result.get("awr_gt_minus_awr"):
+            lines.append(f"- awr_gt - awr: {report.fmt_diff(result['awr_gt_minus_awr'])}.")
+        if result.get("baseline"):
+            b = result["baseline"][TASK]
+            lines.append(
+                f"- awr_baseline reads {b['source']} (RMSE vs ground truth "
+                + ", ".join(f"{k} {r:.3f}" for k, r in b["rmse_vs_gt"].items())
+                + ")."
+            )
+        lines += ["", "Held-out loss of the grid's runs at the chosen checkpoint (mean over seeds):", ""]
+        held = result.get("heldout_loss_at_choice", {})
+        lines += [f"- {a}: {np.mean(held[a]):.4f} ({len(held[a])} seeds)" for a in arm_list if held.get(a)]
+        lines.append("")
+        lines.append(f"Grid CPU time: {result['cpu_s'] / 60:.1f} min (training + rollouts, one thread each).")
+        if result.get("not_run"):
+            lines.append(f"Not run (yet): {', '.join(result['not_run'])}.")
+    lines += ["", "## Verdict", "", result["verdict_words"], ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def pilot_lines(pilot_result: dict, s: data.Suite) -> list[str]:
+    """A pilot round's results: table, how far trials got, choice, held-out loss curves, CPU time."""
+    lines: list[str] = []
     if not pilot_result:
         lines.append("Nothing has run yet.")
     else:
@@ -678,52 +828,55 @@ def write_markdown(result: dict, pilot_result: dict, path: Path) -> None:
                     (f"**{k}: {x:.4f}**" if int(k) == tr["chosen_step"] else f"{k}: {x:.4f}")
                     for k, x in tr["heldout_loss"].items()
                 )
-                lines.append(f"- {name} / {arm}: {curve}")
+                cpu = f" (training {tr['cpu_s'] / 60:.1f} CPU-min, rollouts {c['rollout_cpu_s'] / 60:.1f})"
+                lines.append(f"- {name} / {arm}: {curve}{cpu}")
         lines += ["", f"Pilot CPU time: {pilot_result['cpu_s'] / 60:.1f} min (training + rollouts, one thread)."]
-    lines += ["", "## Grid", ""]
-    cells = result["tasks"].get(TASK, {})
-    if not cells:
-        lines.append("Not run (see the verdict).")
-    else:
-        st = result["setting"]
-        arm_list = [a for a in result["arms"] if a in cells]
-        lines += [
-            f"Setting **{st['name']}** ({st['source']}); training seeds {', '.join(map(str, result['seeds']))} x "
-            f"{result['trials_per_seed']} trials, the same placements for every arm. Success = successes/trials "
-            f"[Wilson 95%], mean control steps to success; minus BC: points, paired 95% two-level bootstrap.",
-            "",
-            "| arm | success | minus BC | per seed | kept / AWR mean weight |",
-            "|---|---|---|---|---|",
-        ]
-        for a in arm_list:
-            c = cells[a]
-            w = c.get("weights") or {}
-            per_seed = ", ".join(f"s{k}: {x['successes']}/{x['trials']}" for k, x in c["per_seed"].items())
-            kept = f"{w['kept_fraction']:.2f} / {w['raw_mean']:.2f}" if w else "-"
-            diff = report.fmt_diff(result["vs_bc"].get(a)) if a != "bc" else "-"
-            lines.append(f"| {a} | {report.fmt_cell(c)} | {diff} | {per_seed} | {kept} |")
-        lines += ["", "Targets:", ""] + grid.target_lines(result["verdict"])
-        if result.get("awr_gt_minus_awr"):
-            lines.append(f"- awr_gt - awr: {report.fmt_diff(result['awr_gt_minus_awr'])}.")
-        if result.get("baseline"):
-            b = result["baseline"][TASK]
+    return lines
+
+
+def v2_lines(result: dict, pilot_v2: dict) -> list[str]:
+    s = SUITE_V2
+    lines = [
+        "",
+        "## Pilot v2 (registered after v1 failed the gate, before any v2 rollout)",
+        "",
+        *PLAN_V2.strip().splitlines(),
+        "",
+        "Settings:",
+        "",
+        "| setting | learner | steps | batch | lr | checkpoint | data (suboptimal per mode / experts) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for st in SETTINGS_V2.values():
+        ck = "last" if st.eval_every is None else f"lowest held-out loss, every {st.eval_every}"
+        e = EPISODES_V2[st.name]
+        lines.append(
+            f"| {st.name} | {st.policy} {st.size} | {st.steps} | {st.batch_size} | {st.lr:g} | {ck} | "
+            f"{st.mix}: {e} + {e} / {2 * e} |"
+        )
+    lines.append("")
+    for name, lim in (pilot_v2.get("limits") or {}).items():
+        if lim:
             lines.append(
-                f"- awr_baseline reads {b['source']} (RMSE vs ground truth "
-                + ", ".join(f"{k} {r:.3f}" for k, r in b["rmse_vs_gt"].items())
-                + ")."
+                f"Rollout limit of {name}: {lim['control_steps']} control steps at {s.control_freq} Hz ({lim['rule']}; "
+                f"expert frames at {s.fps} fps q50/q95/max "
+                f"{', '.join(f'{x:g}' for x in lim['expert_frames_q50_q95_max'])}, {lim['experts']} experts)."
             )
-        lines += ["", "Held-out loss of the grid's runs at the chosen checkpoint (mean over seeds):", ""]
-        held = result.get("heldout_loss_at_choice", {})
-        lines += [f"- {a}: {np.mean(held[a]):.4f} ({len(held[a])} seeds)" for a in arm_list if held.get(a)]
-        lines.append("")
-        lines.append(f"Grid CPU time: {result['cpu_s'] / 60:.1f} min (training + rollouts, one thread each).")
-        if result.get("not_run"):
-            lines.append(f"Not run (yet): {', '.join(result['not_run'])}.")
-    lines += ["", "## Verdict", "", result["verdict_words"], ""]
-    path.write_text("\n".join(lines) + "\n")
+    lines.append(f"H {s.chunk} ({s.chunk / s.fps:g} s), τ {s.tau:g}, executing {s.replan} actions per chunk.")
+    rc = result.get("replay_check_v2") or {}
+    if rc:
+        lines += [
+            "",
+            f"Sanity check (not a policy): the recorded {s.fps} fps actions of the first {rc['episodes']} v2 expert "
+            f"episodes, replayed open loop with each action held {s.stride} control steps, succeed in "
+            f"{rc['successes']}/{rc['episodes']}.",
+        ]
+    lines += ["", "### Pilot v2 results (training seed 0; BC and ground-truth arms only)", ""]
+    lines += pilot_lines(pilot_v2, s)
+    return lines
 
 
-def plot(result: dict, pilot_result: dict, path: Path) -> None:
+def plot(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None) -> None:
     """Left: training loss (every 100 steps) and held-out loss (per checkpoint) of the pilot's runs. Right:
     the grid's success per arm with Wilson intervals, when it ran."""
     import matplotlib
@@ -736,7 +889,8 @@ def plot(result: dict, pilot_result: dict, path: Path) -> None:
     axes = np.atleast_1d(axes)
     ax = axes[0]
     drawn = set()
-    for name, per in pilot_result["results"].items():
+    runs = {**pilot_result["results"], **((pilot_v2 or {}).get("results") or {})}
+    for name, per in runs.items():
         for arm, c in per[TASK].items():
             tr = c["train"]
             if tr["checkpoint"] in drawn:  # a shared bc_expert once
@@ -773,18 +927,20 @@ def plot(result: dict, pilot_result: dict, path: Path) -> None:
 
 def readme_snippet(result: dict) -> str:
     lines = [f"From `bench/results/downstream_agilex_sim.md` (`{result['command']}`):", ""]
-    p = result["pilot"]
+    p, p2 = result["pilot"], result.get("pilot_v2") or {}
     if p:
         lines += [
             "| pilot setting | " + " | ".join(pilot.PILOT_ARMS) + " | passes |",
             "|---|" + "---|" * (len(pilot.PILOT_ARMS) + 1),
         ]
-        for name, per in p["results"].items():
-            c = per[TASK]
-            row = [f"{c[a]['cell']['successes']}/{c[a]['cell']['trials']}" if a in c else "-" for a in pilot.PILOT_ARMS]
-            lines.append(
-                f"| {name} | " + " | ".join(row) + f" | {'yes' if p['verdicts'][name][TASK]['passes'] else 'no'} |"
-            )
+        for rnd_name, pr in (("v1", p), ("v2", p2)):
+            for name, per in (pr.get("results") or {}).items():
+                c = per[TASK]
+                row = [
+                    f"{c[a]['cell']['successes']}/{c[a]['cell']['trials']}" if a in c else "-" for a in pilot.PILOT_ARMS
+                ]
+                ok = "yes" if pr["verdicts"][name][TASK]["passes"] else "no"
+                lines.append(f"| {rnd_name} {name} | " + " | ".join(row) + f" | {ok} |")
         lines.append("")
     cells = result["tasks"].get(TASK, {})
     if cells:

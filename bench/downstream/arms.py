@@ -48,12 +48,13 @@ class Setting:
     """Learner and budget (everything but task, arm and seed that shapes a checkpoint)."""
 
     name: str
-    size: str = "small"  # policy_ft --size for mlp_chunk: small 2 x 256, default 2 x 512
+    size: str = "small"  # policy_ft --size: mlp_chunk small 2 x 256, default 2 x 512; act small width 128
     steps: int = 3000
     eval_every: int | None = None  # None: train `steps` and use the last checkpoint; else the plateau rule
     mix: str = "suboptimal"  # "suboptimal": hesitation + retry; "mixed": + the expert set
     batch_size: int = 256
     lr: float = 1e-3
+    policy: str = "mlp_chunk"  # policy_ft --policy (RoboSuite's grid: mlp_chunk; AgileX's pilot v2 also act)
 
 
 SETTINGS = {
@@ -122,7 +123,7 @@ def train(
     tcfg = TrainConfig(
         dataset=tuple(train_roots),
         out=out,
-        policy="mlp_chunk",
+        policy=setting.policy,
         size=setting.size,
         weighting=weighting,
         preset=suite.preset,
