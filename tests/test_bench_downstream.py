@@ -5,6 +5,7 @@ RoboSuite data: data -> values -> pilot -> grid -> separation, every stage resum
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,6 +138,17 @@ def test_whole_chain_at_toy_size_resumes_from_its_cache(tmp_path, monkeypatch, c
     assert set(s["tasks"]["lift"]) == set(separation.SOURCES)
 
 
+def test_agilex_low_rate_labels_interpolated_by_hand():
+    """Pilot v2's camera copies at 5 fps: values of frames 0, 5, 10 of a 25 fps episode, linearly interpolated
+    onto its frames, the frames past the copy's last held."""
+    from bench.downstream import agilex
+
+    out = agilex.resample_values(np.array([0.0, 0.5, 1.0]), 5, 13)
+    want = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.0, 1.0]
+    np.testing.assert_allclose(out, want, atol=1e-6)
+    np.testing.assert_allclose(agilex.resample_values(np.array([0.2, 0.6]), 2, 3), [0.2, 0.4, 0.6], atol=1e-6)
+
+
 def test_agilex_chain_at_toy_size(tmp_path, monkeypatch):
     """AgileX (sim): state-only toy data at 10 fps, the agilex suite's H 50 / τ 2, the pilot with its gate
     opened (so that a 4-step learner passes), then the grid on GT arms; results, paired differences, report."""
@@ -204,3 +216,13 @@ def test_agilex_chain_at_toy_size(tmp_path, monkeypatch):
     prov = read_provenance(roots["hesitation"])
     assert prov["value"]["fingerprint"] == "fp" and prov["value_baseline_frame"]["labelled_on"].endswith("_cam")
     assert agilex.label_learned(cfg, roots, ("hesitation",)) == {"hesitation": "already labelled"}
+
+    # pilot v2's ACT learner on state only (observation.state + environment_state, no image): trains, is
+    # selected by held-out loss and rolls out at the v2 suite's 25 fps with 10 actions per chunk
+    act = arms.Setting("toy_act", size="tiny", steps=2, eval_every=2, batch_size=8, policy="act")
+    rec = arms.train(work, act, agilex.TASK, "bc", 0, roots, suite=agilex.SUITE_V2)
+    ck = json.loads((Path(rec["checkpoint"]) / "config.json").read_text())
+    assert ck["type"] == "act" and ck["chunk_size"] == 50
+    assert not [k for k in ck["input_features"] if "image" in k] and rec["chosen_step"] == 2
+    res = arms.rollout(work, act, agilex.TASK, "bc", 0, rec, 1, 40, suite=agilex.SUITE_V2)
+    assert res["trials"] == 1 and res["fps"] == 25 and res["replan_steps"] == 10

@@ -144,6 +144,10 @@ SUITE = data.Suite(
 #: camera copies (same mode, seeds, so the same episodes) with cam_high, read by the learned value models
 #: only; their value columns are copied onto the state-only training sets (`label_learned`)
 CAM_SUFFIX = "_cam"
+#: the rate of those camera copies when the training set is recorded faster (pilot v2's 25 fps): the models
+#: read 3 fps anyway, and rendering cam_high costs ~40 CPU-s per 25 fps episode; the values are interpolated
+#: in time onto the training set's frames (`resample_values`)
+LABEL_FPS = 5
 
 SETTINGS = {
     s.name: s
@@ -410,7 +414,10 @@ def models_ready(cfg: AgilexConfig) -> bool:
 
 def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...], rnd: Round = V1, episodes=None) -> dict:
     """Render the camera copy of each set in `names` (same seeds: the same episodes, checked frame by frame
-    on state and action), label it with the AgileX models, and copy those columns onto the training set."""
+    on state and action), label it with the AgileX models, and copy those columns onto the training set.
+    A training set recorded faster than `LABEL_FPS` (a multiple of it) gets a camera copy at `LABEL_FPS`:
+    the same episodes, checked on the frames both rates record (state), its values linearly interpolated in
+    time onto the training set's frames (`resample_values`)."""
     from policy_ft.data import read_frame_columns
     from robodata.columns import commit_columns, read_provenance
 
@@ -425,24 +432,81 @@ def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...], rnd: R
             done[name] = "already labelled"
             continue
         mode, seed, _ = suite.sets[name]
-        cam_suite = replace(suite, sets={name + CAM_SUFFIX: (mode, seed, (CAMERA,))})
+        ratio = suite.fps // LABEL_FPS if suite.fps > LABEL_FPS and suite.fps % LABEL_FPS == 0 else 1
+        cam_suite = replace(
+            suite, sets={name + CAM_SUFFIX: (mode, seed, (CAMERA,))}, fps=suite.fps // ratio, replan=suite.replan
+        )
         n = data.episodes_of(name, cfg.episodes if episodes is None else episodes, 0)
         cam = data.generate(work, TASK, name + CAM_SUFFIX, n, cfg.workers, cam_suite)
-        same_episodes(root, cam)
+        if ratio == 1:
+            same_episodes(root, cam)
         data.label(cam, learned=True, labelled_by=suite.labelled_by)
         cam_prov = read_provenance(cam)
         columns = {}
-        for c in want:  # by global frame index (the same frames: checked above)
-            index, _, values = read_frame_columns(cam, c)
+        for c in want:
+            if ratio > 1:
+                columns[c] = resampled_column(root, cam, c, ratio)
+                continue
+            index, _, values = read_frame_columns(cam, c)  # by global frame index (the same frames: checked)
             columns[c] = np.full(index.size, np.nan, dtype=np.float32)
             columns[c][index] = values
         commit_columns(
             root,
             columns,
-            {c: {**cam_prov[c], "labelled_on": Path(cam).name, "copied_by": "bench.downstream.agilex"} for c in want},
+            {
+                c: {
+                    **cam_prov[c],
+                    "labelled_on": Path(cam).name,
+                    "copied_by": "bench.downstream.agilex",
+                    **({"interpolated_from_fps": suite.fps // ratio} if ratio > 1 else {}),
+                }
+                for c in want
+            },
         )
         done[name] = f"labelled on {Path(cam).name}"
     return done
+
+
+def resample_values(low: np.ndarray, ratio: int, frames: int) -> np.ndarray:
+    """Values of one episode recorded every `ratio`-th frame (frame k of the slow copy is frame k * ratio of
+    the fast one), linearly interpolated onto the fast copy's `frames` frames; frames past the slow copy's
+    last are held at its last value."""
+    low = np.asarray(low, dtype=np.float64)
+    return np.interp(np.arange(frames) / ratio, np.arange(low.size), low).astype(np.float32)
+
+
+def resampled_column(fast: Path, slow: Path, column: str, ratio: int) -> np.ndarray:
+    """`column` of the slow copy (every `ratio`-th frame of the same episodes) on the fast set's frames, by
+    global frame index. Raises unless the episodes match on the frames both record (state)."""
+    from policy_ft.data import read_frame_columns
+    from robodata.dataset import episode_rows, frame_table
+
+    def states(root):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        files = sorted((Path(root) / "data").rglob("*.parquet"))
+        t = pa.concat_tables([pq.read_table(f, columns=["index", "observation.state"]) for f in files])
+        order = np.argsort(t.column("index").to_numpy(), kind="stable")
+        return np.asarray(t.column("observation.state").to_pylist(), dtype=np.float64)[order]
+
+    ff, fs = frame_table(fast), frame_table(slow)
+    rows_f, rows_s = episode_rows(ff), episode_rows(fs)
+    if set(rows_f) != set(rows_s):
+        raise ValueError(f"{fast} and {slow} hold different episodes")
+    state_f, state_s = states(fast), states(slow)
+    index, _, values = read_frame_columns(slow, column)
+    by_index = np.full(int(fs["index"].max()) + 1, np.nan, dtype=np.float32)
+    by_index[index] = values
+    out = np.full(int(ff["index"].max()) + 1, np.nan, dtype=np.float32)
+    for ep, rf in rows_f.items():
+        rs = rows_s[ep]
+        k = np.arange(rs.size)
+        k = k[k * ratio < rf.size]
+        if not np.allclose(state_s[rs[k]], state_f[rf[k * ratio]], atol=1e-5):
+            raise ValueError(f"{fast} and {slow}: episode {ep} differs on the frames both record")
+        out[ff["index"][rf]] = resample_values(by_index[fs["index"][rs]], ratio, rf.size)
+    return out
 
 
 def same_episodes(a: Path, b: Path) -> None:
