@@ -1,12 +1,15 @@
 """Downstream on AgileX (sim) (issue 29, part 3): the RoboSuite grid's protocol on agilex_transfer_cube.
 
     python -m bench.downstream.agilex --stage pilot    # BC and ground-truth arms only -> the setting
+                                                       # (round v1 as recorded; round v2 when v1 chose none)
     python -m bench.downstream.agilex --stage label    # when the AgileX value models exist: their values
     python -m bench.downstream.agilex --stage grid     # every arm that has its values, 3 seeds x 30 trials
     python -m bench.downstream.agilex --stage report   # gather what has run (trains and rolls out nothing)
 
 All write bench/results/downstream_agilex_sim.{json,md,png}. Every stage is cached under --work (default
-/work/wvmdata/downstream_agilex, outside the repository) and a rerun resumes; `--shard i/n` splits the grid.
+/work/wvmdata/downstream_agilex, outside the repository; pilot v2's data and runs under work/v2/ep<episodes>)
+and a rerun resumes; `--shard i/n` splits the grid. Pilot v2's held-out sets are the same seeds, so the same
+episodes, at every data size (work/v2/ep75's were copied from ep30's rather than simulated again).
 
 Pre-registered plan (written and committed before any rollout):
 - Task: agilex_transfer_cube (the shorter of the two AgileX (sim) tasks: experts 15.7 s against 24.4 s,
@@ -691,14 +694,27 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
                 "No setting passed the pilot: plain BC on "
                 + (f"{experts} " if experts else "the setting's ")
                 + "expert episodes (bc_expert) stayed below "
-                f"the 60% gate in every setting ({tried}), so this learner cannot learn the task and no weighting "
-                "can be compared; the grid was not run."
+                f"the 60% gate in every setting ({tried}), so "
+                + ("this learner cannot learn the task" if experts else "no learner tried learns the task")
+                + " and no weighting can be compared; the grid was not run."
             )
             far = [
                 f"{n}: " + ", ".join(f"{k} {x}/{c['cell']['trials']}" for k, x in r.items())
                 for n, per in pilot_result["results"].items()
                 if (c := per[TASK].get("bc_expert")) and (r := c["cell"].get("reached"))
             ]
+            still = [
+                n
+                for n, per in pilot_result["results"].items()
+                if (tr := per[TASK]["bc_expert"]["train"])["heldout_loss"]
+                and len(tr["heldout_loss"]) > 1
+                and tr["chosen_step"] == max(int(k) for k in tr["heldout_loss"])
+            ]
+            if still:
+                words.append(
+                    "Held-out loss was still falling at the last checkpoint in: " + ", ".join(still) + " (a longer "
+                    "budget might fit the experts better; its rollouts still failed)."
+                )
             if far:
                 words.append("How far bc_expert's trials got (gym-aloha's reward stages): " + "; ".join(far) + ".")
                 for n, per in pilot_result["results"].items():
