@@ -193,6 +193,7 @@ class Round:
     name: str
     suite: data.Suite
     subdir: str  # under --work ("" for v1, whose cache predates rounds)
+    label_fps: int | None = None  # the camera copies' rate (None: the training set's own)
 
     @property
     def settings(self) -> dict:
@@ -205,7 +206,7 @@ class Round:
         return cfg.work if not self.subdir else cfg.work / self.subdir / f"ep{episodes}"
 
 
-V1, V2 = Round("v1", SUITE, ""), Round("v2", SUITE_V2, "v2")
+V1, V2 = Round("v1", SUITE, ""), Round("v2", SUITE_V2, "v2", label_fps=LABEL_FPS)
 
 
 @dataclass(frozen=True)
@@ -418,7 +419,7 @@ def models_ready(cfg: AgilexConfig) -> bool:
 def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...], rnd: Round = V1, episodes=None) -> dict:
     """Render the camera copy of each set in `names` (same seeds: the same episodes, checked frame by frame
     on state and action), label it with the AgileX models, and copy those columns onto the training set.
-    A training set recorded faster than `LABEL_FPS` (a multiple of it) gets a camera copy at `LABEL_FPS`:
+    A round with a `label_fps` (v2: `LABEL_FPS`, its training sets at 25 fps) gets camera copies at that rate:
     the same episodes, checked on the frames both rates record (state), its values linearly interpolated in
     time onto the training set's frames (`resample_values`)."""
     from policy_ft.data import read_frame_columns
@@ -435,7 +436,9 @@ def label_learned(cfg: AgilexConfig, roots: dict, names: tuple[str, ...], rnd: R
             done[name] = "already labelled"
             continue
         mode, seed, _ = suite.sets[name]
-        ratio = suite.fps // LABEL_FPS if suite.fps > LABEL_FPS and suite.fps % LABEL_FPS == 0 else 1
+        ratio = suite.fps // rnd.label_fps if rnd.label_fps else 1
+        if ratio * (rnd.label_fps or suite.fps) != suite.fps:
+            raise ValueError(f"label fps {rnd.label_fps} must divide the training set's {suite.fps} fps")
         cam_suite = replace(
             suite, sets={name + CAM_SUFFIX: (mode, seed, (CAMERA,))}, fps=suite.fps // ratio, replan=suite.replan
         )
