@@ -293,6 +293,50 @@ def replay_check(work: Path, expert_root: Path, episodes: int = 5, suite: data.S
     return res
 
 
+def branch_check(expert_root: Path) -> dict:
+    """Joint-space modes of the expert data: every action dimension whose per-episode last value spans more
+    than π across episodes, with how many episodes end above and below the middle of that span. A joint
+    that ends near +π in some episodes and near -π in others reaches the same hand pose by opposite turns
+    (a wrapped angle or an equivalent inverse-kinematics branch), a two-mode target for a unimodal learner.
+    Read from the data only (no policy, no rollout)."""
+    import pyarrow.parquet as pq
+
+    from robosuite_eval.agilex_sim import ACTION_NAMES
+
+    files = sorted((Path(expert_root) / "data").rglob("*.parquet"))
+    t = pq.read_table(files, columns=["episode_index", "frame_index", "action"])
+    ep, fi = np.asarray(t.column("episode_index").to_pylist()), np.asarray(t.column("frame_index").to_pylist())
+    actions = np.asarray(t.column("action").to_pylist(), dtype=np.float64)
+    last = np.stack([actions[ep == e][np.argmax(fi[ep == e])] for e in np.unique(ep)])
+    out = {}
+    for d, name in enumerate(ACTION_NAMES):
+        lo, hi = float(last[:, d].min()), float(last[:, d].max())
+        if hi - lo > np.pi:
+            mid = (lo + hi) / 2
+            out[name] = {
+                "above": int((last[:, d] > mid).sum()),
+                "below": int((last[:, d] <= mid).sum()),
+                "last_min": round(lo, 3),
+                "last_max": round(hi, 3),
+            }
+    return {"episodes": int(last.shape[0]), "split_dims": out}
+
+
+def branch_words(b: dict) -> str:
+    if not b or not b["split_dims"]:
+        return ""
+    dims = "; ".join(
+        f"{n} (ends near {v['last_max']:+.2f} in {v['above']}, near {v['last_min']:+.2f} in {v['below']})"
+        for n, v in b["split_dims"].items()
+    )
+    return (
+        f"The {b['episodes']} expert episodes' joint-position actions split into two modes more than π apart in: "
+        f"{dims}: the same hand pose reached by opposite joint turns, a two-mode target that a unimodal learner "
+        "(mlp_chunk; ACT without its VAE, as here) can only average or pick between. A likely cause of the failed "
+        "handover, read from the data; not tested by a rollout here."
+    )
+
+
 # ---- pilot -------------------------------------------------------------------------------------------------
 
 
@@ -630,6 +674,7 @@ def main(argv: list[str] | None = None) -> dict:
         expert_v2 = data.dataset_dir(V2.work(cfg, V2.episodes(cfg, first)), TASK, "expert") if first else None
         if expert_v2 is not None and (expert_v2 / "meta" / "robosuite_eval.json").is_file():
             replay_v2 = replay_check(expert_v2.parent.parent, expert_v2, suite=SUITE_V2)
+            replay_v2["expert_modes"] = branch_check(expert_v2)
     rnd, chosen = (V2, pilot_v2) if passes(pilot_v2) else (V1, pilot_result)
     labels = {}
     if cfg.stage == "label":
@@ -652,6 +697,7 @@ def main(argv: list[str] | None = None) -> dict:
         "labels": labels,
         "limit": limit,
         "replay_check": replay,
+        "expert_modes": branch_check(roots["expert"]),
         "pilot": {**pilot_result, "results": slim(pilot_result.get("results", {}))} if pilot_result else {},
         "suite_v2": {k: v for k, v in asdict(SUITE_V2).items() if k != "labelled_by"},
         "replay_check_v2": replay_v2,
@@ -663,6 +709,8 @@ def main(argv: list[str] | None = None) -> dict:
         words = "Pilot v1: " + words + " Pilot v2: " + verdict_words(pilot_v2, grid_result, None)
     elif pilot_result.get("complete") and not passes(pilot_result):
         words += " Pilot v2 has not run yet."
+    if not passes(pilot_v2) and not passes(pilot_result) and (bw := branch_words(result["expert_modes"])):
+        words += " " + bw
     result["verdict_words"] = words
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
@@ -806,6 +854,11 @@ def write_markdown(result: dict, pilot_result: dict, path: Path, pilot_v2: dict 
             else ": not every one, so the rate or action space loses something the task needs."
         ),
         "",
+        *(
+            [f"Expert data check (not a policy): {branch_words(result['expert_modes'])}", ""]
+            if result.get("expert_modes", {}).get("split_dims")
+            else []
+        ),
         "## Pilot (training seed 0; BC and ground-truth arms only)",
         "",
     ]
@@ -917,6 +970,10 @@ def pilot_lines(pilot_result: dict, s: data.Suite) -> list[str]:
     return lines
 
 
+def first_v2() -> str:
+    return next(iter(SETTINGS_V2))
+
+
 def v2_lines(result: dict, pilot_v2: dict) -> list[str]:
     s = SUITE_V2
     lines = [
@@ -954,6 +1011,8 @@ def v2_lines(result: dict, pilot_v2: dict) -> list[str]:
             f"episodes, replayed open loop with each action held {s.stride} control steps, succeed in "
             f"{rc['successes']}/{rc['episodes']}.",
         ]
+        if rc.get("expert_modes", {}).get("split_dims"):
+            lines += ["", f"Expert data check (v2 experts, {first_v2()}): {branch_words(rc['expert_modes'])}"]
     lines += ["", "### Pilot v2 results (training seed 0; BC and ground-truth arms only)", ""]
     lines += pilot_lines(pilot_v2, s)
     return lines
