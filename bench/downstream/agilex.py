@@ -87,6 +87,16 @@ Pilot v2 (registered after v1 failed the gate, before any v2 rollout):
   settings (v1 chose nothing). Budget: ~35 CPU-minutes; a setting whose bc_expert is below 60% stops there.
 - Grid on the chosen v2 setting (if any): v1's grid plan (seeds 1, 2, 3 x 30 paired trials, placements
   100,000 + 1,000 x seed + i; ground-truth and time arms first), at 25 fps with 10 actions per chunk.
+
+Branch diagnostic (registered after v2 failed the gate, before its rollouts; a test of the report's expert
+data check, not a setting: it chooses nothing and no grid follows from it):
+- Hypothesis: the learners fail because the experts turn right_forearm_roll / right_wrist_rotate to +π in
+  some episodes and -π in others (the same pose), a two-mode target. Test: v2_mlp256_25fps's bc_expert
+  (same learner, budget, held-out-loss checkpoint, rollout limit, 20 trials on placements 100,000 + i),
+  trained only on the v2 expert episodes whose right_forearm_roll ends in the majority mode (a binary filter
+  on a per-episode column, every frame of a dropped episode weighted 0).
+- Reading: the hypothesis is supported if the left hand touches the cube in more trials than v2's 0/20, or
+  success rises; not supported if the trials still stop at the lift. Either way it is one seed, 20 trials.
 """
 
 from __future__ import annotations
@@ -112,7 +122,8 @@ WVM_DIR = Path("/work/wvmdata/agilex_bench/models")
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 OUT = RESULTS / "downstream_agilex_sim"
 PLAN = __doc__.split("committed before any rollout):")[1].split("Nothing in the pilot")[0]
-PLAN_V2 = __doc__.split("before any v2 rollout):")[1]
+PLAN_V2 = __doc__.split("before any v2 rollout):")[1].split("Branch diagnostic (")[0]
+PLAN_DIAG = __doc__.split("before its rollouts; a test")[1].split("\n", 1)[1]
 EPISODES, VAL_EPISODES = 30, 8
 PILOT_TRIALS, PILOT_SEED = 20, 0
 
