@@ -2,6 +2,7 @@
 
     python -m bench.downstream.agilex --stage pilot    # BC and ground-truth arms only -> the setting
                                                        # (round v1 as recorded; round v2 when v1 chose none)
+    python -m bench.downstream.agilex --stage diagnose # the branch diagnostic (after v2 failed; below)
     python -m bench.downstream.agilex --stage label    # when the AgileX value models exist: their values
     python -m bench.downstream.agilex --stage grid     # every arm that has its values, 3 seeds x 30 trials
     python -m bench.downstream.agilex --stage report   # gather what has run (trains and rolls out nothing)
@@ -222,7 +223,7 @@ V1, V2 = Round("v1", SUITE, ""), Round("v2", SUITE_V2, "v2", label_fps=LABEL_FPS
 
 @dataclass(frozen=True)
 class AgilexConfig:
-    stage: Literal["pilot", "label", "grid", "report"] = "pilot"
+    stage: Literal["pilot", "diagnose", "label", "grid", "report"] = "pilot"
     work: Path = Path("/work/wvmdata/downstream_agilex")
     """Cache of data, values, checkpoints and rollouts; rerunning resumes from it."""
     models: Path = WVM_DIR
@@ -464,6 +465,162 @@ def slim(results: dict) -> dict:
     }
 
 
+# ---- branch diagnostic -------------------------------------------------------------------------------------
+
+DIAG_SETTING = "v2_mlp256_25fps"
+DIAG_ARM = "bc_expert_one_mode"
+
+
+def branch_column(expert_root: Path, dim: str = "right_forearm_roll") -> tuple[np.ndarray, dict]:
+    """A per-frame column that keeps (rising, t/(T-1)) the episodes whose `dim` ends in the majority mode
+    and drops (falling, -t/(T-1)) the others under a strict binary filter (Δ > 1e-6); by global frame index."""
+    import pyarrow.parquet as pq
+
+    from robosuite_eval.agilex_sim import ACTION_NAMES
+
+    d = ACTION_NAMES.index(dim)
+    files = sorted((Path(expert_root) / "data").rglob("*.parquet"))
+    t = pq.read_table(files, columns=["index", "episode_index", "frame_index", "action"])
+    index = t.column("index").to_numpy()
+    ep, fi = t.column("episode_index").to_numpy(), t.column("frame_index").to_numpy()
+    actions = np.asarray(t.column("action").to_pylist(), dtype=np.float64)
+    last = {int(e): actions[ep == e][np.argmax(fi[ep == e]), d] for e in np.unique(ep)}
+    mid = (min(last.values()) + max(last.values())) / 2
+    above = [e for e, v in last.items() if v > mid]
+    keep = set(above) if 2 * len(above) >= len(last) else set(last) - set(above)
+    col = np.full(int(index.max()) + 1, np.nan, dtype=np.float32)
+    for e in last:
+        rows = ep == e
+        T = int(fi[rows].max()) + 1
+        col[index[rows]] = (1.0 if e in keep else -1.0) * fi[rows] / max(T - 1, 1)
+    return col, {
+        "dim": dim,
+        "kept_episodes": sorted(keep),
+        "of": len(last),
+        "mode_end": "above" if keep == set(above) else "below",
+    }
+
+
+def branch_diagnostic(cfg: AgilexConfig, run: bool) -> dict:
+    """The registered branch diagnostic (module docstring); cached; {} before it ran."""
+    import shutil
+
+    from policy_ft.config import TrainConfig
+    from policy_ft.train import run_train
+    from robodata.columns import commit_columns
+
+    setting = SETTINGS_V2[DIAG_SETTING]
+    episodes = V2.episodes(cfg, DIAG_SETTING)
+    work = V2.work(cfg, episodes)
+    out = arms.arm_dir(work, "train", setting, TASK, DIAG_ARM, PILOT_SEED)
+    done = arms.arm_dir(work, "rollout", setting, TASK, DIAG_ARM, PILOT_SEED) / "rollout.json"
+    if not run and not done.is_file():
+        return {}
+    roots, limit = prepare(cfg, V2, episodes, ("expert", *data.VALIDATION))
+    src = data.dataset_dir(work, TASK, "expert_one_mode")
+    if (
+        not (src / "meta" / "value_labels.json").is_file()
+        or "value_branch" not in (src / "meta" / "value_labels.json").read_text()
+    ):
+        if src.exists():
+            shutil.rmtree(src)
+        shutil.copytree(roots["expert"], src)
+        col, info = branch_column(src)
+        commit_columns(src, {"value_branch": col}, {"value_branch": {"model": "branch_filter", **info}})
+    info = json.loads((src / "meta" / "value_labels.json").read_text())["value_branch"]
+    record_file = out / "arm.json"
+    if record_file.is_file():
+        record = json.loads(record_file.read_text())
+    else:
+        c0 = arms.cpu_seconds()
+        run_train(
+            TrainConfig(
+                dataset=(src,),
+                out=out,
+                policy=setting.policy,
+                size=setting.size,
+                weighting="binary",
+                preset=SUITE_V2.preset,
+                chunk_length=SUITE_V2.chunk,
+                tau=SUITE_V2.tau,
+                kappa=1e-6,
+                value_column="value_branch",
+                steps=setting.steps,
+                batch_size=setting.batch_size,
+                lr=setting.lr,
+                inputs=data.INPUTS,
+                save_every=setting.eval_every,
+                log_every=100,
+                seed=PILOT_SEED,
+                device="cpu",
+            )
+        )
+        checkpoints = sorted((out / "checkpoints").glob("[0-9]*/pretrained_model"))
+        losses = arms.heldout_losses(checkpoints, [roots[n] for n in data.VALIDATION])
+        chosen = min(losses, key=losses.get)
+        record = {
+            "arm": DIAG_ARM,
+            "heldout_loss": {str(k): v for k, v in sorted(losses.items())},
+            "chosen_step": chosen,
+            "checkpoint": str(out / "checkpoints" / f"{chosen:06d}" / "pretrained_model"),
+            "train_log": str(out / "train_log.jsonl"),
+            "cpu_s": round(arms.cpu_seconds() - c0, 1),
+        }
+        atomic.write_json(record_file, record)
+    res = arms.rollout(
+        work, setting, TASK, DIAG_ARM, PILOT_SEED, record, cfg.pilot_trials, limit["control_steps"], suite=SUITE_V2
+    )
+    return {
+        "setting": DIAG_SETTING,
+        "filter": info,
+        "cell": {**report.cell({PILOT_SEED: res}), "reached": reached(res)},
+        "train": record,
+        "rollout_cpu_s": _rollout_cpu(done),
+    }
+
+
+def diag_lines(diag: dict) -> list[str]:
+    lines = [
+        "",
+        "## Branch diagnostic (registered after v2 failed the gate, before its rollouts)",
+        "",
+        *PLAN_DIAG.strip().splitlines(),
+        "",
+    ]
+    if not diag:
+        return lines + ["Not run yet."]
+    f, c, tr = diag["filter"], diag["cell"], diag["train"]
+    r = c.get("reached") or {}
+    curve = ", ".join(
+        (f"**{k}: {x:.4f}**" if int(k) == tr["chosen_step"] else f"{k}: {x:.4f}") for k, x in tr["heldout_loss"].items()
+    )
+    return lines + [
+        f"Trained on {len(f['kept_episodes'])} of {f['of']} v2 expert episodes ({f['dim']} ending in the "
+        f"majority mode). bc_expert_one_mode: {report.fmt_cell(c)}; "
+        + ", ".join(f"{k} {x}/{c['trials']}" for k, x in r.items())
+        + ".",
+        "",
+        f"Held-out loss per checkpoint: {curve} (training {tr['cpu_s'] / 60:.1f} CPU-min, rollouts "
+        f"{diag['rollout_cpu_s'] / 60:.1f}).",
+    ]
+
+
+def diag_words(diag: dict, pilot_v2: dict) -> str:
+    if not diag:
+        return ""
+    r = diag["cell"].get("reached") or {}
+    base = (pilot_v2.get("results") or {}).get(DIAG_SETTING, {}).get(TASK, {}).get("bc_expert")
+    base_r = (base or {}).get("cell", {}).get("reached") or {}
+    n = diag["cell"]["trials"]
+    k, k0 = r.get("left hand touched", 0), base_r.get("left hand touched", 0)
+    supported = diag["cell"]["successes"] > ((base or {}).get("cell", {}).get("successes", 0)) or k > k0
+    return (
+        f"Branch diagnostic: bc_expert on the majority mode's experts only got {diag['cell']['successes']}/{n}, "
+        f"the left hand touching the cube in {k}/{n} trials (v2's {DIAG_SETTING} bc_expert: {k0}/{n}): the "
+        f"two-mode hypothesis is {'supported' if supported else 'not supported'} by this one-seed test."
+    )
+
+
 # ---- learned values ----------------------------------------------------------------------------------------
 
 
@@ -687,6 +844,9 @@ def main(argv: list[str] | None = None) -> dict:
             replay_v2 = replay_check(expert_v2.parent.parent, expert_v2, suite=SUITE_V2)
             replay_v2["expert_modes"] = branch_check(expert_v2)
     rnd, chosen = (V2, pilot_v2) if passes(pilot_v2) else (V1, pilot_result)
+    diag = {}
+    if pilot_v2.get("complete") and not passes(pilot_v2):
+        diag = branch_diagnostic(cfg, run=cfg.stage == "diagnose")
     labels = {}
     if cfg.stage == "label":
         if not models_ready(cfg):
@@ -713,6 +873,7 @@ def main(argv: list[str] | None = None) -> dict:
         "suite_v2": {k: v for k, v in asdict(SUITE_V2).items() if k != "labelled_by"},
         "replay_check_v2": replay_v2,
         "pilot_v2": {**pilot_v2, "results": slim(pilot_v2.get("results", {}))} if pilot_v2 else {},
+        "branch_diagnostic": diag,
         **(grid_result or {"tasks": {}}),
     }
     words = verdict_words(pilot_result, {} if pilot_v2 else grid_result, 2 * cfg.episodes)
@@ -722,6 +883,8 @@ def main(argv: list[str] | None = None) -> dict:
         words += " Pilot v2 has not run yet."
     if not passes(pilot_v2) and not passes(pilot_result) and (bw := branch_words(result["expert_modes"])):
         words += " " + bw
+    if dw := diag_words(diag, pilot_v2):
+        words += " " + dw
     result["verdict_words"] = words
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
@@ -876,6 +1039,8 @@ def write_markdown(result: dict, pilot_result: dict, path: Path, pilot_v2: dict 
     lines += pilot_lines(pilot_result, s)
     if pilot_v2 or (pilot_result.get("complete") and not passes(pilot_result)):
         lines += v2_lines(result, pilot_v2)
+    if pilot_v2.get("complete") and not passes(pilot_v2):
+        lines += diag_lines(result.get("branch_diagnostic") or {})
     lines += ["", "## Grid", ""]
     cells = result["tasks"].get(TASK, {})
     if not cells:
