@@ -124,7 +124,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 OUT = RESULTS / "downstream_agilex_sim"
 PLAN = __doc__.split("committed before any rollout):")[1].split("Nothing in the pilot")[0]
 PLAN_V2 = __doc__.split("before any v2 rollout):")[1].split("Branch diagnostic (")[0]
-PLAN_DIAG = __doc__.split("before its rollouts; a test")[1].split("\n", 1)[1]
+PLAN_DIAG = __doc__.split("no grid follows from it):")[1]
 EPISODES, VAL_EPISODES = 30, 8
 PILOT_TRIALS, PILOT_SEED = 20, 0
 
@@ -334,7 +334,7 @@ def branch_check(expert_root: Path) -> dict:
     return {"episodes": int(last.shape[0]), "split_dims": out}
 
 
-def branch_words(b: dict) -> str:
+def branch_words(b: dict, tested: bool = False) -> str:
     if not b or not b["split_dims"]:
         return ""
     dims = "; ".join(
@@ -344,8 +344,12 @@ def branch_words(b: dict) -> str:
     return (
         f"The {b['episodes']} expert episodes' joint-position actions split into two modes more than π apart in: "
         f"{dims}: the same hand pose reached by opposite joint turns, a two-mode target that a unimodal learner "
-        "(mlp_chunk; ACT without its VAE, as here) can only average or pick between. A likely cause of the failed "
-        "handover, read from the data; not tested by a rollout here."
+        "(mlp_chunk; ACT without its VAE, as here) can only average or pick between"
+        + (
+            " (the branch diagnostic tests whether it is why the handover fails)."
+            if tested
+            else ". A likely cause of the failed handover, read from the data; not tested by a rollout here."
+        )
     )
 
 
@@ -881,7 +885,8 @@ def main(argv: list[str] | None = None) -> dict:
         words = "Pilot v1: " + words + " Pilot v2: " + verdict_words(pilot_v2, grid_result, None)
     elif pilot_result.get("complete") and not passes(pilot_result):
         words += " Pilot v2 has not run yet."
-    if not passes(pilot_v2) and not passes(pilot_result) and (bw := branch_words(result["expert_modes"])):
+    bw = branch_words(result["expert_modes"], tested=bool(diag))
+    if not passes(pilot_v2) and not passes(pilot_result) and bw:
         words += " " + bw
     if dw := diag_words(diag, pilot_v2):
         words += " " + dw
@@ -1029,7 +1034,11 @@ def write_markdown(result: dict, pilot_result: dict, path: Path, pilot_v2: dict 
         ),
         "",
         *(
-            [f"Expert data check (not a policy): {branch_words(result['expert_modes'])}", ""]
+            [
+                "Expert data check (not a policy): "
+                + branch_words(result["expert_modes"], tested=bool(result.get("branch_diagnostic"))),
+                "",
+            ]
             if result.get("expert_modes", {}).get("split_dims")
             else []
         ),
@@ -1188,7 +1197,11 @@ def v2_lines(result: dict, pilot_v2: dict) -> list[str]:
             f"{rc['successes']}/{rc['episodes']}.",
         ]
         if rc.get("expert_modes", {}).get("split_dims"):
-            lines += ["", f"Expert data check (v2 experts, {first_v2()}): {branch_words(rc['expert_modes'])}"]
+            tested = bool(result.get("branch_diagnostic"))
+            lines += [
+                "",
+                f"Expert data check (v2 experts, {first_v2()}): {branch_words(rc['expert_modes'], tested)}",
+            ]
     lines += ["", "### Pilot v2 results (training seed 0; BC and ground-truth arms only)", ""]
     lines += pilot_lines(pilot_v2, s)
     return lines
