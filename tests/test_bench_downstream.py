@@ -226,3 +226,31 @@ def test_agilex_chain_at_toy_size(tmp_path, monkeypatch):
     assert not [k for k in ck["input_features"] if "image" in k] and rec["chosen_step"] == 2
     res = arms.rollout(work, act, agilex.TASK, "bc", 0, rec, 1, 40, suite=agilex.SUITE_V2)
     assert res["trials"] == 1 and res["fps"] == 25 and res["replan_steps"] == 10
+
+
+def test_agilex_pilot_v2_and_branch_diagnostic_at_toy_size(tmp_path, monkeypatch):
+    """v1 fails its gate -> round v2 runs on its own 25 fps data and work dir -> the branch diagnostic trains
+    on a copy of the v2 experts with a per-episode mode column; the report shows both rounds and the test."""
+    from bench.downstream import agilex
+
+    toy = arms.Setting("toy", size="tiny", steps=2, eval_every=2, batch_size=8)
+    toy2 = arms.Setting("toy2", size="tiny", steps=2, eval_every=2, batch_size=8)
+    monkeypatch.setattr(agilex, "SETTINGS", {"toy": toy})
+    monkeypatch.setattr(agilex, "SETTINGS_V2", {"toy2": toy2})
+    monkeypatch.setattr(agilex, "EPISODES_V2", {"toy2": 1})
+    monkeypatch.setattr(agilex, "DIAG_SETTING", "toy2")
+    work, out = tmp_path / "work", tmp_path / "res" / "agx"
+    base = ["--work", str(work), "--episodes", "1", "--val-episodes", "1", "--workers", "0", "--max-steps", "20"]
+    base += ["--settings", "toy", "--settings-v2", "toy2", "--pilot-trials", "1", "--out", str(out)]
+    r = agilex.main(["--stage", "pilot", *base])
+    assert r["pilot"]["complete"] and not r["pilot"]["choice"]["passes_on"]  # a 2-step learner fails the gate
+    assert r["pilot_v2"]["complete"] and set(r["pilot_v2"]["results"]["toy2"][agilex.TASK]) == {"bc_expert"}
+    roll = json.loads((work / f"v2/ep1/rollout/toy2/{agilex.TASK}/bc_expert/seed0/rollout.json").read_text())
+    assert roll["fps"] == 25 and roll["replan_steps"] == 10
+    assert not (work / "v2/ep1/data" / f"{agilex.TASK}_hesitation").exists()  # bc_expert needs no suboptimal set
+    assert r["branch_diagnostic"] == {}
+    d = agilex.main(["--stage", "diagnose", *base])["branch_diagnostic"]
+    assert d["cell"]["trials"] == 1 and d["filter"]["of"] == 2 and len(d["filter"]["kept_episodes"]) >= 1
+    md = out.with_suffix(".md").read_text()
+    assert "## Pilot v2 (registered after v1 failed the gate, before any v2 rollout)" in md
+    assert "## Branch diagnostic" in md and "Branch diagnostic: " in md
