@@ -153,10 +153,12 @@ class AgilexIO:
 
     def __init__(self, sim, task):
         self.sim, self.task = sim, task
+        self.diverged = False
 
     def reset(self, seed: int) -> None:
         from robosuite_eval.agilex_expert import OPEN
 
+        self.diverged = False
         self.sim.reset(seed)
         q = self.sim.physics.data.qpos
         hold = np.r_[q[0:6], OPEN, q[8:14], OPEN]
@@ -176,10 +178,24 @@ class AgilexIO:
         return np.asarray(action, dtype=np.float64)
 
     def step(self, action) -> None:
-        self.sim.step(action)
+        """One control step; a policy whose targets make MuJoCo's state blow up (dm_control's PhysicsError)
+        ends its trial as a failure: the scene is frozen (later steps do nothing) until the next reset."""
+        from dm_control.rl.control import PhysicsError
+
+        if self.diverged:
+            return
+        try:
+            self.sim.step(action)
+        except PhysicsError:
+            self.diverged = True
 
     def success(self) -> bool:
-        return self.sim.success()
+        return not self.diverged and self.sim.success()
+
+    def progress(self) -> float:
+        """The highest gym-aloha reward so far (transfer cube: 1 the right gripper touches the cube, 2 it lifts
+        it off the table, 3 the left gripper touches it, 4 the left one holds it off the table)."""
+        return float(self.sim.best)
 
 
 def trial_io(env, task):

@@ -181,7 +181,7 @@ def run_trial(
             if io.success():
                 success = True
                 break
-    return {
+    out = {
         "seed": seed,
         "success": bool(success),
         "control_steps": steps,
@@ -189,6 +189,11 @@ def run_trial(
         "wall_s": round(time.perf_counter() - t0, 2),
         "_frames": frames,
     }
+    if getattr(io, "diverged", False):  # AgileX (sim): the simulation blew up under the policy's targets
+        out["diverged"] = True
+    if hasattr(io, "progress"):  # AgileX (sim): how far the trial got (gym-aloha's reward stages)
+        out["max_reward"] = io.progress()
+    return out
 
 
 def run_rollout(cfg) -> dict:

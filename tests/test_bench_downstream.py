@@ -5,6 +5,7 @@ RoboSuite data: data -> values -> pilot -> grid -> separation, every stage resum
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,121 @@ def test_whole_chain_at_toy_size_resumes_from_its_cache(tmp_path, monkeypatch, c
     assert gt["retry"]["kept_inside"]["fbc_binary"] == 0.0
     assert gt["hesitation"]["auroc"] == 1.0
     assert set(s["tasks"]["lift"]) == set(separation.SOURCES)
+
+
+def test_agilex_low_rate_labels_interpolated_by_hand():
+    """Pilot v2's camera copies at 5 fps: values of frames 0, 5, 10 of a 25 fps episode, linearly interpolated
+    onto its frames, the frames past the copy's last held."""
+    from bench.downstream import agilex
+
+    out = agilex.resample_values(np.array([0.0, 0.5, 1.0]), 5, 13)
+    want = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.0, 1.0]
+    np.testing.assert_allclose(out, want, atol=1e-6)
+    np.testing.assert_allclose(agilex.resample_values(np.array([0.2, 0.6]), 2, 3), [0.2, 0.4, 0.6], atol=1e-6)
+
+
+def test_agilex_chain_at_toy_size(tmp_path, monkeypatch):
+    """AgileX (sim): state-only toy data at 10 fps, the agilex suite's H 50 / τ 2, the pilot with its gate
+    opened (so that a 4-step learner passes), then the grid on GT arms; results, paired differences, report."""
+    from bench.downstream import agilex
+
+    toy = arms.Setting("toy", size="tiny", steps=4, eval_every=2, batch_size=8)
+    monkeypatch.setattr(agilex, "SETTINGS", {"toy": toy})
+    monkeypatch.setattr(pilot, "EXPERT_GATE", 0.0)
+    monkeypatch.setattr(pilot, "GT_RANGE", (0.0, 1.0))
+    monkeypatch.setattr(pilot, "GT_ARMS", ("awr_gt", "strict_gt"))  # two of the four: time
+    monkeypatch.setattr(pilot, "PILOT_ARMS", ("bc_expert", "bc", "awr_gt", "strict_gt"))
+    work, out = tmp_path / "work", tmp_path / "res" / "agx"
+    base = ["--work", str(work), "--episodes", "1", "--val-episodes", "1", "--workers", "0", "--max-steps", "40"]
+    base += ["--settings", "toy", "--pilot-trials", "1", "--seeds", "1", "--trials", "2", "--out", str(out)]
+    p = agilex.main(["--stage", "pilot", *base])
+    assert p["pilot"]["choice"]["setting"] == "toy" and set(p["pilot"]["results"]["toy"][agilex.TASK]) == set(
+        pilot.PILOT_ARMS
+    )
+    rec = json.loads((work / f"train/toy/{agilex.TASK}/strict_gt/seed0/arm.json").read_text())
+    assert rec["chosen_step"] in (2, 4) and rec["kappa"] == 1e-6 and rec["column"] == "value_gt"
+    ck = json.loads(
+        (work / f"train/toy/{agilex.TASK}/strict_gt/seed0/checkpoints/000004/pretrained_model/config.json").read_text()
+    )
+    assert ck["chunk_size"] == 50  # the agilex preset's H
+    roll = json.loads((work / f"rollout/toy/{agilex.TASK}/bc/seed0/rollout.json").read_text())
+    assert roll["fps"] == 10 and roll["replan_steps"] == 5 and roll["max_steps"] == 40
+    assert p["limit"]["control_steps"] == 40 and p["limit"]["expert_frames_q50_q95_max"][1] > 100  # 10 fps frames
+
+    g = agilex.main(["--stage", "grid", "--arms", "bc", "awr_gt", "awr", *base])
+    cells = g["tasks"][agilex.TASK]
+    assert set(cells) == {"bc", "awr_gt"} and cells["bc"]["trials"] == 2  # awr needs the models' values
+    assert g["not_run"] == ["awr"] and not g["learned_values"]
+    assert g["vs_bc"]["awr_gt"]["pairs"] == 2
+    md = (out.with_suffix(".md")).read_text()
+    assert "## Plan (written and committed before any rollout)" in md and "| awr_gt |" in md and "## Verdict" in md
+    assert json.loads(out.with_suffix(".json").read_text())["tasks"][agilex.TASK]["awr_gt"]["trials"] == 2
+    roots = {n: agilex.data.dataset_dir(work, agilex.TASK, n) for n in agilex.SUITE.sets}
+    agilex.same_episodes(roots["hesitation"], roots["hesitation"])
+    with pytest.raises(ValueError, match="differ"):
+        agilex.same_episodes(roots["hesitation"], roots["retry"])
+
+    # the learned models' columns: labelled on a camera copy of the same episodes, copied onto the training set
+    # (stand-ins for rendering and the models, which this test has not got)
+    import shutil
+
+    from robodata.columns import commit_columns, read_provenance
+
+    def fake_generate(work_, task, name, episodes, workers, suite):
+        dst = agilex.data.dataset_dir(work_, task, name)
+        if not dst.exists():
+            shutil.copytree(agilex.data.dataset_dir(work_, task, name.removesuffix(agilex.CAM_SUFFIX)), dst)
+        return dst
+
+    def fake_label(root, learned=True, labelled_by=()):
+        n = json.loads((root / "meta" / "info.json").read_text())["total_frames"]
+        cols = {c: np.linspace(0, 1, n, dtype=np.float32) for _, c in labelled_by}
+        commit_columns(root, cols, {c: {"model": spec, "fingerprint": "fp"} for spec, c in labelled_by})
+
+    monkeypatch.setattr(agilex.data, "generate", fake_generate)
+    monkeypatch.setattr(agilex.data, "label", fake_label)
+    monkeypatch.setattr(agilex.data, "model_fingerprint", lambda spec: "fp")
+    cfg = agilex.AgilexConfig(work=work, episodes=1)
+    done = agilex.label_learned(cfg, roots, ("hesitation",))
+    assert done == {"hesitation": f"labelled on {agilex.TASK}_hesitation_cam"}
+    prov = read_provenance(roots["hesitation"])
+    assert prov["value"]["fingerprint"] == "fp" and prov["value_baseline_frame"]["labelled_on"].endswith("_cam")
+    assert agilex.label_learned(cfg, roots, ("hesitation",)) == {"hesitation": "already labelled"}
+
+    # pilot v2's ACT learner on state only (observation.state + environment_state, no image): trains, is
+    # selected by held-out loss and rolls out at the v2 suite's 25 fps with 10 actions per chunk
+    act = arms.Setting("toy_act", size="tiny", steps=2, eval_every=2, batch_size=8, policy="act")
+    rec = arms.train(work, act, agilex.TASK, "bc", 0, roots, suite=agilex.SUITE_V2)
+    ck = json.loads((Path(rec["checkpoint"]) / "config.json").read_text())
+    assert ck["type"] == "act" and ck["chunk_size"] == 50
+    assert not [k for k in ck["input_features"] if "image" in k] and rec["chosen_step"] == 2
+    res = arms.rollout(work, act, agilex.TASK, "bc", 0, rec, 1, 40, suite=agilex.SUITE_V2)
+    assert res["trials"] == 1 and res["fps"] == 25 and res["replan_steps"] == 10
+
+
+def test_agilex_pilot_v2_and_branch_diagnostic_at_toy_size(tmp_path, monkeypatch):
+    """v1 fails its gate -> round v2 runs on its own 25 fps data and work dir -> the branch diagnostic trains
+    on a copy of the v2 experts with a per-episode mode column; the report shows both rounds and the test."""
+    from bench.downstream import agilex
+
+    toy = arms.Setting("toy", size="tiny", steps=2, eval_every=2, batch_size=8)
+    toy2 = arms.Setting("toy2", size="tiny", steps=2, eval_every=2, batch_size=8)
+    monkeypatch.setattr(agilex, "SETTINGS", {"toy": toy})
+    monkeypatch.setattr(agilex, "SETTINGS_V2", {"toy2": toy2})
+    monkeypatch.setattr(agilex, "EPISODES_V2", {"toy2": 1})
+    monkeypatch.setattr(agilex, "DIAG_SETTING", "toy2")
+    work, out = tmp_path / "work", tmp_path / "res" / "agx"
+    base = ["--work", str(work), "--episodes", "1", "--val-episodes", "1", "--workers", "0", "--max-steps", "20"]
+    base += ["--settings", "toy", "--settings-v2", "toy2", "--pilot-trials", "1", "--out", str(out)]
+    r = agilex.main(["--stage", "pilot", *base])
+    assert r["pilot"]["complete"] and not r["pilot"]["choice"]["passes_on"]  # a 2-step learner fails the gate
+    assert r["pilot_v2"]["complete"] and set(r["pilot_v2"]["results"]["toy2"][agilex.TASK]) == {"bc_expert"}
+    roll = json.loads((work / f"v2/ep1/rollout/toy2/{agilex.TASK}/bc_expert/seed0/rollout.json").read_text())
+    assert roll["fps"] == 25 and roll["replan_steps"] == 10
+    assert not (work / "v2/ep1/data" / f"{agilex.TASK}_hesitation").exists()  # bc_expert needs no suboptimal set
+    assert r["branch_diagnostic"] == {}
+    d = agilex.main(["--stage", "diagnose", *base])["branch_diagnostic"]
+    assert d["cell"]["trials"] == 1 and d["filter"]["of"] == 2 and len(d["filter"]["kept_episodes"]) >= 1
+    md = out.with_suffix(".md").read_text()
+    assert "## Pilot v2 (registered after v1 failed the gate, before any v2 rollout)" in md
+    assert "## Branch diagnostic" in md and "Branch diagnostic: " in md

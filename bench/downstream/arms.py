@@ -38,8 +38,8 @@ SCHEMES = {  # scheme -> (policy_ft --weighting, --kappa)
     "awr": ("awr", 0.0),
 }
 SOURCES = {"": "default", "_gt": "gt", "_time": "time", "_frame": "frame", "_temporal": "temporal"}
-TAU, CLIP, H = 10.0, 2.0, 10
-REPLAN = 5  # actions executed per predicted 10-action chunk
+TAU, CLIP, H = data.ROBOSUITE.tau, 2.0, data.ROBOSUITE.chunk  # RoboSuite's; a `data.Suite` carries another's
+REPLAN = data.ROBOSUITE.replan  # actions executed per predicted 10-action chunk
 ROLLOUT_SEED = 100_000  # trial i of training seed s: placement seed 100,000 + 1,000 s + i (never a training seed)
 
 
@@ -48,12 +48,13 @@ class Setting:
     """Learner and budget (everything but task, arm and seed that shapes a checkpoint)."""
 
     name: str
-    size: str = "small"  # policy_ft --size for mlp_chunk: small 2 x 256, default 2 x 512
+    size: str = "small"  # policy_ft --size: mlp_chunk small 2 x 256, default 2 x 512; act small width 128
     steps: int = 3000
     eval_every: int | None = None  # None: train `steps` and use the last checkpoint; else the plateau rule
     mix: str = "suboptimal"  # "suboptimal": hesitation + retry; "mixed": + the expert set
     batch_size: int = 256
     lr: float = 1e-3
+    policy: str = "mlp_chunk"  # policy_ft --policy (RoboSuite's grid: mlp_chunk; AgileX's pilot v2 also act)
 
 
 SETTINGS = {
@@ -82,6 +83,7 @@ def parse_arm(arm: str, baseline_source: str | None = None) -> tuple[str, str, f
 
 
 def training_roots(roots: dict[str, Path], arm: str, setting: Setting) -> list[Path]:
+    """bc_expert: the expert set; other arms: the suboptimal sets (+ the expert set in a mixed setting)."""
     if arm == "bc_expert":
         return [roots["expert"]]
     names = list(data.SUBOPTIMAL) + (["expert"] if setting.mix == "mixed" else [])
@@ -97,8 +99,18 @@ def cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def train(work: Path, setting: Setting, task: str, arm: str, seed: int, roots: dict, baseline_source=None) -> dict:
-    """Train one arm-seed (cached: a finished run is read back); returns its record."""
+def train(
+    work: Path,
+    setting: Setting,
+    task: str,
+    arm: str,
+    seed: int,
+    roots: dict,
+    baseline_source=None,
+    suite: data.Suite = data.ROBOSUITE,
+) -> dict:
+    """Train one arm-seed (cached: a finished run is read back); returns its record. `suite`: chunk H, τ and
+    policy_ft preset of the embodiment (RoboSuite's by default)."""
     from policy_ft.config import TrainConfig
     from policy_ft.train import run_train
 
@@ -111,12 +123,12 @@ def train(work: Path, setting: Setting, task: str, arm: str, seed: int, roots: d
     tcfg = TrainConfig(
         dataset=tuple(train_roots),
         out=out,
-        policy="mlp_chunk",
+        policy=setting.policy,
         size=setting.size,
         weighting=weighting,
-        preset="none",
-        chunk_length=H,
-        tau=TAU,
+        preset=suite.preset,
+        chunk_length=suite.chunk,
+        tau=suite.tau,
         clip=CLIP,
         kappa=kappa,
         percentile=70.0,
@@ -195,9 +207,18 @@ def heldout_losses(checkpoints: list[Path], roots: list[Path]) -> dict[int, floa
 
 
 def rollout(
-    work: Path, setting: Setting, task: str, arm: str, seed: int, record: dict, trials: int, limit: int
+    work: Path,
+    setting: Setting,
+    task: str,
+    arm: str,
+    seed: int,
+    record: dict,
+    trials: int,
+    limit: int,
+    suite: data.Suite = data.ROBOSUITE,
 ) -> dict:
-    """Closed-loop trials of one arm-seed's chosen checkpoint (cached per checkpoint, trials and limit)."""
+    """Closed-loop trials of one arm-seed's chosen checkpoint (cached per checkpoint, trials and limit), at
+    the suite's policy rate (its recording fps) executing `suite.replan` actions per chunk."""
     from robosuite_eval.config import RolloutConfig
     from robosuite_eval.rollout import run_rollout
 
@@ -221,7 +242,8 @@ def rollout(
             trials=trials,
             seed=first,
             max_steps=limit,
-            replan_steps=REPLAN,
+            fps=suite.fps,
+            replan_steps=suite.replan,
             videos=0,
             out=out,
         )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,33 @@ VALUE_SOURCES = {
 }
 
 
+@dataclass(frozen=True)
+class Suite:
+    """What differs between embodiments: the sets (mode, first seed, cameras), the recording rate and the
+    control rate, the value models that label the camera sets, and the learner's chunk (H, τ) and replanning.
+    `ROBOSUITE` is the RoboSuite grid's (its results were made with exactly these values); `bench.downstream.
+    agilex` defines AgileX (sim)'s."""
+
+    name: str = "robosuite"
+    sets: dict = field(default_factory=lambda: dict(SETS))
+    fps: int = 10
+    control_freq: int = 20
+    generator: str | None = GENERATOR
+    labelled_by: tuple = LABELLED_BY
+    chunk: int = 10  # H
+    tau: float = 10.0
+    replan: int = 5  # actions executed per predicted chunk
+    preset: str = "none"  # policy_ft --preset (chunk and τ are passed explicitly either way)
+
+    @property
+    def stride(self) -> int:
+        """Control steps per recorded frame."""
+        return self.control_freq // self.fps
+
+
+ROBOSUITE = Suite()
+
+
 def dataset_dir(work: Path, task: str, name: str) -> Path:
     return Path(work) / "data" / f"{task}_{name}"
 
@@ -62,13 +90,13 @@ def episodes_of(name: str, episodes: int, val_episodes: int) -> int:
     return val_episodes if name in VALIDATION else 2 * episodes if name == "expert" else episodes
 
 
-def generate(work: Path, task: str, name: str, episodes: int, workers: int = 2) -> Path:
+def generate(work: Path, task: str, name: str, episodes: int, workers: int = 2, suite: Suite = ROBOSUITE) -> Path:
     """One set of one task; resumes a killed run, and is a no-op once the set is complete."""
     from robosuite_eval.config import GenerateConfig
+    from robosuite_eval.embodiments import get_task
     from robosuite_eval.generate import generate_task
-    from robosuite_eval.tasks import get_task
 
-    mode, seed, cameras = SETS[name]
+    mode, seed, cameras = suite.sets[name]
     out = dataset_dir(work, task, name)
     gcfg = GenerateConfig(
         out=out,
@@ -76,10 +104,11 @@ def generate(work: Path, task: str, name: str, episodes: int, workers: int = 2) 
         mode=mode,
         episodes=episodes,
         seed=seed,
+        fps=suite.fps,
         image_size=IMAGE_SIZE,
         cameras=cameras,
         workers=workers,
-        generator=GENERATOR,
+        generator=suite.generator,
     )
     return generate_task(gcfg, get_task(task), out)
 
@@ -89,23 +118,24 @@ def episode_lengths(root: Path) -> list[int]:
     return [int(e["T"]) for e in json.loads((Path(root) / "meta" / "robosuite_eval.json").read_text())["episodes"]]
 
 
-def rollout_limit(expert_root: Path, factor: float = 1.5, quantile: float = 0.95) -> dict:
+def rollout_limit(expert_root: Path, factor: float = 1.5, quantile: float = 0.95, stride: int = 2) -> dict:
     """The rollout limit, fixed before any rollout: `factor` x the `quantile` of the expert episodes'
-    durations, in 20 Hz control steps (10 fps frames x 2). A policy not done by then is stuck or far
-    slower than an expert."""
+    durations, in control steps (recorded frames x `stride`: RoboSuite 10 fps frames x 2 at 20 Hz). A policy
+    not done by then is stuck or far slower than an expert."""
     T = np.asarray(episode_lengths(expert_root), dtype=float)
     frames = float(np.quantile(T, quantile))
     return {
-        "control_steps": int(math.ceil(factor * frames * 2)),
+        "control_steps": int(math.ceil(factor * frames * stride)),
         "rule": f"{factor:g} x q{quantile * 100:.0f} of the expert durations",
         "expert_frames_q50_q95_max": [float(np.median(T)), frames, float(T.max())],
         "experts": int(T.size),
     }
 
 
-def label(root: Path, learned: bool = True) -> set[str]:
+def label(root: Path, learned: bool = True, labelled_by: tuple = LABELLED_BY) -> set[str]:
     """Write the value columns of one dataset (see the module docstring); returns the columns written now.
-    `learned=False` writes only the ground truth and time (sets without a camera)."""
+    `learned=False` writes only the ground truth and time (sets without a camera); `labelled_by`: the
+    (model spec, column) pairs of the learned models."""
     from curate.config import LabelConfig
     from curate.label_values import run_label
     from robodata.annotations import read_annotations
@@ -115,7 +145,7 @@ def label(root: Path, learned: bool = True) -> set[str]:
 
     prov = read_provenance(root)
     written = set()
-    for spec, column in LABELLED_BY if learned else ():
+    for spec, column in labelled_by if learned else ():
         previous = prov.get(column, {}).get("fingerprint")
         if previous != model_fingerprint(spec):  # new, or the shipped model changed since: (re)label
             run_label(
@@ -164,25 +194,31 @@ def values_record(roots: list[Path], column: str) -> dict:
     return {"column": column, "provenance": {r.name: read_provenance(r).get(column) for r in roots}}
 
 
-def is_labelled(roots: dict, learned: tuple[str, ...]) -> bool:
+def is_labelled(roots: dict, learned: tuple[str, ...], labelled_by: tuple = LABELLED_BY) -> bool:
     """Whether every set exists with its value columns (the learned ones on the sets in `learned`)."""
     for name, root in roots.items():
         if not (Path(root) / "meta" / "info.json").is_file():
             return False
-        want = {"value_gt", "value_time"} | ({c for _, c in LABELLED_BY} if name in learned else set())
+        want = {"value_gt", "value_time"} | ({c for _, c in labelled_by} if name in learned else set())
         if not want <= set(read_provenance(root)):
             return False
     return True
 
 
 def prepare(
-    work: Path, task: str, episodes: int, val_episodes: int, workers: int = 2, learned: tuple[str, ...] = ()
+    work: Path,
+    task: str,
+    episodes: int,
+    val_episodes: int,
+    workers: int = 2,
+    learned: tuple[str, ...] = (),
+    suite: Suite = ROBOSUITE,
 ) -> dict:
     """Every set of one task generated, with ground-truth and time values, and the learned models' values on
     the sets named in `learned`; returns {set: dataset root}."""
     roots = {}
-    for name in SETS:
-        root = generate(work, task, name, episodes_of(name, episodes, val_episodes), workers)
-        label(root, learned=name in learned)
+    for name in suite.sets:
+        root = generate(work, task, name, episodes_of(name, episodes, val_episodes), workers, suite)
+        label(root, learned=name in learned, labelled_by=suite.labelled_by)
         roots[name] = root
     return roots
