@@ -451,24 +451,6 @@ def run_pilot(cfg: AgilexConfig, run: bool, rnd: Round = V1) -> dict:
     }
 
 
-def slim(results: dict) -> dict:
-    """Pilot cells for the JSON: the cell, the chosen step and the held-out loss curve of each arm."""
-    return {
-        s: {
-            t: {
-                a: {
-                    "cell": c["cell"],
-                    "chosen_step": c["train"]["chosen_step"],
-                    "heldout_loss": c["train"]["heldout_loss"],
-                }
-                for a, c in cells.items()
-            }
-            for t, cells in per.items()
-        }
-        for s, per in results.items()
-    }
-
-
 # ---- branch diagnostic -------------------------------------------------------------------------------------
 
 DIAG_SETTING = "v2_mlp256_25fps"
@@ -873,10 +855,10 @@ def main(argv: list[str] | None = None) -> dict:
         "limit": limit,
         "replay_check": replay,
         "expert_modes": branch_check(roots["expert"]),
-        "pilot": {**pilot_result, "results": slim(pilot_result.get("results", {}))} if pilot_result else {},
+        "pilot": {**pilot_result, "results": pilot.slim(pilot_result.get("results", {}))} if pilot_result else {},
         "suite_v2": {k: v for k, v in asdict(SUITE_V2).items() if k != "labelled_by"},
         "replay_check_v2": replay_v2,
-        "pilot_v2": {**pilot_v2, "results": slim(pilot_v2.get("results", {}))} if pilot_v2 else {},
+        "pilot_v2": {**pilot_v2, "results": pilot.slim(pilot_v2.get("results", {}))} if pilot_v2 else {},
         "branch_diagnostic": diag,
         **(grid_result or {"tasks": {}}),
     }

@@ -145,6 +145,24 @@ def best_gt_arms(results: dict, setting: str, tasks) -> dict:
     return {"best_other_gt_arm": other, "best_gt_arm": max(GT_ARMS, key=mean.get), "mean_rate": mean, "tasks": full}
 
 
+def slim(results: dict) -> dict:
+    """Pilot cells for the JSON: the cell, the chosen step and the held-out loss curve of each arm."""
+    return {
+        s: {
+            t: {
+                a: {
+                    "cell": c["cell"],
+                    "chosen_step": c["train"]["chosen_step"],
+                    "heldout_loss": c["train"]["heldout_loss"],
+                }
+                for a, c in cells.items()
+            }
+            for t, cells in per.items()
+        }
+        for s, per in results.items()
+    }
+
+
 def write_markdown(result: dict, path: Path) -> None:
     lines = [
         "# Downstream pilot v3: which setting shows the headroom (BC and ground-truth arms only)",
@@ -256,20 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
         "settings": {n: asdict(arms.SETTINGS[n]) for n in cfg.settings},
         "trials": cfg.trials,
         "limits": limits,
-        "results": {
-            s: {
-                t: {
-                    a: {
-                        "cell": c["cell"],
-                        "chosen_step": c["train"]["chosen_step"],
-                        "heldout_loss": c["train"]["heldout_loss"],
-                    }
-                    for a, c in cells.items()
-                }
-                for t, cells in per.items()
-            }
-            for s, per in results.items()
-        },
+        "results": slim(results),
         "verdicts": verdicts,
         "choice": choice,
         "gt_arms": best_gt_arms(results, choice["setting"], cfg.tasks) if choice["setting"] else {},
