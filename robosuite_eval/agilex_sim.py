@@ -29,6 +29,11 @@ MJCF_CAMERA = {"cam_high": "top", "cam_left_wrist": "left_wrist", "cam_right_wri
 DEFAULT_IMAGE_SIZE = 64  # software rendering: three 64x64 cameras cost ~0.2 s per recorded frame
 ARMS = ("left", "right")
 JOINT_NAMES = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate")
+#: Kinematics.ik: the damping of its least-squares step, and a pull of the forearm roll towards 0 (gain per
+#: iteration) inside the task's null space.
+DAMPING = 1e-2
+NULL_GAIN = 0.2
+ROLL_PULL = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
 STATE_NAMES = [f"{arm}_{j}" for arm in ARMS for j in (*JOINT_NAMES, "gripper")]
 ACTION_NAMES = list(STATE_NAMES)
 POSE_NAMES = ("x", "y", "z", "qx", "qy", "qz", "qw")
@@ -193,7 +198,15 @@ class Kinematics:
         return self.tcp_of(self.data, arm)
 
     def ik(self, arm: str, pos: np.ndarray, R: np.ndarray, q0: np.ndarray, iters: int = 30) -> np.ndarray:
-        """Joint angles putting the TCP at `pos` with orientation `R`, starting from `q0` (warm start)."""
+        """Joint angles putting the TCP at `pos` with orientation `R`, starting from `q0` (warm start).
+
+        The ViperX wrist is roll-pitch-roll: near a straight wrist (wrist_angle ~ 0) the forearm roll and the
+        wrist rotate turn about one axis and only their sum is fixed by the pose. With light damping the step
+        then swings both by up to +-pi, either way, as the numerics decide: episodes reached the same hand
+        pose with the forearm rolled over one way or the other (bench/results/downstream_agilex_sim.md, its
+        expert data check), joint targets no policy can imitate. A heavier damping and a null-space pull of
+        the forearm roll towards 0 keep one branch in every episode.
+        """
         mj, m, d = self.mj, self.model, self.data
         q = np.array(q0, dtype=np.float64)
         jacp, jacr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
@@ -207,7 +220,8 @@ class Kinematics:
             mj.mj_jac(m, d, jacp, jacr, p, self.body[arm])
             J = np.vstack([jacp[:, self.dadr[arm]], 0.5 * jacr[:, self.dadr[arm]]])
             e = np.r_[ep, 0.5 * er]
-            dq = J.T @ np.linalg.solve(J @ J.T + 1e-4 * np.eye(6), e)
+            J_pinv = J.T @ np.linalg.inv(J @ J.T + DAMPING * np.eye(6))  # (6 joints, 6 task)
+            dq = J_pinv @ e + (np.eye(6) - J_pinv @ J) @ (NULL_GAIN * ROLL_PULL * -q)
             q = np.clip(q + dq, self.lo[arm], self.hi[arm])
         return q
 
