@@ -95,6 +95,10 @@ class PilotConfig:
     episodes: int = 40
     """Episodes per suboptimal mode (hesitation, retry)."""
     val_episodes: int = 8
+    settings_r2: tuple[str, ...] = ("act_state_mixed", "act_state")
+    """Round 2's settings, in order (its plan: this module's docstring)."""
+    tasks_r2: tuple[str, ...] = ("pickplace_can", "pickplace_bread", "lift")
+    """Round 2's tasks, in order (its bc_expert gate runs on all of them first)."""
     report_only: bool = False
     """Gather what has run; train and roll out nothing."""
     out: Path = RESULTS / "downstream_pilot_v3"
@@ -108,10 +112,12 @@ def expert_setting(setting: arms.Setting) -> arms.Setting:
     return setting
 
 
-def run_task(cfg: PilotConfig, setting: arms.Setting, task: str, roots: dict, limit: int) -> dict:
+def run_task(
+    cfg: PilotConfig, setting: arms.Setting, task: str, roots: dict, limit: int, pilot_arms=PILOT_ARMS
+) -> dict:
     """The pilot arms of one setting on one task (cached); stops after bc_expert when it misses the gate."""
     out = {}
-    for arm in PILOT_ARMS:
+    for arm in pilot_arms:
         s = expert_setting(setting) if arm == "bc_expert" else setting
         done = arms.arm_dir(cfg.work, "rollout", s, task, arm, 0) / "rollout.json"
         if cfg.report_only and not done.is_file():
@@ -289,7 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(1)
     command = "python -m bench.downstream.pilot " + " ".join(sys.argv[1:] if argv is None else argv)
     results, verdicts, limits, cpu, roots = {}, {}, {}, 0.0, {}
-    for task in cfg.tasks:
+    for task in dict.fromkeys((*cfg.tasks, *cfg.tasks_r2)):
         roots[task] = (
             {n: data.dataset_dir(cfg.work, task, n) for n in data.SETS}
             if cfg.report_only
@@ -298,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
         if (roots[task]["expert"] / "meta" / "robosuite_eval.json").is_file():
             limits[task] = data.rollout_limit(roots[task]["expert"])
     for name in cfg.settings:
-        for task in limits:
+        for task in (t for t in cfg.tasks if t in limits):
             cells = run_task(cfg, arms.SETTINGS[name], task, roots[task], limits[task]["control_steps"])
             if cells:
                 results.setdefault(name, {})[task] = cells
@@ -316,12 +322,177 @@ def main(argv: list[str] | None = None) -> dict:
         "gt_arms": best_gt_arms(results, choice["setting"], cfg.tasks) if choice["setting"] else {},
         "cpu_s": cpu,
     }
+    r2 = run_round2(cfg, roots, limits)
+    result["round2"] = {**r2, "results": slim(r2["results"])}
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
     write_markdown({**result, "results": results}, cfg.out)
+    with cfg.out.with_suffix(".md").open("a") as f:
+        f.write("\n".join(round2_markdown({**result["round2"], "results": r2["results"]}, result)) + "\n")
     if cfg.out == RESULTS / "downstream_pilot_v3":  # the README quotes the committed results only
         replace_readme_block("downstream pilot", readme_snippet(result))
     return result
+
+
+R2_HEADING = (
+    "## Round 2 (registered after round 1 failed the gate on pickplace_can and pickplace_bread, before any "
+    "round-2 rollout)"
+)
+
+
+def run_round2(cfg: PilotConfig, roots: dict, limits: dict) -> dict:
+    """Round 2 as registered: bc_expert (shared by the round's settings) on every task first, then each
+    setting's other arms on the tasks where it passed the gate; cached, so a rerun resumes."""
+    tasks = [t for t in cfg.tasks_r2 if t in limits]
+    results, verdicts, cpu, seen = {}, {}, 0.0, set()
+    if cfg.settings_r2:
+        first = arms.SETTINGS[cfg.settings_r2[0]]
+        for task in tasks:  # the gate first, on every task
+            run_task(cfg, first, task, roots[task], limits[task]["control_steps"], ("bc_expert",))
+    for name in cfg.settings_r2:
+        for task in tasks:
+            cells = run_task(cfg, arms.SETTINGS[name], task, roots[task], limits[task]["control_steps"])
+            if cells:
+                results.setdefault(name, {})[task] = cells
+                verdicts.setdefault(name, {})[task] = judge(cells)
+                for c in cells.values():  # a shared bc_expert counts once
+                    if c["train"]["checkpoint"] not in seen:
+                        seen.add(c["train"]["checkpoint"])
+                        cpu += c["train"]["cpu_s"] + c["rollout_cpu_s"]
+    choice = choose(verdicts, tuple(tasks))
+    out = {
+        "settings": {n: asdict(arms.SETTINGS[n]) for n in cfg.settings_r2},
+        "tasks": tasks,
+        "trials": cfg.trials,
+        "results": results,
+        "verdicts": verdicts,
+        "choice": choice,
+        "gt_arms": best_gt_arms(results, choice["setting"], tasks) if choice["setting"] else {},
+        "cpu_s": cpu,
+        "pending": pending(results, verdicts, cfg.settings_r2, tasks),
+    }
+    out["resume"] = "python -m bench.downstream.pilot"
+    return {**out, "words": round2_words(out)}
+
+
+def pending(results: dict, verdicts: dict, settings, tasks) -> list[str]:
+    """What round 2's plan still has to run: a missing gate, or the other arms where the gate passed."""
+    todo = []
+    for name in settings:
+        for task in tasks:
+            cells = results.get(name, {}).get(task, {})
+            if "bc_expert" not in cells:
+                todo.append(f"{name} / {task}: bc_expert (the gate)")
+            elif cells["bc_expert"]["cell"]["rate"] >= EXPERT_GATE:
+                missing = [a for a in PILOT_ARMS if a not in cells]
+                if missing:
+                    todo.append(f"{name} / {task}: {', '.join(missing)}")
+    return todo
+
+
+def round2_words(r2: dict) -> str:
+    """The round-2 verdict in words, from its numbers."""
+    words = []
+    expert = {}
+    for per in r2["results"].values():
+        for task, cells in per.items():
+            if "bc_expert" in cells:
+                expert.setdefault(task, cells["bc_expert"]["cell"])
+    for task in r2["tasks"]:
+        if task not in expert:
+            words.append(f"{task}: bc_expert has not run yet.")
+            continue
+        c = expert[task]
+        ok = c["rate"] >= EXPERT_GATE
+        words.append(
+            f"{task}: bc_expert {c['successes']}/{c['trials']} ({100 * c['rate']:.0f}%), "
+            + ("passes the 60% gate." if ok else "below the 60% gate: the learner cannot learn the task here either.")
+        )
+    complete = [(n, t) for n, per in r2["verdicts"].items() for t, v in per.items() if v["gain"] is not None]
+    for n, t in complete:
+        v = r2["verdicts"][n][t]
+        words.append(
+            f"{n} / {t}: best ground-truth arm {v['best_gt_arm']} {100 * v['best_gt']:.0f}% vs bc "
+            f"{100 * v['bc']:.0f}% ({100 * v['gain']:+.0f} points); "
+            + ("passes the rule." if v["passes"] else "does not pass the rule.")
+        )
+    ch = r2["choice"]
+    if ch["passes_on"]:
+        words.append(
+            f"The rule chooses {ch['setting']} among round 2's settings (passes on {', '.join(ch['passes_on'])})."
+        )
+    else:
+        words.append("No round-2 setting passes the rule on any task yet.")
+    if r2["pending"]:
+        words.append("Not yet run: " + "; ".join(r2["pending"]) + f". Resume (everything cached): `{r2['resume']}`.")
+    else:
+        words.append("Round 2 has run as registered.")
+    return " ".join(words)
+
+
+def round2_markdown(r2: dict, result: dict) -> list[str]:
+    """The round-2 section (appended after round 1's, which stays as it was)."""
+    lines = ["", R2_HEADING, "", *PLAN_R2.strip().splitlines(), "", "Settings:", ""]
+    lines += ["| setting | learner | steps | checkpoint | batch | lr | data |", "|---|---|---|---|---|---|---|"]
+    for s in r2["settings"].values():
+        ck = "last" if s["eval_every"] is None else f"lowest held-out loss, every {s['eval_every']}"
+        lines.append(
+            f"| {s['name']} | {s['policy']} {s['size']} | {s['steps']} | {ck} | {s['batch_size']} | {s['lr']:g} "
+            f"| {s['mix']} |"
+        )
+    lines += ["", "### Round 2 results", ""]
+    if not r2["results"]:
+        lines.append("Nothing of round 2 has run yet.")
+    else:
+        lines += [
+            f"Training seed 0, {r2['trials']} trials per arm, placements and rollout limits as round 1. Success = "
+            "successes/trials [Wilson 95%], mean control steps (20 Hz) to success. bc_expert is shared by the "
+            "round's settings (same learner and budget).",
+            "",
+            "| setting | task | " + " | ".join(PILOT_ARMS) + " | passes | why |",
+            "|---|---|" + "---|" * len(PILOT_ARMS) + "---|---|",
+        ]
+        for name, per in r2["results"].items():
+            for task, cells in per.items():
+                v = r2["verdicts"][name][task]
+                why = []
+                if v["bc_expert"] is not None and v["bc_expert"] < EXPERT_GATE:
+                    why.append("bc_expert < 60%: other arms not run")
+                elif v["best_gt"] is not None and not GT_RANGE[0] <= v["best_gt"] <= GT_RANGE[1]:
+                    why.append(f"best GT arm ({v['best_gt_arm']}) outside [30%, 90%]")
+                elif not v["passes"]:
+                    why.append("not every arm has run yet")
+                row = [report.fmt_cell(cells[a]["cell"]) if a in cells else "-" for a in PILOT_ARMS]
+                lines.append(
+                    f"| {name} | {task} | "
+                    + " | ".join(row)
+                    + f" | {'yes' if v['passes'] else 'no'} | {'; '.join(why)} |"
+                )
+        lines += ["", "Held-out loss per checkpoint (the chosen step in bold), every round-2 training:", ""]
+        done = set()
+        for per in r2["results"].values():
+            for task, cells in per.items():
+                for arm, c in cells.items():
+                    tr = c["train"]
+                    if tr["checkpoint"] in done:
+                        continue
+                    done.add(tr["checkpoint"])
+                    curve = ", ".join(
+                        (f"**{k}: {v:.4f}**" if int(k) == tr["chosen_step"] else f"{k}: {v:.4f}")
+                        for k, v in tr["heldout_loss"].items()
+                    )
+                    lines.append(
+                        f"- {tr['setting']['name']} / {task} / {arm}: {curve} ({tr['cpu_s'] / 60:.1f} CPU-min training, "
+                        f"{c['rollout_cpu_s'] / 60:.1f} CPU-min rollouts)"
+                    )
+        lines += ["", f"CPU time of round 2: {r2['cpu_s'] / 60:.0f} min of training and rollouts (one thread each)."]
+    lines += ["", "### Verdict (both rounds)", ""]
+    r1 = result["choice"]
+    lines.append(
+        f"Round 1 (unchanged above) chose {r1['setting']}, passing on {', '.join(r1['passes_on']) or 'no task'}. "
+        "Round 2: " + r2["words"]
+    )
+    return lines
 
 
 def readme_snippet(result: dict) -> str:
@@ -345,6 +516,22 @@ def readme_snippet(result: dict) -> str:
         "",
         f"Chosen by the pre-registered rule: **{ch['setting']}**, passing on {', '.join(ch['passes_on']) or 'no task'}.",
     ]
+    r2 = result.get("round2") or {}
+    if r2.get("results"):
+        lines += ["", "Round 2 (registered after round 1 failed the gate on pickplace_can and pickplace_bread):", ""]
+        lines += [
+            "| setting | task | " + " | ".join(PILOT_ARMS) + " | passes |",
+            "|---|---|" + "---|" * len(PILOT_ARMS) + "---|",
+        ]
+        for name, per in r2["results"].items():
+            for task, cells in per.items():
+                row = [
+                    f"{c['cell']['successes']}/{c['cell']['trials']}" if (c := cells.get(a)) else "-"
+                    for a in PILOT_ARMS
+                ]
+                ok = "yes" if r2["verdicts"][name][task]["passes"] else "no"
+                lines.append(f"| {name} | {task} | " + " | ".join(row) + f" | {ok} |")
+        lines += ["", r2["words"]]
     return "\n".join(lines)
 
 
