@@ -78,7 +78,7 @@ from bench.downstream import arms, data, report
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 PLAN = __doc__.split("committed first):")[1].split("Nothing here")[0]
-PLAN_R2 = __doc__.split("before any round-2 rollout):")[1]
+PLAN_R2 = __doc__.split("before any round-2 rollout):", 1)[1]
 PILOT_ARMS = ("bc_expert", "bc", "awr_gt", "fbc_binary_gt", "fbc_top70_gt", "strict_gt")
 GT_ARMS = ("awr_gt", "fbc_binary_gt", "fbc_top70_gt", "strict_gt")
 EXPERT_GATE, GT_RANGE = 0.6, (0.3, 0.9)
