@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> dict:
         "gt_arms": best_gt_arms(results, choice["setting"], cfg.tasks) if choice["setting"] else {},
         "cpu_s": cpu,
     }
-    r2 = run_round2(cfg, roots, limits)
+    r2 = run_round2(cfg, roots, limits, results)
     result["round2"] = {**r2, "results": slim(r2["results"])}
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
@@ -340,7 +340,7 @@ R2_HEADING = (
 )
 
 
-def run_round2(cfg: PilotConfig, roots: dict, limits: dict) -> dict:
+def run_round2(cfg: PilotConfig, roots: dict, limits: dict, round1: dict | None = None) -> dict:
     """Round 2 as registered: bc_expert (shared by the round's settings) on every task first, then each
     setting's other arms on the tasks where it passed the gate; cached, so a rerun resumes."""
     tasks = [t for t in cfg.tasks_r2 if t in limits]
@@ -372,7 +372,7 @@ def run_round2(cfg: PilotConfig, roots: dict, limits: dict) -> dict:
         "pending": pending(results, verdicts, cfg.settings_r2, tasks),
     }
     out["resume"] = "python -m bench.downstream.pilot"
-    return {**out, "words": round2_words(out)}
+    return {**out, "words": round2_words(out, round1 or {})}
 
 
 def pending(results: dict, verdicts: dict, settings, tasks) -> list[str]:
@@ -390,14 +390,16 @@ def pending(results: dict, verdicts: dict, settings, tasks) -> list[str]:
     return todo
 
 
-def round2_words(r2: dict) -> str:
-    """The round-2 verdict in words, from its numbers."""
+def round2_words(r2: dict, round1: dict) -> str:
+    """The round-2 verdict in words, from its numbers (and round 1's bc_expert on the same task, `round1` being
+    round 1's {setting: {task: cells}})."""
     words = []
-    expert = {}
+    expert, curve = {}, {}
     for per in r2["results"].values():
         for task, cells in per.items():
             if "bc_expert" in cells:
                 expert.setdefault(task, cells["bc_expert"]["cell"])
+                curve.setdefault(task, cells["bc_expert"]["train"]["heldout_loss"])
     for task in r2["tasks"]:
         if task not in expert:
             words.append(f"{task}: bc_expert has not run yet.")
@@ -406,8 +408,30 @@ def round2_words(r2: dict) -> str:
         ok = c["rate"] >= EXPERT_GATE
         words.append(
             f"{task}: bc_expert {c['successes']}/{c['trials']} ({100 * c['rate']:.0f}%), "
-            + ("passes the 60% gate." if ok else "below the 60% gate: the learner cannot learn the task here either.")
+            + ("passes the 60% gate" if ok else "below the 60% gate: the learner cannot learn the task here")
         )
+        r1 = {}  # a shared bc_expert once, under the first setting that ran it
+        for n, per in round1.items():
+            c = per.get(task, {}).get("bc_expert")
+            if c and c["train"]["checkpoint"] not in {x["train"]["checkpoint"] for x in r1.values()}:
+                r1[n] = c
+        words[-1] += (
+            " (round 1's bc_expert: "
+            + ", ".join(
+                f"{n} {c['cell']['successes']}/{c['cell']['trials']}, held-out loss "
+                f"{c['train']['heldout_loss'][str(c['train']['chosen_step'])]:.4f}"
+                for n, c in r1.items()
+            )
+            + f"; round 2's held-out loss {curve[task][str(max(map(int, curve[task])))]:.4f} at its last checkpoint)."
+            if r1
+            else "."
+        )
+        losses = [v for _, v in sorted(curve[task].items(), key=lambda kv: int(kv[0]))]
+        if len(losses) > 1 and all(b < a for a, b in zip(losses, losses[1:], strict=False)):
+            words.append(
+                f"(Its held-out loss still fell at every checkpoint, {losses[0]:.4f} to {losses[-1]:.4f}: the "
+                "registered step budget, not a plateau, ended its training.)"
+            )
     complete = [(n, t) for n, per in r2["verdicts"].items() for t, v in per.items() if v["gain"] is not None]
     for n, t in complete:
         v = r2["verdicts"][n][t]
