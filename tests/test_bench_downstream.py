@@ -93,7 +93,8 @@ def test_whole_chain_at_toy_size_resumes_from_its_cache(tmp_path, monkeypatch, c
     monkeypatch.setattr(arms, "SETTINGS", {"toy": toy})
     work, res = tmp_path / "work", tmp_path / "res"
     base = ["--work", str(work), "--tasks", "lift", "--episodes", "1", "--val-episodes", "1"]
-    p = pilot.main([*base, "--settings", "toy", "--trials", "1", "--out", str(res / "pilot")])
+    r2 = ["--settings-r2", "toy", "--tasks-r2", "lift"]  # round 2 on the same toy setting: read from the cache
+    p = pilot.main([*base, "--settings", "toy", *r2, "--trials", "1", "--out", str(res / "pilot")])
     cells = p["results"]["toy"]["lift"]
     assert "bc_expert" in cells  # the gate ran first; the rest only if the learner learned the task
     assert p["limits"]["lift"]["control_steps"] == int(
@@ -101,6 +102,11 @@ def test_whole_chain_at_toy_size_resumes_from_its_cache(tmp_path, monkeypatch, c
     )
     md = (res / "pilot.md").read_text()
     assert "## Plan (written and committed before any pilot rollout)" in md and "| toy | lift |" in md
+    # round 2 beside round 1: its section after round 1's, its own verdict, what it still has to run
+    head, tail = md.split(pilot.R2_HEADING)
+    assert "| toy | lift |" in head and "| toy | lift |" in tail and "### Verdict (both rounds)" in tail
+    assert p["round2"]["tasks"] == ["lift"] and p["round2"]["results"]["toy"]["lift"]["bc_expert"]
+    assert ("Not yet run" in p["round2"]["words"]) == bool(p["round2"]["pending"])
     # held-out loss recorded at every checkpoint; the plateau rule rolled out the lowest
     rec = json.loads((work / "train/toy/lift/bc_expert/seed0/arm.json").read_text())
     assert set(rec["heldout_loss"]) == {"2", "4"}

@@ -10,12 +10,13 @@ does a model capture?). The data flow, one module each:
     grid        every arm in the chosen setting, >= 3 tasks x 3 seeds x 50 paired trials
     separation  a noise-free proxy: how well each source's Δ separates stalls/retractions from progress
 
-    python -m bench.downstream.pilot        # bench/results/downstream_pilot_v3.{json,md}
+    python -m bench.downstream.pilot        # bench/results/downstream_pilot_v3.{json,md} (rounds 1 and 2)
     python -m bench.downstream.grid         # bench/results/downstream.{json,md,png}
     python -m bench.downstream.separation   # bench/results/chunk_separation.{json,md}
 
 Every stage is cached under --work (default /work/wvmdata/downstream_v3, outside the repository so that a
 fresh checkout keeps it) and a rerun resumes. The learner is `policy_ft`'s MLP chunk policy on state inputs
-(observation.state + observation.environment_state): rollouts render nothing. The v1 grid (ACT small, v1
+(observation.state + observation.environment_state): rollouts render nothing. The pilot's round 2 (registered after
+round 1's learners failed the bc_expert gate on the pick-and-place tasks) tries lerobot ACT on the same inputs. The v1 grid (ACT small, v1
 data) is kept in bench/results/downstream_v1.*; its code is in the repository's history.
 """

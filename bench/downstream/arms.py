@@ -63,6 +63,19 @@ SETTINGS = {
         Setting("mlp256_3k", size="small", steps=3000),
         Setting("mlp512_plateau", size="default", steps=8000, eval_every=1000),
         Setting("mlp256_mixed_3k", size="small", steps=3000, mix="mixed"),
+        # pilot round 2 (bench.downstream.pilot's plan): lerobot ACT on the state, no image; act_state_mixed
+        # shares act_state's bc_expert (the first with the same learner and budget)
+        Setting("act_state", size="small", steps=3000, eval_every=1000, batch_size=64, lr=1e-4, policy="act"),
+        Setting(
+            "act_state_mixed",
+            size="small",
+            steps=3000,
+            eval_every=1000,
+            batch_size=64,
+            lr=1e-4,
+            policy="act",
+            mix="mixed",
+        ),
     )
 }
 
