@@ -98,6 +98,33 @@ data check, not a setting: it chooses nothing and no grid follows from it):
   on a per-episode column, every frame of a dropped episode weighted 0).
 - Reading: the hypothesis is supported if the left hand touches the cube in more trials than v2's 0/20, or
   success rises; not supported if the trials still stop at the lift. Either way it is one seed, 20 trials.
+
+Pilot v3 (registered after v1 and v2 failed the gate, before any v3 rollout):
+- Why: v1, v2 and the branch diagnostic were made with the old scripted expert, whose inverse kinematics
+  (robosuite_eval/agilex_sim.py `Kinematics.ik`) swung right_forearm_roll / right_wrist_rotate by up to ±π
+  in either direction near a straight wrist, so the same hand pose came from joint targets that differ
+  between and within episodes. Commit 8f67fd9 fixes the expert (heavier damping and a null-space pull of the
+  forearm roll towards 0: smooth joint targets on one branch). v1, v2 and the diagnostic stay as recorded
+  (old expert); v3 repeats the protocol on data from the fixed expert.
+- Data (the fixed expert of commit 8f67fd9; new simulator seeds, disjoint from the bench's 0-99,999, v1's
+  300,000+, v2's 400,000+ and the value models' 500,000+): hesitation 600,000+, retry 620,000+, expert
+  640,000+, held-out hesitation 660,000+ and retry 670,000+ (8 + 8 episodes, held-out loss only), all
+  state-only at 25 fps with 10 actions executed per chunk (v2's rate), under work/v3/ep<episodes>. As in
+  v2, bc_expert trains on as many expert episodes as the suboptimal set holds and needs only the expert and
+  held-out sets; the suboptimal sets (30 hesitation + 30 retry) are generated when a setting passes the gate.
+- Settings (tried in this order, cheapest first; the second runs only if the first fails the gate):
+  1. `v3_mlp256_25fps`: v2's first setting unchanged (mlp_chunk 2 x 256, batch 256, lr 1e-3, up to 6,000
+     steps, the lowest held-out loss of the checkpoints every 1,000; 30 + 30 suboptimal / 60 expert
+     episodes), on the fixed expert's data.
+  2. `v3_act_25fps`: v2's ACT setting unchanged (ACT small, batch 64, lr 1e-4, up to 3,000 steps, lowest
+     held-out loss every 1,000), the same data.
+- Pilot arms (bc_expert first, then bc, awr_gt, fbc_binary_gt, fbc_top70_gt, strict_gt), trials (20 per arm,
+  training seed 0, placements 100,000 + i), the 60% bc_expert gate, the rollout limit rule (1.5 x the 95th
+  percentile of the setting's expert durations, in 50 Hz control steps; a diverged simulation is a failure)
+  and the choice rule are v1's, unchanged; the choice is made among v3's settings.
+- Grid on the chosen v3 setting (if any): v1's grid plan at 25 fps, 10 actions per chunk; the ground-truth
+  and time arms first. The learned-value arms wait: the AgileX value models (/work/wvmdata/agilex_bench/
+  models) were trained on the old expert's data.
 """
 
 from __future__ import annotations
@@ -124,7 +151,8 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 OUT = RESULTS / "downstream_agilex_sim"
 PLAN = __doc__.split("committed before any rollout):")[1].split("Nothing in the pilot")[0]
 PLAN_V2 = __doc__.split("before any v2 rollout):")[1].split("Branch diagnostic (")[0]
-PLAN_DIAG = __doc__.split("no grid follows from it):")[1]
+PLAN_DIAG = __doc__.split("no grid follows from it):")[1].split("Pilot v3 (")[0]
+PLAN_V3 = __doc__.split("before any v3 rollout):")[1]
 EPISODES, VAL_EPISODES = 30, 8
 PILOT_TRIALS, PILOT_SEED = 20, 0
 
