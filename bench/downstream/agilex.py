@@ -3,6 +3,7 @@
     python -m bench.downstream.agilex --stage pilot    # BC and ground-truth arms only -> the setting
                                                        # (round v1 as recorded; round v2 when v1 chose none)
     python -m bench.downstream.agilex --stage diagnose # the branch diagnostic (after v2 failed; below)
+    python -m bench.downstream.agilex --stage pilot    # again after the diagnostic: round v3 (fixed expert)
     python -m bench.downstream.agilex --stage label    # when the AgileX value models exist: their values
     python -m bench.downstream.agilex --stage grid     # every arm that has its values, 3 seeds x 30 trials
     python -m bench.downstream.agilex --stage report   # gather what has run (trains and rolls out nothing)
@@ -225,6 +226,28 @@ SETTINGS_V2 = {
 #: episodes per suboptimal mode of each v2 setting (bc_expert: twice as many experts)
 EPISODES_V2 = {"v2_mlp256_25fps": 30, "v2_act_25fps": 30, "v2_mlp256_25fps_150": 75}
 
+#: pilot v3 (its plan: this module's docstring): v2's rate on data from the fixed expert (commit 8f67fd9),
+#: new seeds 600,000+
+EXPERT_COMMIT_V3 = "8f67fd9"
+SUITE_V3 = replace(
+    SUITE_V2,
+    sets={
+        "hesitation": ("hesitation", 600_000, ()),
+        "retry": ("retry", 620_000, ()),
+        "expert": ("expert", 640_000, ()),
+        "val_hesitation": ("hesitation", 660_000, ()),
+        "val_retry": ("retry", 670_000, ()),
+    },
+)
+SETTINGS_V3 = {
+    s.name: s
+    for s in (
+        replace(SETTINGS_V2["v2_mlp256_25fps"], name="v3_mlp256_25fps"),
+        replace(SETTINGS_V2["v2_act_25fps"], name="v3_act_25fps"),
+    )
+}
+EPISODES_V3 = {"v3_mlp256_25fps": 30, "v3_act_25fps": 30}
+
 
 @dataclass(frozen=True)
 class Round:
@@ -237,16 +260,21 @@ class Round:
 
     @property
     def settings(self) -> dict:
-        return SETTINGS if self.name == "v1" else SETTINGS_V2
+        return {"v1": SETTINGS, "v2": SETTINGS_V2, "v3": SETTINGS_V3}[self.name]
 
     def episodes(self, cfg: AgilexConfig, setting: str) -> int:
-        return cfg.episodes if self.name == "v1" else EPISODES_V2[setting]
+        return cfg.episodes if self.name == "v1" else {"v2": EPISODES_V2, "v3": EPISODES_V3}[self.name][setting]
+
+    def names(self, cfg: AgilexConfig) -> tuple[str, ...]:
+        """The round's settings to try, in order (--settings, --settings-v2, --settings-v3)."""
+        return {"v1": cfg.settings, "v2": cfg.settings_v2, "v3": cfg.settings_v3}[self.name]
 
     def work(self, cfg: AgilexConfig, episodes: int) -> Path:
         return cfg.work if not self.subdir else cfg.work / self.subdir / f"ep{episodes}"
 
 
 V1, V2 = Round("v1", SUITE, ""), Round("v2", SUITE_V2, "v2", label_fps=LABEL_FPS)
+V3 = Round("v3", SUITE_V3, "v3", label_fps=LABEL_FPS)
 
 
 @dataclass(frozen=True)
@@ -267,6 +295,8 @@ class AgilexConfig:
     """Pilot v1's settings, in order."""
     settings_v2: tuple[str, ...] = tuple(SETTINGS_V2)
     """Pilot v2's settings, in order (run only when v1 chose nothing)."""
+    settings_v3: tuple[str, ...] = tuple(SETTINGS_V3)
+    """Pilot v3's settings, in order (run only after v2 chose nothing and the branch diagnostic ran)."""
     arms: tuple[str, ...] = ()
     """Grid: run only these arms (default: every arm whose values exist)."""
     shard: str = "0/1"
@@ -439,7 +469,7 @@ def _rollout_cpu(rollout_json: Path) -> float:
 def run_pilot(cfg: AgilexConfig, run: bool, rnd: Round = V1) -> dict:
     """Settings in order; a later one only if no earlier one passes (the plan). {} before anything ran."""
     results, verdicts, limits, cpu, counted = {}, {}, {}, 0.0, set()
-    names = cfg.settings if rnd.name == "v1" else cfg.settings_v2
+    names = rnd.names(cfg)
     for name in names:
         if any(v[TASK]["passes"] for v in verdicts.values()):
             break
@@ -852,15 +882,16 @@ def main(argv: list[str] | None = None) -> dict:
     pilot_v2, replay_v2 = {}, {}
     if pilot_result.get("complete") and not passes(pilot_result):
         pilot_v2 = run_pilot(cfg, run=cfg.stage == "pilot", rnd=V2)
-        first = cfg.settings_v2[0] if cfg.settings_v2 else None
-        expert_v2 = data.dataset_dir(V2.work(cfg, V2.episodes(cfg, first)), TASK, "expert") if first else None
-        if expert_v2 is not None and (expert_v2 / "meta" / "robosuite_eval.json").is_file():
-            replay_v2 = replay_check(expert_v2.parent.parent, expert_v2, suite=SUITE_V2)
-            replay_v2["expert_modes"] = branch_check(expert_v2)
-    rnd, chosen = (V2, pilot_v2) if passes(pilot_v2) else (V1, pilot_result)
+        replay_v2 = round_checks(cfg, V2)
     diag = {}
     if pilot_v2.get("complete") and not passes(pilot_v2):
         diag = branch_diagnostic(cfg, run=cfg.stage == "diagnose")
+    # pilot v3 (registered after v1 and v2 failed the gate): the fixed expert's data, after the diagnostic ran
+    pilot_v3, replay_v3 = {}, {}
+    if diag:
+        pilot_v3 = run_pilot(cfg, run=cfg.stage == "pilot", rnd=V3)
+        replay_v3 = round_checks(cfg, V3)
+    rnd, chosen = next(((r, p) for r, p in ((V3, pilot_v3), (V2, pilot_v2)) if passes(p)), (V1, pilot_result))
     labels = {}
     if cfg.stage == "label":
         if not models_ready(cfg):
@@ -888,11 +919,15 @@ def main(argv: list[str] | None = None) -> dict:
         "replay_check_v2": replay_v2,
         "pilot_v2": {**pilot_v2, "results": pilot.slim(pilot_v2.get("results", {}))} if pilot_v2 else {},
         "branch_diagnostic": diag,
+        "suite_v3": {k: v for k, v in asdict(SUITE_V3).items() if k != "labelled_by"},
+        "expert_commit_v3": EXPERT_COMMIT_V3,
+        "replay_check_v3": replay_v3,
+        "pilot_v3": {**pilot_v3, "results": pilot.slim(pilot_v3.get("results", {}))} if pilot_v3 else {},
         **(grid_result or {"tasks": {}}),
     }
     words = verdict_words(pilot_result, {} if pilot_v2 else grid_result, 2 * cfg.episodes)
     if pilot_v2:
-        words = "Pilot v1: " + words + " Pilot v2: " + verdict_words(pilot_v2, grid_result, None)
+        words = "Pilot v1: " + words + " Pilot v2: " + verdict_words(pilot_v2, grid_result if rnd is V2 else {}, None)
     elif pilot_result.get("complete") and not passes(pilot_result):
         words += " Pilot v2 has not run yet."
     bw = branch_words(result["expert_modes"], tested=bool(diag))
@@ -900,17 +935,51 @@ def main(argv: list[str] | None = None) -> dict:
         words += " " + bw
     if dw := diag_words(diag, pilot_v2):
         words += " " + dw
+    if pilot_v3:
+        words += f" Pilot v3 (the fixed expert of {EXPERT_COMMIT_V3}): " + verdict_words(
+            pilot_v3, grid_result if rnd is V3 else {}, None
+        )
+        if mw := modes_words(replay_v3.get("expert_modes"), "v3"):
+            words += " " + mw
+    elif diag:
+        words += " Pilot v3 has not run yet."
     result["verdict_words"] = words
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
-    write_markdown(result, pilot_result, cfg.out.with_suffix(".md"), pilot_v2)
+    write_markdown(result, pilot_result, cfg.out.with_suffix(".md"), pilot_v2, pilot_v3)
     if pilot_result:
-        plot(result, pilot_result, cfg.out.with_suffix(".png"), pilot_v2)
+        plot(result, pilot_result, cfg.out.with_suffix(".png"), pilot_v2, pilot_v3)
     if cfg.out == OUT:
         snippet = readme_snippet(result)
         (RESULTS / "downstream_agilex_sim_readme.md").write_text(snippet + "\n")
         replace_readme_block("downstream agilex", snippet)
     return result
+
+
+def round_checks(cfg: AgilexConfig, rnd: Round) -> dict:
+    """The open-loop replay check and the expert data check on a later round's expert set (the set of its
+    first setting), once that set exists; {} before."""
+    names = rnd.names(cfg)
+    if not names:
+        return {}
+    expert = data.dataset_dir(rnd.work(cfg, rnd.episodes(cfg, names[0])), TASK, "expert")
+    if not (expert / "meta" / "robosuite_eval.json").is_file():
+        return {}
+    out = replay_check(expert.parent.parent, expert, suite=rnd.suite)
+    out["expert_modes"] = branch_check(expert)
+    return out
+
+
+def modes_words(b: dict | None, rnd_name: str) -> str:
+    """The expert data check of a later round in words: its split joints, or that none split."""
+    if not b:
+        return ""
+    if b["split_dims"]:
+        return f"{rnd_name} experts: " + branch_words(b, tested=False)
+    return (
+        f"The {b['episodes']} {rnd_name} expert episodes' joint-position actions end within π of each other in "
+        "every joint (no two-mode joint, unlike v1's and v2's experts)."
+    )
 
 
 def passes(pilot_result: dict) -> bool:
@@ -927,7 +996,12 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
     words = []
     if TASK not in ch["passes_on"]:
         if not pilot_result.get("complete"):
-            words.append("The pilot has not finished: no setting has passed yet.")
+            so_far = "; ".join(
+                f"{n}: "
+                + ", ".join(f"{a} {c['cell']['successes']}/{c['cell']['trials']}" for a, c in per[TASK].items())
+                for n, per in pilot_result["results"].items()
+            )
+            words.append(f"The pilot has not finished: no setting has passed yet (so far {so_far}).")
         elif v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE:
             tried = ", ".join(f"{n} {100 * vv[TASK]['bc_expert']:.0f}%" for n, vv in pilot_result["verdicts"].items())
             words.append(
@@ -1006,8 +1080,10 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
     return " ".join(words)
 
 
-def write_markdown(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None) -> None:
-    pilot_v2 = pilot_v2 or {}
+def write_markdown(
+    result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None, pilot_v3: dict | None = None
+) -> None:
+    pilot_v2, pilot_v3 = pilot_v2 or {}, pilot_v3 or {}
     s = SUITE
     lim = result["limit"]
     lines = [
@@ -1060,6 +1136,8 @@ def write_markdown(result: dict, pilot_result: dict, path: Path, pilot_v2: dict 
         lines += v2_lines(result, pilot_v2)
     if pilot_v2.get("complete") and not passes(pilot_v2):
         lines += diag_lines(result.get("branch_diagnostic") or {})
+    if pilot_v3 or result.get("branch_diagnostic"):
+        lines += v3_lines(result, pilot_v3)
     lines += ["", "## Grid", ""]
     cells = result["tasks"].get(TASK, {})
     if not cells:
@@ -1165,32 +1243,39 @@ def pilot_lines(pilot_result: dict, s: data.Suite) -> list[str]:
     return lines
 
 
-def first_v2() -> str:
-    return next(iter(SETTINGS_V2))
-
-
 def v2_lines(result: dict, pilot_v2: dict) -> list[str]:
-    s = SUITE_V2
+    return round_lines(result, pilot_v2, V2, "registered after v1 failed the gate, before any v2 rollout", PLAN_V2)
+
+
+def v3_lines(result: dict, pilot_v3: dict) -> list[str]:
+    return round_lines(
+        result, pilot_v3, V3, "registered after v1 and v2 failed the gate, before any v3 rollout", PLAN_V3
+    )
+
+
+def round_lines(result: dict, pilot_r: dict, rnd: Round, registered: str, plan: str) -> list[str]:
+    """A later round's section: its plan, settings, rollout limits, data checks and results."""
+    s, v = rnd.suite, rnd.name
     lines = [
         "",
-        "## Pilot v2 (registered after v1 failed the gate, before any v2 rollout)",
+        f"## Pilot {v} ({registered})",
         "",
-        *PLAN_V2.strip().splitlines(),
+        *plan.strip().splitlines(),
         "",
         "Settings:",
         "",
         "| setting | learner | steps | batch | lr | checkpoint | data (suboptimal per mode / experts) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for st in SETTINGS_V2.values():
+    for st in rnd.settings.values():
         ck = "last" if st.eval_every is None else f"lowest held-out loss, every {st.eval_every}"
-        e = EPISODES_V2[st.name]
+        e = rnd.episodes(AgilexConfig(), st.name)
         lines.append(
             f"| {st.name} | {st.policy} {st.size} | {st.steps} | {st.batch_size} | {st.lr:g} | {ck} | "
             f"{st.mix}: {e} + {e} / {2 * e} |"
         )
     lines.append("")
-    for name, lim in (pilot_v2.get("limits") or {}).items():
+    for name, lim in (pilot_r.get("limits") or {}).items():
         if lim:
             lines.append(
                 f"Rollout limit of {name}: {lim['control_steps']} control steps at {s.control_freq} Hz ({lim['rule']}; "
@@ -1198,26 +1283,28 @@ def v2_lines(result: dict, pilot_v2: dict) -> list[str]:
                 f"{', '.join(f'{x:g}' for x in lim['expert_frames_q50_q95_max'])}, {lim['experts']} experts)."
             )
     lines.append(f"H {s.chunk} ({s.chunk / s.fps:g} s), τ {s.tau:g}, executing {s.replan} actions per chunk.")
-    rc = result.get("replay_check_v2") or {}
+    rc = result.get(f"replay_check_{v}") or {}
     if rc:
         lines += [
             "",
-            f"Sanity check (not a policy): the recorded {s.fps} fps actions of the first {rc['episodes']} v2 expert "
+            f"Sanity check (not a policy): the recorded {s.fps} fps actions of the first {rc['episodes']} {v} expert "
             f"episodes, replayed open loop with each action held {s.stride} control steps, succeed in "
             f"{rc['successes']}/{rc['episodes']}.",
         ]
+        first = next(iter(rnd.settings))
         if rc.get("expert_modes", {}).get("split_dims"):
-            tested = bool(result.get("branch_diagnostic"))
-            lines += [
-                "",
-                f"Expert data check (v2 experts, {first_v2()}): {branch_words(rc['expert_modes'], tested)}",
-            ]
-    lines += ["", "### Pilot v2 results (training seed 0; BC and ground-truth arms only)", ""]
-    lines += pilot_lines(pilot_v2, s)
+            tested = v == "v2" and bool(result.get("branch_diagnostic"))
+            lines += ["", f"Expert data check ({v} experts, {first}): {branch_words(rc['expert_modes'], tested)}"]
+        elif rc.get("expert_modes"):
+            lines += ["", f"Expert data check ({v} experts, {first}): {modes_words(rc['expert_modes'], v)}"]
+    lines += ["", f"### Pilot {v} results (training seed 0; BC and ground-truth arms only)", ""]
+    lines += pilot_lines(pilot_r, s)
     return lines
 
 
-def plot(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None) -> None:
+def plot(
+    result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None, pilot_v3: dict | None = None
+) -> None:
     """Left: training loss (every 100 steps) and held-out loss (per checkpoint) of the pilot's runs. Right:
     the grid's success per arm with Wilson intervals, when it ran."""
     import matplotlib
@@ -1230,7 +1317,11 @@ def plot(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = N
     axes = np.atleast_1d(axes)
     ax = axes[0]
     drawn = set()
-    runs = {**pilot_result["results"], **((pilot_v2 or {}).get("results") or {})}
+    runs = {
+        **pilot_result["results"],
+        **((pilot_v2 or {}).get("results") or {}),
+        **((pilot_v3 or {}).get("results") or {}),
+    }
     for name, per in runs.items():
         for arm, c in per[TASK].items():
             tr = c["train"]
@@ -1268,13 +1359,13 @@ def plot(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = N
 
 def readme_snippet(result: dict) -> str:
     lines = [f"From `bench/results/downstream_agilex_sim.md` (`{result['command']}`):", ""]
-    p, p2 = result["pilot"], result.get("pilot_v2") or {}
+    p, p2, p3 = result["pilot"], result.get("pilot_v2") or {}, result.get("pilot_v3") or {}
     if p:
         lines += [
             "| pilot setting | " + " | ".join(pilot.PILOT_ARMS) + " | passes |",
             "|---|" + "---|" * (len(pilot.PILOT_ARMS) + 1),
         ]
-        for rnd_name, pr in (("v1", p), ("v2", p2)):
+        for rnd_name, pr in (("v1", p), ("v2", p2), ("v3", p3)):
             for name, per in (pr.get("results") or {}).items():
                 c = per[TASK]
                 row = [
