@@ -941,6 +941,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
         if mw := modes_words(replay_v3.get("expert_modes"), "v3"):
             words += " " + mw
+        if cw := fix_words(pilot_v2, pilot_v3):
+            words += " " + cw
     elif diag:
         words += " Pilot v3 has not run yet."
     result["verdict_words"] = words
@@ -982,6 +984,28 @@ def modes_words(b: dict | None, rnd_name: str) -> str:
     )
 
 
+def fix_words(pilot_v2: dict, pilot_v3: dict) -> str:
+    """v3's first setting against v2's same learner (old expert's data): bc_expert's successes and handovers."""
+    pairs = []
+    for n3, per3 in (pilot_v3.get("results") or {}).items():
+        n2 = n3.replace("v3_", "v2_", 1)
+        c2 = ((pilot_v2.get("results") or {}).get(n2) or {}).get(TASK, {}).get("bc_expert")
+        c3 = per3[TASK].get("bc_expert")
+        if c2 and c3:
+            a, b = c2["cell"], c3["cell"]
+            k = "left hand touched"
+            pairs.append(
+                f"{n3} {b['successes']}/{b['trials']} (left hand touched {(b.get('reached') or {}).get(k, '-')}) "
+                f"against {n2} {a['successes']}/{a['trials']} (left hand touched "
+                f"{(a.get('reached') or {}).get(k, '-')})"
+            )
+    if not pairs:
+        return ""
+    return (
+        "bc_expert on the fixed expert's data against the same learner on the old expert's: " + "; ".join(pairs) + "."
+    )
+
+
 def passes(pilot_result: dict) -> bool:
     return bool(pilot_result) and TASK in ((pilot_result.get("choice") or {}).get("passes_on") or [])
 
@@ -1009,7 +1033,13 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
                 + (f"{experts} " if experts else "the setting's ")
                 + "expert episodes (bc_expert) stayed below "
                 f"the 60% gate in every setting ({tried}), so "
-                + ("this learner cannot learn the task" if experts else "no learner tried learns the task")
+                + (
+                    "this learner cannot learn the task"
+                    if experts
+                    else "no learner tried learns the task"
+                    if not any(vv[TASK]["bc_expert"] for vv in pilot_result["verdicts"].values())
+                    else "no learner tried learns the task reliably enough for the gate, though some trials succeed"
+                )
                 + " and no weighting can be compared; the grid was not run."
             )
             far = [
