@@ -945,6 +945,8 @@ def main(argv: list[str] | None = None) -> dict:
             words += " " + cw
     elif diag:
         words += " Pilot v3 has not run yet."
+    if rem := remaining_words(pilot_v3, grid_result if rnd is V3 else {}):
+        words += " " + rem
     result["verdict_words"] = words
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
@@ -1006,6 +1008,24 @@ def fix_words(pilot_v2: dict, pilot_v3: dict) -> str:
     )
 
 
+def remaining_words(pilot_v3: dict, grid_v3: dict) -> str:
+    """What is left of round v3 and the command that resumes it (from what the cache holds)."""
+    base = "python -m bench.downstream.agilex"
+    if not pilot_v3 or not pilot_v3.get("complete"):
+        return f"Remains: pilot v3 (resume: `{base} --stage pilot`)."
+    if not passes(pilot_v3):
+        return (
+            "Remains of the registered plan: nothing (every v3 setting ran; a further round needs its own "
+            f"registration before its rollouts). The report regenerates with `{base} --stage report`."
+        )
+    if not grid_v3 or grid_v3.get("not_run"):
+        return (
+            "Remains: the grid's ground-truth and time arms on the chosen v3 setting (resume: "
+            f"`{base} --stage grid`); the learned-value arms wait for value models trained on the fixed expert's data."
+        )
+    return "Remains: the learned-value arms, after value models are trained on the fixed expert's data."
+
+
 def passes(pilot_result: dict) -> bool:
     return bool(pilot_result) and TASK in ((pilot_result.get("choice") or {}).get("passes_on") or [])
 
@@ -1038,7 +1058,7 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
                     if experts
                     else "no learner tried learns the task"
                     if not any(vv[TASK]["bc_expert"] for vv in pilot_result["verdicts"].values())
-                    else "no learner tried learns the task reliably enough for the gate, though some trials succeed"
+                    else "no learner tried learns the task reliably enough for the gate (though some trials succeed),"
                 )
                 + " and no weighting can be compared; the grid was not run."
             )
@@ -1055,9 +1075,11 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
                 and tr["chosen_step"] == max(int(k) for k in tr["heldout_loss"])
             ]
             if still:
+                some = any(pilot_result["results"][n][TASK]["bc_expert"]["cell"]["successes"] for n in still)
                 words.append(
                     "Held-out loss was still falling at the last checkpoint in: " + ", ".join(still) + " (a longer "
-                    "budget might fit the experts better; its rollouts still failed)."
+                    "budget might fit the experts better; "
+                    + ("their rollouts missed the gate)." if some else "its rollouts still failed).")
                 )
             if far:
                 words.append("How far bc_expert's trials got (gym-aloha's reward stages): " + "; ".join(far) + ".")
