@@ -5,6 +5,7 @@ RoboSuite data: data -> values -> pilot -> grid -> separation, every stage resum
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -245,9 +246,12 @@ def test_agilex_pilot_v2_and_branch_diagnostic_at_toy_size(tmp_path, monkeypatch
     monkeypatch.setattr(agilex, "SETTINGS_V2", {"toy2": toy2})
     monkeypatch.setattr(agilex, "EPISODES_V2", {"toy2": 1})
     monkeypatch.setattr(agilex, "DIAG_SETTING", "toy2")
+    monkeypatch.setattr(agilex, "SETTINGS_V3", {"toy3": replace(toy2, name="toy3")})
+    monkeypatch.setattr(agilex, "EPISODES_V3", {"toy3": 1})
     work, out = tmp_path / "work", tmp_path / "res" / "agx"
     base = ["--work", str(work), "--episodes", "1", "--val-episodes", "1", "--workers", "0", "--max-steps", "20"]
-    base += ["--settings", "toy", "--settings-v2", "toy2", "--pilot-trials", "1", "--out", str(out)]
+    base += ["--settings", "toy", "--settings-v2", "toy2", "--settings-v3", "toy3", "--pilot-trials", "1"]
+    base += ["--out", str(out)]
     r = agilex.main(["--stage", "pilot", *base])
     assert r["pilot"]["complete"] and not r["pilot"]["choice"]["passes_on"]  # a 2-step learner fails the gate
     assert r["pilot_v2"]["complete"] and set(r["pilot_v2"]["results"]["toy2"][agilex.TASK]) == {"bc_expert"}
@@ -260,3 +264,12 @@ def test_agilex_pilot_v2_and_branch_diagnostic_at_toy_size(tmp_path, monkeypatch
     md = out.with_suffix(".md").read_text()
     assert "## Pilot v2 (registered after v1 failed the gate, before any v2 rollout)" in md
     assert "## Branch diagnostic" in md and "Branch diagnostic: " in md
+    assert "Pilot v3 has not run yet." in md
+    # round v3 (the fixed expert's data) runs after the diagnostic, in its own work dir
+    r3 = agilex.main(["--stage", "pilot", *base])
+    assert r3["pilot_v3"]["complete"] and set(r3["pilot_v3"]["results"]["toy3"][agilex.TASK]) == {"bc_expert"}
+    assert (work / f"v3/ep1/rollout/toy3/{agilex.TASK}/bc_expert/seed0/rollout.json").is_file()
+    assert r3["replay_check_v3"]["expert_modes"]["episodes"] == 2
+    md = out.with_suffix(".md").read_text()
+    assert "## Pilot v3 (registered after v1 and v2 failed the gate, before any v3 rollout)" in md
+    assert "Pilot v3 (the fixed expert of " in r3["verdict_words"]

@@ -3,6 +3,7 @@
     python -m bench.downstream.agilex --stage pilot    # BC and ground-truth arms only -> the setting
                                                        # (round v1 as recorded; round v2 when v1 chose none)
     python -m bench.downstream.agilex --stage diagnose # the branch diagnostic (after v2 failed; below)
+    python -m bench.downstream.agilex --stage pilot    # again after the diagnostic: round v3 (fixed expert)
     python -m bench.downstream.agilex --stage label    # when the AgileX value models exist: their values
     python -m bench.downstream.agilex --stage grid     # every arm that has its values, 3 seeds x 30 trials
     python -m bench.downstream.agilex --stage report   # gather what has run (trains and rolls out nothing)
@@ -98,6 +99,33 @@ data check, not a setting: it chooses nothing and no grid follows from it):
   on a per-episode column, every frame of a dropped episode weighted 0).
 - Reading: the hypothesis is supported if the left hand touches the cube in more trials than v2's 0/20, or
   success rises; not supported if the trials still stop at the lift. Either way it is one seed, 20 trials.
+
+Pilot v3 (registered after v1 and v2 failed the gate, before any v3 rollout):
+- Why: v1, v2 and the branch diagnostic were made with the old scripted expert, whose inverse kinematics
+  (robosuite_eval/agilex_sim.py `Kinematics.ik`) swung right_forearm_roll / right_wrist_rotate by up to ±π
+  in either direction near a straight wrist, so the same hand pose came from joint targets that differ
+  between and within episodes. Commit 8f67fd9 fixes the expert (heavier damping and a null-space pull of the
+  forearm roll towards 0: smooth joint targets on one branch). v1, v2 and the diagnostic stay as recorded
+  (old expert); v3 repeats the protocol on data from the fixed expert.
+- Data (the fixed expert of commit 8f67fd9; new simulator seeds, disjoint from the bench's 0-99,999, v1's
+  300,000+, v2's 400,000+ and the value models' 500,000+): hesitation 600,000+, retry 620,000+, expert
+  640,000+, held-out hesitation 660,000+ and retry 670,000+ (8 + 8 episodes, held-out loss only), all
+  state-only at 25 fps with 10 actions executed per chunk (v2's rate), under work/v3/ep<episodes>. As in
+  v2, bc_expert trains on as many expert episodes as the suboptimal set holds and needs only the expert and
+  held-out sets; the suboptimal sets (30 hesitation + 30 retry) are generated when a setting passes the gate.
+- Settings (tried in this order, cheapest first; the second runs only if the first fails the gate):
+  1. `v3_mlp256_25fps`: v2's first setting unchanged (mlp_chunk 2 x 256, batch 256, lr 1e-3, up to 6,000
+     steps, the lowest held-out loss of the checkpoints every 1,000; 30 + 30 suboptimal / 60 expert
+     episodes), on the fixed expert's data.
+  2. `v3_act_25fps`: v2's ACT setting unchanged (ACT small, batch 64, lr 1e-4, up to 3,000 steps, lowest
+     held-out loss every 1,000), the same data.
+- Pilot arms (bc_expert first, then bc, awr_gt, fbc_binary_gt, fbc_top70_gt, strict_gt), trials (20 per arm,
+  training seed 0, placements 100,000 + i), the 60% bc_expert gate, the rollout limit rule (1.5 x the 95th
+  percentile of the setting's expert durations, in 50 Hz control steps; a diverged simulation is a failure)
+  and the choice rule are v1's, unchanged; the choice is made among v3's settings.
+- Grid on the chosen v3 setting (if any): v1's grid plan at 25 fps, 10 actions per chunk; the ground-truth
+  and time arms first. The learned-value arms wait: the AgileX value models (/work/wvmdata/agilex_bench/
+  models) were trained on the old expert's data.
 """
 
 from __future__ import annotations
@@ -124,7 +152,8 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 OUT = RESULTS / "downstream_agilex_sim"
 PLAN = __doc__.split("committed before any rollout):")[1].split("Nothing in the pilot")[0]
 PLAN_V2 = __doc__.split("before any v2 rollout):")[1].split("Branch diagnostic (")[0]
-PLAN_DIAG = __doc__.split("no grid follows from it):")[1]
+PLAN_DIAG = __doc__.split("no grid follows from it):")[1].split("Pilot v3 (")[0]
+PLAN_V3 = __doc__.split("before any v3 rollout):")[1]
 EPISODES, VAL_EPISODES = 30, 8
 PILOT_TRIALS, PILOT_SEED = 20, 0
 
@@ -197,6 +226,28 @@ SETTINGS_V2 = {
 #: episodes per suboptimal mode of each v2 setting (bc_expert: twice as many experts)
 EPISODES_V2 = {"v2_mlp256_25fps": 30, "v2_act_25fps": 30, "v2_mlp256_25fps_150": 75}
 
+#: pilot v3 (its plan: this module's docstring): v2's rate on data from the fixed expert (commit 8f67fd9),
+#: new seeds 600,000+
+EXPERT_COMMIT_V3 = "8f67fd9"
+SUITE_V3 = replace(
+    SUITE_V2,
+    sets={
+        "hesitation": ("hesitation", 600_000, ()),
+        "retry": ("retry", 620_000, ()),
+        "expert": ("expert", 640_000, ()),
+        "val_hesitation": ("hesitation", 660_000, ()),
+        "val_retry": ("retry", 670_000, ()),
+    },
+)
+SETTINGS_V3 = {
+    s.name: s
+    for s in (
+        replace(SETTINGS_V2["v2_mlp256_25fps"], name="v3_mlp256_25fps"),
+        replace(SETTINGS_V2["v2_act_25fps"], name="v3_act_25fps"),
+    )
+}
+EPISODES_V3 = {"v3_mlp256_25fps": 30, "v3_act_25fps": 30}
+
 
 @dataclass(frozen=True)
 class Round:
@@ -209,16 +260,21 @@ class Round:
 
     @property
     def settings(self) -> dict:
-        return SETTINGS if self.name == "v1" else SETTINGS_V2
+        return {"v1": SETTINGS, "v2": SETTINGS_V2, "v3": SETTINGS_V3}[self.name]
 
     def episodes(self, cfg: AgilexConfig, setting: str) -> int:
-        return cfg.episodes if self.name == "v1" else EPISODES_V2[setting]
+        return cfg.episodes if self.name == "v1" else {"v2": EPISODES_V2, "v3": EPISODES_V3}[self.name][setting]
+
+    def names(self, cfg: AgilexConfig) -> tuple[str, ...]:
+        """The round's settings to try, in order (--settings, --settings-v2, --settings-v3)."""
+        return {"v1": cfg.settings, "v2": cfg.settings_v2, "v3": cfg.settings_v3}[self.name]
 
     def work(self, cfg: AgilexConfig, episodes: int) -> Path:
         return cfg.work if not self.subdir else cfg.work / self.subdir / f"ep{episodes}"
 
 
 V1, V2 = Round("v1", SUITE, ""), Round("v2", SUITE_V2, "v2", label_fps=LABEL_FPS)
+V3 = Round("v3", SUITE_V3, "v3", label_fps=LABEL_FPS)
 
 
 @dataclass(frozen=True)
@@ -239,6 +295,8 @@ class AgilexConfig:
     """Pilot v1's settings, in order."""
     settings_v2: tuple[str, ...] = tuple(SETTINGS_V2)
     """Pilot v2's settings, in order (run only when v1 chose nothing)."""
+    settings_v3: tuple[str, ...] = tuple(SETTINGS_V3)
+    """Pilot v3's settings, in order (run only after v2 chose nothing and the branch diagnostic ran)."""
     arms: tuple[str, ...] = ()
     """Grid: run only these arms (default: every arm whose values exist)."""
     shard: str = "0/1"
@@ -411,7 +469,7 @@ def _rollout_cpu(rollout_json: Path) -> float:
 def run_pilot(cfg: AgilexConfig, run: bool, rnd: Round = V1) -> dict:
     """Settings in order; a later one only if no earlier one passes (the plan). {} before anything ran."""
     results, verdicts, limits, cpu, counted = {}, {}, {}, 0.0, set()
-    names = cfg.settings if rnd.name == "v1" else cfg.settings_v2
+    names = rnd.names(cfg)
     for name in names:
         if any(v[TASK]["passes"] for v in verdicts.values()):
             break
@@ -824,15 +882,16 @@ def main(argv: list[str] | None = None) -> dict:
     pilot_v2, replay_v2 = {}, {}
     if pilot_result.get("complete") and not passes(pilot_result):
         pilot_v2 = run_pilot(cfg, run=cfg.stage == "pilot", rnd=V2)
-        first = cfg.settings_v2[0] if cfg.settings_v2 else None
-        expert_v2 = data.dataset_dir(V2.work(cfg, V2.episodes(cfg, first)), TASK, "expert") if first else None
-        if expert_v2 is not None and (expert_v2 / "meta" / "robosuite_eval.json").is_file():
-            replay_v2 = replay_check(expert_v2.parent.parent, expert_v2, suite=SUITE_V2)
-            replay_v2["expert_modes"] = branch_check(expert_v2)
-    rnd, chosen = (V2, pilot_v2) if passes(pilot_v2) else (V1, pilot_result)
+        replay_v2 = round_checks(cfg, V2)
     diag = {}
     if pilot_v2.get("complete") and not passes(pilot_v2):
         diag = branch_diagnostic(cfg, run=cfg.stage == "diagnose")
+    # pilot v3 (registered after v1 and v2 failed the gate): the fixed expert's data, after the diagnostic ran
+    pilot_v3, replay_v3 = {}, {}
+    if diag:
+        pilot_v3 = run_pilot(cfg, run=cfg.stage == "pilot", rnd=V3)
+        replay_v3 = round_checks(cfg, V3)
+    rnd, chosen = next(((r, p) for r, p in ((V3, pilot_v3), (V2, pilot_v2)) if passes(p)), (V1, pilot_result))
     labels = {}
     if cfg.stage == "label":
         if not models_ready(cfg):
@@ -860,11 +919,15 @@ def main(argv: list[str] | None = None) -> dict:
         "replay_check_v2": replay_v2,
         "pilot_v2": {**pilot_v2, "results": pilot.slim(pilot_v2.get("results", {}))} if pilot_v2 else {},
         "branch_diagnostic": diag,
+        "suite_v3": {k: v for k, v in asdict(SUITE_V3).items() if k != "labelled_by"},
+        "expert_commit_v3": EXPERT_COMMIT_V3,
+        "replay_check_v3": replay_v3,
+        "pilot_v3": {**pilot_v3, "results": pilot.slim(pilot_v3.get("results", {}))} if pilot_v3 else {},
         **(grid_result or {"tasks": {}}),
     }
     words = verdict_words(pilot_result, {} if pilot_v2 else grid_result, 2 * cfg.episodes)
     if pilot_v2:
-        words = "Pilot v1: " + words + " Pilot v2: " + verdict_words(pilot_v2, grid_result, None)
+        words = "Pilot v1: " + words + " Pilot v2: " + verdict_words(pilot_v2, grid_result if rnd is V2 else {}, None)
     elif pilot_result.get("complete") and not passes(pilot_result):
         words += " Pilot v2 has not run yet."
     bw = branch_words(result["expert_modes"], tested=bool(diag))
@@ -872,17 +935,95 @@ def main(argv: list[str] | None = None) -> dict:
         words += " " + bw
     if dw := diag_words(diag, pilot_v2):
         words += " " + dw
+    if pilot_v3:
+        words += f" Pilot v3 (the fixed expert of {EXPERT_COMMIT_V3}): " + verdict_words(
+            pilot_v3, grid_result if rnd is V3 else {}, None
+        )
+        if mw := modes_words(replay_v3.get("expert_modes"), "v3"):
+            words += " " + mw
+        if cw := fix_words(pilot_v2, pilot_v3):
+            words += " " + cw
+    elif diag:
+        words += " Pilot v3 has not run yet."
+    if rem := remaining_words(pilot_v3, grid_result if rnd is V3 else {}):
+        words += " " + rem
     result["verdict_words"] = words
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     write_results_json(cfg.out.with_suffix(".json"), result)
-    write_markdown(result, pilot_result, cfg.out.with_suffix(".md"), pilot_v2)
+    write_markdown(result, pilot_result, cfg.out.with_suffix(".md"), pilot_v2, pilot_v3)
     if pilot_result:
-        plot(result, pilot_result, cfg.out.with_suffix(".png"), pilot_v2)
+        plot(result, pilot_result, cfg.out.with_suffix(".png"), pilot_v2, pilot_v3)
     if cfg.out == OUT:
         snippet = readme_snippet(result)
         (RESULTS / "downstream_agilex_sim_readme.md").write_text(snippet + "\n")
         replace_readme_block("downstream agilex", snippet)
     return result
+
+
+def round_checks(cfg: AgilexConfig, rnd: Round) -> dict:
+    """The open-loop replay check and the expert data check on a later round's expert set (the set of its
+    first setting), once that set exists; {} before."""
+    names = rnd.names(cfg)
+    if not names:
+        return {}
+    expert = data.dataset_dir(rnd.work(cfg, rnd.episodes(cfg, names[0])), TASK, "expert")
+    if not (expert / "meta" / "robosuite_eval.json").is_file():
+        return {}
+    out = replay_check(expert.parent.parent, expert, suite=rnd.suite)
+    out["expert_modes"] = branch_check(expert)
+    return out
+
+
+def modes_words(b: dict | None, rnd_name: str) -> str:
+    """The expert data check of a later round in words: its split joints, or that none split."""
+    if not b:
+        return ""
+    if b["split_dims"]:
+        return f"{rnd_name} experts: " + branch_words(b, tested=False)
+    return (
+        f"The {b['episodes']} {rnd_name} expert episodes' joint-position actions end within π of each other in "
+        "every joint (no two-mode joint, unlike v1's and v2's experts)."
+    )
+
+
+def fix_words(pilot_v2: dict, pilot_v3: dict) -> str:
+    """v3's first setting against v2's same learner (old expert's data): bc_expert's successes and handovers."""
+    pairs = []
+    for n3, per3 in (pilot_v3.get("results") or {}).items():
+        n2 = n3.replace("v3_", "v2_", 1)
+        c2 = ((pilot_v2.get("results") or {}).get(n2) or {}).get(TASK, {}).get("bc_expert")
+        c3 = per3[TASK].get("bc_expert")
+        if c2 and c3:
+            a, b = c2["cell"], c3["cell"]
+            k = "left hand touched"
+            pairs.append(
+                f"{n3} {b['successes']}/{b['trials']} (left hand touched {(b.get('reached') or {}).get(k, '-')}) "
+                f"against {n2} {a['successes']}/{a['trials']} (left hand touched "
+                f"{(a.get('reached') or {}).get(k, '-')})"
+            )
+    if not pairs:
+        return ""
+    return (
+        "bc_expert on the fixed expert's data against the same learner on the old expert's: " + "; ".join(pairs) + "."
+    )
+
+
+def remaining_words(pilot_v3: dict, grid_v3: dict) -> str:
+    """What is left of round v3 and the command that resumes it (from what the cache holds)."""
+    base = "python -m bench.downstream.agilex"
+    if not pilot_v3 or not pilot_v3.get("complete"):
+        return f"Remains: pilot v3 (resume: `{base} --stage pilot`)."
+    if not passes(pilot_v3):
+        return (
+            "Remains of the registered plan: nothing (every v3 setting ran; a further round needs its own "
+            f"registration before its rollouts). The report regenerates with `{base} --stage report`."
+        )
+    if not grid_v3 or grid_v3.get("not_run"):
+        return (
+            "Remains: the grid's ground-truth and time arms on the chosen v3 setting (resume: "
+            f"`{base} --stage grid`); the learned-value arms wait for value models trained on the fixed expert's data."
+        )
+    return "Remains: the learned-value arms, after value models are trained on the fixed expert's data."
 
 
 def passes(pilot_result: dict) -> bool:
@@ -899,7 +1040,12 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
     words = []
     if TASK not in ch["passes_on"]:
         if not pilot_result.get("complete"):
-            words.append("The pilot has not finished: no setting has passed yet.")
+            so_far = "; ".join(
+                f"{n}: "
+                + ", ".join(f"{a} {c['cell']['successes']}/{c['cell']['trials']}" for a, c in per[TASK].items())
+                for n, per in pilot_result["results"].items()
+            )
+            words.append(f"The pilot has not finished: no setting has passed yet (so far {so_far}).")
         elif v["bc_expert"] is not None and v["bc_expert"] < pilot.EXPERT_GATE:
             tried = ", ".join(f"{n} {100 * vv[TASK]['bc_expert']:.0f}%" for n, vv in pilot_result["verdicts"].items())
             words.append(
@@ -907,7 +1053,13 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
                 + (f"{experts} " if experts else "the setting's ")
                 + "expert episodes (bc_expert) stayed below "
                 f"the 60% gate in every setting ({tried}), so "
-                + ("this learner cannot learn the task" if experts else "no learner tried learns the task")
+                + (
+                    "this learner cannot learn the task"
+                    if experts
+                    else "no learner tried learns the task"
+                    if not any(vv[TASK]["bc_expert"] for vv in pilot_result["verdicts"].values())
+                    else "no learner tried learns the task reliably enough for the gate (though some trials succeed),"
+                )
                 + " and no weighting can be compared; the grid was not run."
             )
             far = [
@@ -923,9 +1075,11 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
                 and tr["chosen_step"] == max(int(k) for k in tr["heldout_loss"])
             ]
             if still:
+                some = any(pilot_result["results"][n][TASK]["bc_expert"]["cell"]["successes"] for n in still)
                 words.append(
                     "Held-out loss was still falling at the last checkpoint in: " + ", ".join(still) + " (a longer "
-                    "budget might fit the experts better; its rollouts still failed)."
+                    "budget might fit the experts better; "
+                    + ("their rollouts missed the gate)." if some else "its rollouts still failed).")
                 )
             if far:
                 words.append("How far bc_expert's trials got (gym-aloha's reward stages): " + "; ".join(far) + ".")
@@ -978,8 +1132,10 @@ def verdict_words(pilot_result: dict, grid_result: dict, experts: int | None) ->
     return " ".join(words)
 
 
-def write_markdown(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None) -> None:
-    pilot_v2 = pilot_v2 or {}
+def write_markdown(
+    result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None, pilot_v3: dict | None = None
+) -> None:
+    pilot_v2, pilot_v3 = pilot_v2 or {}, pilot_v3 or {}
     s = SUITE
     lim = result["limit"]
     lines = [
@@ -1032,6 +1188,8 @@ def write_markdown(result: dict, pilot_result: dict, path: Path, pilot_v2: dict 
         lines += v2_lines(result, pilot_v2)
     if pilot_v2.get("complete") and not passes(pilot_v2):
         lines += diag_lines(result.get("branch_diagnostic") or {})
+    if pilot_v3 or result.get("branch_diagnostic"):
+        lines += v3_lines(result, pilot_v3)
     lines += ["", "## Grid", ""]
     cells = result["tasks"].get(TASK, {})
     if not cells:
@@ -1137,32 +1295,39 @@ def pilot_lines(pilot_result: dict, s: data.Suite) -> list[str]:
     return lines
 
 
-def first_v2() -> str:
-    return next(iter(SETTINGS_V2))
-
-
 def v2_lines(result: dict, pilot_v2: dict) -> list[str]:
-    s = SUITE_V2
+    return round_lines(result, pilot_v2, V2, "registered after v1 failed the gate, before any v2 rollout", PLAN_V2)
+
+
+def v3_lines(result: dict, pilot_v3: dict) -> list[str]:
+    return round_lines(
+        result, pilot_v3, V3, "registered after v1 and v2 failed the gate, before any v3 rollout", PLAN_V3
+    )
+
+
+def round_lines(result: dict, pilot_r: dict, rnd: Round, registered: str, plan: str) -> list[str]:
+    """A later round's section: its plan, settings, rollout limits, data checks and results."""
+    s, v = rnd.suite, rnd.name
     lines = [
         "",
-        "## Pilot v2 (registered after v1 failed the gate, before any v2 rollout)",
+        f"## Pilot {v} ({registered})",
         "",
-        *PLAN_V2.strip().splitlines(),
+        *plan.strip().splitlines(),
         "",
         "Settings:",
         "",
         "| setting | learner | steps | batch | lr | checkpoint | data (suboptimal per mode / experts) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for st in SETTINGS_V2.values():
+    for st in rnd.settings.values():
         ck = "last" if st.eval_every is None else f"lowest held-out loss, every {st.eval_every}"
-        e = EPISODES_V2[st.name]
+        e = rnd.episodes(AgilexConfig(), st.name)
         lines.append(
             f"| {st.name} | {st.policy} {st.size} | {st.steps} | {st.batch_size} | {st.lr:g} | {ck} | "
             f"{st.mix}: {e} + {e} / {2 * e} |"
         )
     lines.append("")
-    for name, lim in (pilot_v2.get("limits") or {}).items():
+    for name, lim in (pilot_r.get("limits") or {}).items():
         if lim:
             lines.append(
                 f"Rollout limit of {name}: {lim['control_steps']} control steps at {s.control_freq} Hz ({lim['rule']}; "
@@ -1170,26 +1335,28 @@ def v2_lines(result: dict, pilot_v2: dict) -> list[str]:
                 f"{', '.join(f'{x:g}' for x in lim['expert_frames_q50_q95_max'])}, {lim['experts']} experts)."
             )
     lines.append(f"H {s.chunk} ({s.chunk / s.fps:g} s), τ {s.tau:g}, executing {s.replan} actions per chunk.")
-    rc = result.get("replay_check_v2") or {}
+    rc = result.get(f"replay_check_{v}") or {}
     if rc:
         lines += [
             "",
-            f"Sanity check (not a policy): the recorded {s.fps} fps actions of the first {rc['episodes']} v2 expert "
+            f"Sanity check (not a policy): the recorded {s.fps} fps actions of the first {rc['episodes']} {v} expert "
             f"episodes, replayed open loop with each action held {s.stride} control steps, succeed in "
             f"{rc['successes']}/{rc['episodes']}.",
         ]
+        first = next(iter(rnd.settings))
         if rc.get("expert_modes", {}).get("split_dims"):
-            tested = bool(result.get("branch_diagnostic"))
-            lines += [
-                "",
-                f"Expert data check (v2 experts, {first_v2()}): {branch_words(rc['expert_modes'], tested)}",
-            ]
-    lines += ["", "### Pilot v2 results (training seed 0; BC and ground-truth arms only)", ""]
-    lines += pilot_lines(pilot_v2, s)
+            tested = v == "v2" and bool(result.get("branch_diagnostic"))
+            lines += ["", f"Expert data check ({v} experts, {first}): {branch_words(rc['expert_modes'], tested)}"]
+        elif rc.get("expert_modes"):
+            lines += ["", f"Expert data check ({v} experts, {first}): {modes_words(rc['expert_modes'], v)}"]
+    lines += ["", f"### Pilot {v} results (training seed 0; BC and ground-truth arms only)", ""]
+    lines += pilot_lines(pilot_r, s)
     return lines
 
 
-def plot(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None) -> None:
+def plot(
+    result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = None, pilot_v3: dict | None = None
+) -> None:
     """Left: training loss (every 100 steps) and held-out loss (per checkpoint) of the pilot's runs. Right:
     the grid's success per arm with Wilson intervals, when it ran."""
     import matplotlib
@@ -1202,7 +1369,11 @@ def plot(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = N
     axes = np.atleast_1d(axes)
     ax = axes[0]
     drawn = set()
-    runs = {**pilot_result["results"], **((pilot_v2 or {}).get("results") or {})}
+    runs = {
+        **pilot_result["results"],
+        **((pilot_v2 or {}).get("results") or {}),
+        **((pilot_v3 or {}).get("results") or {}),
+    }
     for name, per in runs.items():
         for arm, c in per[TASK].items():
             tr = c["train"]
@@ -1240,13 +1411,13 @@ def plot(result: dict, pilot_result: dict, path: Path, pilot_v2: dict | None = N
 
 def readme_snippet(result: dict) -> str:
     lines = [f"From `bench/results/downstream_agilex_sim.md` (`{result['command']}`):", ""]
-    p, p2 = result["pilot"], result.get("pilot_v2") or {}
+    p, p2, p3 = result["pilot"], result.get("pilot_v2") or {}, result.get("pilot_v3") or {}
     if p:
         lines += [
             "| pilot setting | " + " | ".join(pilot.PILOT_ARMS) + " | passes |",
             "|---|" + "---|" * (len(pilot.PILOT_ARMS) + 1),
         ]
-        for rnd_name, pr in (("v1", p), ("v2", p2)):
+        for rnd_name, pr in (("v1", p), ("v2", p2), ("v3", p3)):
             for name, per in (pr.get("results") or {}).items():
                 c = per[TASK]
                 row = [
