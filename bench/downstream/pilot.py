@@ -206,6 +206,30 @@ def slim(results: dict) -> dict:
     }
 
 
+def verdict_table(results: dict, verdicts: dict, unfinished: bool = False) -> list[str]:
+    """The pilot table: a row per setting and task, its arms' cells, whether it passes and why not
+    (`unfinished`: also say when a setting fails only because some of its arms have not run)."""
+    lines = [
+        "| setting | task | " + " | ".join(PILOT_ARMS) + " | passes | why |",
+        "|---|---|" + "---|" * len(PILOT_ARMS) + "---|---|",
+    ]
+    for name, per in results.items():
+        for task, cells in per.items():
+            v = verdicts[name][task]
+            why = []
+            if v["bc_expert"] is not None and v["bc_expert"] < EXPERT_GATE:
+                why.append("bc_expert < 60%: other arms not run")
+            elif v["best_gt"] is not None and not GT_RANGE[0] <= v["best_gt"] <= GT_RANGE[1]:
+                why.append(f"best GT arm ({v['best_gt_arm']}) outside [30%, 90%]")
+            elif unfinished and not v["passes"]:
+                why.append("not every arm has run yet")
+            row = [report.fmt_cell(cells[a]["cell"]) if a in cells else "-" for a in PILOT_ARMS]
+            lines.append(
+                f"| {name} | {task} | " + " | ".join(row) + f" | {'yes' if v['passes'] else 'no'} | {'; '.join(why)} |"
+            )
+    return lines
+
+
 def write_markdown(result: dict, path: Path) -> None:
     lines = [
         "# Downstream pilot v3: which setting shows the headroom (BC and ground-truth arms only)",
@@ -234,23 +258,8 @@ def write_markdown(result: dict, path: Path) -> None:
             + f" ({next(iter(result['limits'].values()))['rule']}). Success = successes/trials [Wilson 95%], "
             "mean control steps (20 Hz) to success.",
             "",
-            "| setting | task | " + " | ".join(PILOT_ARMS) + " | passes | why |",
-            "|---|---|" + "---|" * len(PILOT_ARMS) + "---|---|",
+            *verdict_table(result["results"], result["verdicts"]),
         ]
-        for name, per in result["results"].items():
-            for task, cells in per.items():
-                v = result["verdicts"][name][task]
-                why = []
-                if v["bc_expert"] is not None and v["bc_expert"] < EXPERT_GATE:
-                    why.append("bc_expert < 60%: other arms not run")
-                elif v["best_gt"] is not None and not GT_RANGE[0] <= v["best_gt"] <= GT_RANGE[1]:
-                    why.append(f"best GT arm ({v['best_gt_arm']}) outside [30%, 90%]")
-                row = [report.fmt_cell(cells[a]["cell"]) if a in cells else "-" for a in PILOT_ARMS]
-                lines.append(
-                    f"| {name} | {task} | "
-                    + " | ".join(row)
-                    + f" | {'yes' if v['passes'] else 'no'} | {'; '.join(why)} |"
-                )
         ch = result["choice"]
         lines += [
             "",
@@ -547,25 +556,8 @@ def round2_markdown(r2: dict, result: dict) -> list[str]:
             "successes/trials [Wilson 95%], mean control steps (20 Hz) to success. bc_expert is shared by the "
             "round's settings (same learner and budget).",
             "",
-            "| setting | task | " + " | ".join(PILOT_ARMS) + " | passes | why |",
-            "|---|---|" + "---|" * len(PILOT_ARMS) + "---|---|",
+            *verdict_table(r2["results"], r2["verdicts"], unfinished=True),
         ]
-        for name, per in r2["results"].items():
-            for task, cells in per.items():
-                v = r2["verdicts"][name][task]
-                why = []
-                if v["bc_expert"] is not None and v["bc_expert"] < EXPERT_GATE:
-                    why.append("bc_expert < 60%: other arms not run")
-                elif v["best_gt"] is not None and not GT_RANGE[0] <= v["best_gt"] <= GT_RANGE[1]:
-                    why.append(f"best GT arm ({v['best_gt_arm']}) outside [30%, 90%]")
-                elif not v["passes"]:
-                    why.append("not every arm has run yet")
-                row = [report.fmt_cell(cells[a]["cell"]) if a in cells else "-" for a in PILOT_ARMS]
-                lines.append(
-                    f"| {name} | {task} | "
-                    + " | ".join(row)
-                    + f" | {'yes' if v['passes'] else 'no'} | {'; '.join(why)} |"
-                )
         lines += ["", "Held-out loss per checkpoint (the chosen step in bold), every round-2 training:", ""]
         done = set()
         for per in r2["results"].values():
