@@ -86,7 +86,7 @@ def connect(host: str, port: int, wait_s: float = 30.0, log: Callable[[str], Non
 
 
 def check_robot(meta: dict, obs: dict) -> None:
-    """Refuse, before the first action, a robot whose state or action size is not the policy's."""
+    """Refuse, before the first action, a robot whose state size or cameras are not what the policy reads."""
     shapes = {k.replace(".", "/"): tuple(v) for k, v in (meta.get("input_features") or {}).items()}
     want = shapes.get("observation/state")
     got = np.shape(obs.get("observation/state"))

@@ -167,15 +167,16 @@ def model_specs(models: Path = WVM_DIR) -> tuple:
     )
 
 
+def state_only_sets(first_seed: int) -> dict:
+    """A round's sets, all state-only, at simulator seeds offset from the round's first one (the same offsets
+    in every round): {set: (mode, first seed, cameras)}."""
+    offsets = {"hesitation": 0, "retry": 20_000, "expert": 40_000, "val_hesitation": 60_000, "val_retry": 70_000}
+    return {name: (name.removeprefix("val_"), first_seed + off, ()) for name, off in offsets.items()}
+
+
 SUITE = data.Suite(
     name="agilex",
-    sets={
-        "hesitation": ("hesitation", 300_000, ()),
-        "retry": ("retry", 320_000, ()),
-        "expert": ("expert", 340_000, ()),
-        "val_hesitation": ("hesitation", 360_000, ()),
-        "val_retry": ("retry", 370_000, ()),
-    },
+    sets=state_only_sets(300_000),
     fps=10,
     control_freq=50,
     generator="v2",
@@ -205,13 +206,7 @@ SETTINGS = {
 #: pilot v2 (its plan: this module's docstring): 25 fps, 10 actions per chunk, new seeds 400,000+
 SUITE_V2 = replace(
     SUITE,
-    sets={
-        "hesitation": ("hesitation", 400_000, ()),
-        "retry": ("retry", 420_000, ()),
-        "expert": ("expert", 440_000, ()),
-        "val_hesitation": ("hesitation", 460_000, ()),
-        "val_retry": ("retry", 470_000, ()),
-    },
+    sets=state_only_sets(400_000),
     fps=25,
     replan=10,
 )
@@ -231,13 +226,7 @@ EPISODES_V2 = {"v2_mlp256_25fps": 30, "v2_act_25fps": 30, "v2_mlp256_25fps_150":
 EXPERT_COMMIT_V3 = "8f67fd9"
 SUITE_V3 = replace(
     SUITE_V2,
-    sets={
-        "hesitation": ("hesitation", 600_000, ()),
-        "retry": ("retry", 620_000, ()),
-        "expert": ("expert", 640_000, ()),
-        "val_hesitation": ("hesitation", 660_000, ()),
-        "val_retry": ("retry", 670_000, ()),
-    },
+    sets=state_only_sets(600_000),
 )
 SETTINGS_V3 = {
     s.name: s
@@ -1153,7 +1142,7 @@ def write_markdown(
         "|---|---|---|---|---|",
     ]
     for st in SETTINGS.values():
-        ck = "last" if st.eval_every is None else f"lowest held-out loss, every {st.eval_every}"
+        ck = arms.checkpoint_rule(st.eval_every)
         lines.append(f"| {st.name} | mlp_chunk {st.size} | {st.steps} | {ck} | {st.mix} |")
     lines += [
         "",
@@ -1320,7 +1309,7 @@ def round_lines(result: dict, pilot_r: dict, rnd: Round, registered: str, plan: 
         "|---|---|---|---|---|---|---|",
     ]
     for st in rnd.settings.values():
-        ck = "last" if st.eval_every is None else f"lowest held-out loss, every {st.eval_every}"
+        ck = arms.checkpoint_rule(st.eval_every)
         e = rnd.episodes(AgilexConfig(), st.name)
         lines.append(
             f"| {st.name} | {st.policy} {st.size} | {st.steps} | {st.batch_size} | {st.lr:g} | {ck} | "

@@ -57,6 +57,11 @@ class Setting:
     policy: str = "mlp_chunk"  # policy_ft --policy (RoboSuite's grid: mlp_chunk; AgileX's pilot v2 also act)
 
 
+def checkpoint_rule(eval_every: int | None) -> str:
+    """How a setting picks its checkpoint, in the words the pilot tables use."""
+    return "last" if eval_every is None else f"lowest held-out loss, every {eval_every}"
+
+
 SETTINGS = {
     s.name: s
     for s in (

@@ -246,7 +246,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "|---|---|---|---|---|",
     ]
     for s in result["settings"].values():
-        ck = "last" if s["eval_every"] is None else f"lowest held-out loss, every {s['eval_every']}"
+        ck = arms.checkpoint_rule(s["eval_every"])
         lines.append(f"| {s['name']} | mlp_chunk {s['size']} | {s['steps']} | {ck} | {s['mix']} |")
     lines += ["", "## Results", ""]
     if not result["results"]:
@@ -542,7 +542,7 @@ def round2_markdown(r2: dict, result: dict) -> list[str]:
     lines = ["", R2_HEADING, "", *PLAN_R2.strip().splitlines(), "", "Settings:", ""]
     lines += ["| setting | learner | steps | checkpoint | batch | lr | data |", "|---|---|---|---|---|---|---|"]
     for s in r2["settings"].values():
-        ck = "last" if s["eval_every"] is None else f"lowest held-out loss, every {s['eval_every']}"
+        ck = arms.checkpoint_rule(s["eval_every"])
         lines.append(
             f"| {s['name']} | {s['policy']} {s['size']} | {s['steps']} | {ck} | {s['batch_size']} | {s['lr']:g} "
             f"| {s['mix']} |"
